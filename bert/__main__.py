@@ -1,0 +1,5 @@
+import sys
+
+from bert.cli import main
+
+sys.exit(main())

@@ -1,0 +1,263 @@
+"""Loading and saving Hugging Face-format checkpoints: the file readers, the name map, and ``from_pretrained``.
+
+Our parameter names *are* the checkpoints' names, so the name map only has to undo the variations real
+checkpoints carry:
+
+==========================================  ================================================================
+in the checkpoint                            becomes
+==========================================  ================================================================
+``bert.`` prefix present or absent           whatever the target class uses (a bare BertModel file loads into
+                                             every head class, a head file loads into BertModel)
+``LayerNorm.gamma`` / ``LayerNorm.beta``     ``LayerNorm.weight`` / ``LayerNorm.bias`` (TF-era names)
+``cls.predictions.decoder.bias``             ``cls.predictions.bias`` (the same vector under its other name)
+``cls.predictions.decoder.weight``           dropped: the decoder is tied to the word embeddings
+``embeddings.position_ids`` and similar      dropped: buffers we recompute, not weights
+==========================================  ================================================================
+
+Files are read without executing anything: safetensors, or ``pytorch_model.bin`` through
+``torch.load(weights_only=True)``, which refuses pickled objects other than tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from bert.config import BertConfig
+from bert.errors import BertError
+
+logger = logging.getLogger("bert")
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+BASE_PREFIX = "bert."
+BASE_MODULES = ("embeddings.", "encoder.", "pooler.")
+TIED_DECODER = "cls.predictions.decoder.weight"
+
+
+# ---- reading files ---------------------------------------------------------------------------------------------
+
+def find_weights(folder: Path) -> Path:
+    """The weights file of a checkpoint folder, preferring safetensors (safe and memory-mapped)."""
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise BertError(f"no weights in {folder}: expected one of {', '.join(WEIGHT_FILES)}")
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """All tensors of a weights file (.safetensors, .bin, or a sharded ``*.index.json``), by checkpoint name."""
+    path = Path(path)
+    if path.name.endswith(".index.json"):
+        try:
+            weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise BertError(f"{path} is not a valid shard index ({error})") from None
+        state: dict[str, torch.Tensor] = {}
+        for shard in sorted(set(weight_map.values())):
+            state.update(read_state_dict(path.parent / shard))
+        return state
+    if not path.is_file():
+        raise BertError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        return read_safetensors(path)
+    return read_torch_pickle(path)
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except Exception as error:  # safetensors raises several types for corrupt, truncated or lying headers
+        raise BertError(f"{path} is not a readable safetensors file ({type(error).__name__}: {error}); "
+                        "re-download or re-export it") from None
+
+
+def read_torch_pickle(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError for forbidden objects, RuntimeError/EOFError for corrupt files
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise BertError(f"refusing or unable to read {path}: only plain tensor checkpoints are loaded, never "
+                        f"arbitrary pickled objects ({reason})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BertError(f"{path} does not hold a dictionary of tensors")
+    return state
+
+
+# ---- the name map ----------------------------------------------------------------------------------------------
+
+def normalize_names(state: dict[str, torch.Tensor], model_keys: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Rename a checkpoint's tensors to the names ``model_keys`` uses (see the table in the module docstring)."""
+    model_has_prefix = any(k.startswith(BASE_PREFIX) for k in model_keys)
+    renamed: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        if name.endswith("position_ids") or name.endswith("embeddings.token_type_ids"):
+            continue
+        if name.endswith(".gamma"):
+            name = name[: -len("gamma")] + "weight"
+        elif name.endswith(".beta"):
+            name = name[: -len("beta")] + "bias"
+        if name == "cls.predictions.decoder.bias":
+            name = "cls.predictions.bias"
+        if model_has_prefix and name.startswith(BASE_MODULES):
+            name = BASE_PREFIX + name
+        elif not model_has_prefix and name.startswith(BASE_PREFIX):
+            name = name[len(BASE_PREFIX):]
+        renamed.setdefault(name, tensor)
+    return renamed
+
+
+@dataclass
+class LoadReport:
+    """What a load did: checkpoint tensors the model has no place for, and parameters the checkpoint lacked."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> LoadReport:
+    """Copy a checkpoint's tensors into ``model`` (casting dtype), after the name map. Raises on shape mismatches."""
+    own = model.state_dict()
+    state = normalize_names(state, own.keys())
+    tied = set(getattr(model, "tied_weights", ()))
+    decoder = state.pop(TIED_DECODER, None)
+    if decoder is not None and TIED_DECODER in own:
+        embeddings = state.get(f"{BASE_PREFIX}embeddings.word_embeddings.weight")
+        if embeddings is not None and not torch.equal(decoder, embeddings):
+            logger.warning("%s: its MLM decoder is not tied to the word embeddings; using the word embeddings "
+                           "for both, as BERT does", source)
+
+    matched = [name for name in state if name in own]
+    if not matched:
+        sample = ", ".join(list(state)[:3]) or "none"
+        raise BertError(f"{source} has no BERT weights (tensor names such as {sample}); is it a BERT checkpoint?")
+    for name in matched:
+        if state[name].shape != own[name].shape:
+            raise BertError(f"{source}: {name} has shape {tuple(state[name].shape)} in the checkpoint but "
+                            f"{tuple(own[name].shape)} in the model; does config.json match the weights?")
+    report = LoadReport(
+        missing=sorted(k for k in own if k not in state and k not in tied),
+        unexpected=sorted(k for k in state if k not in own),
+    )
+    model.load_state_dict({k: state[k] for k in matched}, strict=False)
+    return report
+
+
+# ---- the base class: from_pretrained / save_pretrained / initialisation ----------------------------------------
+
+Model = TypeVar("Model", bound="PreTrainedModel")
+
+
+class PreTrainedModel(nn.Module):
+    """Shared by BertModel and every head: config, weight initialisation, loading and saving."""
+
+    tied_weights: tuple[str, ...] = ()
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.load_report: LoadReport | None = None
+
+    def init_weights(self) -> None:
+        """BERT's initialisation for training from scratch: weights ~ N(0, initializer_range), biases 0, LayerNorm
+        scale 1 and shift 0. A wrapped BertModel has initialised itself already, so only our own modules are done."""
+        for child in self.children():
+            if not isinstance(child, PreTrainedModel):
+                child.apply(self._init_module)
+        self.tie_weights()
+
+    def _init_module(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        for name, parameter in module.named_parameters(recurse=False):
+            if name == "bias" and not isinstance(module, (nn.Linear, nn.LayerNorm)):
+                nn.init.zeros_(parameter)  # the MLM head's free-standing output bias
+
+    def tie_weights(self) -> None:
+        """Heads with a decoder tied to the word embeddings override this."""
+
+    def num_parameters(self) -> int:
+        """Distinct parameters (a tied matrix counts once)."""
+        return sum(p.numel() for p in self.parameters())
+
+    @classmethod
+    def from_pretrained(cls: type[Model], name_or_path: str | os.PathLike, **config_overrides: Any) -> Model:
+        """Build this class from a checkpoint folder, a weights file, or a model name (see :mod:`bert.hub`).
+
+        ``config_overrides`` replace config.json values (e.g. ``num_labels=3`` for a new classifier). Parameters
+        the checkpoint lacks (a fresh task head) are initialised and named in a warning; tensors the class has no
+        use for (e.g. the pretraining heads when loading BertModel) are listed in ``model.load_report``.
+        """
+        from bert.hub import resolve_model_dir
+
+        location = resolve_model_dir(name_or_path)
+        folder = location if location.is_dir() else location.parent
+        weights = find_weights(folder) if location.is_dir() else location
+        config = BertConfig.from_json_file(folder / "config.json", **config_overrides)
+        model = cls(config)
+        model.load_report = load_into(model, read_state_dict(weights), source=str(weights))
+        if model.load_report.missing:
+            logger.warning("%s: %d weights not in %s were freshly initialised (train them before use): %s",
+                           cls.__name__, len(model.load_report.missing), weights, ", ".join(model.load_report.missing))
+        if model.load_report.unexpected:
+            logger.info("%s: unused weights in %s: %s", cls.__name__, weights, ", ".join(model.load_report.unexpected))
+        return model.eval()
+
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> None:
+        """Write ``config.json`` + ``model.safetensors`` in Hugging Face naming (loadable by ``transformers``).
+
+        The tied decoder matrix is stored once, as the word embeddings, as HF does. ``dtype`` (e.g. torch.float16)
+        shrinks the file; loading casts back to float32. Files are written to a temporary name and renamed, so an
+        interrupted save never leaves a truncated model.safetensors behind.
+        """
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise BertError(f"cannot create {directory}: {error.strerror}") from None
+        tied = set(self.tied_weights)
+        tensors = {name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().cpu().contiguous()
+                   for name, t in self.state_dict().items() if name not in tied}
+        write_atomically(directory / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+        write_atomically(directory / "config.json",
+                         lambda tmp: self.config.save_as(tmp, architecture=type(self).__name__))
+
+
+def write_atomically(path: Path, write: Any) -> None:
+    """Call ``write(temporary_path)`` in the target folder, then rename it over ``path`` (atomic on POSIX)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise BertError(f"cannot write {path}: {error.strerror or error}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

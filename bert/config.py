@@ -1,0 +1,155 @@
+"""BertConfig: every size and switch of the architecture, read from and written to Hugging Face's ``config.json``.
+
+The field names are HF's on purpose, so a ``config.json`` from any BERT checkpoint loads as it is and the one we
+write loads in ``transformers``. Presets give the published sizes: bert-base/large and the 24 "small BERTs"
+(Turc et al., 2019) of which tiny/mini/small/medium are the usual picks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bert.errors import BertError
+
+ACTIVATIONS = ("gelu", "gelu_new", "relu")
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    # Task heads. num_labels == 1 makes BertForSequenceClassification a regressor (MSE loss).
+    num_labels: int = 2
+    classifier_dropout: float | None = None
+    id2label: dict[int, str] | None = None
+    label2id: dict[str, int] | None = None
+    # Keys of config.json we do not use, kept so that saving writes them back unchanged.
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise BertError on values no BERT can have (they would otherwise fail deep inside a matmul)."""
+        positive = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                    "max_position_embeddings", "type_vocab_size", "num_labels")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise BertError(f"config: {name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise BertError(f"config: hidden_size {self.hidden_size} is not divisible by "
+                            f"num_attention_heads {self.num_attention_heads}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise BertError(f"config: hidden_act {self.hidden_act!r} is not supported (use one of {', '.join(ACTIVATIONS)})")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise BertError(f"config: {name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not 0 <= self.pad_token_id < self.vocab_size:
+            raise BertError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary (size {self.vocab_size})")
+        if self.id2label is not None:
+            self.id2label = {int(k): v for k, v in self.id2label.items()}
+            self.label2id = {v: k for k, v in self.id2label.items()}
+            if len(self.id2label) != self.num_labels:
+                raise BertError(f"config: id2label has {len(self.id2label)} labels but num_labels is {self.num_labels}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    # ---- presets -------------------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> BertConfig:
+        """A published size by name: base, large, tiny, mini, small, medium (``bert-`` prefix optional)."""
+        key = name.lower().removeprefix("bert-").removesuffix("-uncased").removesuffix("-cased")
+        if key not in PRESETS:
+            raise BertError(f"unknown config preset {name!r}; choose one of {', '.join(PRESETS)}")
+        layers, hidden = PRESETS[key]
+        return cls(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=hidden // 64,
+                   intermediate_size=4 * hidden, **overrides)
+
+    # ---- config.json ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> BertConfig:
+        data = {**data, **overrides}
+        model_type = data.get("model_type", "bert")
+        if model_type != "bert":
+            raise BertError(f"config: model_type is {model_type!r}, not 'bert'; this package loads BERT checkpoints only")
+        if data.get("position_embedding_type", "absolute") != "absolute":
+            raise BertError(f"config: position_embedding_type {data['position_embedding_type']!r} is not supported "
+                            "(only 'absolute', the original BERT's)")
+        if data.get("id2label") is not None:
+            if "num_labels" in overrides and overrides["num_labels"] != len(data["id2label"]):
+                data.pop("id2label")  # the caller asked for a different head size: the old label names no longer apply
+                data.pop("label2id", None)
+            else:
+                data["num_labels"] = len(data["id2label"])
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        try:
+            return cls(**kwargs, extra=extra)
+        except TypeError as error:  # e.g. a string where a number belongs
+            raise BertError(f"config: invalid value ({error})") from None
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> BertConfig:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BertError(f"no config.json at {path}: a BERT checkpoint folder needs one") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise BertError(f"{path} is not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise BertError(f"{path} must hold a JSON object of config fields")
+        return cls.from_dict(data, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {**self.extra}
+        for f in dataclasses.fields(self):
+            if f.name != "extra":
+                data[f.name] = getattr(self, f.name)
+        # HF derives num_labels from id2label, so id2label is what carries the head size to transformers.
+        id2label = self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
+        data["id2label"] = {str(k): v for k, v in id2label.items()}
+        data["label2id"] = {v: k for k, v in id2label.items()}
+        if data.get("classifier_dropout") is None:
+            data.pop("classifier_dropout")
+        data["model_type"] = "bert"
+        data.setdefault("position_embedding_type", "absolute")
+        return data
+
+    def save_as(self, path: str | os.PathLike, architecture: str | None = None) -> None:
+        """Write a HF ``config.json`` to ``path``; ``architecture`` names the class that transformers should build."""
+        data = self.to_dict()
+        if architecture:
+            data["architectures"] = [architecture]
+        Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+# (layers, hidden) of the published BERTs; heads = hidden / 64 and intermediate = 4 * hidden, as in all of them.
+PRESETS: dict[str, tuple[int, int]] = {
+    "tiny": (2, 128),
+    "mini": (4, 256),
+    "small": (4, 512),
+    "medium": (8, 512),
+    "base": (12, 768),
+    "large": (24, 1024),
+}

@@ -1,0 +1,246 @@
+"""The heads that turn BERT's vectors into predictions: pretraining (MLM + NSP) and the fine-tuning tasks.
+
+Each ``BertFor*`` wraps a :class:`~bert.model.BertModel` as ``self.bert`` and adds a small module whose name
+matches the checkpoints (``cls.predictions``, ``cls.seq_relationship``, ``classifier``, ``qa_outputs``). Given
+labels, a head also returns its loss; label -100 means "ignore this position", as in PyTorch's cross-entropy.
+
+Shapes: B batch, T length, H hidden_size, V vocab_size, C num_labels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bert.checkpoint import PreTrainedModel
+from bert.config import BertConfig
+from bert.model import BertModel, activation
+from bert.outputs import LogitsOutput, PreTrainingOutput, QuestionAnsweringOutput
+
+IGNORE_INDEX = -100
+
+
+class BertPredictionHeadTransform(nn.Module):
+    """dense → activation → LayerNorm: reshapes the final hidden state before it is compared with every word."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = activation(config.hidden_act)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[..., H] → [..., H]."""
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """Masked-word prediction: a score for every vocabulary word at every position.
+
+    The decoder has no weights of its own: it is *tied* to the input word embeddings (the same [V, H] matrix reads
+    words in and scores words out), so only its per-word bias (``cls.predictions.bias``) is stored separately.
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[..., H] → logits [..., V]."""
+        return self.decoder(self.transform(hidden_states)) + self.bias
+
+
+class BertPreTrainingHeads(nn.Module):
+    """Both pretraining heads: ``predictions`` (MLM) on every token, ``seq_relationship`` (NSP) on the pooled [CLS]."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+
+class BertOnlyNSPHead(nn.Module):
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+
+def mlm_loss(prediction_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over the labelled (masked) positions only: logits [B, T, V], labels [B, T]."""
+    return F.cross_entropy(prediction_logits.reshape(-1, prediction_logits.shape[-1]), labels.reshape(-1),
+                           ignore_index=IGNORE_INDEX)
+
+
+def tie_decoder(model: nn.Module) -> None:
+    """Make the MLM decoder share the word-embedding matrix (one Parameter, two uses)."""
+    model.cls.predictions.decoder.weight = model.bert.embeddings.word_embeddings.weight
+
+
+class BertForPreTraining(PreTrainedModel):
+    """BERT as it was pretrained: masked language modelling + next sentence prediction.
+
+    labels [B, T]: the original token at masked positions, -100 elsewhere.
+    next_sentence_label [B]: 0 = B is the real continuation of A (IsNext), 1 = B is a random sentence (NotNext).
+    """
+
+    tied_weights = ("cls.predictions.decoder.weight",)
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.cls = BertPreTrainingHeads(config)
+        self.init_weights()
+
+    def tie_weights(self) -> None:
+        tie_decoder(self)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                next_sentence_label: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> PreTrainingOutput:
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        prediction_logits = self.cls.predictions(out.last_hidden_state)  # [B, T, V]
+        seq_relationship_logits = self.cls.seq_relationship(out.pooler_output)  # [B, 2]
+        masked_lm = None if labels is None else mlm_loss(prediction_logits, labels)
+        next_sentence = None if next_sentence_label is None else F.cross_entropy(
+            seq_relationship_logits, next_sentence_label.reshape(-1))
+        parts = [part for part in (masked_lm, next_sentence) if part is not None]
+        return PreTrainingOutput(
+            loss=sum(parts) if parts else None, prediction_logits=prediction_logits,
+            seq_relationship_logits=seq_relationship_logits, hidden_states=out.hidden_states,
+            attentions=out.attentions, mlm_loss=masked_lm, nsp_loss=next_sentence)
+
+
+class BertForMaskedLM(PreTrainedModel):
+    """Masked-word prediction only (fill-mask). No pooler: MLM never looks at it."""
+
+    tied_weights = ("cls.predictions.decoder.weight",)
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.init_weights()
+
+    def tie_weights(self) -> None:
+        tie_decoder(self)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
+        """→ logits [B, T, V]; loss with labels [B, T]."""
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.cls.predictions(out.last_hidden_state)
+        loss = None if labels is None else mlm_loss(logits, labels)
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class BertForNextSentencePrediction(PreTrainedModel):
+    """Does sentence B follow sentence A? logits [B, 2], index 0 = IsNext, 1 = NotNext."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.cls = BertOnlyNSPHead(config)
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
+        """→ logits [B, 2]; loss with labels [B] (0 IsNext, 1 NotNext)."""
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.cls.seq_relationship(out.pooler_output)
+        loss = None if labels is None else F.cross_entropy(logits, labels.reshape(-1))
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+def classifier_dropout(config: BertConfig) -> nn.Dropout:
+    return nn.Dropout(config.classifier_dropout if config.classifier_dropout is not None
+                      else config.hidden_dropout_prob)
+
+
+class BertForSequenceClassification(PreTrainedModel):
+    """A label (or, with num_labels == 1, a real number) for the whole input, read from the pooled [CLS] vector."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.dropout = classifier_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
+        """→ logits [B, C]; loss with labels [B]: cross-entropy on class ids, or mean squared error when C == 1."""
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output))
+        loss = None
+        if labels is not None:
+            if self.config.num_labels == 1:
+                loss = F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).reshape(-1))
+            else:
+                loss = F.cross_entropy(logits, labels.reshape(-1))
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class BertForTokenClassification(PreTrainedModel):
+    """A label for every token (named entities, part of speech)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = classifier_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
+        """→ logits [B, T, C]; loss with labels [B, T] (-100 on word-piece continuations, specials and padding)."""
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class BertForQuestionAnswering(PreTrainedModel):
+    """Extractive QA: for each token, a score for being the answer's first token and one for being its last."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
+                end_positions: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> QuestionAnsweringOutput:
+        """→ start_logits, end_logits [B, T]; loss with start/end_positions [B] (the mean of the two cross-entropies).
+
+        Positions outside the sequence are clamped to T and ignored, as in the original run_squad.py.
+        """
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(dim=-1)  # 2 × [B, T]
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            length = start_logits.shape[1]
+            start = start_positions.reshape(-1).clamp(0, length)
+            end = end_positions.reshape(-1).clamp(0, length)
+            loss = (F.cross_entropy(start_logits, start, ignore_index=length)
+                    + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
+        return QuestionAnsweringOutput(loss=loss, start_logits=start_logits.contiguous(),
+                                       end_logits=end_logits.contiguous(), hidden_states=out.hidden_states,
+                                       attentions=out.attentions)

@@ -1,0 +1,269 @@
+"""BERT, top to bottom, in one file (Devlin et al., 2018, "BERT: Pre-training of Deep Bidirectional Transformers").
+
+    input_ids [B, T] ─┐
+    token_type_ids    ├─► BertEmbeddings ─► BertEncoder (num_hidden_layers × BertLayer) ─► last_hidden_state [B, T, H]
+    positions 0..T-1 ─┘                                                                 └► BertPooler ─► pooler_output [B, H]
+
+B = batch, T = sequence length (≤ max_position_embeddings), H = hidden_size, N = num_attention_heads, D = H / N.
+
+Every module and parameter carries the name it has in Hugging Face / google-research checkpoints
+(``encoder.layer.3.attention.self.query.weight``), so loading a checkpoint is a plain ``load_state_dict`` after a
+handful of renames (see :mod:`bert.checkpoint`). The task heads that sit on top live in :mod:`bert.heads`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bert.checkpoint import PreTrainedModel
+from bert.config import BertConfig
+from bert.errors import BertError
+from bert.outputs import BaseModelOutput
+
+
+def activation(name: str) -> nn.Module:
+    """The feed-forward non-linearity. ``gelu`` is the exact erf form BERT was trained with; ``gelu_new`` is the tanh
+    approximation (GPT-2's). Mixing them up is a classic source of small, silent output differences."""
+    return {"gelu": nn.GELU(), "gelu_new": nn.GELU(approximate="tanh"), "relu": nn.ReLU()}[name]
+
+
+class BertEmbeddings(nn.Module):
+    """Token + segment + position embeddings, summed, then LayerNorm and dropout.
+
+    BERT learns its position embeddings (a table of max_position_embeddings rows) instead of using sinusoids, and
+    adds a segment ("token type") embedding that tells sentence A (0) from sentence B (1).
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids, token_type_ids: [B, T] → embeddings [B, T, H]."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # [T], broadcast over the batch
+        embeddings = (self.word_embeddings(input_ids)
+                      + self.token_type_embeddings(token_type_ids)
+                      + self.position_embeddings(positions))
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class BertSelfAttention(nn.Module):
+    """Multi-head scaled dot-product self-attention: every token looks at every (non-padding) token.
+
+    Two paths compute the same thing: ``F.scaled_dot_product_attention`` (fused, fast, the default) and the
+    explicit math below, used when the attention probabilities are asked for (you cannot get them from the fused
+    kernel) or when study code sets ``BertSelfAttention.use_sdpa = False`` to follow every step.
+    """
+
+    use_sdpa = True
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.head_dim
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, H] → [B, N, T, D]: each head works on its own D-dimensional slice of the hidden vector."""
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden_states [B, T, H]; key_mask [B, 1, 1, T] bool (True = a real token that may be attended to) or None.
+
+        Returns the context [B, T, H] and, when output_attentions, the probabilities [B, N, T, T] (else None).
+        """
+        q = self.split_heads(self.query(hidden_states))  # [B, N, T, D]
+        k = self.split_heads(self.key(hidden_states))
+        v = self.split_heads(self.value(hidden_states))
+
+        if self.use_sdpa and not output_attentions:
+            dropout_p = self.dropout.p if self.training else 0.0
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout_p)
+            probs = None
+        else:
+            # scores[b, n, i, j] = how much token i (query) matches token j (key), scaled by 1/sqrt(D) so that the
+            # dot products of D-dimensional vectors do not grow with D and push the softmax into saturation.
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B, N, T, T]
+            if key_mask is not None:
+                # Padding keys get the most negative float, so they receive exactly zero probability.
+                scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
+            probs = scores.softmax(dim=-1)  # each query's weights over the keys sum to 1
+            context = torch.matmul(self.dropout(probs), v)  # [B, N, T, D]
+
+        batch, _, length, _ = context.shape
+        context = context.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_dim)  # heads side by side
+        return context, probs
+
+
+class BertSelfOutput(nn.Module):
+    """Project the heads' concatenated context back into the residual stream, then Add & LayerNorm (post-LN)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, context: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """context, residual: [B, T, H] → [B, T, H]."""
+        return self.LayerNorm(self.dropout(self.dense(context)) + residual)
+
+
+class BertAttention(nn.Module):
+    """Self-attention sub-layer: attention (``self``, as the checkpoints name it) + output projection/residual/norm."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, probs = self.self(hidden_states, key_mask, output_attentions)
+        return self.output(context, hidden_states), probs
+
+
+class BertIntermediate(nn.Module):
+    """First half of the feed-forward block: expand H → intermediate_size (4H) and apply the non-linearity."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = activation(config.hidden_act)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[B, T, H] → [B, T, 4H]."""
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class BertOutput(nn.Module):
+    """Second half of the feed-forward block: project 4H → H, then Add & LayerNorm."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, intermediate: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """intermediate [B, T, 4H], residual [B, T, H] → [B, T, H]."""
+        return self.LayerNorm(self.dropout(self.dense(intermediate)) + residual)
+
+
+class BertLayer(nn.Module):
+    """One Transformer encoder layer: self-attention sub-layer, then the position-wise feed-forward sub-layer.
+
+    BERT is *post-LN*: LayerNorm comes after each residual addition (x = LN(x + f(x))), as in the original
+    Transformer; GPT-2 and most later models moved it before f (pre-LN).
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden_states [B, T, H] → ([B, T, H], attention probabilities [B, N, T, T] or None)."""
+        attended, probs = self.attention(hidden_states, key_mask, output_attentions)
+        return self.output(self.intermediate(attended), attended), probs
+
+
+class BertEncoder(nn.Module):
+    """A stack of num_hidden_layers identical (but separately parameterised) layers."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> BaseModelOutput:
+        all_hidden = [hidden_states] if output_hidden_states else None  # the embedding output counts as "layer 0"
+        all_attentions = [] if output_attentions else None
+        for layer in self.layer:
+            hidden_states, probs = layer(hidden_states, key_mask, output_attentions)
+            if all_hidden is not None:
+                all_hidden.append(hidden_states)
+            if all_attentions is not None:
+                all_attentions.append(probs)
+        return BaseModelOutput(
+            last_hidden_state=hidden_states,
+            hidden_states=tuple(all_hidden) if all_hidden is not None else None,
+            attentions=tuple(all_attentions) if all_attentions is not None else None,
+        )
+
+
+class BertPooler(nn.Module):
+    """Sentence summary: a dense layer + tanh on the [CLS] (first) token's final vector. Pretrained by NSP, so it
+    encodes "does B follow A" rather than general sentence meaning; fine-tuned classifiers build on it."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[B, T, H] → [B, H]."""
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class BertModel(PreTrainedModel):
+    """The bare encoder: embeddings → encoder → pooler. Every head in :mod:`bert.heads` wraps one as ``self.bert``."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> BaseModelOutput:
+        """Encode a batch.
+
+        input_ids      [B, T] token ids ([CLS] A [SEP] (B [SEP]) [PAD]...)
+        token_type_ids [B, T] segment ids, 0 for sentence A, 1 for sentence B (default: all 0)
+        attention_mask [B, T] 1 for real tokens, 0 for padding (default: all real)
+
+        Returns last_hidden_state [B, T, H], pooler_output [B, H] (None without a pooler), and on request
+        hidden_states (num_hidden_layers + 1 tensors [B, T, H], embeddings first) and attentions
+        (num_hidden_layers tensors [B, N, T, T]).
+        """
+        self.check_input(input_ids, token_type_ids, attention_mask)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        # Padding is masked on the key side only: padded positions still produce (ignored) outputs, but no real
+        # token ever attends to them. [B, T] → [B, 1, 1, T] broadcasts over heads and query positions.
+        key_mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        embeddings = self.embeddings(input_ids, token_type_ids)
+        output = self.encoder(embeddings, key_mask, output_attentions, output_hidden_states)
+        if self.pooler is not None:
+            output.pooler_output = self.pooler(output.last_hidden_state)
+        return output
+
+    def check_input(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+                    attention_mask: torch.Tensor | None) -> None:
+        """Turn the usual mistakes into messages instead of an index error deep inside an embedding lookup."""
+        if input_ids.dim() != 2:
+            raise BertError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+        if input_ids.shape[1] > self.config.max_position_embeddings:
+            raise BertError(f"sequence of {input_ids.shape[1]} tokens is longer than this model's "
+                            f"{self.config.max_position_embeddings} positions; truncate it")
+        for name, tensor in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
+            if tensor is not None and tensor.shape != input_ids.shape:
+                raise BertError(f"{name} has shape {tuple(tensor.shape)} but input_ids has {tuple(input_ids.shape)}")
