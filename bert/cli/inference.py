@@ -1,0 +1,174 @@
+"""Sub-commands that use a pretrained model: fill-mask, nsp, embed, similarity, info, download, convert."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from bert.errors import BertError
+
+MODEL_HELP = "checkpoint folder or model name (default: bert-base-uncased, else the bundled demo model)"
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("fill-mask", help="predict the words behind [MASK]")
+    p.add_argument("text", help='text with one or more [MASK], e.g. "The capital of France is [MASK]."')
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--top-k", type=int, default=5, help="candidates per mask (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON: one list per [MASK] of {token, token_id, score}")
+    p.set_defaults(func=run_fill_mask)
+
+    p = subparsers.add_parser("nsp", help="next sentence prediction: does B follow A?")
+    p.add_argument("sentence_a")
+    p.add_argument("sentence_b")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_nsp)
+
+    p = subparsers.add_parser("embed", help="sentence vectors")
+    p.add_argument("texts", nargs="+")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean")
+    p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
+    p.set_defaults(func=run_embed)
+
+    p = subparsers.add_parser("similarity", help="cosine similarity of sentences, or of one word in several contexts")
+    p.add_argument("texts", nargs="+", help="two or more texts")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean")
+    p.add_argument("--word", help='compare this word\'s contextual vectors instead, e.g. --word bank')
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_similarity)
+
+    p = subparsers.add_parser("info", help="configuration and parameter counts of a checkpoint")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.set_defaults(func=run_info)
+
+    p = subparsers.add_parser("download", help="fetch a checkpoint from the Hugging Face Hub into weights/NAME")
+    p.add_argument("name", help="e.g. bert-base-uncased or google/bert_uncased_L-4_H-256_A-4")
+    p.add_argument("--to", help="target folder (default weights/<name>)")
+    p.set_defaults(func=run_download)
+
+    p = subparsers.add_parser("convert", help="rewrite any BERT checkpoint (.bin, legacy names, shards) as "
+                                              "config.json + model.safetensors (+ tokenizer files)")
+    p.add_argument("source")
+    p.add_argument("out")
+    p.set_defaults(func=run_convert)
+
+
+def run_fill_mask(args: argparse.Namespace) -> None:
+    from bert.heads import BertForMaskedLM
+    from bert.tasks import fill_mask, load
+
+    model, tokenizer = load(BertForMaskedLM, args.model)
+    predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(predictions, ensure_ascii=False))
+        return
+    for number, candidates in enumerate(predictions, 1):
+        print(f"[MASK] {number}:" if len(predictions) > 1 else "[MASK]:")
+        for candidate in candidates:
+            print(f"  {candidate['token']:<16} {candidate['score']:.4f}")
+
+
+def run_nsp(args: argparse.Namespace) -> None:
+    from bert.heads import BertForNextSentencePrediction
+    from bert.tasks import load, next_sentence
+
+    model, tokenizer = load(BertForNextSentencePrediction, args.model)
+    result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b)
+    if args.json:
+        print(json.dumps(result))
+        return
+    verdict = "IsNext" if result["is_next"] >= 0.5 else "NotNext"
+    print(f"{verdict}: P(B follows A) = {result['is_next']:.4f}  (logits {result['logits'][0]:.4f}, "
+          f"{result['logits'][1]:.4f})")
+
+
+def run_embed(args: argparse.Namespace) -> None:
+    from bert.model import BertModel
+    from bert.tasks import load, sentence_embeddings
+
+    model, tokenizer = load(BertModel, args.model)
+    vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling)
+    if args.json:
+        print(json.dumps([v.tolist() for v in vectors]))
+        return
+    for text, vector in zip(args.texts, vectors, strict=True):
+        preview = ", ".join(f"{x:.4f}" for x in vector[:6].tolist())
+        print(f"{text[:40]!r:<44} [{vector.shape[0]}] [{preview}, ...]")
+
+
+def run_similarity(args: argparse.Namespace) -> None:
+    import torch
+
+    from bert.model import BertModel
+    from bert.tasks import cosine_similarity_matrix, load, sentence_embeddings, word_vector
+
+    if len(args.texts) < 2:
+        raise BertError("give at least two texts to compare")
+    model, tokenizer = load(BertModel, args.model)
+    if args.word:
+        vectors = torch.stack([word_vector(model, tokenizer, text, args.word) for text in args.texts])
+    else:
+        vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling)
+    matrix = cosine_similarity_matrix(vectors)
+    if args.json:
+        print(json.dumps(matrix.tolist()))
+        return
+    for i, text in enumerate(args.texts):
+        row = "  ".join(f"{x:6.3f}" for x in matrix[i].tolist())
+        print(f"{i + 1}. {text[:50]!r:<54} {row}")
+
+
+def run_info(args: argparse.Namespace) -> None:
+    from bert.model import BertModel
+    from bert.tasks import load
+
+    model, _ = load(BertModel, args.model)
+    config = model.config
+    print(f"layers {config.num_hidden_layers}, hidden {config.hidden_size}, heads {config.num_attention_heads}, "
+          f"intermediate {config.intermediate_size}, vocab {config.vocab_size}, positions "
+          f"{config.max_position_embeddings}, segments {config.type_vocab_size}, activation {config.hidden_act}")
+    rows = [("embeddings", model.embeddings)] + [(f"encoder.layer.{i}", layer)
+                                                 for i, layer in enumerate(model.encoder.layer)]
+    if model.pooler is not None:
+        rows.append(("pooler", model.pooler))
+    for name, module in rows:
+        print(f"  {name:<20} {sum(p.numel() for p in module.parameters()):>12,}")
+    print(f"  {'total':<20} {model.num_parameters():>12,}")
+
+
+def run_download(args: argparse.Namespace) -> None:
+    from bert.hub import PROJECT_WEIGHTS, download
+
+    target = Path(args.to) if args.to else PROJECT_WEIGHTS / args.name.split("/")[-1]
+    snapshot = download(args.name)
+    target.mkdir(parents=True, exist_ok=True)
+    for file in snapshot.iterdir():
+        if file.is_file():
+            shutil.copy2(file, target / file.name)
+    print(f"saved {args.name} to {target}")
+
+
+def run_convert(args: argparse.Namespace) -> None:
+    import bert
+    from bert.config import BertConfig
+    from bert.hub import resolve_model_dir
+
+    source = resolve_model_dir(args.source)
+    folder = source if source.is_dir() else source.parent
+    config = BertConfig.from_json_file(folder / "config.json")
+    architecture = (config.extra.get("architectures") or ["BertModel"])[0]
+    cls = getattr(bert, architecture, None) if architecture.startswith("Bert") else None
+    if cls is None:
+        raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
+    model = cls.from_pretrained(source)
+    model.save_pretrained(args.out)
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, Path(args.out) / name)
+    print(f"wrote {architecture} to {args.out}")

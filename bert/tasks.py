@@ -1,0 +1,166 @@
+"""The everyday jobs of a pretrained BERT: fill in masked words, judge whether B follows A, and embed text.
+
+Each function takes a model and a tokenizer, so it works with any checkpoint, and returns plain Python values
+(or tensors for vectors). :func:`load` builds both from a name, with the bundled demo model as the fallback when
+the default ``bert-base-uncased`` cannot be found or downloaded.
+
+    model, tokenizer = load(BertForMaskedLM, "bert-base-uncased")
+    fill_mask(model, tokenizer, "The capital of France is [MASK].")[0][0]   # {'token': 'paris', ...}
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import TypeVar
+
+import torch
+import torch.nn.functional as F
+
+from bert.checkpoint import PreTrainedModel
+from bert.errors import BertError
+from bert.hub import PROJECT_WEIGHTS, resolve_model_dir
+from bert.tokenizer import BertTokenizer
+
+logger = logging.getLogger("bert")
+
+DEFAULT_MODEL = "bert-base-uncased"
+DEMO_MODEL = PROJECT_WEIGHTS / "bert-demo"
+POOLINGS = ("cls", "mean", "pooler")
+
+Model = TypeVar("Model", bound=PreTrainedModel)
+
+
+def load(cls: type[Model], name_or_path: str | os.PathLike | None = None) -> tuple[Model, BertTokenizer]:
+    """Model of class ``cls`` and its tokenizer from one checkpoint folder, in eval mode.
+
+    With no name, ``bert-base-uncased`` is used if it is local or downloadable, else the bundled demo model (with a
+    notice saying so). A checkpoint that lacks the weights of the head ``cls`` needs (e.g. the MLM head for
+    fill-mask in a bare encoder such as all-MiniLM-L6-v2) is refused: a random head would answer nonsense.
+    """
+    if name_or_path is None:
+        try:
+            folder = resolve_model_dir(DEFAULT_MODEL)
+        except BertError as error:
+            if not (DEMO_MODEL / "config.json").is_file():
+                raise
+            logger.warning("note: %s is not available (%s); answering with the bundled demo model %s",
+                           DEFAULT_MODEL, str(error).split(":")[0], DEMO_MODEL)
+            folder = DEMO_MODEL
+    else:
+        folder = resolve_model_dir(name_or_path)
+    folder = folder if folder.is_dir() else folder.parent
+    model = cls.from_pretrained(folder)
+    head_missing = [name for name in model.load_report.missing if not name.startswith("bert.")]
+    if head_missing:
+        raise BertError(f"{folder} has no trained weights for {cls.__name__}'s head (missing "
+                        f"{', '.join(head_missing[:3])}); use a checkpoint that was trained with that head")
+    return model, BertTokenizer.from_pretrained(folder)
+
+
+def encode(tokenizer: BertTokenizer, model: PreTrainedModel, text: str | list[str], text_pair: str | list[str] | None = None,
+           truncate: bool = False) -> dict[str, torch.Tensor]:
+    """Tokenize into model-ready tensors [B, T]; too-long input is an error, or (``truncate``) cut with a warning."""
+    limit = model.config.max_position_embeddings
+    batch = tokenizer(text, text_pair, padding=True, return_tensors="pt")
+    if batch["input_ids"].shape[1] > limit:
+        if not truncate:
+            raise BertError(f"the input is {batch['input_ids'].shape[1]} tokens long but the model reads at most "
+                            f"{limit}; shorten the text")
+        warnings.warn(f"input truncated to the model's {limit} tokens", stacklevel=3)
+        batch = tokenizer(text, text_pair, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+    device = next(model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
+
+
+@torch.no_grad()
+def fill_mask(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, top_k: int = 5) -> list[list[dict]]:
+    """Predict every ``[MASK]`` in ``text``: one list per mask, in order, each the ``top_k`` candidates as
+    ``{"token", "token_id", "score"}`` with score = softmax probability. Each mask is predicted independently,
+    as BERT was trained (it sees the other masks as [MASK])."""
+    if top_k < 1:
+        raise BertError(f"top_k must be at least 1, got {top_k}")
+    batch = encode(tokenizer, model, text)
+    positions = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
+    if len(positions) == 0:
+        raise BertError(f"no {tokenizer.mask_token} in the text: write {tokenizer.mask_token} where a word should be "
+                        "predicted, e.g. 'The capital of France is [MASK].'")
+    output = model(**batch)
+    logits = output.prediction_logits if hasattr(output, "prediction_logits") else output.logits  # [1, T, V]
+    probabilities = logits[0, positions].softmax(dim=-1)  # [masks, V]
+    scores, ids = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
+    return [[{"token": tokenizer.convert_ids_to_tokens(int(i)), "token_id": int(i), "score": float(s)}
+             for s, i in zip(row_scores, row_ids, strict=True)]
+            for row_scores, row_ids in zip(scores, ids, strict=True)]
+
+
+@torch.no_grad()
+def next_sentence(model: PreTrainedModel, tokenizer: BertTokenizer, sentence_a: str, sentence_b: str) -> dict:
+    """How likely ``sentence_b`` follows ``sentence_a``: ``{"is_next": p, "not_next": 1 - p, "logits": [2]}``.
+    Index 0 of BERT's NSP head is IsNext, index 1 NotNext (random sentence)."""
+    for name, sentence in (("first", sentence_a), ("second", sentence_b)):
+        if not sentence.strip():
+            raise BertError(f"the {name} sentence is empty")
+    output = model(**encode(tokenizer, model, sentence_a, sentence_b))
+    logits = output.seq_relationship_logits if hasattr(output, "seq_relationship_logits") else output.logits
+    probabilities = logits[0].softmax(dim=-1)
+    return {"is_next": float(probabilities[0]), "not_next": float(probabilities[1]),
+            "logits": [float(x) for x in logits[0]]}
+
+
+def encoder_of(model: PreTrainedModel) -> PreTrainedModel:
+    """The BertModel inside a head class (or the model itself when it is one)."""
+    return getattr(model, "bert", model)
+
+
+@torch.no_grad()
+def sentence_embeddings(model: PreTrainedModel, tokenizer: BertTokenizer, texts: list[str], pooling: str = "mean",
+                        batch_size: int = 32) -> torch.Tensor:
+    """One vector per text, [N, H]. ``mean`` averages the real tokens' final vectors (what sentence-transformers
+    models such as all-MiniLM-L6-v2 are trained for), ``cls`` takes the [CLS] vector, ``pooler`` the tanh pooler
+    output (trained by NSP, a weak similarity signal in plain BERT). Long texts are truncated with a warning."""
+    if pooling not in POOLINGS:
+        raise BertError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if not texts:
+        raise BertError("no texts to embed")
+    encoder = encoder_of(model)
+    vectors = []
+    for start in range(0, len(texts), batch_size):
+        batch = encode(tokenizer, model, texts[start:start + batch_size], truncate=True)
+        output = encoder(**batch)
+        if pooling == "pooler":
+            if output.pooler_output is None:
+                raise BertError("this model has no pooler; use pooling 'mean' or 'cls'")
+            vectors.append(output.pooler_output)
+        elif pooling == "cls":
+            vectors.append(output.last_hidden_state[:, 0])
+        else:
+            mask = batch["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)  # [B, T, 1]
+            vectors.append((output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1))
+    return torch.cat(vectors)
+
+
+@torch.no_grad()
+def token_vectors(model: PreTrainedModel, tokenizer: BertTokenizer, text: str) -> tuple[list[str], torch.Tensor]:
+    """The word pieces of ``text`` (with [CLS]/[SEP]) and their contextual vectors [T, H]."""
+    batch = encode(tokenizer, model, text, truncate=True)
+    hidden = encoder_of(model)(**batch).last_hidden_state[0]
+    return tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist()), hidden
+
+
+def word_vector(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, word: str) -> torch.Tensor:
+    """The contextual vector [H] of ``word``'s first occurrence in ``text`` (the mean over its word pieces), e.g.
+    "bank" in "we sat on the river bank" vs in "she paid the cash into the bank"."""
+    pieces = tokenizer.tokenize(word)
+    tokens, hidden = token_vectors(model, tokenizer, text)
+    for start in range(len(tokens) - len(pieces) + 1):
+        if tokens[start:start + len(pieces)] == pieces:
+            return hidden[start:start + len(pieces)].mean(0)
+    raise BertError(f"{word!r} does not occur in {text!r} (as tokens {pieces})")
+
+
+def cosine_similarity_matrix(vectors: torch.Tensor) -> torch.Tensor:
+    """[N, H] → [N, N] cosine similarities."""
+    normalised = F.normalize(vectors, dim=-1)
+    return normalised @ normalised.T

@@ -1,0 +1,182 @@
+"""fill-mask, next-sentence prediction and embeddings, through the Python API and the CLI, against transformers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+import bert
+from bert.cli import main
+from bert.hub import resolve_model_dir
+from bert.tasks import fill_mask, load, next_sentence, sentence_embeddings, word_vector
+
+
+@pytest.fixture(scope="module")
+def tiny_pretrained_dir(tmp_path_factory, minilm_dir) -> Path:
+    """A small random BertForPreTraining saved by transformers, with the real bert-base-uncased vocabulary."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    transformers.BertForPreTraining(config).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(minilm_dir / name, folder / name)
+    return folder
+
+
+def test_fill_mask_matches_the_reference_softmax_for_every_mask(tiny_pretrained_dir):
+    model, tokenizer = load(bert.BertForMaskedLM, tiny_pretrained_dir)
+    text = "The [MASK] sat on the [MASK] all day."
+    predictions = fill_mask(model, tokenizer, text, top_k=3)
+    assert len(predictions) == 2 and all(len(p) == 3 for p in predictions)
+
+    reference = transformers.BertForMaskedLM.from_pretrained(tiny_pretrained_dir).eval()
+    ref_tokenizer = transformers.BertTokenizer.from_pretrained(tiny_pretrained_dir)
+    batch = ref_tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = reference(**batch).logits[0]
+    positions = (batch["input_ids"][0] == ref_tokenizer.mask_token_id).nonzero().flatten()
+    for candidates, position in zip(predictions, positions, strict=True):
+        scores, ids = logits[position].softmax(-1).topk(3)
+        assert [c["token_id"] for c in candidates] == ids.tolist()
+        assert [c["token"] for c in candidates] == ref_tokenizer.convert_ids_to_tokens(ids.tolist())
+        assert max(abs(c["score"] - s) for c, s in zip(candidates, scores.tolist(), strict=True)) < 1e-6
+
+
+def test_next_sentence_matches_the_reference_and_label_zero_is_is_next(tiny_pretrained_dir):
+    model, tokenizer = load(bert.BertForNextSentencePrediction, tiny_pretrained_dir)
+    result = next_sentence(model, tokenizer, "I went to the store.", "I bought some milk.")
+    reference = transformers.BertForNextSentencePrediction.from_pretrained(tiny_pretrained_dir).eval()
+    batch = transformers.BertTokenizer.from_pretrained(tiny_pretrained_dir)(
+        "I went to the store.", "I bought some milk.", return_tensors="pt")
+    with torch.no_grad():
+        logits = reference(**batch).logits[0]
+    assert max(abs(a - b) for a, b in zip(result["logits"], logits.tolist(), strict=True)) < 1e-5
+    assert abs(result["is_next"] - logits.softmax(-1)[0].item()) < 1e-6
+    assert abs(result["is_next"] + result["not_next"] - 1) < 1e-6
+
+
+def test_mean_pooled_embeddings_match_the_reference_on_real_weights(minilm_dir):
+    texts = ["A man is eating food.", "Someone is having a meal.", "The stock market fell sharply today."]
+    model, tokenizer = load(bert.BertModel, minilm_dir)
+    ours = sentence_embeddings(model, tokenizer, texts, pooling="mean")
+    reference = transformers.BertModel.from_pretrained(minilm_dir).eval()
+    batch = transformers.BertTokenizer.from_pretrained(minilm_dir)(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = reference(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    expected = (hidden * mask).sum(1) / mask.sum(1)
+    assert (ours - expected).abs().max() < 1e-5
+    similarity = torch.nn.functional.cosine_similarity(ours[0], ours[1:], dim=-1)
+    assert similarity[0] > similarity[1] + 0.3  # a real model: the two meal sentences are far closer
+    assert sentence_embeddings(model, tokenizer, texts, pooling="cls").shape == (3, 384)
+
+
+def test_contextual_vectors_tell_the_two_banks_apart(minilm_dir):
+    model, tokenizer = load(bert.BertModel, minilm_dir)
+    river = word_vector(model, tokenizer, "We sat on the grassy river bank and watched the water.", "bank")
+    river2 = word_vector(model, tokenizer, "The boat drifted towards the muddy bank of the stream.", "bank")
+    money = word_vector(model, tokenizer, "She deposited the cash at the bank downtown.", "bank")
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(river, river2, dim=0) > cos(river, money, dim=0)
+    with pytest.raises(bert.BertError, match="does not occur"):
+        word_vector(model, tokenizer, "No such word here.", "bank")
+
+
+def test_fill_mask_refuses_a_checkpoint_without_a_trained_mlm_head(minilm_dir):
+    with pytest.raises(bert.BertError, match="no trained weights for BertForMaskedLM"):
+        load(bert.BertForMaskedLM, minilm_dir)
+
+
+# ---- CLI ----------------------------------------------------------------------------------------------------------
+
+def test_cli_fill_mask_json_lists_candidates_per_mask(tiny_pretrained_dir, capsys):
+    assert main(["fill-mask", "Paris is the [MASK] of [MASK].", "--model", str(tiny_pretrained_dir),
+                 "--top-k", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result) == 2 and len(result[0]) == 4
+    assert set(result[0][0]) == {"token", "token_id", "score"}
+
+
+def test_cli_nsp_embed_similarity_and_info_run(tiny_pretrained_dir, minilm_dir, capsys):
+    assert main(["nsp", "It rained.", "The streets were wet.", "--model", str(tiny_pretrained_dir), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"is_next", "not_next", "logits"}
+    assert main(["embed", "hello world", "--model", str(minilm_dir), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)[0]) == 384
+    assert main(["similarity", "river bank", "bank loan", "--word", "bank", "--model", str(minilm_dir)]) == 0
+    assert main(["info", "--model", str(minilm_dir)]) == 0
+    assert "22,713,216" in capsys.readouterr().out  # all-MiniLM-L6-v2's parameter count
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fill-mask", "no mask here"], "no [MASK] in the text"),
+    (["fill-mask", "word " * 100 + "[MASK]"], "the model reads at most 64"),
+    (["fill-mask", "[MASK]", "--top-k", "0"], "top_k must be at least 1"),
+    (["nsp", "", "B"], "the first sentence is empty"),
+])
+def test_cli_bad_input_is_one_line_and_nonzero_exit(tiny_pretrained_dir, capsys, argv, message):
+    assert main([*argv, "--model", str(tiny_pretrained_dir)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_unknown_model_is_one_line_error_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bert", "fill-mask", "a [MASK]", "--model", "no-such-model-xyz"],
+                            capture_output=True, text=True, cwd=tmp_path,
+                            env={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "not found" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_convert_rewrites_a_legacy_checkpoint_as_safetensors(tiny_pretrained_dir, tmp_path, capsys):
+    source = tmp_path / "legacy"
+    source.mkdir()
+    state = bert.BertForPreTraining.from_pretrained(tiny_pretrained_dir).state_dict()
+    torch.save({k.replace("LayerNorm.weight", "LayerNorm.gamma"): v for k, v in state.items()},
+               source / "pytorch_model.bin")
+    shutil.copy(tiny_pretrained_dir / "config.json", source / "config.json")
+    shutil.copy(tiny_pretrained_dir / "vocab.txt", source / "vocab.txt")
+    assert main(["convert", str(source), str(tmp_path / "out")]) == 0
+    assert {"config.json", "model.safetensors", "vocab.txt"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    converted = bert.BertForPreTraining.from_pretrained(tmp_path / "out")
+    assert converted.load_report.missing == []
+
+
+# ---- published bert-base-uncased outputs (when the real weights are on this machine) ------------------------------
+
+def bert_base_uncased_dir() -> Path | None:
+    try:
+        return resolve_model_dir("bert-base-uncased", allow_download=False)
+    except bert.BertError:
+        return None
+
+
+needs_bert_base = pytest.mark.skipif(bert_base_uncased_dir() is None,
+                                     reason="bert-base-uncased is not local (weights/ or HF cache); "
+                                            "`bert download bert-base-uncased` where there is internet")
+
+
+@needs_bert_base
+def test_golden_bert_base_uncased_fills_paris():
+    model, tokenizer = load(bert.BertForMaskedLM, bert_base_uncased_dir())
+    assert fill_mask(model, tokenizer, "The capital of France is [MASK].")[0][0]["token"] == "paris"
+
+
+@needs_bert_base
+def test_golden_bert_base_uncased_nsp_logits():
+    model, tokenizer = load(bert.BertForNextSentencePrediction, bert_base_uncased_dir())
+    result = next_sentence(
+        model, tokenizer,
+        "Deliver huge imporvements to your machine learning pipelines without spending hours fine-tuning "
+        "parameters!",
+        "This book's practical case-studies reveal feature engineering techniques that upgrade your data "
+        "wrangling-and optimization.")
+    assert abs(result["logits"][0] - 6.0527) < 1e-3 and abs(result["logits"][1] - (-5.6015)) < 1e-3
