@@ -37,7 +37,9 @@ from bert.errors import BertError
 
 logger = logging.getLogger("bert")
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
+)
 BASE_PREFIX = "bert."
 BASE_MODULES = ("embeddings.", "encoder.", "pooler.")
 TIED_DECODER = "cls.predictions.decoder.weight"
@@ -243,7 +245,8 @@ class PreTrainedModel(nn.Module):
         tied = set(self.tied_weights)
         tensors = {name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().cpu().contiguous()
                    for name, t in self.state_dict().items() if name not in tied}
-        write_atomically(directory / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+        write_atomically(directory / "model.safetensors",
+                         lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
         write_atomically(directory / "config.json",
                          lambda tmp: self.config.save_as(tmp, architecture=type(self).__name__))
 

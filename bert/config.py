@@ -57,12 +57,14 @@ class BertConfig:
             raise BertError(f"config: hidden_size {self.hidden_size} is not divisible by "
                             f"num_attention_heads {self.num_attention_heads}")
         if self.hidden_act not in ACTIVATIONS:
-            raise BertError(f"config: hidden_act {self.hidden_act!r} is not supported (use one of {', '.join(ACTIVATIONS)})")
+            raise BertError(f"config: hidden_act {self.hidden_act!r} is not supported "
+                            f"(use one of {', '.join(ACTIVATIONS)})")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise BertError(f"config: {name} must be in [0, 1), got {getattr(self, name)!r}")
         if not 0 <= self.pad_token_id < self.vocab_size:
-            raise BertError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary (size {self.vocab_size})")
+            raise BertError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary "
+                            f"(size {self.vocab_size})")
         if self.id2label is not None:
             self.id2label = {int(k): v for k, v in self.id2label.items()}
             self.label2id = {v: k for k, v in self.id2label.items()}
@@ -90,7 +92,8 @@ class BertConfig:
         data = {**data, **overrides}
         model_type = data.get("model_type", "bert")
         if model_type != "bert":
-            raise BertError(f"config: model_type is {model_type!r}, not 'bert'; this package loads BERT checkpoints only")
+            raise BertError(f"config: model_type is {model_type!r}, not 'bert'; "
+                            "this package loads BERT checkpoints only")
         if data.get("position_embedding_type", "absolute") != "absolute":
             raise BertError(f"config: position_embedding_type {data['position_embedding_type']!r} is not supported "
                             "(only 'absolute', the original BERT's)")

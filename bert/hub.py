@@ -60,7 +60,8 @@ def download(repo_id: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise BertError(not_found_message(repo_id, "huggingface_hub is not installed (pip install huggingface_hub)")) from None
+        reason = "huggingface_hub is not installed (pip install huggingface_hub)"
+        raise BertError(not_found_message(repo_id, reason)) from None
     try:
         folder = Path(snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS))
         if not any((folder / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")):

@@ -1,10 +1,11 @@
 """BERT, top to bottom, in one file (Devlin et al., 2018, "BERT: Pre-training of Deep Bidirectional Transformers").
 
     input_ids [B, T] ─┐
-    token_type_ids    ├─► BertEmbeddings ─► BertEncoder (num_hidden_layers × BertLayer) ─► last_hidden_state [B, T, H]
-    positions 0..T-1 ─┘                                                                 └► BertPooler ─► pooler_output [B, H]
+    token_type_ids    ├─► BertEmbeddings ─► BertEncoder (L × BertLayer) ─► last_hidden_state [B, T, H]
+    positions 0..T-1 ─┘                                                 └► BertPooler ─► pooler_output [B, H]
 
-B = batch, T = sequence length (≤ max_position_embeddings), H = hidden_size, N = num_attention_heads, D = H / N.
+B = batch, T = sequence length (≤ max_position_embeddings), H = hidden_size, L = num_hidden_layers,
+N = num_attention_heads, D = H / N.
 
 Every module and parameter carries the name it has in Hugging Face / google-research checkpoints
 (``encoder.layer.3.attention.self.query.weight``), so loading a checkpoint is a plain ``load_state_dict`` after a

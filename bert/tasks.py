@@ -59,8 +59,8 @@ def load(cls: type[Model], name_or_path: str | os.PathLike | None = None) -> tup
     return model, BertTokenizer.from_pretrained(folder)
 
 
-def encode(tokenizer: BertTokenizer, model: PreTrainedModel, text: str | list[str], text_pair: str | list[str] | None = None,
-           truncate: bool = False) -> dict[str, torch.Tensor]:
+def encode(tokenizer: BertTokenizer, model: PreTrainedModel, text: str | list[str],
+           text_pair: str | list[str] | None = None, truncate: bool = False) -> dict[str, torch.Tensor]:
     """Tokenize into model-ready tensors [B, T]; too-long input is an error, or (``truncate``) cut with a warning."""
     limit = model.config.max_position_embeddings
     batch = tokenizer(text, text_pair, padding=True, return_tensors="pt")

@@ -67,7 +67,8 @@ def test_bare_bertmodel_checkpoint_loads_into_head_classes_and_names_the_fresh_w
     assert "classifier.weight" in caplog.text and "freshly initialised" in caplog.text
     assert classifier.classifier.out_features == 3
     encoder = bert.BertModel.from_pretrained(minilm_dir)
-    assert torch.equal(classifier.bert.encoder.layer[5].output.dense.weight, encoder.encoder.layer[5].output.dense.weight)
+    assert torch.equal(classifier.bert.encoder.layer[5].output.dense.weight,
+                       encoder.encoder.layer[5].output.dense.weight)
 
 
 # ---- the exact bert-base-uncased layout ---------------------------------------------------------------------------
@@ -200,7 +201,8 @@ def test_shape_mismatch_names_the_key_and_both_shapes(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     config["intermediate_size"] = 48
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(bert.BertError, match=r"intermediate\.dense\.bias has shape \(32,\) in the checkpoint but \(48,\) in the model"):
+    with pytest.raises(bert.BertError,
+                       match=r"intermediate\.dense\.bias has shape \(32,\) in the checkpoint but \(48,\) in the model"):
         bert.BertForPreTraining.from_pretrained(tmp_path)
 
 
