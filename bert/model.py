@@ -15,6 +15,7 @@ handful of renames (see :mod:`bert.checkpoint`). The task heads that sit on top 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,45 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+@dataclass
+class Padding:
+    """Which positions of a padded [B, T] batch hold real tokens.
+
+    key_mask [B, 1, 1, T] bool: True for real tokens. Attention masks padding on the key side only, so no real token
+    ever attends to padding; broadcast over heads and query positions.
+
+    index [M] (optional): the flat positions b * T + t of the M real tokens. When it is set, hidden states travel
+    through the encoder *packed* as [M, H]: every layer except attention works token by token, so packing skips the
+    compute a padded batch would spend on padding (half of it for lengths spread evenly over 1..T). Attention
+    unpacks to [B, T, ...] around the score computation. Outputs at padding positions are then 0 instead of the
+    (meaningless) values an unpacked run computes there; real positions are unchanged.
+    """
+
+    key_mask: torch.Tensor
+    index: torch.Tensor | None = None
+
+    @classmethod
+    def from_attention_mask(cls, attention_mask: torch.Tensor, pack: bool) -> Padding:
+        """attention_mask [B, T] of 1 (real) / 0 (padding)."""
+        real = attention_mask.bool()
+        index = real.flatten().nonzero().flatten() if pack and not real.all() else None
+        return cls(key_mask=real[:, None, None, :], index=index)
+
+    def to_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """[M, F] packed → [B, T, F] with zeros at padding (a no-op for unpacked input)."""
+        if self.index is None:
+            return x
+        batch, length = self.key_mask.shape[0], self.key_mask.shape[-1]
+        padded = x.new_zeros(batch * length, x.shape[-1]).index_copy(0, self.index, x)
+        return padded.view(batch, length, x.shape[-1])
+
+    def to_packed(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] → [M, F], the real tokens only (a no-op when not packing)."""
+        if self.index is None:
+            return x
+        return x.reshape(-1, x.shape[-1]).index_select(0, self.index)
+
+
 class BertSelfAttention(nn.Module):
     """Multi-head scaled dot-product self-attention: every token looks at every (non-padding) token.
 
@@ -80,15 +120,17 @@ class BertSelfAttention(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None,
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
                 output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """hidden_states [B, T, H]; key_mask [B, 1, 1, T] bool (True = a real token that may be attended to) or None.
+        """hidden_states [B, T, H] (or packed [M, H], see :class:`Padding`); padding None when every token is real.
 
-        Returns the context [B, T, H] and, when output_attentions, the probabilities [B, N, T, T] (else None).
+        Returns the context, shaped like hidden_states, and, when output_attentions, the probabilities [B, N, T, T].
         """
-        q = self.split_heads(self.query(hidden_states))  # [B, N, T, D]
-        k = self.split_heads(self.key(hidden_states))
-        v = self.split_heads(self.value(hidden_states))
+        unpack = padding.to_padded if padding is not None else (lambda x: x)
+        q = self.split_heads(unpack(self.query(hidden_states)))  # [B, N, T, D]
+        k = self.split_heads(unpack(self.key(hidden_states)))
+        v = self.split_heads(unpack(self.value(hidden_states)))
+        key_mask = padding.key_mask if padding is not None else None
 
         if self.use_sdpa and not output_attentions:
             dropout_p = self.dropout.p if self.training else 0.0
@@ -106,7 +148,7 @@ class BertSelfAttention(nn.Module):
 
         batch, _, length, _ = context.shape
         context = context.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_dim)  # heads side by side
-        return context, probs
+        return (padding.to_packed(context) if padding is not None else context), probs
 
 
 class BertSelfOutput(nn.Module):
@@ -131,9 +173,9 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None,
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
                 output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        context, probs = self.self(hidden_states, key_mask, output_attentions)
+        context, probs = self.self(hidden_states, padding, output_attentions)
         return self.output(context, hidden_states), probs
 
 
@@ -177,10 +219,10 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None,
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
                 output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """hidden_states [B, T, H] → ([B, T, H], attention probabilities [B, N, T, T] or None)."""
-        attended, probs = self.attention(hidden_states, key_mask, output_attentions)
+        """hidden_states [B, T, H] (or packed [M, H]) → same shape, attention probabilities [B, N, T, T] or None."""
+        attended, probs = self.attention(hidden_states, padding, output_attentions)
         return self.output(self.intermediate(attended), attended), probs
 
 
@@ -191,12 +233,12 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None, output_attentions: bool = False,
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> BaseModelOutput:
         all_hidden = [hidden_states] if output_hidden_states else None  # the embedding output counts as "layer 0"
         all_attentions = [] if output_attentions else None
         for layer in self.layer:
-            hidden_states, probs = layer(hidden_states, key_mask, output_attentions)
+            hidden_states, probs = layer(hidden_states, padding, output_attentions)
             if all_hidden is not None:
                 all_hidden.append(hidden_states)
             if all_attentions is not None:
@@ -223,7 +265,13 @@ class BertPooler(nn.Module):
 
 
 class BertModel(PreTrainedModel):
-    """The bare encoder: embeddings → encoder → pooler. Every head in :mod:`bert.heads` wraps one as ``self.bert``."""
+    """The bare encoder: embeddings → encoder → pooler. Every head in :mod:`bert.heads` wraps one as ``self.bert``.
+
+    ``pack_padding`` (default on) runs padded batches token-packed (see :class:`Padding`): same results at real
+    positions, zeros at padding, less compute. Set ``BertModel.pack_padding = False`` to follow the plain path.
+    """
+
+    pack_padding = True
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
@@ -248,11 +296,17 @@ class BertModel(PreTrainedModel):
         self.check_input(input_ids, token_type_ids, attention_mask)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        # Padding is masked on the key side only: padded positions still produce (ignored) outputs, but no real
-        # token ever attends to them. [B, T] → [B, 1, 1, T] broadcasts over heads and query positions.
-        key_mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        padding = None
+        if attention_mask is not None:
+            # Per-layer outputs are documented as [B, T, ...], so packing is only used when they are not requested.
+            pack = self.pack_padding and not (output_attentions or output_hidden_states)
+            padding = Padding.from_attention_mask(attention_mask, pack)
         embeddings = self.embeddings(input_ids, token_type_ids)
-        output = self.encoder(embeddings, key_mask, output_attentions, output_hidden_states)
+        if padding is not None:
+            embeddings = padding.to_packed(embeddings)  # [M, H] when packing
+        output = self.encoder(embeddings, padding, output_attentions, output_hidden_states)
+        if padding is not None:
+            output.last_hidden_state = padding.to_padded(output.last_hidden_state)  # back to [B, T, H]
         if self.pooler is not None:
             output.pooler_output = self.pooler(output.last_hidden_state)
         return output

@@ -56,7 +56,8 @@ def test_minilm_real_weights_match_transformers(minilm_dir):
     with torch.no_grad():
         theirs = reference(**batch)
         mine = ours(**batch)
-    assert (mine.last_hidden_state - theirs.last_hidden_state).abs().max() <= 1e-5
+    real = batch["attention_mask"].bool()  # padding positions hold no meaning (and are 0 in our packed path)
+    assert (mine.last_hidden_state[real] - theirs.last_hidden_state[real]).abs().max() <= 1e-5
     assert (mine.pooler_output - theirs.pooler_output).abs().max() <= 1e-5
 
 

@@ -1,0 +1,264 @@
+"""Reading a pretraining corpus into documents of sentences.
+
+Two input formats are understood:
+
+``plain`` (the format of google-research/bert's ``create_pretraining_data.py``)
+    One sentence or paragraph per line, a blank (or whitespace-only) line between documents. The end of a file
+    also ends a document. Runs of blank lines count as one boundary.
+
+``wikitext`` (the *tokenized* WikiText release, ``wiki.*.tokens``)
+    Article titles are lines like `` = Title = `` between blank lines and start a new document; section
+    headings `` = = Sub = = `` (any depth, also between blank lines) are dropped; blank lines are *not*
+    document boundaries (the release puts one around every heading). The release's tokenisation artefacts are
+    undone so the WordPiece tokenizer sees ordinary text: `` @-@ `` -> ``-``, `` @,@ `` -> ``,``, `` @.@ `` -> ``.``
+    and ``<unk>`` -> ``[UNK]`` (which a BERT tokenizer maps to its unknown-token id instead of splitting
+    ``<unk>`` into four pieces).
+
+Lines are split into sentences by :func:`split_sentences` (the original expects one sentence per line; real
+corpora and WikiText have one paragraph per line, and sentence boundaries are what the next-sentence task
+cuts at).
+
+Bytes that are not valid UTF-8 are decoded with U+FFFD replacement characters; one
+:class:`CorpusWarning` at the end of reading reports how many bytes in which files. All warnings of this
+package go through Python's :mod:`warnings` module with that category, so callers can filter or record them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bert.errors import BertError
+
+FORMATS = ("plain", "wikitext")
+
+
+class CorpusWarning(UserWarning):
+    """Something in the input was skipped or repaired; preparation carried on."""
+
+
+# ----------------------------------------------------------------------------------------------- sentence splitting
+
+# Words after which a period does not end a sentence (compared lower-cased, without the period).
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st mt ft vs etc e.g i.e cf al fig figs no nos vol vols pp ed eds approx "
+    "inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec gen col lt sgt capt rev gov sen rep".split()
+)
+# A candidate boundary: terminal punctuation, any closing quotes/brackets, then whitespace.
+_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*\s+")
+_OPENERS = "\"'“‘([«"
+
+
+def split_sentences(line: str) -> list[str]:
+    """Split one line of text into sentences with a simple rule.
+
+    A sentence ends at ``.``, ``!`` or ``?`` (possibly repeated, possibly followed by closing quotes or
+    brackets) followed by whitespace, when the next word starts with an upper-case letter or a digit
+    (optionally behind an opening quote or bracket, possibly spaced as in WikiText's `` " Word``). A period does
+    not end a sentence after a known abbreviation (``Dr.``, ``e.g.``, ``Jan.``, ...), after a single letter (an
+    initial: ``J. R. R. Tolkien``) or after a word that itself contains a period (``U.S.``). A quote separated
+    by spaces on both sides (WikiText's `` . " Then``) is ambiguous and goes with the next sentence. Deliberately
+    simple: an occasional wrong split only moves a next-sentence boundary, which pretraining tolerates.
+
+    Returns the stripped, non-empty sentences (``[]`` for a blank line).
+    """
+    line = line.strip()
+    if not line:
+        return []
+    sentences: list[str] = []
+    start = 0
+    for match in _BOUNDARY.finditer(line):
+        end = match.end()
+        if end >= len(line):
+            break
+        # The next word must look like the start of a sentence.
+        rest = line[end : end + 4]
+        pos = 0
+        while pos < len(rest) and (rest[pos] in _OPENERS or (pos > 0 and rest[pos] == " ")):
+            pos += 1
+        if pos >= len(rest) or not (rest[pos].isupper() or rest[pos].isdigit()):
+            continue
+        if line[match.start()] == ".":
+            word = line[: match.start()].rsplit(None, 1)[-1] if line[: match.start()].strip() else ""
+            word = word.lstrip(_OPENERS)
+            if (len(word) == 1 and word.isalpha()) or "." in word or word.lower() in _ABBREVIATIONS:
+                continue
+        sentence = line[start:end].strip()
+        if sentence:
+            sentences.append(sentence)
+        start = end
+    tail = line[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return sentences
+
+
+# ----------------------------------------------------------------------------------------------------- reading
+
+_WIKITEXT_TITLE = re.compile(r"^ ?= (?!=)(.*) = ?$")
+_WIKITEXT_HEADING = re.compile(r"^ ?(= )+.* (= ?)+$")
+_WIKITEXT_FIXES = ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), ("<unk>", "[UNK]"))
+
+
+def _wikitext_line(line: str) -> str:
+    for old, new in _WIKITEXT_FIXES:
+        if old in line:
+            line = line.replace(old, new)
+    return line
+
+
+@dataclass
+class ReadStats:
+    """What :func:`iter_documents` saw; filled in while iterating."""
+
+    files: list[str] = field(default_factory=list)
+    bytes: int = 0
+    lines: int = 0
+    documents: int = 0
+    sentences: int = 0
+    invalid_bytes: dict[str, int] = field(default_factory=dict)
+
+    def warn_invalid_bytes(self) -> None:
+        """Issue the one warning about bytes that were not UTF-8 (if any)."""
+        if self.invalid_bytes:
+            total = sum(self.invalid_bytes.values())
+            where = ", ".join(f"{name} ({count})" for name, count in self.invalid_bytes.items())
+            warnings.warn(
+                f"{total} byte(s) that are not valid UTF-8 were replaced by U+FFFD in: {where}",
+                CorpusWarning,
+                stacklevel=3,
+            )
+
+
+def _decode(raw: bytes, path: str, stats: ReadStats) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # Count the invalid bytes: every error range is replaced by exactly one U+FFFD, so decode piecewise.
+    text_parts: list[str] = []
+    bad = 0
+    pos = 0
+    while True:
+        try:
+            text_parts.append(raw[pos:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as error:
+            text_parts.append(raw[pos : pos + error.start].decode("utf-8"))
+            text_parts.append("\ufffd")
+            bad += error.end - error.start
+            pos += error.end
+    stats.invalid_bytes[path] = stats.invalid_bytes.get(path, 0) + bad
+    return "".join(text_parts)
+
+
+def check_input_files(files: Sequence[str | os.PathLike]) -> list[Path]:
+    """Resolve the input files, raising :class:`BertError` for none given or one that is missing."""
+    if not files:
+        raise BertError("no input files given")
+    paths = [Path(os.fspath(f)) for f in files]
+    for path in paths:
+        if not path.exists():
+            raise BertError(f"input file {path} not found")
+        if not path.is_file():
+            raise BertError(f"input {path} is not a file")
+    return paths
+
+
+def iter_lines(
+    files: Sequence[str | os.PathLike], stats: ReadStats | None = None, progress=None
+) -> Iterator[tuple[int, str]]:
+    """Yield ``(file_index, line)`` for every line of every file (without the newline), decoded as UTF-8 with
+    replacement. ``progress`` (a tqdm bar counting bytes, or None) is advanced as bytes are read."""
+    stats = stats if stats is not None else ReadStats()
+    pending = 0
+    for index, path in enumerate(check_input_files(files)):
+        name = str(path)
+        stats.files.append(name)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as error:
+            raise BertError(f"cannot read input file {path}: {error.strerror}") from None
+        with handle:
+            for raw in handle:
+                stats.bytes += len(raw)
+                stats.lines += 1
+                pending += len(raw)
+                if progress is not None and pending >= 1 << 20:
+                    progress.update(pending)
+                    pending = 0
+                yield index, _decode(raw, name, stats).rstrip("\r\n")
+    if progress is not None and pending:
+        progress.update(pending)
+
+
+def iter_documents(
+    files: Sequence[str | os.PathLike],
+    format: str = "plain",
+    *,
+    sentence_split: bool = True,
+    stats: ReadStats | None = None,
+    progress=None,
+) -> Iterator[list[str]]:
+    """Yield the corpus's documents, each a non-empty list of non-empty sentences (or lines, with
+    ``sentence_split=False``). See the module docstring for the formats; ``stats`` collects counts.
+
+    The invalid-UTF-8 warning is the caller's to issue (``stats.warn_invalid_bytes()``) once reading is done,
+    so that it comes once for the whole corpus.
+    """
+    if format not in FORMATS:
+        raise BertError(f"unknown corpus format {format!r}; use one of {', '.join(FORMATS)}")
+    stats = stats if stats is not None else ReadStats()
+    wikitext = format == "wikitext"
+    document: list[str] = []
+    current_file = 0
+    for previous, (file_index, line), following in _neighbours(iter_lines(files, stats, progress)):
+        boundary = file_index != current_file
+        current_file = file_index
+        text = line
+        if wikitext:
+            # Only a heading-shaped line with blank lines around it is a heading: a few "= x =" lines are text.
+            standalone = _is_blank(previous, file_index) and _is_blank(following, file_index)
+            if standalone and _WIKITEXT_TITLE.match(line):
+                boundary, text = True, ""
+            elif standalone and _WIKITEXT_HEADING.match(line):
+                text = ""
+            else:
+                text = _wikitext_line(line)
+        elif not line.strip():
+            boundary = True
+        if boundary and document:
+            stats.documents += 1
+            yield document
+            document = []
+        if text.strip():
+            pieces = split_sentences(text) if sentence_split else [text.strip()]
+            stats.sentences += len(pieces)
+            document.extend(pieces)
+    if document:
+        stats.documents += 1
+        yield document
+
+
+Line = tuple[int, str]
+
+
+def _neighbours(lines: Iterator[Line]) -> Iterator[tuple[Line | None, Line, Line | None]]:
+    """Each line with the one before and after it (None at the ends)."""
+    previous: Line | None = None
+    current: Line | None = None
+    for item in lines:
+        if current is not None:
+            yield previous, current, item
+        previous, current = current, item
+    if current is not None:
+        yield previous, current, None
+
+
+def _is_blank(line: Line | None, file_index: int) -> bool:
+    """Whether a neighbouring line counts as blank: absent, in another file, or whitespace only."""
+    return line is None or line[0] != file_index or not line[1].strip()

@@ -1,0 +1,243 @@
+"""``bert prepare``: corpus files -> tokenized, paired, split, stored pretraining data (see :mod:`.dataset`).
+
+Pipeline: read documents (:mod:`.corpus`) -> tokenize in bulk (:mod:`.tokenized`) -> shuffle the documents
+with ``random.Random(seed)`` and hold out the first ``eval_fraction`` of them -> build sentence-pair examples
+per split (:mod:`.examples`; random "next" sentences of a split come from that split only, so evaluation
+examples are wholly from unseen documents) -> write the arrays into a temporary folder beside ``out_dir``
+and rename it into place once complete, ``meta.json`` last.
+
+Deterministic: the same files, tokenizer and settings give byte-identical arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
+from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_split
+from bert.data.examples import PairSpans, create_pairs
+from bert.data.tokenized import tokenize_documents
+from bert.errors import BertError
+
+DATA_FORMAT_VERSION = 1
+PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar from this much input on (progress=None)
+
+
+def _load_tokenizer(tokenizer: Any):
+    from bert.tokenizer import BertTokenizer
+
+    if isinstance(tokenizer, BertTokenizer):
+        return tokenizer
+    return BertTokenizer.from_pretrained(tokenizer)
+
+
+def _check_settings(max_seq_len: int, short_seq_prob: float, dupe_factor: int, eval_fraction: float, fmt: str) -> None:
+    if max_seq_len < 5:
+        raise BertError(f"--max-seq-len must be at least 5 ([CLS] A [SEP] B [SEP] with 2 tokens), got {max_seq_len}")
+    if not 0.0 <= short_seq_prob <= 1.0:
+        raise BertError(f"--short-seq-prob must be between 0 and 1, got {short_seq_prob}")
+    if dupe_factor < 1:
+        raise BertError(f"--dupe-factor must be at least 1, got {dupe_factor}")
+    if not 0.0 <= eval_fraction < 1.0:
+        raise BertError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
+    if fmt not in FORMATS:
+        raise BertError(f"unknown corpus format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise BertError(f"output {out} exists and is not a folder")
+        if any(out.iterdir()) and not overwrite:
+            raise BertError(f"output folder {out} is not empty; choose another folder or pass --overwrite")
+    if not out.parent.exists():
+        raise BertError(f"cannot create {out}: its parent folder {out.parent} does not exist")
+
+
+def num_eval_documents(num_documents: int, eval_fraction: float) -> int:
+    """Documents held out: ``round(fraction * n)``, at least 1 when ``fraction > 0`` and n >= 2, never all."""
+    if eval_fraction <= 0 or num_documents < 2:
+        return 0
+    return min(num_documents - 1, max(1, round(eval_fraction * num_documents)))
+
+
+def _split_summary(spans: PairSpans, num_documents: int) -> dict[str, Any]:
+    n = len(spans)
+    not_next = int(spans.nsp_labels.sum())
+    tokens = int(((spans.a_end - spans.a_start) + (spans.b_end - spans.b_start) + 3).sum()) if n else 0
+    return {
+        "documents": num_documents,
+        "examples": n,
+        "is_next": n - not_next,
+        "not_next": not_next,
+        "not_next_fraction": round(not_next / n, 6) if n else None,
+        "tokens": tokens,
+    }
+
+
+def prepare_pretraining_data(
+    files: list[str | os.PathLike],
+    tokenizer: Any,
+    out_dir: str | os.PathLike,
+    *,
+    max_seq_len: int = 128,
+    seed: int = 12345,
+    short_seq_prob: float = 0.1,
+    dupe_factor: int = 1,
+    eval_fraction: float = 0.02,
+    format: str = "plain",
+    sentence_split: bool = True,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Prepare pretraining data from text ``files`` into ``out_dir``; returns the ``meta.json`` contents.
+
+    ``tokenizer`` is a :class:`~bert.tokenizer.BertTokenizer` or a folder to load one from. ``format`` is
+    ``"plain"`` or ``"wikitext"`` (:mod:`bert.data.corpus`). ``progress=None`` shows a bar for inputs of 4 MB or
+    more. Problems with the input raise :class:`~bert.errors.BertError`; repaired or skipped input
+    (invalid UTF-8, empty documents, a single-document corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
+    """
+    _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format)
+    paths = check_input_files(files)
+    out = Path(out_dir)
+    _check_output(out, overwrite)
+    tok = _load_tokenizer(tokenizer)
+
+    total_bytes = sum(p.stat().st_size for p in paths)
+    show = progress if progress is not None else total_bytes >= PROGRESS_MIN_BYTES
+    stats = ReadStats()
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", leave=False)
+    try:
+        documents = iter_documents(paths, format, sentence_split=sentence_split, stats=stats, progress=bar)
+        corpus = tokenize_documents(documents, tok.backend)
+    finally:
+        if bar is not None:
+            bar.close()
+    stats.warn_invalid_bytes()
+    if corpus.empty_documents:
+        warnings.warn(
+            f"skipped {corpus.empty_documents} document(s) that contain no tokens", CorpusWarning, stacklevel=2
+        )
+    names = ", ".join(str(p) for p in paths)
+    if corpus.num_documents == 0:
+        raise BertError(f"no text found in {names}: the corpus is empty")
+
+    rng = random.Random(seed)
+    order = list(range(corpus.num_documents))
+    rng.shuffle(order)
+    n_eval = num_eval_documents(corpus.num_documents, eval_fraction)
+    doc_offsets = corpus.document_offsets.tolist()
+    ranges = [(doc_offsets[d], doc_offsets[d + 1]) for d in order]
+    split_ranges = {"eval": ranges[:n_eval], "train": ranges[n_eval:]}
+    if corpus.num_documents == 1:
+        warnings.warn(
+            "the corpus has a single document (separate documents with a blank line, or use --format wikitext"
+            " for WikiText); NotNext sentences are drawn from other parts of that document"
+            + (", and there is no evaluation split" if eval_fraction > 0 else ""),
+            CorpusWarning,
+            stacklevel=2,
+        )
+    elif len(split_ranges["train"]) == 1:
+        warnings.warn(
+            "the training split has a single document (the corpus has 2 and one is held out for evaluation); "
+            "NotNext sentences are drawn from other parts of that document; lower --eval-fraction to 0 to train "
+            "on both",
+            CorpusWarning,
+            stacklevel=2,
+        )
+
+    spans = {
+        split: create_pairs(corpus.segment_offsets, split_ranges[split], max_seq_len, short_seq_prob, dupe_factor, rng)
+        for split in ("train", "eval")
+    }
+    if len(spans["train"]) == 0:
+        raise BertError(f"{names} yields no training examples: a document needs at least two sentences")
+
+    meta: dict[str, Any] = {
+        "format": "bert-pretraining-data",
+        "version": DATA_FORMAT_VERSION,
+        "max_seq_len": max_seq_len,
+        "vocab_size": tok.vocab_size,
+        "input_ids_dtype": ids_dtype(tok.vocab_size).name,
+        "do_lower_case": tok.do_lower_case,
+        "special_token_ids": {
+            "pad": tok.pad_token_id,
+            "unk": tok.unk_token_id,
+            "cls": tok.cls_token_id,
+            "sep": tok.sep_token_id,
+            "mask": tok.mask_token_id,
+        },
+        "seed": seed,
+        "short_seq_prob": short_seq_prob,
+        "dupe_factor": dupe_factor,
+        "eval_fraction": eval_fraction,
+        "input_format": format,
+        "sentence_split": sentence_split,
+        "source_files": [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in paths],
+        "corpus": {
+            "lines": stats.lines,
+            "documents": corpus.num_documents,
+            "sentences": corpus.num_segments,
+            "tokens": corpus.num_tokens,
+            "empty_documents_skipped": corpus.empty_documents,
+            "invalid_utf8_bytes": sum(stats.invalid_bytes.values()),
+        },
+        "splits": {split: _split_summary(spans[split], len(split_ranges[split])) for split in SPLITS},
+    }
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for split in SPLITS:
+            write_split(
+                tmp / split,
+                corpus.tokens,
+                spans[split],
+                max_seq_len=max_seq_len,
+                cls_id=tok.cls_token_id,
+                sep_id=tok.sep_token_id,
+                pad_id=tok.pad_token_id,
+                vocab_size=tok.vocab_size,
+            )
+        tok.save_pretrained(tmp / TOKENIZER_DIR)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished ``tmp`` folder to ``out`` (replacing an existing ``out`` only after it is complete)."""
+    os.chmod(tmp, 0o755)  # mkdtemp creates it private
+    if out.exists() and any(out.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rmdir(old)
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)  # replaces an empty folder atomically on POSIX
+
+
+def load_meta(data_dir: str | os.PathLike) -> dict[str, Any]:
+    """The ``meta.json`` of a prepared folder; :class:`BertError` if it is missing (prepare never finished)."""
+    path = Path(data_dir) / META_FILE
+    if not path.is_file():
+        raise BertError(f"{data_dir} holds no prepared data ({META_FILE} missing); run `bert prepare` first")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise BertError(f"cannot read {path}: {error}") from None
+    return meta

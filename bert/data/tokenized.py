@@ -1,0 +1,155 @@
+"""A whole corpus as WordPiece ids in three flat arrays (compact, and cheap to slice into examples).
+
+Sentences are tokenized in large batches with the ``tokenizers`` backend (Rust, multi-threaded), through a
+cache of distinct words when the tokenizer is the standard BERT pipeline. Sentences that
+yield no tokens are dropped, and so are documents left without sentences.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer
+
+
+@dataclass
+class TokenizedCorpus:
+    """All documents' token ids, concatenated.
+
+    ``tokens`` [T] int32: every sentence's ids back to back.
+    ``segment_offsets`` [S + 1] int64: sentence ``s`` is ``tokens[segment_offsets[s]:segment_offsets[s + 1]]``.
+    ``document_offsets`` [D + 1] int64: document ``d`` is sentences ``document_offsets[d]:document_offsets[d + 1]``.
+    ``empty_documents``: documents dropped because they produced no tokens.
+    """
+
+    tokens: np.ndarray
+    segment_offsets: np.ndarray
+    document_offsets: np.ndarray
+    empty_documents: int = 0
+
+    @property
+    def num_documents(self) -> int:
+        return len(self.document_offsets) - 1
+
+    @property
+    def num_segments(self) -> int:
+        return len(self.segment_offsets) - 1
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.segment_offsets[-1])
+
+    def document_tokens(self, index: int) -> list[list[int]]:
+        """Document ``index`` as a list of sentences of ids (for tests and inspection)."""
+        first, last = self.document_offsets[index], self.document_offsets[index + 1]
+        offsets = self.segment_offsets
+        return [self.tokens[offsets[s] : offsets[s + 1]].tolist() for s in range(first, last)]
+
+
+def _bulk_backend(backend: Tokenizer) -> Tokenizer:
+    """A copy of ``backend`` without padding/truncation (a model's tokenizer.json may switch them on)."""
+    copy = Tokenizer.from_str(backend.to_str())
+    copy.no_padding()
+    copy.no_truncation()
+    return copy
+
+
+# Characters Python's str.split() treats as whitespace but BERT's normaliser deletes (controls), so a sentence
+# holding one must not go through the word cache.
+_SPLIT_MISMATCH = re.compile("[\x1c-\x1f]")
+
+
+class _WordCache:
+    """Encode sentences word by word (whitespace-separated), remembering each distinct word's ids.
+
+    Exact for the BERT pipeline: its normaliser works character by character and its pre-tokeniser splits at
+    whitespace first, so a sentence's ids are the concatenation of its words' ids. Natural text repeats words
+    heavily (Zipf), so encoding each distinct word once is several times faster than encoding every sentence.
+    """
+
+    def __init__(self, backend: Tokenizer, max_entries: int = 2_000_000) -> None:
+        self.backend = backend
+        self.max_entries = max_entries
+        self.ids: dict[str, list[int]] = {}
+
+    @staticmethod
+    def applies_to(backend: Tokenizer) -> bool:
+        spec = json.loads(backend.to_str())
+        normalizer = (spec.get("normalizer") or {}).get("type")
+        pre_tokenizer = (spec.get("pre_tokenizer") or {}).get("type")
+        return normalizer in (None, "BertNormalizer") and pre_tokenizer == "BertPreTokenizer"
+
+    def encode(self, sentences: list[str]) -> list[list[int]]:
+        if len(self.ids) > self.max_entries:
+            self.ids.clear()
+        cache = self.ids
+        words = [sentence.split() for sentence in sentences]
+        new = list({word for sentence in words for word in sentence if word not in cache})
+        if new:
+            for word, encoding in zip(new, self.backend.encode_batch(new, add_special_tokens=False), strict=True):
+                cache[word] = encoding.ids
+        result = [list(itertools.chain.from_iterable(map(cache.__getitem__, sentence))) for sentence in words]
+        for index, sentence in enumerate(sentences):
+            if _SPLIT_MISMATCH.search(sentence):
+                result[index] = self.backend.encode(sentence, add_special_tokens=False).ids
+        return result
+
+
+def tokenize_documents(
+    documents: Iterable[list[str]], backend: Tokenizer, batch_sentences: int = 16384
+) -> TokenizedCorpus:
+    """Tokenize ``documents`` (each a list of sentences) without special tokens.
+
+    Sentences are encoded ``batch_sentences`` at a time (whole documents per batch), so memory holds only the
+    ids, 4 bytes per token, plus one batch of text.
+    """
+    backend = _bulk_backend(backend)
+    cache = _WordCache(backend) if _WordCache.applies_to(backend) else None
+    token_parts: list[np.ndarray] = []
+    segment_lengths: list[np.ndarray] = []
+    document_segment_counts: list[np.ndarray] = []
+    empty_documents = 0
+
+    sentences: list[str] = []
+    counts: list[int] = []
+
+    def flush() -> None:
+        nonlocal empty_documents
+        if not sentences:
+            return
+        if cache is not None:
+            id_lists = cache.encode(sentences)
+        else:
+            id_lists = [e.ids for e in backend.encode_batch(sentences, add_special_tokens=False)]
+        lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+        ids = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int32, count=int(lengths.sum()))
+        token_parts.append(ids)
+        kept = lengths > 0
+        segment_lengths.append(lengths[kept])
+        doc_of_sentence = np.repeat(np.arange(len(counts)), counts)
+        per_doc = np.bincount(doc_of_sentence[kept], minlength=len(counts))
+        empty_documents += int((per_doc == 0).sum())
+        document_segment_counts.append(per_doc[per_doc > 0])
+        sentences.clear()
+        counts.clear()
+
+    for document in documents:
+        sentences.extend(document)
+        counts.append(len(document))
+        if len(sentences) >= batch_sentences:
+            flush()
+    flush()
+
+    tokens = np.concatenate(token_parts) if token_parts else np.zeros(0, dtype=np.int32)
+    seg_lengths = np.concatenate(segment_lengths) if segment_lengths else np.zeros(0, dtype=np.int64)
+    doc_counts = np.concatenate(document_segment_counts) if document_segment_counts else np.zeros(0, dtype=np.int64)
+    segment_offsets = np.zeros(len(seg_lengths) + 1, dtype=np.int64)
+    np.cumsum(seg_lengths, out=segment_offsets[1:])
+    document_offsets = np.zeros(len(doc_counts) + 1, dtype=np.int64)
+    np.cumsum(doc_counts, out=document_offsets[1:])
+    return TokenizedCorpus(tokens, segment_offsets, document_offsets, empty_documents)

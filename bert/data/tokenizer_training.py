@@ -1,0 +1,99 @@
+"""Training a WordPiece vocabulary for BERT on your own corpus (``bert train-tokenizer``).
+
+The pipeline is the one of ``tokenizers``' ``BertWordPieceTokenizer`` and of the released BERT vocabularies:
+BERT normaliser (clean-up, CJK spacing, lower-casing and accent stripping unless cased), BERT pre-tokeniser
+(split on whitespace and punctuation), WordPiece with ``##`` continuation pieces. The special tokens come
+first, so ``[PAD]`` is id 0 as in bert-base (which the embedding's padding row assumes): ``[PAD]`` 0,
+``[UNK]`` 1, ``[CLS]`` 2, ``[SEP]`` 3, ``[MASK]`` 4.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
+from tokenizers.models import WordPiece
+
+from bert.data.corpus import FORMATS, ReadStats, check_input_files, iter_documents
+from bert.errors import BertError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _batches(documents: Iterator[list[str]], size: int = 1000) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for document in documents:
+        batch.extend(document)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def train_tokenizer(
+    files: Sequence[str | os.PathLike],
+    vocab_size: int,
+    out_dir: str | os.PathLike,
+    lowercase: bool = True,
+    min_frequency: int = 2,
+    *,
+    format: str = "plain",
+    limit_alphabet: int = 1000,
+):
+    """Train a WordPiece vocabulary of (at most) ``vocab_size`` tokens on ``files``; write ``vocab.txt``,
+    ``tokenizer.json`` and ``tokenizer_config.json`` into ``out_dir`` and return the loaded
+    :class:`~bert.tokenizer.BertTokenizer`.
+
+    ``lowercase=False`` trains a cased vocabulary (no lower-casing, accents kept). ``min_frequency``: a pair must
+    occur this often to be merged. ``format``: how the files are read (:mod:`bert.data.corpus`; WikiText
+    headings are left out and its ``@-@`` artefacts undone). ``limit_alphabet``: most distinct characters kept
+    (as in BertWordPieceTokenizer). The result may be smaller than ``vocab_size`` when the corpus has fewer
+    distinct pieces.
+    """
+    from bert.tokenizer import BertTokenizer
+
+    paths = check_input_files(files)
+    if format not in FORMATS:
+        raise BertError(f"unknown corpus format {format!r}; use one of {', '.join(FORMATS)}")
+    if vocab_size < len(SPECIAL_TOKENS) + 1:
+        raise BertError(f"--vocab-size must be larger than the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
+    if min_frequency < 1:
+        raise BertError(f"--min-frequency must be at least 1, got {min_frequency}")
+
+    backend = Tokenizer(WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+    backend.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
+    )
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        limit_alphabet=limit_alphabet,
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    stats = ReadStats()
+    # Sentence splitting does not matter for counting pieces; lines are handed over as they are.
+    documents = iter_documents(paths, format, sentence_split=False, stats=stats)
+    backend.train_from_iterator(_batches(documents), trainer=trainer)
+    stats.warn_invalid_bytes()
+    if stats.sentences == 0:
+        raise BertError(f"no text found in {', '.join(str(p) for p in paths)}: cannot train a tokenizer on nothing")
+
+    cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tokenizer = BertTokenizer(backend, do_lower_case=lowercase, source="trained tokenizer")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BertError(f"output {out} exists and is not a folder")
+    tokenizer.save_pretrained(out)
+    return BertTokenizer.from_pretrained(out)

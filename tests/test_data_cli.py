@@ -1,0 +1,48 @@
+"""`bert train-tokenizer` and `bert prepare` end to end."""
+
+from __future__ import annotations
+
+import json
+
+from bert.cli import main
+
+
+def test_train_tokenizer_then_prepare(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    docs = []
+    for d in range(12):
+        docs.append("\n".join(f"Document {d} has sentence {s}. It is short, isn't it?" for s in range(8)))
+    corpus.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    assert main(["train-tokenizer", str(corpus), "--vocab-size", "300", "--out", str(tmp_path / "tok")]) == 0
+    assert "300" in capsys.readouterr().out or (tmp_path / "tok/vocab.txt").exists()
+    argv = ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "data"),
+            "--max-seq-len", "32", "--eval-fraction", "0.1", "--seed", "7"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "train:" in out and "eval:" in out
+    meta = json.loads((tmp_path / "data/meta.json").read_text())
+    assert meta["max_seq_len"] == 32 and meta["seed"] == 7 and meta["splits"]["eval"]["documents"] == 1
+    assert (tmp_path / "data/tokenizer/vocab.txt").exists() and (tmp_path / "data/train/input_ids.npy").exists()
+    # The output folder is now taken.
+    assert main(argv) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite", "--quiet"]) == 0
+
+
+def test_missing_input_is_one_line_error(tmp_path, capsys):
+    code = main(["prepare", str(tmp_path / "nope.txt"), "--tokenizer", str(tmp_path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and err.startswith("bert prepare: error:") and "nope.txt" in err
+    code = main(["train-tokenizer", str(tmp_path / "nope.txt"), "--vocab-size", "100", "--out", str(tmp_path / "t")])
+    assert code == 1 and "not found" in capsys.readouterr().err
+
+
+def test_warnings_are_one_line(tmp_path, capsys):
+    corpus = tmp_path / "one.txt"
+    corpus.write_bytes(b"One document only. With bad \xff byte.\n" * 30)
+    assert main(["train-tokenizer", str(corpus), "--vocab-size", "100", "--out", str(tmp_path / "tok")]) == 0
+    capsys.readouterr()
+    assert main(["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "d"),
+                 "--max-seq-len", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "bert prepare: warning:" in err and "single document" in err and "U+FFFD" in err
