@@ -1,0 +1,20 @@
+"""Fine-tuning BERT on three kinds of task, and predicting with the result; the API behind ``bert finetune`` and
+``bert predict``.
+
+* sequence classification / regression (:mod:`~bert.finetune.classification`): CSV/TSV/JSONL, single texts or pairs
+* token classification, e.g. NER (:mod:`~bert.finetune.ner`): CoNLL files, BIO tags
+* extractive question answering (:mod:`~bert.finetune.squad`): SQuAD v1.1 JSON
+
+Shared pieces: :mod:`~bert.finetune.tables` / :mod:`~bert.finetune.conll` (reading files),
+:mod:`~bert.finetune.batching` (dynamic padding, length grouping), :mod:`~bert.finetune.trainer` (the loop,
+checkpointing, metrics.json), :mod:`~bert.finetune.metrics` (accuracy/F1/correlations, seqeval, SQuAD EM/F1) and
+:mod:`~bert.finetune.curves` (curves.png).
+"""
+
+from bert.finetune.classification import finetune_classifier, predict_classifier, predict_classifier_file
+from bert.finetune.ner import finetune_ner, predict_ner, predict_ner_file
+from bert.finetune.squad import finetune_qa, predict_qa, predict_qa_file
+from bert.finetune.trainer import FinetuneConfig
+
+__all__ = ["FinetuneConfig", "finetune_classifier", "finetune_ner", "finetune_qa", "predict_classifier",
+           "predict_classifier_file", "predict_ner", "predict_ner_file", "predict_qa", "predict_qa_file"]

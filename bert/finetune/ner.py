@@ -1,0 +1,238 @@
+"""Token classification (named entities): word-piece label alignment, windows for long sentences, training and
+prediction.
+
+Alignment: a word's tag goes on its *first* word piece; its other pieces, [CLS] and [SEP] get -100 (ignored by
+the loss), so the model is trained and read out once per word::
+
+    words    Empire      State  Building  =   ESB
+    pieces   [CLS] em ##pire state building = es ##b [SEP]
+    labels   -100  B  -100   I     I        O  B  -100 -100
+
+A sentence with more pieces than fit in ``max_seq_len`` is split, between words, into consecutive windows that do
+not overlap: every word (and its label) is in exactly one window, and nothing is cut off. A word whose pieces
+alone exceed a window keeps its first ``max_seq_len - 2`` pieces. Words that produce no piece at all (e.g. a lone
+zero-width space) are read as [UNK] so that they too get a prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bert.errors import BertError
+from bert.finetune.batching import Feature, iterate_batches
+from bert.finetune.conll import Sentence, read_conll
+from bert.finetune.metrics import entity_scores, get_entities
+from bert.finetune.trainer import FinetuneConfig, set_seed, train
+from bert.heads import IGNORE_INDEX, BertForTokenClassification
+from bert.tokenizer import BertTokenizer
+
+
+def word_pieces(tokenizer: BertTokenizer, words: list[str]) -> list[list[int]]:
+    """The word-piece ids of each word [W][pieces]; a word with no pieces becomes [UNK]."""
+    if not words:
+        return []
+    encoding = tokenizer.backend.encode(words, is_pretokenized=True, add_special_tokens=False)
+    pieces: list[list[int]] = [[] for _ in words]
+    for token_id, word in zip(encoding.ids, encoding.word_ids, strict=True):
+        if word is not None:
+            pieces[word].append(token_id)
+    for piece_ids in pieces:
+        if not piece_ids:
+            piece_ids.append(tokenizer.unk_token_id)
+    return pieces
+
+
+def encode_sentence(tokenizer: BertTokenizer, words: list[str], tag_ids: list[int] | None, max_seq_len: int,
+                    sentence_index: int = 0) -> list[Feature]:
+    """The windows of one sentence, each a feature with ``input_ids``, ``token_type_ids``, ``labels`` (when
+    ``tag_ids`` is given) and ``word_positions``: ``(token position, word index)`` of each word's first piece."""
+    if max_seq_len < 3:
+        raise BertError(f"max-seq-len {max_seq_len} cannot hold [CLS], a word piece and [SEP]")
+    capacity = max_seq_len - 2
+    pieces = [p[:capacity] for p in word_pieces(tokenizer, words)]
+    windows: list[list[int]] = []  # word indices per window
+    used = capacity + 1
+    for index, piece_ids in enumerate(pieces):
+        if used + len(piece_ids) > capacity:
+            windows.append([])
+            used = 0
+        windows[-1].append(index)
+        used += len(piece_ids)
+    features = []
+    for window in windows:
+        ids, labels, positions = [tokenizer.cls_token_id], [IGNORE_INDEX], []
+        for index in window:
+            positions.append((len(ids), index))
+            ids.extend(pieces[index])
+            first = tag_ids[index] if tag_ids is not None else IGNORE_INDEX
+            labels.extend([first] + [IGNORE_INDEX] * (len(pieces[index]) - 1))
+        ids.append(tokenizer.sep_token_id)
+        labels.append(IGNORE_INDEX)
+        feature: Feature = {"input_ids": ids, "token_type_ids": [0] * len(ids), "word_positions": positions,
+                            "sentence": sentence_index}
+        if tag_ids is not None:
+            feature["labels"] = labels
+        features.append(feature)
+    return features
+
+
+def encode_sentences(tokenizer: BertTokenizer, sentences: list[Sentence], label2id: dict[str, int] | None,
+                     max_seq_len: int, path: str | Path = "data") -> list[Feature]:
+    """Features of every sentence (windows in order); unknown tags are a BertError when ``label2id`` is given."""
+    features = []
+    for number, sentence in enumerate(sentences):
+        tag_ids = None
+        if label2id is not None and sentence.tags is not None:
+            unknown = [t for t in sentence.tags if t not in label2id]
+            if unknown:
+                raise BertError(f"{path}: sentence {number + 1} has tag {unknown[0]!r}, which the model does not "
+                                f"know (its tags: {', '.join(label2id)})")
+            tag_ids = [label2id[t] for t in sentence.tags]
+        features.extend(encode_sentence(tokenizer, sentence.words, tag_ids, max_seq_len, number))
+    return features
+
+
+def tag_order(tags: set[str]) -> list[str]:
+    """"O" first, then by entity type, B- before I- (a stable, readable label order)."""
+    def key(tag: str) -> tuple:
+        if tag == "O":
+            return (0, "", "")
+        prefix, _, type_ = tag.partition("-")
+        return (1, type_, prefix)
+    return sorted(tags, key=key)
+
+
+@torch.no_grad()
+def predict_tag_ids(model: BertForTokenClassification, features: list[Feature], n_sentences: list[int],
+                    pad_token_id: int, batch_size: int = 64) -> tuple[list[list[int]], list[list[list[float]]]]:
+    """Tag id and probabilities of every word of every sentence ([S][W], [S][W][C]), read at first pieces.
+
+    ``n_sentences[s]`` is the number of words of sentence s.
+    """
+    device = next(model.parameters()).device
+    tag_ids = [[0] * n for n in n_sentences]
+    probabilities: list[list[list[float]]] = [[[] for _ in range(n)] for n in n_sentences]
+    for indices, batch in iterate_batches(features, batch_size, pad_token_id):
+        batch.pop("labels", None)
+        probs = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().softmax(-1).cpu()  # [B, T, C]
+        for row, index in enumerate(indices):
+            sentence = features[index]["sentence"]
+            for position, word in features[index]["word_positions"]:
+                tag_ids[sentence][word] = int(probs[row, position].argmax())
+                probabilities[sentence][word] = probs[row, position].tolist()
+    return tag_ids, probabilities
+
+
+def ner_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, Any]:
+    """Entity precision/recall/f1 (micro) + ``per_type`` + token accuracy."""
+    scores = entity_scores(gold, predicted)
+    pairs = [(g, p) for gs, ps in zip(gold, predicted, strict=True) for g, p in zip(gs, ps, strict=True)]
+    token_accuracy = sum(g == p for g, p in pairs) / len(pairs) if pairs else 0.0
+    return {"precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
+            "accuracy": token_accuracy, "per_type": scores["per_type"]}
+
+
+def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
+                 config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
+    """Fine-tune BertForTokenClassification on CoNLL files; the best model (entity F1) goes to ``out``."""
+    config = config or FinetuneConfig(**settings)
+    config.validate()
+    train_sentences = read_conll(train_file)
+    eval_sentences = read_conll(eval_file) if eval_file else []
+    tags = {t for s in train_sentences + eval_sentences for t in s.tags or []}
+    label2id = {tag: i for i, tag in enumerate(tag_order(tags))}
+    tokenizer = BertTokenizer.from_pretrained(model)
+    set_seed(config.seed)
+    net = BertForTokenClassification.from_pretrained(
+        model, num_labels=len(label2id), id2label={i: t for t, i in label2id.items()}, label2id=label2id)
+    train_features = encode_sentences(tokenizer, train_sentences, label2id, config.max_seq_len, train_file)
+    evaluate = None
+    if eval_sentences:
+        eval_features = encode_sentences(tokenizer, eval_sentences, label2id, config.max_seq_len, eval_file)
+        id2label = {i: t for t, i in label2id.items()}
+
+        def evaluate(m: BertForTokenClassification) -> dict[str, Any]:
+            ids, _ = predict_tag_ids(m, eval_features, [len(s.words) for s in eval_sentences],
+                                     tokenizer.pad_token_id, config.eval_batch_size)
+            return ner_metrics([s.tags for s in eval_sentences], [[id2label[i] for i in row] for row in ids])
+
+    info = {"task": "ner", "model": str(model), "labels": list(label2id), "train_sentences": len(train_sentences),
+            "eval_sentences": len(eval_sentences)}
+    return train(net, tokenizer, train_features, out, config, evaluate, main_metric="f1", info=info)
+
+
+@dataclass
+class TaggedSentence:
+    """A prediction: words, their tags, and the entity spans (``start``/``end`` word indices, end exclusive)."""
+
+    words: list[str]
+    tags: list[str]
+    entities: list[dict[str, Any]]
+
+
+def load_tagger(model_dir: str | Path) -> tuple[BertForTokenClassification, BertTokenizer]:
+    from bert.tasks import load
+
+    return load(BertForTokenClassification, model_dir)
+
+
+def split_words(text: str) -> list[tuple[str, tuple[int, int]]]:
+    """Words of raw text as BERT splits them (whitespace and punctuation), with character offsets."""
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    return BertPreTokenizer().pre_tokenize_str(text)
+
+
+def predict_ner(model: str | Path | tuple[BertForTokenClassification, BertTokenizer],
+                sentences: list[list[str]] | list[str], max_seq_len: int = 512,
+                batch_size: int = 64) -> list[dict[str, Any]]:
+    """Tag sentences given as word lists, or as raw strings (split with BERT's pre-tokenizer).
+
+    One dict per sentence: ``{"tokens", "tags", "entities": [{"type", "start", "end", "text"}]}``; for raw text
+    the entities also carry ``char_start``/``char_end`` and ``text`` is the exact substring.
+    """
+    net, tokenizer = load_tagger(model) if isinstance(model, (str, Path)) else model
+    raw = [s if isinstance(s, str) else None for s in sentences]
+    split = [split_words(s) if isinstance(s, str) else [(w, (0, 0)) for w in s] for s in sentences]
+    words = [[w for w, _ in pieces] for pieces in split]
+    limit = min(max_seq_len, net.config.max_position_embeddings)
+    features = encode_sentences(tokenizer, [Sentence(w) for w in words], None, limit)
+    ids, _ = predict_tag_ids(net, features, [len(w) for w in words], tokenizer.pad_token_id, batch_size)
+    id2label = net.config.id2label or {}
+    results = []
+    for s, (sentence_words, row) in enumerate(zip(words, ids, strict=True)):
+        tags = [id2label.get(i, f"LABEL_{i}") for i in row]
+        entities = []
+        for type_, first, last in get_entities(tags):
+            entity: dict[str, Any] = {"type": type_, "start": first, "end": last + 1,
+                                      "text": " ".join(sentence_words[first:last + 1])}
+            if raw[s] is not None:
+                start, end = split[s][first][1][0], split[s][last][1][1]
+                entity.update(text=raw[s][start:end], char_start=start, char_end=end)
+            entities.append(entity)
+        results.append({"tokens": sentence_words, "tags": tags, "entities": entities})
+    return results
+
+
+def predict_ner_file(model_dir: str | Path, path: str | Path, max_seq_len: int = 512
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Predictions for every sentence of a CoNLL file (tags optional), and metrics when it has tags."""
+    net, tokenizer = load_tagger(model_dir)
+    sentences = read_conll(path, require_tags=False)
+    predictions = predict_ner((net, tokenizer), [s.words for s in sentences], max_seq_len)
+    metrics = None
+    if sentences[0].tags is not None:
+        known = net.config.label2id or {}
+        for number, sentence in enumerate(sentences, 1):
+            unknown = [t for t in sentence.tags or [] if t not in known]
+            if unknown:
+                raise BertError(f"{path}: sentence {number} has tag {unknown[0]!r}, which the model does not know "
+                                f"(its tags: {', '.join(known)})")
+        for prediction, sentence in zip(predictions, sentences, strict=True):
+            prediction["gold"] = sentence.tags
+        metrics = ner_metrics([s.tags for s in sentences], [p["tags"] for p in predictions])
+    return predictions, metrics

@@ -1,0 +1,301 @@
+"""Extractive question answering on SQuAD v1.1: reading the JSON, windows over long contexts, start/end labels,
+decoding answers back to the exact context substring, training and prediction.
+
+Each question becomes one or more *windows*::
+
+    [CLS] question pieces (≤ max_query_len) [SEP] context pieces [start, start + room) [SEP]     ≤ max_seq_len
+
+Successive windows start ``doc_stride`` context pieces apart (the original BERT run_squad.py meaning of the word),
+so with 384 / 128 a context piece appears in up to three windows and an answer cut by one window's edge is whole
+in the next. The labels of a window are the positions of the answer's first and last piece, or 0 (the [CLS]) for
+both when the answer is not entirely inside it. Character offsets of the context pieces (from the tokenizer) map
+any predicted span back to ``context[char_start:char_end]``, the exact original text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bert.errors import BertError
+from bert.finetune.batching import Feature, iterate_batches
+from bert.finetune.metrics import squad_scores
+from bert.finetune.trainer import FinetuneConfig, set_seed, train
+from bert.heads import BertForQuestionAnswering
+from bert.tokenizer import BertTokenizer
+
+N_BEST = 20
+MAX_ANSWER_LEN = 30
+
+
+@dataclass
+class QAExample:
+    """One question on one context, with its gold answers (texts and character starts; empty when unknown)."""
+
+    id: str
+    question: str
+    context: str
+    answers: list[str] = field(default_factory=list)
+    answer_starts: list[int] = field(default_factory=list)
+
+
+def parse_slice(text: str | None) -> slice:
+    """"0:38" → slice(0, 38); "38:" → slice(38, None); None or "" → everything."""
+    if not text:
+        return slice(None)
+    try:
+        start, _, stop = text.partition(":")
+        return slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None)
+    except ValueError:
+        raise BertError(f"article range {text!r} must look like START:STOP, e.g. 0:38") from None
+
+
+def read_squad(path: str | Path, articles: slice | str | None = None) -> list[QAExample]:
+    """The questions of a SQuAD v1.1 JSON file (``data[*].paragraphs[*].qas[*]``), of the articles in ``articles``."""
+    path = Path(path)
+    if not path.is_file():
+        raise BertError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BertError(f"{path}: cannot read it as UTF-8 text ({error})") from None
+    if not text.strip():
+        raise BertError(f"{path}: the file is empty")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BertError(f"{path}: not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise BertError(f"{path}: not a SQuAD file: expected an object with a \"data\" list of articles")
+    selected = document["data"][articles if isinstance(articles, slice) else parse_slice(articles)]
+    offset = range(len(document["data"]))[articles if isinstance(articles, slice) else parse_slice(articles)]
+    examples = []
+    for a, article in zip(offset, selected, strict=True):
+        paragraphs = _field(article, "paragraphs", list, path, f"data[{a}]")
+        for p, paragraph in enumerate(paragraphs):
+            where = f"data[{a}].paragraphs[{p}]"
+            context = _field(paragraph, "context", str, path, where)
+            for q, qa in enumerate(_field(paragraph, "qas", list, path, where)):
+                here = f"{where}.qas[{q}]"
+                question = _field(qa, "question", str, path, here)
+                qid = str(qa.get("id", f"{a}-{p}-{q}")) if isinstance(qa, dict) else ""
+                answers = qa.get("answers", [])
+                if not isinstance(answers, list):
+                    raise BertError(f"{path}: {here}.answers must be a list")
+                texts, starts = [], []
+                for n, answer in enumerate(answers):
+                    texts.append(_field(answer, "text", str, path, f"{here}.answers[{n}]"))
+                    start = _field(answer, "answer_start", int, path, f"{here}.answers[{n}]")
+                    if not 0 <= start <= len(context):
+                        raise BertError(f"{path}: {here}.answers[{n}].answer_start {start} is outside the context")
+                    starts.append(start)
+                examples.append(QAExample(qid, question, context, texts, starts))
+    if not examples:
+        raise BertError(f"{path}: no questions in the selected articles")
+    return examples
+
+
+def _field(obj: Any, key: str, kind: type, path: Path, where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise BertError(f"{path}: not a SQuAD file: {where} has no {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BertError(f"{path}: not a SQuAD file: {where}.{key} should be a {kind.__name__}, "
+                        f"not {type(value).__name__}")
+    return value
+
+
+def answer_token_span(offsets: list[tuple[int, int]], char_start: int, char_end: int) -> tuple[int, int] | None:
+    """First and last context piece overlapping the characters [char_start, char_end), or None."""
+    first = next((i for i, (s, e) in enumerate(offsets) if e > char_start), None)
+    last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < char_end), None)
+    if first is None or last is None or last < first:
+        return None
+    return first, last
+
+
+def encode_example(tokenizer: BertTokenizer, example: QAExample, example_index: int, max_seq_len: int = 384,
+                   doc_stride: int = 128, max_query_len: int = 64, with_labels: bool = True) -> list[Feature]:
+    """The windows of one question. Each feature: input_ids, token_type_ids, ``offsets`` (a (start, end) per token,
+    None outside the context), ``example`` (index), and with labels ``start_positions``/``end_positions``."""
+    question = tokenizer.backend.encode(example.question, add_special_tokens=False).ids[:max_query_len]
+    context = tokenizer.backend.encode(example.context, add_special_tokens=False)
+    room = max_seq_len - len(question) - 3
+    if room < 1:
+        raise BertError(f"max-seq-len {max_seq_len} leaves no room for the context after a {len(question)}-piece "
+                        "question; raise max-seq-len or lower max-query-len")
+    if doc_stride < 1:
+        raise BertError(f"doc-stride must be at least 1, got {doc_stride}")
+    context_offsets = [tuple(o) for o in context.offsets]
+    span = None
+    if with_labels and example.answers:
+        start_char = example.answer_starts[0]
+        span = answer_token_span(context_offsets, start_char, start_char + len(example.answers[0]))
+    features = []
+    start = 0
+    while True:
+        length = min(room, len(context.ids) - start)
+        head = [tokenizer.cls_token_id, *question, tokenizer.sep_token_id]
+        ids = head + context.ids[start:start + length] + [tokenizer.sep_token_id]
+        offsets = [None] * len(head) + context_offsets[start:start + length] + [None]
+        feature: Feature = {"input_ids": ids, "token_type_ids": [0] * len(head) + [1] * (length + 1),
+                            "offsets": offsets, "example": example_index}
+        if with_labels:
+            inside = span is not None and span[0] >= start and span[1] < start + length
+            feature["start_positions"] = span[0] - start + len(head) if inside else 0
+            feature["end_positions"] = span[1] - start + len(head) if inside else 0
+        features.append(feature)
+        if start + length >= len(context.ids):
+            break
+        start += min(length, doc_stride)
+    return features
+
+
+def encode_examples(tokenizer: BertTokenizer, examples: list[QAExample], max_seq_len: int = 384,
+                    doc_stride: int = 128, max_query_len: int = 64, with_labels: bool = True) -> list[Feature]:
+    return [feature for index, example in enumerate(examples)
+            for feature in encode_example(tokenizer, example, index, max_seq_len, doc_stride, max_query_len,
+                                          with_labels)]
+
+
+def decode_answers(examples: list[QAExample], features: list[Feature], start_logits: list[list[float]],
+                   end_logits: list[list[float]], n_best: int = N_BEST, max_answer_len: int = MAX_ANSWER_LEN
+                   ) -> list[dict[str, Any]]:
+    """The best answer of each example over all its windows: ``{"text", "score", "start"}`` (start = character).
+
+    In each window the ``n_best`` highest start and end logits are paired; a pair counts if both are context
+    pieces, end ≥ start and it spans ≤ ``max_answer_len`` pieces; its score is start + end logit. No valid pair
+    at all gives the empty answer.
+    """
+    best: list[dict[str, Any]] = [{"text": "", "score": float("-inf"), "start": -1} for _ in examples]
+    for feature, starts, ends in zip(features, start_logits, end_logits, strict=True):
+        offsets = feature["offsets"]
+        top_starts = sorted(range(len(starts)), key=lambda i: -starts[i])[:n_best]
+        top_ends = sorted(range(len(ends)), key=lambda i: -ends[i])[:n_best]
+        candidate = best[feature["example"]]
+        for s in top_starts:
+            if s >= len(offsets) or offsets[s] is None:
+                continue
+            for e in top_ends:
+                if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_len:
+                    continue
+                score = starts[s] + ends[e]
+                if score > candidate["score"]:
+                    context = examples[feature["example"]].context
+                    candidate.update(text=context[offsets[s][0]:offsets[e][1]], score=score, start=offsets[s][0])
+    for candidate in best:
+        if candidate["start"] < 0:
+            candidate["score"] = 0.0
+    return best
+
+
+@torch.no_grad()
+def qa_logits(model: BertForQuestionAnswering, features: list[Feature], pad_token_id: int, batch_size: int = 64
+              ) -> tuple[list[list[float]], list[list[float]]]:
+    """Start and end logits of every feature, unpadded, in feature order."""
+    device = next(model.parameters()).device
+    starts: list[list[float]] = [[] for _ in features]
+    ends: list[list[float]] = [[] for _ in features]
+    for indices, batch in iterate_batches(features, batch_size, pad_token_id):
+        for key in ("start_positions", "end_positions"):
+            batch.pop(key, None)
+        out = model(**{k: v.to(device) for k, v in batch.items()})
+        for row, index in enumerate(indices):
+            length = len(features[index]["input_ids"])
+            starts[index] = out.start_logits[row, :length].float().tolist()
+            ends[index] = out.end_logits[row, :length].float().tolist()
+    return starts, ends
+
+
+def qa_metrics(examples: list[QAExample], answers: list[dict[str, Any]]) -> dict[str, float]:
+    gold = {e.id: e.answers for e in examples if e.answers}
+    return squad_scores({e.id: a["text"] for e, a in zip(examples, answers, strict=True)}, gold)
+
+
+def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
+                train_articles: str | None = None, eval_articles: str | None = None, doc_stride: int = 128,
+                max_query_len: int = 64, config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
+    """Fine-tune BertForQuestionAnswering on SQuAD v1.1 JSON; the best model (F1) goes to ``out``.
+
+    ``train_articles``/``eval_articles`` ("0:38") slice the files' article lists, so one file can give both.
+    """
+    settings.setdefault("max_seq_len", 384)
+    config = config or FinetuneConfig(**settings)
+    config.validate()
+    train_examples = [e for e in read_squad(train_file, train_articles) if e.answers]
+    if not train_examples:
+        raise BertError(f"{train_file}: no question with an answer to train on")
+    eval_examples = read_squad(eval_file, eval_articles) if eval_file else []
+    tokenizer = BertTokenizer.from_pretrained(model)
+    set_seed(config.seed)
+    net = BertForQuestionAnswering.from_pretrained(model)
+    train_features = encode_examples(tokenizer, train_examples, config.max_seq_len, doc_stride, max_query_len)
+    evaluate = None
+    if eval_examples:
+        eval_features = encode_examples(tokenizer, eval_examples, config.max_seq_len, doc_stride, max_query_len,
+                                        with_labels=False)
+
+        def evaluate(m: BertForQuestionAnswering) -> dict[str, Any]:
+            starts, ends = qa_logits(m, eval_features, tokenizer.pad_token_id, config.eval_batch_size)
+            return qa_metrics(eval_examples, decode_answers(eval_examples, eval_features, starts, ends))
+
+    info = {"task": "qa", "model": str(model), "train_questions": len(train_examples),
+            "train_windows": len(train_features), "eval_questions": len(eval_examples),
+            "doc_stride": doc_stride, "max_query_len": max_query_len}
+    return train(net, tokenizer, train_features, out, config, evaluate, main_metric="f1", info=info)
+
+
+def load_reader(model_dir: str | Path) -> tuple[BertForQuestionAnswering, BertTokenizer]:
+    from bert.tasks import load
+
+    return load(BertForQuestionAnswering, model_dir)
+
+
+def predict_qa(model: str | Path | tuple[BertForQuestionAnswering, BertTokenizer],
+               examples: list[QAExample] | list[tuple[str, str]], max_seq_len: int = 384, doc_stride: int = 128,
+               max_query_len: int = 64, batch_size: int = 64) -> list[dict[str, Any]]:
+    """Answers to questions, given as QAExample or (question, context) pairs: ``{"id", "question", "answer",
+    "score", "start"}`` per question (start = character offset of the answer in the context, -1 for none)."""
+    net, tokenizer = load_reader(model) if isinstance(model, (str, Path)) else model
+    items = [e if isinstance(e, QAExample) else QAExample(str(i), e[0], e[1]) for i, e in enumerate(examples)]
+    limit = min(max_seq_len, net.config.max_position_embeddings)
+    features = encode_examples(tokenizer, items, limit, doc_stride, max_query_len, with_labels=False)
+    starts, ends = qa_logits(net, features, tokenizer.pad_token_id, batch_size)
+    answers = decode_answers(items, features, starts, ends)
+    return [{"id": e.id, "question": e.question, "answer": a["text"], "score": a["score"], "start": a["start"]}
+            for e, a in zip(items, answers, strict=True)]
+
+
+def read_questions(path: str | Path, articles: str | None = None) -> list[QAExample]:
+    """Questions from SQuAD JSON (``.json``) or JSONL with ``question`` and ``context`` (and optional ``id``,
+    ``answers``) per line."""
+    if Path(path).suffix.lower() != ".jsonl":
+        return read_squad(path, articles)
+    from bert.finetune.tables import find_column, read_table
+
+    rows = read_table(path)
+    question_key = find_column(rows, "question", path)
+    context_key = find_column(rows, "context", path)
+    examples = []
+    for number, row in enumerate(rows, 1):
+        question, context = row.get(question_key), row.get(context_key)
+        if not isinstance(question, str) or not isinstance(context, str):
+            raise BertError(f"{path}:{number}: question and context must be strings")
+        examples.append(QAExample(str(row.get("id", number - 1)), question, context))
+    return examples
+
+
+def predict_qa_file(model_dir: str | Path, path: str | Path, articles: str | None = None, max_seq_len: int = 384,
+                    doc_stride: int = 128, max_query_len: int = 64
+                    ) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
+    """Predictions for every question of a file, and EM/F1 when it has gold answers (SQuAD JSON)."""
+    examples = read_questions(path, articles)
+    predictions = predict_qa(load_reader(model_dir), examples, max_seq_len, doc_stride, max_query_len)
+    metrics = None
+    if any(e.answers for e in examples):
+        metrics = qa_metrics(examples, [{"text": p["answer"]} for p in predictions])
+    return predictions, metrics
