@@ -354,3 +354,18 @@ def test_pairs_match_the_original_algorithm(seed, max_seq_len, short_seq_prob, d
     ]
     assert got == expected
     assert sum(label == NOT_NEXT for *_, label in got) > 0
+
+
+
+def test_eval_files_make_the_evaluation_split(corpus_and_tokenizer, tmp_path):
+    corpus, tokenizer = corpus_and_tokenizer
+    valid = tmp_path / "valid.txt"  # documents 500..504: every word starts with "f", unlike the training corpus
+    valid.write_text("\n\n".join("\n".join(" ".join(code(d) + fruit for fruit in FRUITS[s:s + 6]) + " ."
+                                            for s in range(4)) for d in range(500, 505)) + "\n", encoding="utf-8")
+    meta = prepare_pretraining_data([corpus], tokenizer, tmp_path / "out", max_seq_len=64, eval_files=[valid])
+    assert meta["splits"]["eval"]["documents"] == 5 and meta["splits"]["train"]["documents"] == 200
+    eval_split = PretrainingDataset(tmp_path / "out" / "eval")
+    assert len(eval_split) > 0
+    for example in eval_split:
+        words = words_of(tokenizer, example["input_ids"][example["attention_mask"].bool()])
+        assert all(w.startswith("f") for w in words if not w.startswith("["))

@@ -13,11 +13,11 @@ from bert.errors import BertError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bert.cli import inference
+    from bert.cli import finetune, inference, pretrain, pretraining
 
     parser = argparse.ArgumentParser(prog="bert", description="BERT in plain PyTorch: inference, pretraining, tools.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (inference,):
+    for module in (inference, pretraining, pretrain, finetune):
         module.register(subparsers)
     return parser
 

@@ -49,6 +49,7 @@ def _prepare(args: argparse.Namespace) -> None:
             short_seq_prob=args.short_seq_prob,
             dupe_factor=args.dupe_factor,
             eval_fraction=args.eval_fraction,
+            eval_files=args.eval_files,
             format=args.format,
             sentence_split=not args.no_sentence_split,
             overwrite=args.overwrite,
@@ -79,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the tokenizer files into")
     p.add_argument("--cased", action="store_true", help="keep case and accents (default: lower-case)")
     p.add_argument("--min-frequency", type=int, default=2, metavar="N", help="least pair count to merge (default 2)")
+    p.add_argument(
+        "--eval-files",
+        nargs="+",
+        metavar="FILE",
+        help="build the evaluation split from these files (e.g. a validation split) instead of held-out documents",
+    )
     p.add_argument("--format", choices=formats, default="plain", help=format_help)
     p.set_defaults(func=_train_tokenizer)
 
@@ -111,6 +118,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.02,
         metavar="F",
         help="fraction of documents held out for evaluation (default 0.02, at least one; 0 for none)",
+    )
+    p.add_argument(
+        "--eval-files",
+        nargs="+",
+        metavar="FILE",
+        help="build the evaluation split from these files (e.g. a validation split) instead of held-out documents",
     )
     p.add_argument("--format", choices=formats, default="plain", help=format_help)
     p.add_argument(

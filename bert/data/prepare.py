@@ -92,6 +92,7 @@ def prepare_pretraining_data(
     short_seq_prob: float = 0.1,
     dupe_factor: int = 1,
     eval_fraction: float = 0.02,
+    eval_files: list[str | os.PathLike] | None = None,
     format: str = "plain",
     sentence_split: bool = True,
     overwrite: bool = False,
@@ -99,6 +100,8 @@ def prepare_pretraining_data(
 ) -> dict[str, Any]:
     """Prepare pretraining data from text ``files`` into ``out_dir``; returns the ``meta.json`` contents.
 
+    ``eval_files`` (e.g. a corpus's validation split) make the evaluation split instead of held-out documents
+    (``eval_fraction`` is then ignored).
     ``tokenizer`` is a :class:`~bert.tokenizer.BertTokenizer` or a folder to load one from. ``format`` is
     ``"plain"`` or ``"wikitext"`` (:mod:`bert.data.corpus`). ``progress=None`` shows a bar for inputs of 4 MB or
     more. Problems with the input raise :class:`~bert.errors.BertError`; repaired or skipped input
@@ -106,6 +109,9 @@ def prepare_pretraining_data(
     """
     _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format)
     paths = check_input_files(files)
+    eval_paths = check_input_files(eval_files) if eval_files else []
+    if eval_paths:
+        eval_fraction = 0.0
     out = Path(out_dir)
     _check_output(out, overwrite)
     tok = _load_tokenizer(tokenizer)
@@ -140,6 +146,14 @@ def prepare_pretraining_data(
     doc_offsets = corpus.document_offsets.tolist()
     ranges = [(doc_offsets[d], doc_offsets[d + 1]) for d in order]
     split_ranges = {"eval": ranges[:n_eval], "train": ranges[n_eval:]}
+    split_corpus = {"train": corpus, "eval": corpus}
+    if eval_paths:
+        eval_stats = ReadStats()
+        split_corpus["eval"] = tokenize_documents(
+            iter_documents(eval_paths, format, sentence_split=sentence_split, stats=eval_stats), tok.backend)
+        eval_stats.warn_invalid_bytes()
+        offsets = split_corpus["eval"].document_offsets.tolist()
+        split_ranges["eval"] = [(offsets[d], offsets[d + 1]) for d in range(split_corpus["eval"].num_documents)]
     if corpus.num_documents == 1:
         warnings.warn(
             "the corpus has a single document (separate documents with a blank line, or use --format wikitext"
@@ -158,7 +172,8 @@ def prepare_pretraining_data(
         )
 
     spans = {
-        split: create_pairs(corpus.segment_offsets, split_ranges[split], max_seq_len, short_seq_prob, dupe_factor, rng)
+        split: create_pairs(split_corpus[split].segment_offsets, split_ranges[split], max_seq_len, short_seq_prob,
+                            dupe_factor if split == "train" else 1, rng)
         for split in ("train", "eval")
     }
     if len(spans["train"]) == 0:
@@ -185,6 +200,7 @@ def prepare_pretraining_data(
         "input_format": format,
         "sentence_split": sentence_split,
         "source_files": [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in paths],
+        "eval_files": [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in eval_paths],
         "corpus": {
             "lines": stats.lines,
             "documents": corpus.num_documents,
@@ -201,7 +217,7 @@ def prepare_pretraining_data(
         for split in SPLITS:
             write_split(
                 tmp / split,
-                corpus.tokens,
+                split_corpus[split].tokens,
                 spans[split],
                 max_seq_len=max_seq_len,
                 cls_id=tok.cls_token_id,

@@ -1,0 +1,167 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped, written atomically.
+
+Layout of ``RUN/checkpoints/step-0000100/``::
+
+    config.json, model.safetensors   the model, by ``save_pretrained`` (so the folder also loads with
+                                     ``BertForPreTraining.from_pretrained``, ours or transformers')
+    training_state.pt                optimizer and schedule state, the step, the data position (epoch, index in
+                                     that epoch's shuffled order), and the RNG states (python, numpy, torch,
+                                     the masking and the data-order generators); read with ``weights_only=True``
+    trainer_state.json               the same scalars, human-readable (step, epoch, index, elapsed seconds,
+                                     lr, total_steps of the schedule)
+
+Atomicity: a checkpoint is written into ``RUN/checkpoints/.tmp-step-0000100-<pid>/``, every file is fsync'ed, the
+folder is renamed to ``step-0000100`` (one atomic ``rename``), and the parent folder is fsync'ed. A process killed
+mid-write leaves only a ``.tmp-*`` folder, which :func:`latest_checkpoint` never considers (and the next save
+deletes). Only names matching ``step-NNNNNNN`` are checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bert.checkpoint import find_weights, load_into, read_state_dict
+from bert.errors import BertError
+
+CHECKPOINT_PATTERN = re.compile(r"^step-(\d{7,})$")
+TRAINING_STATE = "training_state.pt"
+TRAINER_STATE = "trainer_state.json"
+MODEL_FILES = ("config.json", "model.safetensors")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:07d}"
+
+
+# ---- RNG states ------------------------------------------------------------------------------------------------
+
+def capture_rng_states() -> dict[str, Any]:
+    """Python's, NumPy's and torch's global RNG states, in a form ``torch.load(weights_only=True)`` accepts."""
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"kind": np_kind, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Undo :func:`capture_rng_states`."""
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = states["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+# ---- what a checkpoint holds -------------------------------------------------------------------------------------
+
+@dataclass
+class TrainingState:
+    """The non-model part of a checkpoint (see the module docstring)."""
+
+    step: int
+    epoch: int
+    index: int  # position in the epoch's shuffled order of the next example to read
+    elapsed: float  # seconds of training before this checkpoint (for --time-budget and the logs)
+    optimizer: dict[str, Any]
+    schedule: dict[str, Any]
+    rng: dict[str, Any]
+    masking_generator: torch.Tensor
+    data_order_generator: torch.Tensor  # the data-order generator's state *before* it drew this epoch's order
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState) -> Path:
+    """Write one checkpoint atomically (see the module docstring); returns its folder.
+
+    If the folder for this step already exists (a resumed run saving the step it resumed from) it is left as is.
+    """
+    checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    final = checkpoints_dir / checkpoint_name(state.step)
+    if final.is_dir():
+        return final
+    for leftover in checkpoints_dir.glob(".tmp-*"):  # from a save that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = checkpoints_dir / f".tmp-{final.name}-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        model.save_pretrained(tmp)
+        torch.save(state.to_dict(), tmp / TRAINING_STATE)
+        summary = {"step": state.step, "epoch": state.epoch, "index": state.index, "elapsed": state.elapsed,
+                   "lr": state.optimizer["param_groups"][0]["lr"], "total_steps": state.schedule.get("total_steps")}
+        (tmp / TRAINER_STATE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        for file in tmp.iterdir():
+            _fsync_path(file)
+        _fsync_path(tmp)
+        os.rename(tmp, final)
+        _fsync_path(checkpoints_dir)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BertError(f"cannot write checkpoint {final}: {error.strerror or error}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def list_checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints, oldest first: folders named ``step-NNNNNNN`` holding all their files."""
+    if not checkpoints_dir.is_dir():
+        return []
+    found = []
+    for path in checkpoints_dir.iterdir():
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if match and path.is_dir() and all((path / f).is_file() for f in (*MODEL_FILES, TRAINING_STATE)):
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
+    checkpoints = list_checkpoints(checkpoints_dir)
+    return checkpoints[-1][1] if checkpoints else None
+
+
+def prune_checkpoints(checkpoints_dir: Path, keep_last: int) -> None:
+    """Delete all but the ``keep_last`` newest checkpoints (``keep_last`` <= 0 keeps everything)."""
+    if keep_last <= 0:
+        return
+    for _, path in list_checkpoints(checkpoints_dir)[:-keep_last]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module) -> TrainingState:
+    """Load the model weights of checkpoint ``path`` into ``model`` and return the rest of its state."""
+    load_into(model, read_state_dict(find_weights(path)), source=str(path))
+    try:
+        data = torch.load(path / TRAINING_STATE, map_location="cpu", weights_only=True)
+    except Exception as error:  # a corrupt or foreign file
+        raise BertError(f"cannot read {path / TRAINING_STATE}: {error}") from None
+    return TrainingState(**data)

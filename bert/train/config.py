@@ -1,0 +1,90 @@
+"""PretrainConfig: every setting of ``bert pretrain``, as a dataclass (the Python API) and as CLI flags."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bert.errors import BertError
+from bert.train.optim import OPTIMIZERS
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of a pretraining run. Only ``data``, ``out`` and one of ``max_steps``/``time_budget`` are required.
+
+    data: a folder written by ``bert prepare`` (train/, eval/, meta.json, tokenizer/).
+    config: a preset name (tiny, mini, small, medium, base, large) or a path to a BERT config.json;
+        ``vocab_size`` always comes from the data's tokenizer. ``model_overrides`` replace further fields
+        (e.g. ``{"hidden_dropout_prob": 0.0}``).
+    out: the run folder (metrics.jsonl, curves.png, checkpoints/, final/).
+    max_steps / time_budget (minutes): when to stop; the learning rate decays to 0 at max_steps, or at the
+        number of steps estimated to fit in the time budget (see :mod:`bert.train.schedule`).
+    batch_size: examples per process per micro-batch; one optimizer step sees
+        batch_size × grad_accum × processes examples.
+    warmup_steps (wins) or warmup_fraction of the total steps.
+    eval_every / save_every / log_every: in optimizer steps (0 = never; a final eval and checkpoint are always
+        done). eval_batches: how many batch_size batches of the eval split each evaluation reads.
+    keep_last: checkpoints kept (0 = all).
+    threads: CPU threads per process (None: the cores divided among local processes).
+    """
+
+    data: str | Path
+    out: str | Path
+    config: str = "mini"
+    max_steps: int | None = None
+    time_budget: float | None = None
+    batch_size: int = 32
+    grad_accum: int = 1
+    lr: float = 1e-4
+    warmup_steps: int | None = None
+    warmup_fraction: float = 0.01
+    weight_decay: float = 0.01
+    optimizer: str = "adamw"
+    max_grad_norm: float = 1.0
+    bf16: bool = False
+    eval_every: int = 500
+    eval_batches: int = 20
+    save_every: int = 1000
+    keep_last: int = 3
+    resume: bool = False
+    seed: int = 0
+    whole_word_masking: bool = False
+    mlm_probability: float = 0.15
+    max_predictions_per_seq: int | None = 20
+    log_every: int = 10
+    progress: bool = True
+    threads: int | None = None
+    model_overrides: dict[str, Any] | None = None
+
+    def validate(self) -> None:
+        """BertError for settings that cannot work, before anything is loaded."""
+        if self.max_steps is None and self.time_budget is None:
+            raise BertError("give --max-steps or --time-budget (or both): training needs to know when to stop")
+        checks = [
+            (self.max_steps is None or self.max_steps > 0, "--max-steps must be positive"),
+            (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive (minutes)"),
+            (self.batch_size > 0, "--batch-size must be positive"),
+            (self.grad_accum > 0, "--grad-accum must be positive"),
+            (self.lr > 0, "--lr must be positive"),
+            (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
+            (0.0 <= self.warmup_fraction < 1.0, "--warmup-fraction must be in [0, 1)"),
+            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0 = no clipping)"),
+            (min(self.eval_every, self.save_every, self.keep_last, self.eval_batches) >= 0,
+             "--eval-every, --eval-batches, --save-every and --keep-last must be >= 0"),
+            (self.log_every > 0, "--log-every must be positive"),
+            (0.0 < self.mlm_probability <= 1.0, "the masking probability must be in (0, 1]"),
+            (self.max_predictions_per_seq is None or self.max_predictions_per_seq > 0,
+             "--max-predictions-per-seq must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise BertError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["data"], data["out"] = str(self.data), str(self.out)
+        return data

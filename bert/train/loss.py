@@ -1,0 +1,106 @@
+"""The pretraining loss, computed where it matters: MLM logits only for the masked positions.
+
+``BertForPreTraining.forward`` scores every vocabulary word at every position ([B, T, V] logits) and then throws
+away all but the ~15% of positions that carry a label. At V = 30522 that decoder matmul is the single biggest
+cost of a small BERT. :func:`masked_lm_logits` gathers the hidden states of the labelled positions first
+([M, H], M = number of masked tokens) and runs the MLM head on those rows only ([M, V]). Cross-entropy averaged
+over the M rows is exactly the loss of the full-logits path (tested).
+
+:class:`PretrainingObjective` wraps the model so the whole computation (encoder + both heads + loss sums) is one
+``forward``: that is what DistributedDataParallel needs to wrap, and it lets the caller choose the normaliser
+(the number of masked tokens in the *whole* global batch), so that gradient accumulation and multi-process
+training give the same gradients as one big batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bert.heads import IGNORE_INDEX, BertForPreTraining
+
+
+def masked_lm_logits(model: BertForPreTraining, hidden_states: torch.Tensor,
+                     labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the MLM head on the labelled positions only.
+
+    hidden_states [B, T, H] (the encoder's last layer), labels [B, T] (-100 = not masked).
+    Returns logits [M, V] and their targets [M], M = (labels != -100).sum().
+    """
+    selected = labels != IGNORE_INDEX  # [B, T]
+    rows = hidden_states[selected]  # [M, H]
+    return model.cls.predictions(rows), labels[selected]
+
+
+def masked_lm_loss(model: BertForPreTraining, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the masked positions: equal to ``bert.heads.mlm_loss`` on the full logits."""
+    logits, targets = masked_lm_logits(model, hidden_states, labels)
+    return F.cross_entropy(logits.float(), targets)
+
+
+@dataclass
+class LossSums:
+    """Per-batch *sums* (not means), so that batches and processes combine exactly by adding them up.
+
+    ``loss`` is the differentiable objective, already divided by the normalisers the caller passed in.
+    """
+
+    loss: torch.Tensor
+    mlm_loss_sum: torch.Tensor
+    mlm_correct: torch.Tensor
+    mlm_count: torch.Tensor
+    nsp_loss_sum: torch.Tensor
+    nsp_correct: torch.Tensor
+    nsp_count: torch.Tensor
+
+    def stats(self) -> torch.Tensor:
+        """The six detached sums as one float64 vector (one all-reduce moves them all)."""
+        return torch.stack([t.detach().double() for t in (self.mlm_loss_sum, self.mlm_correct, self.mlm_count,
+                                                           self.nsp_loss_sum, self.nsp_correct, self.nsp_count)])
+
+
+STAT_NAMES = ("mlm_loss_sum", "mlm_correct", "mlm_count", "nsp_loss_sum", "nsp_correct", "nsp_count")
+
+
+def summarize(stats: torch.Tensor) -> dict[str, float]:
+    """Turn summed stats (see :meth:`LossSums.stats`) into mlm_loss, mlm_accuracy, nsp_loss, nsp_accuracy."""
+    s = dict(zip(STAT_NAMES, stats.tolist(), strict=True))
+    mlm, nsp = max(s["mlm_count"], 1.0), max(s["nsp_count"], 1.0)
+    return {"mlm_loss": s["mlm_loss_sum"] / mlm, "mlm_accuracy": s["mlm_correct"] / mlm,
+            "nsp_loss": s["nsp_loss_sum"] / nsp, "nsp_accuracy": s["nsp_correct"] / nsp}
+
+
+class PretrainingObjective(nn.Module):
+    """``BertForPreTraining`` + the masked-only MLM loss + the NSP loss, as one module (DDP wraps this).
+
+    ``forward(batch, mlm_normalizer, nsp_normalizer)`` returns :class:`LossSums` whose ``loss`` is
+    ``mlm_loss_sum / mlm_normalizer + nsp_loss_sum / nsp_normalizer``. With the normalisers set to the global
+    batch's masked-token and example counts, summing the gradients of every micro-batch on every process gives the
+    gradient of the mean loss over the global batch (DDP *averages* over processes, so multiply the loss by the
+    world size before backward).
+    """
+
+    def __init__(self, model: BertForPreTraining) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor, next_sentence_label: torch.Tensor,
+                mlm_normalizer: float = 1.0, nsp_normalizer: float = 1.0) -> LossSums:
+        out = self.model.bert(input_ids, token_type_ids, attention_mask)
+        logits, targets = masked_lm_logits(self.model, out.last_hidden_state, labels)
+        logits = logits.float()
+        mlm_sum = F.cross_entropy(logits, targets, reduction="sum")
+        nsp_logits = self.model.cls.seq_relationship(out.pooler_output).float()  # [B, 2]
+        nsp_targets = next_sentence_label.reshape(-1)
+        nsp_sum = F.cross_entropy(nsp_logits, nsp_targets, reduction="sum")
+        with torch.no_grad():
+            mlm_correct = (logits.argmax(-1) == targets).sum()
+            nsp_correct = (nsp_logits.argmax(-1) == nsp_targets).sum()
+        return LossSums(
+            loss=mlm_sum / mlm_normalizer + nsp_sum / nsp_normalizer,
+            mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=torch.tensor(targets.numel()),
+            nsp_loss_sum=nsp_sum, nsp_correct=nsp_correct, nsp_count=torch.tensor(nsp_targets.numel()))

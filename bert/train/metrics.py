@@ -1,0 +1,87 @@
+"""What a run writes as it goes: ``RUN/metrics.jsonl`` (one JSON object per event) and ``RUN/curves.png``.
+
+Each line of metrics.jsonl has ``kind`` ("train" or "eval"), ``step``, and the measured values among
+``mlm_loss``, ``mlm_accuracy``, ``nsp_loss``, ``nsp_accuracy``, ``lr``, ``tokens_per_second`` and ``elapsed``
+(seconds of training). Train lines average the steps since the previous train line; ``tokens_per_second`` counts
+every position of the global batch (batch × sequence length × processes × accumulation, padding included) per
+second of step time (evaluation and checkpointing excluded). On ``--resume`` the lines
+after the checkpoint's step are dropped, so the file reads as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+_warned_no_matplotlib = False
+
+
+class MetricsLog:
+    """Appends events to a JSONL file (line-buffered, flushed per event) and keeps them for plotting."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.events: list[dict[str, Any]] = []
+
+    def truncate_after(self, step: int) -> None:
+        """Keep only the events up to ``step`` (used when resuming from a checkpoint at ``step``)."""
+        kept = []
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by a kill
+                    continue
+                if event.get("step", 0) <= step:
+                    kept.append(event)
+        self.events = kept
+        self.path.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
+
+    def write(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The events of a metrics.jsonl file."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_curves(events: list[dict[str, Any]], path: Path) -> bool:
+    """Draw MLM loss, MLM accuracy and NSP accuracy against the step (train and eval) into ``path``.
+
+    Matplotlib is optional: when it is missing, warn once and return False.
+    """
+    global _warned_no_matplotlib
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        if not _warned_no_matplotlib:
+            warnings.warn("matplotlib is not installed: curves.png is not drawn (pip install matplotlib)",
+                          stacklevel=2)
+            _warned_no_matplotlib = True
+        return False
+    panels = (("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy"), ("nsp_accuracy", "NSP accuracy"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5))
+    for axis, (key, title) in zip(axes, panels, strict=True):
+        for kind, style in (("train", "-"), ("eval", "o-")):
+            points = [(e["step"], e[key]) for e in events if e.get("kind") == kind and key in e]
+            if points:
+                steps, values = zip(*points, strict=True)
+                axis.plot(steps, values, style, label=kind, markersize=3)
+        axis.set_title(title)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    tmp.replace(path)
+    return True

@@ -1,0 +1,267 @@
+"""End-to-end tests of ``bert pretrain`` on a tiny model (2 layers, hidden 32) and a tiny generated corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bert.cli import main
+from bert.data.prepare import prepare_pretraining_data
+from bert.data.tokenizer_training import train_tokenizer
+from bert.errors import BertError
+from bert.heads import BertForPreTraining
+from bert.train import PretrainConfig, pretrain
+from bert.train.batches import DataOrder
+from bert.train.checkpointing import latest_checkpoint, list_checkpoints
+from bert.train.metrics import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+        "max_position_embeddings": 64}
+
+
+def write_corpus(path: Path, documents: int = 80, seed: int = 0) -> None:
+    """Documents of templated sentences: learnable word co-occurrences and real sentence order."""
+    rng = random.Random(seed)
+    subjects = "the cat|a dog|my friend|the teacher|our neighbour|the old man|a small bird|the children".split("|")
+    verbs = "sees|likes|finds|watches|follows|paints|remembers|visits".split("|")
+    objects = "the garden|a red ball|the river|an apple|the mountain|a blue house|the city|the library".split("|")
+    lines = []
+    for _ in range(documents):
+        topic = rng.randrange(len(subjects))
+        for s in range(rng.randint(4, 9)):
+            subject = subjects[(topic + s) % len(subjects)].capitalize()
+            lines.append(f"{subject} {rng.choice(verbs)} {objects[(topic * 3 + s) % len(objects)]} today.")
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pretrain-data")
+    write_corpus(root / "corpus.txt")
+    train_tokenizer([root / "corpus.txt"], 120, root / "tokenizer", min_frequency=1)
+    prepare_pretraining_data([root / "corpus.txt"], root / "tokenizer", root / "data", max_seq_len=32,
+                             eval_fraction=0.1, progress=False)
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+def settings(data: Path, out: Path, **overrides) -> PretrainConfig:
+    base = {"data": data, "out": out, "config": "tiny", "model_overrides": dict(TINY), "batch_size": 8,
+            "lr": 3e-3, "warmup_steps": 3, "eval_every": 0, "eval_batches": 2, "save_every": 0, "log_every": 1,
+            "progress": False, "threads": 1}
+    return PretrainConfig(**{**base, **overrides})
+
+
+def train_events(run: Path) -> list[dict]:
+    return [e for e in read_metrics(run / "metrics.jsonl") if e["kind"] == "train"]
+
+
+def test_loss_decreases_and_run_folder_is_complete(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    final = pretrain(settings(data, run, max_steps=40, batch_size=16, eval_every=20, save_every=20, keep_last=1))
+    events = read_metrics(run / "metrics.jsonl")
+    train = [e["mlm_loss"] for e in events if e["kind"] == "train"]
+    assert len(train) == 40
+    assert sum(train[-5:]) / 5 < sum(train[:5]) / 5 - 0.5  # starts near ln(vocab) ≈ 4.8
+    evals = [e for e in events if e["kind"] == "eval"]
+    assert [e["step"] for e in evals] == [20, 40]
+    assert {"mlm_loss", "mlm_accuracy", "nsp_accuracy"} <= set(evals[0])
+    assert {"lr", "tokens_per_second", "elapsed"} <= set(events[0])
+    assert (run / "curves.png").stat().st_size > 0
+    assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [40]  # keep_last=1
+    assert final == run / "final"
+    assert {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json"} <= {p.name for p in final.iterdir()}
+
+
+def test_export_loads_in_transformers_with_identical_logits(data: Path, tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    final = pretrain(settings(data, tmp_path / "run", max_steps=3))
+    ours = BertForPreTraining.from_pretrained(final)
+    theirs, info = transformers.BertForPreTraining.from_pretrained(final, output_loading_info=True)
+    theirs.eval()
+    assert not info["missing_keys"] and not info["mismatched_keys"]
+    input_ids = torch.tensor([[2, 10, 11, 12, 3, 20, 21, 3, 0, 0]])
+    mask = (input_ids != 0).long()
+    types = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1, 0, 0]])
+    with torch.no_grad():
+        a = ours(input_ids, types, mask)
+        b = theirs(input_ids=input_ids, token_type_ids=types, attention_mask=mask)
+    real = mask[0].bool()  # padded positions' outputs are meaningless (and may be skipped by our packed path)
+    torch.testing.assert_close(a.prediction_logits[:, real], b.prediction_logits[:, real], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(a.seq_relationship_logits, b.seq_relationship_logits, rtol=1e-4, atol=1e-4)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(final)
+    assert tokenizer.vocab_size == ours.config.vocab_size
+
+
+def test_interrupt_and_resume_match_an_uninterrupted_run(data: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropout on (0.1): the RNG states in the checkpoint must be restored for this to hold."""
+    straight = tmp_path / "straight"
+    pretrain(settings(data, straight, max_steps=16, save_every=4))
+
+    resumed = tmp_path / "resumed"
+    original = DataOrder.next_step
+    calls = {"n": 0}
+
+    def ctrl_c_during_step_10(self: DataOrder):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C in the middle of step 10
+        return original(self)
+
+    monkeypatch.setattr(DataOrder, "next_step", ctrl_c_during_step_10)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(settings(data, resumed, max_steps=16, save_every=4))
+    monkeypatch.setattr(DataOrder, "next_step", original)
+    assert latest_checkpoint(resumed / "checkpoints").name == "step-0000010"  # the interrupt saved step 10
+    assert not (resumed / "final").exists()
+
+    # Debris of a save killed mid-write must not be taken for the latest checkpoint.
+    junk = resumed / "checkpoints" / ".tmp-step-0000012-99999"
+    junk.mkdir()
+    (junk / "model.safetensors").write_bytes(b"truncated")
+    pretrain(settings(data, resumed, max_steps=16, save_every=4, resume=True))
+    assert not junk.exists()
+
+    a, b = load_file(straight / "final" / "model.safetensors"), load_file(resumed / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
+    curve_a, curve_b = train_events(straight), train_events(resumed)
+    assert [e["step"] for e in curve_b] == list(range(1, 17))
+    for key in ("mlm_loss", "nsp_loss", "mlm_accuracy", "lr"):
+        assert [e[key] for e in curve_a] == pytest.approx([e[key] for e in curve_b], rel=1e-6), key
+
+
+KILL_SCRIPT = """
+import sys, time
+import bert.train.checkpointing as checkpointing
+from bert.train import PretrainConfig, pretrain
+real_save = checkpointing.torch.save
+def slow_save(obj, path):
+    if obj["step"] >= 4:
+        open(path, "wb").write(b"half a file")
+        print("SAVING", flush=True)
+        time.sleep(120)
+    real_save(obj, path)
+checkpointing.torch.save = slow_save
+pretrain(PretrainConfig(**{config}))
+"""
+
+
+def test_kill_9_during_a_checkpoint_leaves_the_previous_one_as_latest(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = settings(data, run, max_steps=8, save_every=2)
+    kwargs = {**config.to_dict()}
+    script = KILL_SCRIPT.replace("{config}", repr(kwargs))
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "SAVING"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    leftovers = [p.name for p in (run / "checkpoints").iterdir()]
+    assert any(name.startswith(".tmp-step-0000004") for name in leftovers)
+    assert latest_checkpoint(run / "checkpoints").name == "step-0000002"
+    pretrain(settings(data, run, max_steps=8, save_every=2, resume=True))
+    assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [4, 6, 8]
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    argv = ["pretrain", "--data", str(data), "--out", str(run), "--config", "tiny", "--max-steps", "20",
+            "--batch-size", "8", "--lr", "1e30", "--warmup-steps", "0", "--save-every", "1", "--no-progress",
+            "--eval-every", "0"]
+    with pytest.raises(BertError):  # the Python API raises ...
+        pretrain(settings(data, tmp_path / "api", max_steps=20, lr=1e30, warmup_steps=0, save_every=1))
+    assert main(argv) == 1  # ... and the CLI prints one line and exits 1
+    error = capsys.readouterr().err
+    match = re.search(r"non-finite at step (\d+)", error)
+    assert match, error
+    bad_step = int(match.group(1))
+    steps = [s for s, _ in list_checkpoints(run / "checkpoints")]
+    assert steps and max(steps) == bad_step - 1
+    assert f"step-{bad_step - 1:07d}" in error
+    assert not (run / "final").exists()
+
+
+def test_unwritable_out_fails_before_training(data: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(BertError, match="cannot write to the run folder"):
+        pretrain(settings(data, blocker / "run", max_steps=5))
+
+
+def test_existing_run_needs_resume(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    pretrain(settings(data, run, max_steps=2, save_every=1))
+    with pytest.raises(BertError, match="--resume"):
+        pretrain(settings(data, run, max_steps=2))
+
+
+def test_cli_end_to_end_with_json_config_lamb_and_time_budget(data: Path, tiny_config: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["pretrain", "--data", str(data), "--config", str(tiny_config), "--out", str(run),
+                 "--max-steps", "6", "--batch-size", "4", "--grad-accum", "2", "--optimizer", "lamb", "--lr", "1e-2",
+                 "--warmup-fraction", "0.2", "--bf16", "--whole-word-masking", "--eval-every", "3",
+                 "--save-every", "3", "--log-every", "2", "--seed", "3", "--no-progress"]) == 0
+    assert BertForPreTraining.from_pretrained(run / "final").config.hidden_size == 32
+    assert [e["step"] for e in train_events(run)] == [2, 4, 6]
+
+    budget_run = tmp_path / "budget"
+    start = time.perf_counter()
+    assert main(["pretrain", "--data", str(data), "--config", str(tiny_config), "--out", str(budget_run),
+                 "--time-budget", "0.03", "--batch-size", "4", "--no-progress", "--log-every", "1"]) == 0
+    assert time.perf_counter() - start < 60
+    events = train_events(budget_run)
+    state = json.loads((latest_checkpoint(budget_run / "checkpoints") / "trainer_state.json").read_text())
+    assert state["step"] == events[-1]["step"]
+    # Stopped by the clock, or at the end of the schedule sized from the timed probe (if that overestimated).
+    assert events[-1]["elapsed"] >= 0.03 * 60 * 0.9 or state["step"] == state["total_steps"]
+
+
+def test_ddp_two_processes_match_one_process(data: Path, tmp_path: Path) -> None:
+    """2 CPU processes (gloo) × batch 4 vs 1 process × batch 8, both with grad accumulation 2 and dropout 0
+    (dropout masks are per-process random numbers, so they cannot match a single process's)."""
+    config = tmp_path / "nodropout.json"
+    config.write_text(json.dumps({**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
+    common = ["--data", str(data), "--config", str(config), "--max-steps", "8", "--grad-accum", "2", "--lr", "3e-3",
+              "--log-every", "1", "--eval-every", "4", "--eval-batches", "2", "--save-every", "4", "--no-progress",
+              "--threads", "1"]
+    single = tmp_path / "single"
+    assert main(["pretrain", "--out", str(single), "--batch-size", "8", *common]) == 0
+    ddp = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "bert", "pretrain", "--out", str(ddp), "--batch-size", "4", *common],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = train_events(single), train_events(ddp)
+    assert [e["step"] for e in b] == list(range(1, 9))
+    for x, y in zip(a, b, strict=True):
+        for key in ("mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"):
+            assert x[key] == pytest.approx(y[key], rel=1e-5, abs=1e-6), (x["step"], key)
+    wa, wb = load_file(single / "final" / "model.safetensors"), load_file(ddp / "final" / "model.safetensors")
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], rtol=1e-4, atol=1e-5, msg=name)

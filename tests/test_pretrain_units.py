@@ -1,0 +1,127 @@
+"""Unit tests of bert.train's pieces: masked-only loss, optimizer groups, LAMB, schedule, checkpoint listing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bert.config import BertConfig
+from bert.heads import BertForPreTraining
+from bert.train.checkpointing import latest_checkpoint, list_checkpoints, prune_checkpoints
+from bert.train.loss import PretrainingObjective, masked_lm_loss, summarize
+from bert.train.optim import Lamb, build_optimizer, parameter_groups
+from bert.train.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
+
+
+def tiny_model(vocab: int = 97) -> BertForPreTraining:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    return BertForPreTraining(config).eval()
+
+
+def random_batch(vocab: int = 97, batch: int = 4, length: int = 16) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(5, vocab, (batch, length), generator=g)
+    attention_mask = torch.ones(batch, length, dtype=torch.long)
+    attention_mask[0, 10:] = 0
+    labels = torch.full((batch, length), -100)
+    chosen = torch.rand(batch, length, generator=g) < 0.2
+    chosen[:, 0] = False
+    chosen[1, 3] = True
+    labels[chosen] = torch.randint(5, vocab, (int(chosen.sum()),), generator=g)
+    return {"input_ids": input_ids, "token_type_ids": torch.zeros_like(input_ids), "attention_mask": attention_mask,
+            "labels": labels, "next_sentence_label": torch.randint(0, 2, (batch,), generator=g)}
+
+
+def test_masked_only_mlm_loss_equals_full_logits_loss_and_gradients() -> None:
+    model = tiny_model()
+    batch = random_batch()
+    full = model(**batch)
+    hidden = model.bert(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).last_hidden_state
+    masked = masked_lm_loss(model, hidden, batch["labels"])
+    torch.testing.assert_close(masked, full.mlm_loss, rtol=1e-6, atol=1e-6)
+
+    # The objective (sums / counts) gives the model's total loss and the same gradients.
+    objective = PretrainingObjective(model)
+    sums = objective(**batch, mlm_normalizer=int((batch["labels"] != -100).sum()), nsp_normalizer=4)
+    torch.testing.assert_close(sums.loss, full.loss, rtol=1e-6, atol=1e-6)
+    full.loss.backward()
+    reference = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    objective(**batch, mlm_normalizer=int((batch["labels"] != -100).sum()), nsp_normalizer=4).loss.backward()
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(parameter.grad, reference[name], rtol=1e-5, atol=1e-7, msg=name)
+    stats = summarize(sums.stats())
+    assert math.isclose(stats["mlm_loss"], full.mlm_loss.item(), rel_tol=1e-5)
+    assert 0.0 <= stats["mlm_accuracy"] <= 1.0 and 0.0 <= stats["nsp_accuracy"] <= 1.0
+
+
+def test_parameter_groups_skip_decay_on_biases_and_layernorm() -> None:
+    model = tiny_model()
+    decay, no_decay = parameter_groups(model, 0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    undecayed = {names[id(p)] for p in no_decay["params"]}
+    assert "bert.embeddings.LayerNorm.weight" in undecayed
+    assert "cls.predictions.bias" in undecayed
+    assert "bert.encoder.layer.0.attention.output.LayerNorm.weight" in undecayed
+    assert "bert.embeddings.word_embeddings.weight" in decayed
+    assert "bert.encoder.layer.1.intermediate.dense.weight" in decayed
+    assert all(not n.endswith("bias") and "LayerNorm" not in n for n in decayed)
+    assert len(decayed) + len(undecayed) == len(list(model.parameters()))  # the tied decoder counted once
+    optimizer = build_optimizer(model, "adamw", 1e-3, 0.01)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
+
+
+def test_lamb_trains_and_uses_trust_ratio() -> None:
+    torch.manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(8, 8) * 3)
+    bias = torch.nn.Parameter(torch.zeros(8))
+    optimizer = Lamb([{"params": [weight], "weight_decay": 0.0, "adapt": True},
+                      {"params": [bias], "weight_decay": 0.0, "adapt": False}], lr=0.05)
+    x = torch.randn(64, 8)
+    target = x @ torch.randn(8, 8)
+    losses = []
+    for _ in range(200):
+        optimizer.zero_grad()
+        loss = ((x @ weight.T + bias - target) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    # One step moves an adapted tensor by lr × ||w|| (the trust ratio), whatever the gradient's scale.
+    before = weight.detach().clone()
+    optimizer.zero_grad()
+    (1e6 * (x @ weight.T).sum()).backward()
+    optimizer.step()
+    assert math.isclose((weight.detach() - before).norm().item(), 0.05 * before.norm().item(), rel_tol=1e-3)
+
+
+def test_warmup_then_linear_decay() -> None:
+    schedule = WarmupLinearSchedule(peak_lr=1.0, warmup_steps=10, total_steps=110)
+    assert schedule.lr(1) == pytest.approx(0.1)
+    assert schedule.lr(10) == pytest.approx(1.0)
+    assert schedule.lr(60) == pytest.approx(0.5)
+    assert schedule.lr(110) == 0.0 and schedule.lr(200) == 0.0
+    assert WarmupLinearSchedule.from_state_dict(schedule.state_dict()) == schedule
+    assert resolve_warmup(1000, None, 0.01) == 10 and resolve_warmup(1000, 7, 0.5) == 7
+    assert estimate_total_steps(100.0, 1.0) == 100
+    assert estimate_total_steps(100.0, 1.0, eval_seconds=10.0, eval_every=10) == 50
+
+
+def test_checkpoint_listing_ignores_temporary_and_incomplete_folders(tmp_path) -> None:
+    for step in (3, 6, 9):
+        folder = tmp_path / f"step-{step:07d}"
+        folder.mkdir()
+        for name in ("config.json", "model.safetensors", "training_state.pt"):
+            (folder / name).write_text("x")
+    (tmp_path / ".tmp-step-0000012-4242").mkdir()  # a save killed before its rename
+    (tmp_path / "step-0000015").mkdir()  # not written by us: no training_state.pt
+    (tmp_path / "step-0000015" / "config.json").write_text("{}")
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [3, 6, 9]
+    assert latest_checkpoint(tmp_path) == tmp_path / "step-0000009"
+    prune_checkpoints(tmp_path, keep_last=2)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [6, 9]
