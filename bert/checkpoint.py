@@ -257,6 +257,9 @@ def write_atomically(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
         os.replace(tmp, path)
     except OSError as error:
         Path(tmp).unlink(missing_ok=True)

@@ -10,8 +10,8 @@ the default ``bert-base-uncased`` cannot be found or downloaded.
 
 from __future__ import annotations
 
-import logging
 import os
+import sys
 import warnings
 from typing import TypeVar
 
@@ -22,8 +22,6 @@ from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.hub import PROJECT_WEIGHTS, resolve_model_dir
 from bert.tokenizer import BertTokenizer
-
-logger = logging.getLogger("bert")
 
 DEFAULT_MODEL = "bert-base-uncased"
 DEMO_MODEL = PROJECT_WEIGHTS / "bert-demo"
@@ -45,8 +43,8 @@ def load(cls: type[Model], name_or_path: str | os.PathLike | None = None) -> tup
         except BertError as error:
             if not (DEMO_MODEL / "config.json").is_file():
                 raise
-            logger.warning("note: %s is not available (%s); answering with the bundled demo model %s",
-                           DEFAULT_MODEL, str(error).split(":")[0], DEMO_MODEL)
+            print(f"note: {DEFAULT_MODEL} is not available ({str(error).split(':')[0]}); answering with the "
+                  f"bundled demo model {DEMO_MODEL}", file=sys.stderr)
             folder = DEMO_MODEL
     else:
         folder = resolve_model_dir(name_or_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -270,3 +271,14 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     model = bert.BertModel(bert.BertConfig.from_dict(tiny_config().to_dict()))
     model.save_pretrained(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    model = bert.BertModel(bert.BertConfig.from_dict(tiny_config().to_dict()))
+    previous = os.umask(0o022)
+    try:
+        model.save_pretrained(tmp_path)
+    finally:
+        os.umask(previous)
+    for name in ("model.safetensors", "config.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644

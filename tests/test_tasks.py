@@ -180,3 +180,27 @@ def test_golden_bert_base_uncased_nsp_logits():
         "This book's practical case-studies reveal feature engineering techniques that upgrade your data "
         "wrangling-and optimization.")
     assert abs(result["logits"][0] - 6.0527) < 1e-3 and abs(result["logits"][1] - (-5.6015)) < 1e-3
+
+
+# ---- the bundled demo model: the fallback when bert-base-uncased cannot be had ------------------------------------
+
+def test_default_model_falls_back_to_the_bundled_demo_model_with_a_notice(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))  # no bert-base-uncased anywhere, offline
+    assert main(["fill-mask", "The capital of France is [MASK].", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "bundled demo model" in captured.err and "bert-demo" in captured.err
+    candidates = json.loads(captured.out)[0]
+    assert len(candidates) == 5 and all(c["token"] for c in candidates)
+    assert main(["nsp", "The man went to the store.", "He bought a gallon of milk."]) == 0
+    assert "P(B follows A)" in capsys.readouterr().out
+
+
+def test_demo_model_is_small_and_documented():
+    from bert.tasks import DEMO_MODEL
+
+    assert (DEMO_MODEL / "model.safetensors").stat().st_size <= 25 * 1024 * 1024
+    card = (DEMO_MODEL / "README.md").read_text()
+    assert "MLM accuracy" in card and "scripts/pretrain_wikitext2.sh" in card
+    model, tokenizer = load(bert.BertForPreTraining, DEMO_MODEL)
+    assert tokenizer.vocab_size == model.config.vocab_size == 30522

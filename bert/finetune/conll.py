@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert.errors import BertError
+from bert.finetune.tables import read_text
 
 
 @dataclass
@@ -25,12 +26,7 @@ class Sentence:
 def read_conll(path: str | Path, require_tags: bool = True) -> list[Sentence]:
     """The sentences of a CoNLL file; with ``require_tags`` a file without a tag column is an error."""
     path = Path(path)
-    if not path.is_file():
-        raise BertError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BertError(f"{path}: cannot read it as UTF-8 text ({error})") from None
+    text = read_text(path, allow_empty=True)
     sentences: list[Sentence] = []
     words: list[str] = []
     tags: list[str] = []

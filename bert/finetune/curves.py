@@ -1,25 +1,20 @@
 """``OUT/curves.png``: training loss and the evaluation metric against the optimizer step.
 
-Matplotlib is imported only here, and only when a plot is drawn; without it a warning is printed and no file is
-written (training results are never lost over a missing plotting library).
+Matplotlib is optional (see :mod:`bert.plotting`).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
+
+from bert.plotting import pyplot, save_figure
 
 
 def plot_finetune_curves(events: list[dict[str, Any]], path: Path, main_metric: str) -> bool:
     """Two panels: train loss (and learning rate, right axis) and the eval ``main_metric``; False if not drawn."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        warnings.warn("matplotlib is not installed: curves.png is not drawn (pip install matplotlib)", stacklevel=2)
+    plt = pyplot()
+    if plt is None:
         return False
     train = [e for e in events if e.get("kind") == "train"]
     evals = [e for e in events if e.get("kind") == "eval" and main_metric in e]
@@ -37,9 +32,5 @@ def plot_finetune_curves(events: list[dict[str, Any]], path: Path, main_metric: 
     right.set_title(f"eval {main_metric}")
     right.set_xlabel("step")
     right.grid(alpha=0.3)
-    figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
+    save_figure(figure, path)
     return True

@@ -24,6 +24,7 @@ import torch
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import squad_scores
+from bert.finetune.tables import read_text
 from bert.finetune.trainer import FinetuneConfig, set_seed, train
 from bert.heads import BertForQuestionAnswering
 from bert.tokenizer import BertTokenizer
@@ -57,14 +58,7 @@ def parse_slice(text: str | None) -> slice:
 def read_squad(path: str | Path, articles: slice | str | None = None) -> list[QAExample]:
     """The questions of a SQuAD v1.1 JSON file (``data[*].paragraphs[*].qas[*]``), of the articles in ``articles``."""
     path = Path(path)
-    if not path.is_file():
-        raise BertError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BertError(f"{path}: cannot read it as UTF-8 text ({error})") from None
-    if not text.strip():
-        raise BertError(f"{path}: the file is empty")
+    text = read_text(path)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:

@@ -23,8 +23,8 @@ DEFAULT_TEXT_COLUMNS = ("sentence", "text")
 DEFAULT_LABEL_COLUMNS = ("label", "labels", "quality", "score")
 
 
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    """The data rows of a CSV/TSV/JSONL file, each a dict column → value (strings for CSV/TSV)."""
+def read_text(path: str | Path, allow_empty: bool = False) -> str:
+    """A data file's text (UTF-8, a byte-order mark dropped); BertError if it is missing, unreadable or empty."""
     path = Path(path)
     if not path.is_file():
         raise BertError(f"{path}: file not found")
@@ -32,8 +32,15 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise BertError(f"{path}: cannot read it as UTF-8 text ({error})") from None
-    if not text.strip():
+    if not allow_empty and not text.strip():
         raise BertError(f"{path}: the file is empty")
+    return text
+
+
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    """The data rows of a CSV/TSV/JSONL file, each a dict column → value (strings for CSV/TSV)."""
+    path = Path(path)
+    text = read_text(path)
     suffix = path.suffix.lower()
     rows = _read_jsonl(path, text) if suffix in (".jsonl", ".json", ".ndjson") else _read_delimited(path, text, suffix)
     if not rows:

