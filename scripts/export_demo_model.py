@@ -35,7 +35,8 @@ words). Its next-sentence head works (accuracy below); its masked-word head, at 
 | data | WikiText-2 train split (600 Wikipedia articles, 2.1M words; `../shared/data/wikitext-2`), CC BY-SA 3.0 |
 | examples | original BERT format: sentence pairs packed to 128 tokens, 50% random next sentence, dupe factor 3 |
 | budget | {minutes:.0f} minutes wall-clock on 2 CPU cores (Intel Xeon, torch 2.13 CPU), {steps} steps of batch 32 |
-| recipe | AdamW lr 1e-3, 5% warmup, linear decay over the steps estimated to fit the budget, weight decay 0.01, no dropout, dynamic 15% masking |
+| recipe | AdamW lr 1e-3, 5% warmup, linear decay over the steps estimated to fit the budget, \
+weight decay 0.01, no dropout, dynamic 15% masking |
 | file | `model.safetensors` in float16 ({size_mb:.1f} MB); positions cut to the trained {positions} |
 
 Held-out figures on the whole WikiText-2 **validation** split ({eval_examples:,} sentence pairs, fixed masking),
