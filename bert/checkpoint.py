@@ -237,11 +237,7 @@ class PreTrainedModel(nn.Module):
         """
         from safetensors.torch import save_file
 
-        directory = Path(directory)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise BertError(f"cannot create {directory}: {error.strerror}") from None
+        directory = make_directory(directory)
         tied = set(self.tied_weights)
         tensors = {name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().cpu().contiguous()
                    for name, t in self.state_dict().items() if name not in tied}
@@ -249,6 +245,16 @@ class PreTrainedModel(nn.Module):
                          lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
         write_atomically(directory / "config.json",
                          lambda tmp: self.config.save_as(tmp, architecture=type(self).__name__))
+
+
+def make_directory(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and its parents) if needed; BertError, not a traceback, when that is not allowed."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BertError(f"cannot create {path}: {error.strerror or error}") from None
+    return path
 
 
 def write_atomically(path: Path, write: Any) -> None:

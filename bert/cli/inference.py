@@ -143,11 +143,12 @@ def run_info(args: argparse.Namespace) -> None:
 
 
 def run_download(args: argparse.Namespace) -> None:
+    from bert.checkpoint import make_directory
     from bert.hub import PROJECT_WEIGHTS, download
 
     target = Path(args.to) if args.to else PROJECT_WEIGHTS / args.name.split("/")[-1]
     snapshot = download(args.name)
-    target.mkdir(parents=True, exist_ok=True)
+    make_directory(target)
     for file in snapshot.iterdir():
         if file.is_file():
             shutil.copy2(file, target / file.name)

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bert.checkpoint import make_directory
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
@@ -105,11 +106,7 @@ def train(model: nn.Module, tokenizer: BertTokenizer, train_features: Sequence[F
     config.validate()
     if not train_features:
         raise BertError("no training examples")
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BertError(f"cannot create {out}: {error.strerror}") from None
+    out = make_directory(out)
     device = pick_device(config.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
