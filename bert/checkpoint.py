@@ -20,10 +20,12 @@ Files are read without executing anything: safetensors, or ``pytorch_model.bin``
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +65,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise BertError(f"{path} is not a valid shard index ({error})") from None
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise BertError(f"{path} is not a valid shard index (weight_map must map tensor names to file names)")
         state: dict[str, torch.Tensor] = {}
         for shard in sorted(set(weight_map.values())):
+            if Path(shard).name != shard or shard in ("", ".", ".."):
+                raise BertError(f"{path} names the shard {shard!r} outside its folder; shards must be plain file "
+                                "names next to the index")
             state.update(read_state_dict(path.parent / shard))
         return state
     if not path.is_file():
@@ -86,9 +93,14 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def read_torch_pickle(path: Path) -> dict[str, torch.Tensor]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for forbidden objects, RuntimeError/EOFError for corrupt files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        # torch's message starts with advice to retry with weights_only=False; the useful line names the object.
+        useful = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+        reason = (useful or lines or [type(error).__name__])[0]
         raise BertError(f"refusing or unable to read {path}: only plain tensor checkpoints are loaded, never "
                         f"arbitrary pickled objects ({reason})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -169,6 +181,7 @@ class PreTrainedModel(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
+        check_fits_in_memory(config)
         self.config = config
         self.load_report: LoadReport | None = None
 
@@ -247,6 +260,33 @@ class PreTrainedModel(nn.Module):
                          lambda tmp: self.config.save_as(tmp, architecture=type(self).__name__))
 
 
+def parameter_count(config: BertConfig) -> int:
+    """Parameters of a BertForPreTraining of this size (an upper bound for every head class but huge label sets)."""
+    h, i, v = config.hidden_size, config.intermediate_size, config.vocab_size
+    embeddings = (v + config.max_position_embeddings + config.type_vocab_size + 2) * h
+    layer = 4 * (h * h + h) + 2 * h * i + i + 5 * h
+    heads = (h * h + h) + 2 * h + v + (2 * h + 2) + config.num_labels * (h + 1)
+    return embeddings + config.num_hidden_layers * layer + heads
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine, or None when the platform does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(config: BertConfig) -> None:
+    """BertError, before anything is allocated, when the config's sizes need more float32 memory than the machine
+    has (a typo such as ``"vocab_size": 305220000`` would otherwise end in an allocator crash or a hang)."""
+    needed, available = 4 * parameter_count(config), physical_memory()
+    if available is not None and needed > available:
+        raise BertError(f"config: a model of these sizes has about {needed // 4:,} parameters ({needed / 2**30:,.1f} "
+                        f"GiB in float32), more than this machine's {available / 2**30:,.1f} GiB of memory; check "
+                        "vocab_size, hidden_size, num_hidden_layers, intermediate_size and max_position_embeddings")
+
+
 def make_directory(path: str | os.PathLike) -> Path:
     """Create ``path`` (and its parents) if needed; BertError, not a traceback, when that is not allowed."""
     path = Path(path)
@@ -254,6 +294,31 @@ def make_directory(path: str | os.PathLike) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BertError(f"cannot create {path}: {error.strerror or error}") from None
+    return path
+
+
+def check_writable_directory(path: str | os.PathLike, what: str = "output folder", create: bool = True) -> Path:
+    """Check that files can be written in ``path`` (created if needed, or with ``create=False`` only checked: then
+    its nearest existing parent must be writable); BertError naming ``what`` if not.
+
+    Meant to run before long work (training, tokenizing a corpus), so that a read-only or forbidden folder is
+    reported at once instead of after hours."""
+    path = Path(path)
+    probe = path
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            while not probe.exists() and probe.parent != probe:
+                probe = probe.parent
+            if not probe.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(probe))
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise BertError(f"cannot write to the {what} {path}: {error.strerror or error}") from None
     return path
 
 

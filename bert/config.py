@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,10 @@ from typing import Any
 from bert.errors import BertError
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -60,13 +65,26 @@ class BertConfig:
             raise BertError(f"config: hidden_act {self.hidden_act!r} is not supported "
                             f"(use one of {', '.join(ACTIVATIONS)})")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            if not 0.0 <= getattr(self, name) < 1.0:
+            if not _is_number(getattr(self, name)) or not 0.0 <= getattr(self, name) < 1.0:
                 raise BertError(f"config: {name} must be in [0, 1), got {getattr(self, name)!r}")
-        if not 0 <= self.pad_token_id < self.vocab_size:
+        if not isinstance(self.pad_token_id, int) or not 0 <= self.pad_token_id < self.vocab_size:
             raise BertError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary "
                             f"(size {self.vocab_size})")
+        for name in ("layer_norm_eps", "initializer_range"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= value < math.inf:
+                raise BertError(f"config: {name} must be a non-negative number, got {value!r}")
+        if self.classifier_dropout is not None and (not _is_number(self.classifier_dropout)
+                                                    or not 0.0 <= self.classifier_dropout < 1.0):
+            raise BertError(f"config: classifier_dropout must be null or in [0, 1), got {self.classifier_dropout!r}")
+        if self.label2id is not None and not isinstance(self.label2id, dict):
+            raise BertError(f"config: label2id must be an object of label: id, got {self.label2id!r}")
         if self.id2label is not None:
-            self.id2label = {int(k): v for k, v in self.id2label.items()}
+            try:
+                self.id2label = {int(k): v for k, v in self.id2label.items()}
+            except (AttributeError, TypeError, ValueError):
+                raise BertError(f"config: id2label must be an object of id: label with integer ids, "
+                                f"got {self.id2label!r}") from None
             self.label2id = {v: k for k, v in self.id2label.items()}
             if len(self.id2label) != self.num_labels:
                 raise BertError(f"config: id2label has {len(self.id2label)} labels but num_labels is {self.num_labels}")
@@ -98,6 +116,8 @@ class BertConfig:
             raise BertError(f"config: position_embedding_type {data['position_embedding_type']!r} is not supported "
                             "(only 'absolute', the original BERT's)")
         if data.get("id2label") is not None:
+            if not isinstance(data["id2label"], dict):
+                raise BertError(f"config: id2label must be an object of id: label, got {data['id2label']!r}")
             if "num_labels" in overrides and overrides["num_labels"] != len(data["id2label"]):
                 data.pop("id2label")  # the caller asked for a different head size: the old label names no longer apply
                 data.pop("label2id", None)

@@ -58,32 +58,51 @@ def load(cls: type[Model], name_or_path: str | os.PathLike | None = None) -> tup
 
 
 def encode(tokenizer: BertTokenizer, model: PreTrainedModel, text: str | list[str],
-           text_pair: str | list[str] | None = None, truncate: bool = False) -> dict[str, torch.Tensor]:
-    """Tokenize into model-ready tensors [B, T]; too-long input is an error, or (``truncate``) cut with a warning."""
+           text_pair: str | list[str] | None = None, truncate: bool = False,
+           keep_masks: bool = False) -> dict[str, torch.Tensor]:
+    """Tokenize into model-ready tensors [B, T]. Input longer than the model's positions is an error, or with
+    ``truncate`` cut to fit (pairs by BERT's rule: from the longer segment) with a warning. ``keep_masks``: refuse
+    to truncate when that would cut off a [MASK] (nothing could be predicted for it)."""
     limit = model.config.max_position_embeddings
     batch = tokenizer(text, text_pair, padding=True, return_tensors="pt")
-    if batch["input_ids"].shape[1] > limit:
+    length = batch["input_ids"].shape[1]
+    if length > limit:
         if not truncate:
-            raise BertError(f"the input is {batch['input_ids'].shape[1]} tokens long but the model reads at most "
-                            f"{limit}; shorten the text")
-        warnings.warn(f"input truncated to the model's {limit} tokens", stacklevel=3)
+            raise BertError(f"the input is {length} tokens long but the model reads at most {limit}; shorten the "
+                            "text, or allow truncation (truncate=True, --truncate)")
+        full = batch
         batch = tokenizer(text, text_pair, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        if keep_masks:
+            before = int((full["input_ids"] == tokenizer.mask_token_id).sum())
+            after = int((batch["input_ids"] == tokenizer.mask_token_id).sum())
+            if after < before:
+                raise BertError(f"the input is {length} tokens long but the model reads at most {limit}, and "
+                                f"truncating it would cut off {before - after} of its {before} "
+                                f"{tokenizer.mask_token} tokens; shorten the text after the last one you need")
+        warnings.warn(f"the input is {length} tokens long; truncated to the model's {limit} "
+                      "(truncate=False / --no-truncate makes this an error)", stacklevel=3)
     device = next(model.parameters()).device
     return {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
 
 
 @torch.no_grad()
-def fill_mask(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, top_k: int = 5) -> list[list[dict]]:
+def fill_mask(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, top_k: int = 5,
+              truncate: bool = True) -> list[list[dict]]:
     """Predict every ``[MASK]`` in ``text``: one list per mask, in order, each the ``top_k`` candidates as
     ``{"token", "token_id", "score"}`` with score = softmax probability. Each mask is predicted independently,
-    as BERT was trained (it sees the other masks as [MASK])."""
+    as BERT was trained (it sees the other masks as [MASK]).
+
+    Text longer than the model's positions is cut at the end with a warning, unless that would cut off a
+    [MASK] (an error then), or ``truncate=False`` (always an error)."""
     if top_k < 1:
         raise BertError(f"top_k must be at least 1, got {top_k}")
-    batch = encode(tokenizer, model, text)
+    batch = encode(tokenizer, model, text, truncate=truncate, keep_masks=True)
     positions = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if len(positions) == 0:
-        raise BertError(f"no {tokenizer.mask_token} in the text: write {tokenizer.mask_token} where a word should be "
-                        "predicted, e.g. 'The capital of France is [MASK].'")
+        hint = (f" ({tokenizer.mask_token} is written in capitals)"
+                if tokenizer.mask_token.lower() in text.lower() else "")
+        raise BertError(f"no {tokenizer.mask_token} in the text{hint}: write {tokenizer.mask_token} where a word "
+                        "should be predicted, e.g. 'The capital of France is [MASK].'")
     output = model(**batch)
     logits = output.prediction_logits if hasattr(output, "prediction_logits") else output.logits  # [1, T, V]
     probabilities = logits[0, positions].softmax(dim=-1)  # [masks, V]
@@ -94,13 +113,18 @@ def fill_mask(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, top_k
 
 
 @torch.no_grad()
-def next_sentence(model: PreTrainedModel, tokenizer: BertTokenizer, sentence_a: str, sentence_b: str) -> dict:
+def next_sentence(model: PreTrainedModel, tokenizer: BertTokenizer, sentence_a: str, sentence_b: str,
+                  truncate: bool = True) -> dict:
     """How likely ``sentence_b`` follows ``sentence_a``: ``{"is_next": p, "not_next": 1 - p, "logits": [2]}``.
-    Index 0 of BERT's NSP head is IsNext, index 1 NotNext (random sentence)."""
+    Index 0 of BERT's NSP head is IsNext, index 1 NotNext (random sentence). A pair longer than the model's
+    positions is truncated with a warning (BERT's rule: tokens come off the longer sentence's end), or with
+    ``truncate=False`` refused."""
     for name, sentence in (("first", sentence_a), ("second", sentence_b)):
+        if not isinstance(sentence, str):
+            raise BertError(f"the {name} sentence must be a string, got {type(sentence).__name__}")
         if not sentence.strip():
             raise BertError(f"the {name} sentence is empty")
-    output = model(**encode(tokenizer, model, sentence_a, sentence_b))
+    output = model(**encode(tokenizer, model, sentence_a, sentence_b, truncate=truncate))
     logits = output.seq_relationship_logits if hasattr(output, "seq_relationship_logits") else output.logits
     probabilities = logits[0].softmax(dim=-1)
     return {"is_next": float(probabilities[0]), "not_next": float(probabilities[1]),
@@ -113,19 +137,25 @@ def encoder_of(model: PreTrainedModel) -> PreTrainedModel:
 
 
 @torch.no_grad()
-def sentence_embeddings(model: PreTrainedModel, tokenizer: BertTokenizer, texts: list[str], pooling: str = "mean",
-                        batch_size: int = 32) -> torch.Tensor:
+def sentence_embeddings(model: PreTrainedModel, tokenizer: BertTokenizer, texts: str | list[str],
+                        pooling: str = "mean", batch_size: int = 32, truncate: bool = True) -> torch.Tensor:
     """One vector per text, [N, H]. ``mean`` averages the real tokens' final vectors (what sentence-transformers
     models such as all-MiniLM-L6-v2 are trained for), ``cls`` takes the [CLS] vector, ``pooler`` the tanh pooler
-    output (trained by NSP, a weak similarity signal in plain BERT). Long texts are truncated with a warning."""
+    output (trained by NSP, a weak similarity signal in plain BERT). Long texts are truncated with a warning
+    (``truncate=False``: an error). Texts go through the model ``batch_size`` at a time, so memory stays bounded
+    however many there are; an empty text gets the vector of ``[CLS] [SEP]``."""
     if pooling not in POOLINGS:
         raise BertError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if isinstance(texts, str):
+        texts = [texts]
     if not texts:
         raise BertError("no texts to embed")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise BertError(f"batch_size must be a positive integer, got {batch_size!r}")
     encoder = encoder_of(model)
     vectors = []
     for start in range(0, len(texts), batch_size):
-        batch = encode(tokenizer, model, texts[start:start + batch_size], truncate=True)
+        batch = encode(tokenizer, model, list(texts[start:start + batch_size]), truncate=truncate)
         output = encoder(**batch)
         if pooling == "pooler":
             if output.pooler_output is None:
@@ -151,6 +181,8 @@ def word_vector(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, wor
     """The contextual vector [H] of ``word``'s first occurrence in ``text`` (the mean over its word pieces), e.g.
     "bank" in "we sat on the river bank" vs in "she paid the cash into the bank"."""
     pieces = tokenizer.tokenize(word)
+    if not pieces:
+        raise BertError(f"the word {word!r} has no tokens; give a word that occurs in the text")
     tokens, hidden = token_vectors(model, tokenizer, text)
     for start in range(len(tokens) - len(pieces) + 1):
         if tokens[start:start + len(pieces)] == pieces:

@@ -22,9 +22,11 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
 
 
 def _run_finetune(args: argparse.Namespace) -> None:
+    from bert.checkpoint import check_writable_directory
     from bert.finetune import FinetuneConfig, finetune_classifier, finetune_ner, finetune_qa
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    check_writable_directory(args.out, create=False)  # before any loading and tokenizing, not after
     config = FinetuneConfig(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         max_seq_len=args.max_seq_len or (384 if args.task == "qa" else 128), warmup=args.warmup,
@@ -41,8 +43,12 @@ def _run_finetune(args: argparse.Namespace) -> None:
                              args.doc_stride, args.max_query_len, config=config)
     shown = {k: v for k, v in result.items() if k in METRIC_NAMES and isinstance(v, float)}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
-    state = "interrupted; " if result["interrupted"] else ""
-    print(f"{state}best model in {args.out} ({summary}); metrics in {args.out}/metrics.json", file=sys.stderr)
+    if result["interrupted"]:
+        print(f"bert finetune: interrupted at step {result['steps']}; the best model so far (or the current one, "
+              f"before any evaluation) is in {args.out}; to train it further, pass --model {args.out}",
+              file=sys.stderr)
+        raise KeyboardInterrupt  # exit status 130, as for any interrupted command
+    print(f"best model in {args.out} ({summary}); metrics in {args.out}/metrics.json", file=sys.stderr)
 
 
 def _run_predict(args: argparse.Namespace) -> None:

@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--top-k", type=int, default=5, help="candidates per mask (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON: one list per [MASK] of {token, token_id, score}")
+    _truncate_option(p, "cut text longer than the model's positions at the end, with a warning (the default), "
+                        "unless that would cut off a [MASK]; --no-truncate: an error instead")
     p.set_defaults(func=run_fill_mask)
 
     p = subparsers.add_parser("nsp", help="next sentence prediction: does B follow A?")
@@ -26,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("sentence_b")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--json", action="store_true")
+    _truncate_option(p, "cut a pair longer than the model's positions (from the longer sentence, BERT's rule), "
+                        "with a warning (the default); --no-truncate: an error instead")
     p.set_defaults(func=run_nsp)
 
     p = subparsers.add_parser("embed", help="sentence vectors")
@@ -33,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean")
     p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per forward pass (default 32)")
+    _truncate_option(p, "cut texts longer than the model's positions, with a warning (the default); "
+                        "--no-truncate: an error instead")
     p.set_defaults(func=run_embed)
 
     p = subparsers.add_parser("similarity", help="cosine similarity of sentences, or of one word in several contexts")
@@ -41,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean")
     p.add_argument("--word", help='compare this word\'s contextual vectors instead, e.g. --word bank')
     p.add_argument("--json", action="store_true")
+    p.add_argument("--out", help="also draw the matrix as a labelled heatmap into this PNG file")
     p.set_defaults(func=run_similarity)
 
     p = subparsers.add_parser("info", help="configuration and parameter counts of a checkpoint")
@@ -59,12 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_convert)
 
 
+def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--truncate", action=argparse.BooleanOptionalAction, default=True, help=help)
+
+
 def run_fill_mask(args: argparse.Namespace) -> None:
     from bert.heads import BertForMaskedLM
     from bert.tasks import fill_mask, load
 
     model, tokenizer = load(BertForMaskedLM, args.model)
-    predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k)
+    predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k, truncate=args.truncate)
     if args.json:
         print(json.dumps(predictions, ensure_ascii=False))
         return
@@ -79,7 +91,7 @@ def run_nsp(args: argparse.Namespace) -> None:
     from bert.tasks import load, next_sentence
 
     model, tokenizer = load(BertForNextSentencePrediction, args.model)
-    result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b)
+    result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b, truncate=args.truncate)
     if args.json:
         print(json.dumps(result))
         return
@@ -93,7 +105,8 @@ def run_embed(args: argparse.Namespace) -> None:
     from bert.tasks import load, sentence_embeddings
 
     model, tokenizer = load(BertModel, args.model)
-    vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling)
+    vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling, batch_size=args.batch_size,
+                                  truncate=args.truncate)
     if args.json:
         print(json.dumps([v.tolist() for v in vectors]))
         return
@@ -110,6 +123,11 @@ def run_similarity(args: argparse.Namespace) -> None:
 
     if len(args.texts) < 2:
         raise BertError("give at least two texts to compare")
+    if args.out:
+        from bert.study import check_output, require_pyplot
+
+        require_pyplot()
+        check_output(args.out)  # before the model loads: a bad path fails at once
     model, tokenizer = load(BertModel, args.model)
     if args.word:
         vectors = torch.stack([word_vector(model, tokenizer, text, args.word) for text in args.texts])
@@ -118,10 +136,18 @@ def run_similarity(args: argparse.Namespace) -> None:
     matrix = cosine_similarity_matrix(vectors)
     if args.json:
         print(json.dumps(matrix.tolist()))
-        return
-    for i, text in enumerate(args.texts):
-        row = "  ".join(f"{x:6.3f}" for x in matrix[i].tolist())
-        print(f"{i + 1}. {text[:50]!r:<54} {row}")
+    else:
+        for i, text in enumerate(args.texts):
+            row = "  ".join(f"{x:6.3f}" for x in matrix[i].tolist())
+            print(f"{i + 1}. {text[:50]!r:<54} {row}")
+    if args.out:
+        from bert.study import model_label, plot_similarity, save_png
+
+        what = f"{args.word!r} in each text" if args.word else f"{args.pooling}-pooled sentence vectors"
+        title = f"{model_label(args.model)}\ncosine similarity of {what}"
+        path = save_png(plot_similarity(args.texts, matrix, title=title), args.out)
+        if not args.json:  # keep --json output pure JSON
+            print(f"wrote {path}")
 
 
 def run_info(args: argparse.Namespace) -> None:
@@ -157,10 +183,12 @@ def run_download(args: argparse.Namespace) -> None:
 
 def run_convert(args: argparse.Namespace) -> None:
     import bert
+    from bert.checkpoint import check_writable_directory
     from bert.config import BertConfig
     from bert.hub import resolve_model_dir
 
     source = resolve_model_dir(args.source)
+    check_writable_directory(args.out, create=False)
     folder = source if source.is_dir() else source.parent
     config = BertConfig.from_json_file(folder / "config.json")
     architecture = (config.extra.get("architectures") or ["BertModel"])[0]
@@ -169,7 +197,10 @@ def run_convert(args: argparse.Namespace) -> None:
         raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
     model = cls.from_pretrained(source)
     model.save_pretrained(args.out)
-    for name in TOKENIZER_FILES:
-        if (folder / name).is_file():
-            shutil.copy2(folder / name, Path(args.out) / name)
+    try:
+        for name in TOKENIZER_FILES:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, Path(args.out) / name)
+    except OSError as error:
+        raise BertError(f"cannot copy the tokenizer files into {args.out}: {error.strerror or error}") from None
     print(f"wrote {architecture} to {args.out}")

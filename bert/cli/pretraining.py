@@ -3,22 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-
-@contextmanager
-def _one_line_warnings(command: str) -> Iterator[None]:
-    """Show warnings as ``bert COMMAND: warning: ...`` lines on stderr instead of Python's file:line form."""
-
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
-        print(f"bert {command}: warning: {message}", file=sys.stderr)
-
-    with warnings.catch_warnings():
-        warnings.showwarning = show
-        yield
+from bert.cli import one_line_warnings as _one_line_warnings
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:

@@ -19,8 +19,14 @@ corpora and WikiText have one paragraph per line, and sentence boundaries are wh
 cuts at).
 
 Bytes that are not valid UTF-8 are decoded with U+FFFD replacement characters; one
-:class:`CorpusWarning` at the end of reading reports how many bytes in which files. All warnings of this
-package go through Python's :mod:`warnings` module with that category, so callers can filter or record them.
+:class:`CorpusWarning` at the end of reading reports how many bytes in which files.
+
+Reading streams: a line longer than :data:`MAX_LINE_BYTES` (a whole book on one line, a minified dump) is read in
+pieces of about that size, cut at whitespace where there is some, and each piece goes on as a line of the same
+document (a sentence that spans a cut is split there); :meth:`ReadStats.warn_long_lines` reports such lines. A
+document can be handed over in parts (``part_chars``) so that not even one huge document is held in memory whole.
+All warnings of this package go through Python's :mod:`warnings` module with that category, so callers can filter
+or record them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,13 @@ from pathlib import Path
 from bert.errors import BertError
 
 FORMATS = ("plain", "wikitext")
+MAX_LINE_BYTES = 1 << 20  # longer lines are read in pieces of about this size
+_WHITESPACE_BYTES = (b" ", b"\t", b"\x0b", b"\x0c")
+
+
+class DocumentPart(list):
+    """Sentences of a document that is handed over in parts (see ``part_chars`` of :func:`iter_documents`): the
+    next list yielded continues the same document. The last part of a document is a plain list."""
 
 
 class CorpusWarning(UserWarning):
@@ -83,8 +96,10 @@ def split_sentences(line: str) -> list[str]:
         if pos >= len(rest) or not (rest[pos].isupper() or rest[pos].isdigit()):
             continue
         if line[match.start()] == ".":
-            word = line[: match.start()].rsplit(None, 1)[-1] if line[: match.start()].strip() else ""
-            word = word.lstrip(_OPENERS)
+            word_start = match.start()  # the word before the period (scanned back, not sliced: linear time)
+            while word_start > 0 and not line[word_start - 1].isspace():
+                word_start -= 1
+            word = line[word_start : match.start()].lstrip(_OPENERS)
             if (len(word) == 1 and word.isalpha()) or "." in word or word.lower() in _ABBREVIATIONS:
                 continue
         sentence = line[start:end].strip()
@@ -121,6 +136,18 @@ class ReadStats:
     documents: int = 0
     sentences: int = 0
     invalid_bytes: dict[str, int] = field(default_factory=dict)
+    long_lines: dict[str, int] = field(default_factory=dict)  # file -> lines longer than MAX_LINE_BYTES
+
+    def warn_long_lines(self) -> None:
+        """Issue the one warning about lines that were read in pieces (if any)."""
+        if self.long_lines:
+            where = ", ".join(f"{name} ({count})" for name, count in self.long_lines.items())
+            warnings.warn(
+                f"line(s) longer than {MAX_LINE_BYTES >> 20} MiB were read in pieces cut at whitespace (a sentence "
+                f"spanning a cut is split in two) in: {where}",
+                CorpusWarning,
+                stacklevel=3,
+            )
 
     def warn_invalid_bytes(self) -> None:
         """Issue the one warning about bytes that were not UTF-8 (if any)."""
@@ -176,6 +203,8 @@ def iter_lines(
     replacement. ``progress`` (a tqdm bar counting bytes, or None) is advanced as bytes are read."""
     stats = stats if stats is not None else ReadStats()
     pending = 0
+    continuing = False  # the previous piece did not end its line
+    line_has_text = False  # a piece of the current line with text in it was yielded
     for index, path in enumerate(check_input_files(files)):
         name = str(path)
         stats.files.append(name)
@@ -184,16 +213,73 @@ def iter_lines(
         except OSError as error:
             raise BertError(f"cannot read input file {path}: {error.strerror}") from None
         with handle:
-            for raw in handle:
+            for raw, line_ends in _bounded_lines(handle):
                 stats.bytes += len(raw)
-                stats.lines += 1
+                if line_ends:
+                    stats.lines += 1
+                elif not continuing:
+                    stats.long_lines[name] = stats.long_lines.get(name, 0) + 1
                 pending += len(raw)
                 if progress is not None and pending >= 1 << 20:
                     progress.update(pending)
                     pending = 0
-                yield index, _decode(raw, name, stats).rstrip("\r\n")
+                text = _decode(raw, name, stats).rstrip("\r\n")
+                blank = not text.strip()
+                # A blank piece of a long line is not a blank line (which would end the document); a long line
+                # that is all whitespace still is one, given once at its end.
+                if not ((continuing or not line_ends) and blank and (not line_ends or line_has_text)):
+                    yield index, text
+                    line_has_text = line_has_text or not blank
+                if line_ends:
+                    line_has_text = False
+                continuing = not line_ends
     if progress is not None and pending:
         progress.update(pending)
+
+
+def _bounded_lines(handle, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, bool]]:
+    """``(bytes, ends_a_line)`` for every line of a binary file. A line longer than ``limit`` comes in pieces of
+    at most ``2 * limit`` bytes, each cut after its last whitespace (without any, before a UTF-8 character that
+    would be cut), so memory stays bounded whatever the line lengths."""
+    previous = None
+    for piece in _pieces(handle, limit):
+        if previous is not None:
+            yield previous
+        previous = piece
+    if previous is not None:
+        yield previous[0], True  # the file's last piece ends its last line, newline or not
+
+
+def _pieces(handle, limit: int) -> Iterator[tuple[bytes, bool]]:
+    carry = b""
+    while True:
+        chunk = handle.readline(limit)
+        if not chunk:
+            if carry:
+                yield carry, True
+            return
+        raw, carry = carry + chunk, b""
+        if chunk.endswith(b"\n") or len(chunk) < limit:  # a whole line (the last one may lack its newline)
+            yield raw, True
+            continue
+        cut = max(raw.rfind(space) for space in _WHITESPACE_BYTES) + 1  # whitespace is never inside a character
+        if cut == 0:
+            cut = _utf8_safe_end(raw)
+        if cut == 0:  # only the start of one character so far (a tiny limit): read on
+            carry = raw
+            continue
+        raw, carry = raw[:cut], raw[cut:]
+        yield raw, False
+
+
+def _utf8_safe_end(raw: bytes) -> int:
+    """``len(raw)``, less the bytes of a UTF-8 character cut off at the end (0 to 3 bytes)."""
+    for k in range(1, min(4, len(raw)) + 1):
+        byte = raw[-k]
+        if byte & 0xC0 != 0x80:  # an ASCII or lead byte: the last character starts here
+            need = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(raw) - k if need > k else len(raw)
+    return len(raw)
 
 
 def iter_documents(
@@ -203,9 +289,13 @@ def iter_documents(
     sentence_split: bool = True,
     stats: ReadStats | None = None,
     progress=None,
+    part_chars: int | None = None,
 ) -> Iterator[list[str]]:
     """Yield the corpus's documents, each a non-empty list of non-empty sentences (or lines, with
     ``sentence_split=False``). See the module docstring for the formats; ``stats`` collects counts.
+
+    ``part_chars``: hand a document over in parts of about this many characters: every part but the last is a
+    :class:`DocumentPart` (the next list continues the document); the last part is a plain list, possibly empty.
 
     The invalid-UTF-8 warning is the caller's to issue (``stats.warn_invalid_bytes()``) once reading is done,
     so that it comes once for the whole corpus.
@@ -215,6 +305,8 @@ def iter_documents(
     stats = stats if stats is not None else ReadStats()
     wikitext = format == "wikitext"
     document: list[str] = []
+    chars = 0
+    in_parts = False  # a part of the current document was yielded already
     current_file = 0
     for previous, (file_index, line), following in _neighbours(iter_lines(files, stats, progress)):
         boundary = file_index != current_file
@@ -231,15 +323,19 @@ def iter_documents(
                 text = _wikitext_line(line)
         elif not line.strip():
             boundary = True
-        if boundary and document:
+        if boundary and (document or in_parts):
             stats.documents += 1
             yield document
-            document = []
+            document, chars, in_parts = [], 0, False
         if text.strip():
             pieces = split_sentences(text) if sentence_split else [text.strip()]
             stats.sentences += len(pieces)
             document.extend(pieces)
-    if document:
+            chars += len(text)
+            if part_chars is not None and chars >= part_chars:
+                yield DocumentPart(document)
+                document, chars, in_parts = [], 0, True
+    if document or in_parts:
         stats.documents += 1
         yield document
 

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from bert.checkpoint import check_writable_directory
 from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_split
 from bert.data.examples import PairSpans, create_pairs
@@ -28,6 +29,7 @@ from bert.errors import BertError
 
 DATA_FORMAT_VERSION = 1
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar from this much input on (progress=None)
+PART_CHARS = 4 << 20  # documents are read and tokenized in parts of about this many characters
 
 
 def _load_tokenizer(tokenizer: Any):
@@ -59,6 +61,7 @@ def _check_output(out: Path, overwrite: bool) -> None:
             raise BertError(f"output folder {out} is not empty; choose another folder or pass --overwrite")
     if not out.parent.exists():
         raise BertError(f"cannot create {out}: its parent folder {out.parent} does not exist")
+    check_writable_directory(out.parent, "folder")  # the data is written beside OUT first, then renamed into place
 
 
 def num_eval_documents(num_documents: int, eval_fraction: float) -> int:
@@ -125,12 +128,14 @@ def prepare_pretraining_data(
 
         bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", leave=False)
     try:
-        documents = iter_documents(paths, format, sentence_split=sentence_split, stats=stats, progress=bar)
+        documents = iter_documents(paths, format, sentence_split=sentence_split, stats=stats, progress=bar,
+                                   part_chars=PART_CHARS)
         corpus = tokenize_documents(documents, tok.backend)
     finally:
         if bar is not None:
             bar.close()
     stats.warn_invalid_bytes()
+    stats.warn_long_lines()
     if corpus.empty_documents:
         warnings.warn(
             f"skipped {corpus.empty_documents} document(s) that contain no tokens", CorpusWarning, stacklevel=2
@@ -150,8 +155,10 @@ def prepare_pretraining_data(
     if eval_paths:
         eval_stats = ReadStats()
         split_corpus["eval"] = tokenize_documents(
-            iter_documents(eval_paths, format, sentence_split=sentence_split, stats=eval_stats), tok.backend)
+            iter_documents(eval_paths, format, sentence_split=sentence_split, stats=eval_stats,
+                           part_chars=PART_CHARS), tok.backend)
         eval_stats.warn_invalid_bytes()
+        eval_stats.warn_long_lines()
         offsets = split_corpus["eval"].document_offsets.tolist()
         split_ranges["eval"] = [(offsets[d], offsets[d + 1]) for d in range(split_corpus["eval"].num_documents)]
     if corpus.num_documents == 1:
@@ -178,6 +185,15 @@ def prepare_pretraining_data(
     }
     if len(spans["train"]) == 0:
         raise BertError(f"{names} yields no training examples: a document needs at least two sentences")
+    if int(spans["train"].nsp_labels.sum()) == 0:
+        warnings.warn(
+            f"no NotNext examples could be made: the training split has {len(split_ranges['train'])} document(s) "
+            f"and {corpus.num_segments} sentence(s) in all, too few for a random next sentence that is not the true "
+            "one, so the next-sentence task sees only IsNext pairs and learns nothing; add documents (separated by "
+            "blank lines) or more sentences",
+            CorpusWarning,
+            stacklevel=2,
+        )
 
     meta: dict[str, Any] = {
         "format": "bert-pretraining-data",

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
+from bert.data.corpus import DocumentPart
+
 
 @dataclass
 class TokenizedCorpus:
@@ -62,6 +64,7 @@ def _bulk_backend(backend: Tokenizer) -> Tokenizer:
 # Characters Python's str.split() treats as whitespace but BERT's normaliser deletes (controls), so a sentence
 # holding one must not go through the word cache.
 _SPLIT_MISMATCH = re.compile("[\x1c-\x1f]")
+MAX_CACHED_WORD = 200  # characters; longer words are encoded but not remembered
 
 
 class _WordCache:
@@ -94,6 +97,9 @@ class _WordCache:
             for word, encoding in zip(new, self.backend.encode_batch(new, add_special_tokens=False), strict=True):
                 cache[word] = encoding.ids
         result = [list(itertools.chain.from_iterable(map(cache.__getitem__, sentence))) for sentence in words]
+        for word in new:  # junk such as a megabyte without spaces would only bloat the cache
+            if len(word) > MAX_CACHED_WORD:
+                del cache[word]
         for index, sentence in enumerate(sentences):
             if _SPLIT_MISMATCH.search(sentence):
                 result[index] = self.backend.encode(sentence, add_special_tokens=False).ids
@@ -101,12 +107,14 @@ class _WordCache:
 
 
 def tokenize_documents(
-    documents: Iterable[list[str]], backend: Tokenizer, batch_sentences: int = 16384
+    documents: Iterable[list[str]], backend: Tokenizer, batch_sentences: int = 16384, batch_chars: int = 8 << 20
 ) -> TokenizedCorpus:
     """Tokenize ``documents`` (each a list of sentences) without special tokens.
 
-    Sentences are encoded ``batch_sentences`` at a time (whole documents per batch), so memory holds only the
-    ids, 4 bytes per token, plus one batch of text.
+    Sentences are encoded ``batch_sentences`` (or ``batch_chars`` characters) at a time, so memory holds only the
+    ids, 4 bytes per token, plus one batch of text. A document may arrive in parts
+    (:class:`~bert.data.corpus.DocumentPart`, as ``iter_documents(..., part_chars=...)`` yields them): the parts
+    are joined into one document, and a batch may end inside it.
     """
     backend = _bulk_backend(backend)
     cache = _WordCache(backend) if _WordCache.applies_to(backend) else None
@@ -116,16 +124,19 @@ def tokenize_documents(
     empty_documents = 0
 
     sentences: list[str] = []
-    counts: list[int] = []
+    chars = 0
+    counts: list[int] = []  # sentences per document of the pending batch
+    open_document = False  # the last document of the batch goes on in the next list
+    carried = 0  # kept sentences of that document in earlier batches
 
     def flush() -> None:
-        nonlocal empty_documents
-        if not sentences:
+        nonlocal empty_documents, chars, carried
+        if not counts:
             return
         if cache is not None:
             id_lists = cache.encode(sentences)
         else:
-            id_lists = [e.ids for e in backend.encode_batch(sentences, add_special_tokens=False)]
+            id_lists = [e.ids for e in backend.encode_batch(sentences, add_special_tokens=False)] if sentences else []
         lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
         ids = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int32, count=int(lengths.sum()))
         token_parts.append(ids)
@@ -133,15 +144,27 @@ def tokenize_documents(
         segment_lengths.append(lengths[kept])
         doc_of_sentence = np.repeat(np.arange(len(counts)), counts)
         per_doc = np.bincount(doc_of_sentence[kept], minlength=len(counts))
+        per_doc[0] += carried  # the first document may have begun in an earlier batch
+        carried = 0
+        if open_document:
+            carried, per_doc = int(per_doc[-1]), per_doc[:-1]
         empty_documents += int((per_doc == 0).sum())
         document_segment_counts.append(per_doc[per_doc > 0])
         sentences.clear()
         counts.clear()
+        chars = 0
+        if open_document:
+            counts.append(0)
 
     for document in documents:
         sentences.extend(document)
-        counts.append(len(document))
-        if len(sentences) >= batch_sentences:
+        chars += sum(map(len, document))
+        if open_document:
+            counts[-1] += len(document)
+        else:
+            counts.append(len(document))
+        open_document = isinstance(document, DocumentPart)
+        if len(sentences) >= batch_sentences or chars >= batch_chars:
             flush()
     flush()
 

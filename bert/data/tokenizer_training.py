@@ -16,6 +16,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
 from tokenizers.models import WordPiece
 
+from bert.checkpoint import check_writable_directory
 from bert.data.corpus import FORMATS, ReadStats, check_input_files, iter_documents
 from bert.errors import BertError
 
@@ -63,6 +64,11 @@ def train_tokenizer(
     if min_frequency < 1:
         raise BertError(f"--min-frequency must be at least 1, got {min_frequency}")
 
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BertError(f"output {out} exists and is not a folder")
+    check_writable_directory(out, create=False)  # before training, not after
+
     backend = Tokenizer(WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
@@ -79,9 +85,10 @@ def train_tokenizer(
     )
     stats = ReadStats()
     # Sentence splitting does not matter for counting pieces; lines are handed over as they are.
-    documents = iter_documents(paths, format, sentence_split=False, stats=stats)
+    documents = iter_documents(paths, format, sentence_split=False, stats=stats, part_chars=4 << 20)
     backend.train_from_iterator(_batches(documents), trainer=trainer)
     stats.warn_invalid_bytes()
+    stats.warn_long_lines()
     if stats.sentences == 0:
         raise BertError(f"no text found in {', '.join(str(p) for p in paths)}: cannot train a tokenizer on nothing")
 
@@ -92,8 +99,5 @@ def train_tokenizer(
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tokenizer = BertTokenizer(backend, do_lower_case=lowercase, source="trained tokenizer")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BertError(f"output {out} exists and is not a folder")
     tokenizer.save_pretrained(out)
     return BertTokenizer.from_pretrained(out)

@@ -45,6 +45,8 @@ def read_conll(path: str | Path, require_tags: bool = True) -> list[Sentence]:
             continue
         columns = line.strip("\r\n").split("\t") if "\t" in line else line.split()
         columns = [c.strip() for c in columns]
+        while len(columns) > 1 and not columns[-1]:  # a stray trailing tab is not an empty tag column
+            columns.pop()
         if columns[0] == "-DOCSTART-":
             close()
             continue
@@ -57,6 +59,9 @@ def read_conll(path: str | Path, require_tags: bool = True) -> list[Sentence]:
             raise BertError(f"{path}:{number}: empty token")
         words.append(columns[0])
         if n_columns > 1:
+            if any(c.isspace() for c in columns[-1]):
+                raise BertError(f"{path}:{number}: the tag {columns[-1]!r} holds a space; separate the columns "
+                                "either all by tabs or all by spaces")
             tags.append(columns[-1])
     close()
     if not sentences:

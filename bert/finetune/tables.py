@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bert.checkpoint import check_writable_directory
 from bert.errors import BertError
 
 # Tried in order when the user names no column (case-insensitive). Pairs first: a file with both "question" and
@@ -135,8 +136,8 @@ def write_jsonl(records: list[dict[str, Any]], path: str | Path | None) -> None:
     if path is None:
         print(lines, end="")
         return
+    check_writable_directory(Path(path).parent, "output folder")
     try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(lines, encoding="utf-8")
     except OSError as error:
         raise BertError(f"cannot write {path}: {error.strerror or error}") from None

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bert.checkpoint import make_directory
+from bert.checkpoint import check_writable_directory
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
@@ -106,7 +106,7 @@ def train(model: nn.Module, tokenizer: BertTokenizer, train_features: Sequence[F
     config.validate()
     if not train_features:
         raise BertError("no training examples")
-    out = make_directory(out)
+    out = check_writable_directory(out)
     device = pick_device(config.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -230,6 +230,10 @@ def train(model: nn.Module, tokenizer: BertTokenizer, train_features: Sequence[F
         "history": state["history"],
         "config": dataclasses.asdict(config),
     }
-    (out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    plot_finetune_curves(events, out / "curves.png", main_metric)
+    try:
+        (out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        plot_finetune_curves(events, out / "curves.png", main_metric)
+    except OSError as error:
+        raise BertError(f"cannot write the metrics into {out}: {error.strerror or error} (the model is saved "
+                        "there)") from None
     return result

@@ -18,6 +18,7 @@ deletes). Only names matching ``step-NNNNNNN`` are checkpoints.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -114,7 +115,13 @@ def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState) -> 
     try:
         tmp.mkdir()
         model.save_pretrained(tmp)
-        torch.save(state.to_dict(), tmp / TRAINING_STATE)
+        try:
+            torch.save(state.to_dict(), tmp / TRAINING_STATE)
+        except RuntimeError as error:  # torch's writer reports a full disk as a RuntimeError, not an OSError
+            # The optimizer state is about twice the weights: with less room than that, the disk is what failed.
+            if shutil.disk_usage(checkpoints_dir).free < 2 * (tmp / "model.safetensors").stat().st_size + (1 << 20):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+            raise OSError(errno.EIO, f"torch.save failed ({str(error).splitlines()[0]})") from None
         summary = {"step": state.step, "epoch": state.epoch, "index": state.index, "elapsed": state.elapsed,
                    "lr": state.optimizer["param_groups"][0]["lr"], "total_steps": state.schedule.get("total_steps")}
         (tmp / TRAINER_STATE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -123,13 +130,36 @@ def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState) -> 
         _fsync_path(tmp)
         os.rename(tmp, final)
         _fsync_path(checkpoints_dir)
-    except OSError as error:
+    except (OSError, BertError) as error:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise BertError(f"cannot write checkpoint {final}: {error.strerror or error}") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        previous = latest_checkpoint(checkpoints_dir)
+        kept = (f"the previous checkpoint {previous} is complete and kept" if previous is not None
+                else "no earlier checkpoint exists")
+        raise BertError(f"cannot write checkpoint {final}: {reason}; {kept}. Free some space (or fix the folder) "
+                        "and continue with --resume") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def checkpoint_bytes(model: torch.nn.Module, optimizer_states_per_parameter: int = 2) -> int:
+    """About how many bytes one checkpoint takes: the weights plus the optimizer's per-parameter state (AdamW and
+    LAMB keep two moments) in float32, plus a little for the rest."""
+    tied = set(getattr(model, "tied_weights", ()))  # stored once, as the word embeddings
+    weights = sum(t.numel() * t.element_size() for name, t in model.state_dict().items() if name not in tied)
+    moments = sum(p.numel() * 4 for p in model.parameters()) * optimizer_states_per_parameter
+    return weights + moments + (64 << 10)
+
+
+def check_free_space(folder: Path, needed: int) -> None:
+    """BertError when ``folder``'s file system has less than ``needed`` bytes free (checked before training, so a
+    full disk is reported at once instead of at the first checkpoint)."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise BertError(f"{folder} has {free / 2**20:.1f} MB free, but one checkpoint of this model needs about "
+                        f"{needed / 2**20:.1f} MB; free some space or choose another --out")
 
 
 def list_checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:

@@ -26,7 +26,6 @@ import random
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from bert.checkpoint import check_writable_directory
 from bert.config import BertConfig
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
@@ -47,6 +47,8 @@ from bert.train.batches import DataOrder, masked_rows, microbatches
 from bert.train.checkpointing import (
     TrainingState,
     capture_rng_states,
+    check_free_space,
+    checkpoint_bytes,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -74,6 +76,12 @@ def pretrain(config: PretrainConfig) -> Path:
     world = setup()
     try:
         return Trainer(config, world).run()
+    except OSError as error:  # e.g. the disk filled up while writing metrics.jsonl or curves.png
+        where = f"{error.filename}: " if error.filename else ""
+        latest = latest_checkpoint(Path(config.out) / "checkpoints")
+        kept = f"the latest complete checkpoint is {latest}" if latest else "no checkpoint was saved yet"
+        raise BertError(f"{where}{error.strerror or error}; training stopped and {kept}. Fix that, then continue "
+                        "with --resume") from None
     finally:
         teardown(world)
 
@@ -89,12 +97,7 @@ def build_model_config(spec: str, vocab_size: int, pad_token_id: int,
 
 def check_writable(out: Path) -> None:
     """BertError unless ``out`` can be created and written into."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise BertError(f"cannot write to the run folder {out}: {error.strerror or error}") from None
+    check_writable_directory(out, "run folder")
 
 
 @contextlib.contextmanager
@@ -171,6 +174,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = BertForPreTraining(self.model_config).to(world.device).train()
         self.optimizer = build_optimizer(self.model, config.optimizer, config.lr, config.weight_decay)
+        if world.is_main:
+            check_free_space(self.out, checkpoint_bytes(self.model))
         self.per_step = config.batch_size * world.world_size * config.grad_accum
         self.order = DataOrder(len(self.train_data), self.per_step, config.seed)
         self.step = 0

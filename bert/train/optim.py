@@ -89,12 +89,21 @@ class Lamb(torch.optim.Optimizer):
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW (betas 0.9/0.999, eps 1e-6 as in BERT) or LAMB over :func:`parameter_groups`."""
+    """AdamW (betas 0.9/0.999, eps 1e-6 as in BERT) or LAMB over :func:`parameter_groups`.
+
+    AdamW uses torch's fused kernel where this torch has one for the parameters' device (CPU since torch 2.4):
+    the same update in one pass over memory instead of a dozen, which on CPU makes the step of a small BERT
+    (mostly embedding table) noticeably shorter.
+    """
     groups = parameter_groups(model, weight_decay)
     if name == "adamw":
         for group in groups:
             group.pop("adapt")
-        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=weight_decay)
+        try:
+            return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=weight_decay,
+                                     fused=True)
+        except RuntimeError:  # no fused kernel for this device in this torch
+            return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=weight_decay)
     if name == "lamb":
         return Lamb(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=weight_decay)
     raise BertError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,257 @@
+"""What the web explorer computes: one pretrained BERT (MLM + NSP heads) and the views of it the page shows.
+
+Plain PyTorch and plain Python values, no web framework: :mod:`bert.serve.app` only validates requests and turns
+these dictionaries into JSON. Every answer reuses :mod:`bert.tasks` (``fill_mask``, ``next_sentence``,
+``token_vectors``, ``word_vector``, ``cosine_similarity_matrix``, ``encode``) and the model's own outputs.
+
+One model serves every request. Calls into it are serialised by a lock: PyTorch already spreads one forward pass
+over the CPU cores, so concurrent passes would only compete for them (and each would hold its own activations).
+
+    explorer = Explorer.load("weights/bert-demo")
+    explorer.fill_mask("The capital of France is [MASK].", top_k=5)["predictions"][0][0]   # {'token': ..., ...}
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bert.errors import BertError
+from bert.heads import BertForPreTraining
+from bert.hub import resolve_model_dir
+from bert.tasks import (
+    DEFAULT_MODEL,
+    DEMO_MODEL,
+    cosine_similarity_matrix,
+    encode,
+    fill_mask,
+    load,
+    next_sentence,
+    sentence_embeddings,
+    token_vectors,
+    word_vector,
+)
+from bert.tokenizer import BertTokenizer
+
+DECIMALS = 4  # attention weights and similarities are rounded to this many decimals in the JSON answers
+MAX_SENTENCES = 8
+
+
+class InvalidInput(BertError):
+    """Input this model cannot answer as asked (too long, no [MASK], wrong number of sentences): the API's 422."""
+
+
+def resolve_model(name_or_path: str | os.PathLike | None) -> tuple[Path, str, str | None]:
+    """The checkpoint folder to serve, the name to show for it, and a note when it is the demo model fallback.
+
+    Without a name this is ``bert-base-uncased`` when it is local or downloadable, else the bundled demo model,
+    as :func:`bert.tasks.load` chooses for the command line.
+    """
+    note = None
+    if name_or_path is None:
+        try:
+            location = resolve_model_dir(DEFAULT_MODEL)
+            name = DEFAULT_MODEL
+        except BertError as error:
+            if not (DEMO_MODEL / "config.json").is_file():
+                raise
+            location, name = DEMO_MODEL, DEMO_MODEL.name
+            note = (f"{DEFAULT_MODEL} is not available ({str(error).split(':')[0]}); answering with the bundled demo "
+                    "model, whose fill-mask proposes mostly frequent words")
+    else:
+        location = resolve_model_dir(name_or_path)
+        name = str(name_or_path) if not Path(name_or_path).expanduser().exists() else ""
+    folder = location if location.is_dir() else location.parent
+    if not name:
+        # A Hugging Face cache snapshot (models--org--name/snapshots/<hash>) is shown by its repository name.
+        repo = folder.parent.parent.name if folder.parent.name == "snapshots" else ""
+        name = repo.removeprefix("models--").replace("--", "/") if repo.startswith("models--") else folder.name
+    return folder, name, note
+
+
+def rounded(tensor: torch.Tensor, decimals: int = DECIMALS) -> list:
+    """A tensor as nested lists of floats rounded to ``decimals`` (short JSON: 0.1234, not 0.12340000271797180)."""
+    return tensor.double().round(decimals=decimals).tolist()
+
+
+def shape_of(tensor: torch.Tensor) -> list[int]:
+    """A tensor's shape as a JSON-ready list."""
+    return list(tensor.shape)
+
+
+class Explorer:
+    """One BertForPreTraining and its tokenizer, and the computations behind each view of the web explorer."""
+
+    # L × N × T × T weights grow fast (bert-base at 128 tokens: 2.4M numbers, ~16 MB of JSON); longer inputs are
+    # refused by the attention view rather than answered slowly with a map nobody can read.
+    max_attention_tokens = 128
+
+    def __init__(self, model: BertForPreTraining, tokenizer: BertTokenizer, name: str, note: str | None = None,
+                 path: Path | None = None) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.note = note
+        self.path = path
+        self.lock = threading.Lock()
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike | None = None) -> Explorer:
+        """Load a checkpoint with both pretraining heads (see :func:`resolve_model` for the default)."""
+        folder, name, note = resolve_model(name_or_path)
+        model, tokenizer = load(BertForPreTraining, folder)
+        return cls(model, tokenizer, name, note, folder)
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input, special tokens included, the model has positions for."""
+        return self.model.config.max_position_embeddings
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Hold the model for one computation, without autograd bookkeeping."""
+        with self.lock, torch.inference_mode():
+            yield
+
+    def tokens(self, text: str, text_pair: str | None = None) -> list[str]:
+        """The word pieces the model will read ([CLS] text [SEP] (pair [SEP])); too long is :class:`InvalidInput`."""
+        ids = self.tokenizer(text, text_pair)["input_ids"]
+        if len(ids) > self.max_tokens:
+            raise InvalidInput(f"the input is {len(ids)} tokens long (with [CLS] and [SEP]) but {self.name} reads at "
+                               f"most {self.max_tokens}; shorten the text")
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
+    # ---- the views -------------------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """The model's name, where it was loaded from, its config and its size."""
+        return {"model": self.name, "path": str(self.path) if self.path else None, "note": self.note,
+                "max_tokens": self.max_tokens, "parameters": self.model.num_parameters(),
+                "config": self.model.config.to_dict()}
+
+    def fill_mask(self, text: str, top_k: int = 5) -> dict[str, Any]:
+        """The ``top_k`` candidates for every [MASK] in ``text``, most probable first."""
+        tokens = self.tokens(text)
+        mask = self.tokenizer.mask_token
+        if mask not in tokens:
+            raise InvalidInput(f"no {mask} in the text: write {mask} where a word should be predicted, "
+                               f"e.g. 'The capital of France is {mask}.'")
+        with self.running():
+            predictions = fill_mask(self.model, self.tokenizer, text, top_k=top_k)
+        return {"model": self.name, "tokens": tokens, "predictions": predictions}
+
+    def next_sentence(self, sentence_a: str, sentence_b: str) -> dict[str, Any]:
+        """P(B follows A) from the NSP head, and the verdict."""
+        tokens = self.tokens(sentence_a, sentence_b)
+        with self.running():
+            result = next_sentence(self.model, self.tokenizer, sentence_a, sentence_b)
+        verdict = "IsNext" if result["is_next"] >= 0.5 else "NotNext"
+        return {"model": self.name, "tokens": tokens, "verdict": verdict, **result}
+
+    def attention(self, text: str, text_pair: str | None = None) -> dict[str, Any]:
+        """Every layer's and head's attention probabilities, ``attentions[layer][head][query][key]``."""
+        tokens = self.tokens(text, text_pair)
+        if len(tokens) > self.max_attention_tokens:
+            raise InvalidInput(f"the attention view shows at most {self.max_attention_tokens} tokens and this input "
+                               f"has {len(tokens)}; shorten the text")
+        batch = encode(self.tokenizer, self.model, text, text_pair)
+        with self.running():
+            output = self.model.bert(**batch, output_attentions=True)
+        maps = torch.stack(output.attentions)[:, 0]  # L × [1, N, T, T] → [L, N, T, T]
+        return {"model": self.name, "tokens": tokens, "token_type_ids": batch["token_type_ids"][0].tolist(),
+                "layers": maps.shape[0], "heads": maps.shape[1], "attentions": rounded(maps)}
+
+    def similarity(self, sentences: list[str], word: str | None = None) -> dict[str, Any]:
+        """Cosine similarities of contextual vectors.
+
+        Without ``word``: every token of sentence 1 against every token of sentence 2 (exactly two sentences), plus
+        the two mean-pooled sentence vectors' similarity. With ``word``: that word's vector in each sentence against
+        the others (2 to 8 sentences), e.g. "bank" in a river and in a money context.
+        """
+        for sentence in sentences:
+            self.tokens(sentence)
+        if word is None:
+            if len(sentences) != 2:
+                raise InvalidInput(f"give exactly two sentences to compare token by token (got {len(sentences)}), "
+                                   "or a word to compare across sentences")
+            with self.running():
+                (rows, first), (columns, second) = (token_vectors(self.model, self.tokenizer, s) for s in sentences)
+                pooled = sentence_embeddings(self.model, self.tokenizer, sentences, pooling="mean")
+            matrix = cosine_similarity_matrix(torch.cat([first, second]))[: len(rows), len(rows):]
+            sentence_similarity = round(float(cosine_similarity_matrix(pooled)[0, 1]), DECIMALS)
+            return {"model": self.name, "mode": "tokens", "rows": rows, "columns": columns, "matrix": rounded(matrix),
+                    "sentence_similarity": sentence_similarity}
+        with self.running():
+            vectors = torch.stack([word_vector(self.model, self.tokenizer, s, word) for s in sentences])
+        return {"model": self.name, "mode": "word", "word": word, "rows": sentences, "columns": sentences,
+                "matrix": rounded(cosine_similarity_matrix(vectors))}
+
+    def shapes(self, text: str, text_pair: str | None = None) -> dict[str, Any]:
+        """Every tensor's shape on the way from input_ids to the MLM and NSP logits, as this input produces them.
+
+        Read from forward hooks on the real modules, in the order the forward pass reaches them.
+        """
+        tokens = self.tokens(text, text_pair)
+        batch = encode(self.tokenizer, self.model, text, text_pair)
+        rows = [{"name": name, "module": "(tokenizer)", "symbols": "[B, T]", "shape": shape_of(batch[name]),
+                 "layer": None} for name in ("input_ids", "token_type_ids")]
+        module_names = {module: name for name, module in self.model.named_modules()}
+
+        def record(labels: list[tuple[int, str, str]], layer: int | None):
+            def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+                outputs = output if isinstance(output, tuple) else (output,)
+                for index, label, symbols in labels:
+                    if (tensor := outputs[index]) is not None:
+                        rows.append({"name": label, "module": module_names[module], "symbols": symbols,
+                                     "shape": shape_of(tensor), "layer": layer})
+            return hook
+
+        with self.running():  # the hooks are added under the lock, so no other request's forward pass fires them
+            handles = [module.register_forward_hook(record(labels, layer))
+                       for module, labels, layer in self.watched_modules()]
+            try:
+                self.model(**batch, output_attentions=True)
+            finally:
+                for handle in handles:
+                    handle.remove()
+        config = self.model.config
+        dims = {"B": 1, "T": len(tokens), "H": config.hidden_size, "N": config.num_attention_heads,
+                "D": config.head_dim, "I": config.intermediate_size, "V": config.vocab_size,
+                "L": config.num_hidden_layers}
+        return {"model": self.name, "tokens": tokens, "dims": dims, "tensors": rows}
+
+    def watched_modules(self) -> list[tuple[nn.Module, list[tuple[int, str, str]], int | None]]:
+        """(module, [(index of the output, label, symbolic shape), ...], layer) for :meth:`shapes`."""
+        bert, heads = self.model.bert, self.model.cls
+        embeddings = bert.embeddings
+        activation = self.model.config.hidden_act.upper()
+        watched: list[tuple[nn.Module, list[tuple[int, str, str]], int | None]] = [
+            (embeddings.word_embeddings, [(0, "word embeddings", "[B, T, H]")], None),
+            (embeddings.token_type_embeddings, [(0, "segment embeddings", "[B, T, H]")], None),
+            (embeddings.position_embeddings, [(0, "position embeddings (shared by the batch)", "[T, H]")], None),
+            (embeddings, [(0, "embeddings: sum → LayerNorm", "[B, T, H]")], None),
+        ]
+        for i, layer in enumerate(bert.encoder.layer):
+            attention = layer.attention.self  # returns (context, probabilities)
+            watched += [
+                (attention.query, [(0, "queries (N heads of D side by side)", "[B, T, H]")], i),
+                (attention.key, [(0, "keys", "[B, T, H]")], i),
+                (attention.value, [(0, "values", "[B, T, H]")], i),
+                (attention, [(1, "attention probabilities softmax(QKᵀ/√D)", "[B, N, T, T]"),
+                             (0, "context: probabilities × values, heads joined", "[B, T, H]")], i),
+                (layer.attention.output, [(0, "attention output: dense → Add & LayerNorm", "[B, T, H]")], i),
+                (layer.intermediate, [(0, f"feed-forward intermediate: dense → {activation}", "[B, T, I]")], i),
+                (layer.output, [(0, "layer output: dense → Add & LayerNorm", "[B, T, H]")], i),
+            ]
+        watched += [
+            (bert.pooler, [(0, "pooler: tanh(dense([CLS]))", "[B, H]")], None),
+            (heads.predictions, [(0, "MLM logits (one score per vocabulary word)", "[B, T, V]")], None),
+            (heads.seq_relationship, [(0, "NSP logits (IsNext, NotNext)", "[B, 2]")], None),
+        ]
+        return watched

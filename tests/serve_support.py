@@ -1,0 +1,98 @@
+"""Shared by the web explorer's tests: a tiny random checkpoint, and a real ``bert serve`` process on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from bert.config import BertConfig
+from bert.heads import BertForPreTraining
+from bert.tasks import DEMO_MODEL
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json")
+
+
+def make_tiny_model(folder: Path, max_positions: int = 64) -> Path:
+    """A random 2-layer BertForPreTraining (hidden 32, 4 heads) with the bundled demo model's vocabulary."""
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                        max_position_embeddings=max_positions, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    torch.manual_seed(0)
+    BertForPreTraining(config).save_pretrained(folder)
+    for name in TOKENIZER_FILES:
+        shutil.copy(DEMO_MODEL / name, folder / name)
+    return folder
+
+
+class ServerProcess:
+    """``python -m bert serve --model M --port 0`` in a subprocess: its URL (read from what it prints), its RSS."""
+
+    def __init__(self, model: str | os.PathLike, start_timeout: float = 90.0) -> None:
+        self.model = str(model)
+        self.start_timeout = start_timeout
+        self.output: list[str] = []
+        self.url = ""
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> ServerProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env.setdefault("OMP_NUM_THREADS", "1")
+        self.process = subprocess.Popen([sys.executable, "-m", "bert", "serve", "--model", self.model, "--port", "0"],
+                                        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        found = threading.Event()
+
+        def read() -> None:  # keeps draining the pipe for the server's whole life, so it never blocks on a full pipe
+            assert self.process is not None and self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line.rstrip("\n"))
+                match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+                if match and not self.url:
+                    self.url = match.group(1)
+                    found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + self.start_timeout
+        while not found.wait(0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("bert serve did not start:\n" + "\n".join(self.output[-30:]))
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            assert client.get("/api/info").status_code == 200
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> int | None:
+        """Ctrl-C (SIGINT), as a user stops it; killed if it has not shut down 15 s later. Returns the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        return self.process.returncode
+
+    def rss_bytes(self) -> int:
+        """The server process's resident memory, from /proc."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS in /proc/PID/status")

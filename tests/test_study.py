@@ -1,0 +1,150 @@
+"""bert.study and the pictures it draws: attention maps as tensors, `bert attention`, `bert similarity --out`."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import bert
+from bert.cli import main
+from bert.config import BertConfig
+from bert.errors import BertError
+from bert.study import attention_maps, plot_attention, plot_similarity, require_pyplot
+from bert.tasks import encode, load
+
+TEXT = "The cat sat on the mat."
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, minilm_dir) -> Path:
+    """A small random BertForPreTraining (3 layers, 4 heads) with the real bert-base-uncased vocabulary."""
+    folder = tmp_path_factory.mktemp("tiny-study")
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+                        max_position_embeddings=64)
+    bert.BertForPreTraining(config).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(minilm_dir / name, folder / name)
+    return folder
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def is_png(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_attention_maps_are_rows_of_probabilities_equal_to_the_models_own_attentions(minilm_dir):
+    model, tokenizer = load(bert.BertModel, minilm_dir)
+    tokens, maps = attention_maps(model, tokenizer, TEXT)
+    config = model.config
+    assert tokens == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
+    assert maps.shape == (config.num_hidden_layers, config.num_attention_heads, len(tokens), len(tokens))
+    assert torch.allclose(maps.sum(-1), torch.ones(maps.shape[:-1]), atol=1e-5)
+    assert (maps >= 0).all()
+    with torch.no_grad():
+        expected = model(**encode(tokenizer, model, TEXT), output_attentions=True).attentions
+    assert torch.equal(maps, torch.stack([layer[0] for layer in expected]))
+
+
+def test_attention_maps_read_the_encoder_inside_a_head_class(tiny_dir):
+    masked_lm, tokenizer = load(bert.BertForMaskedLM, tiny_dir)
+    encoder, _ = load(bert.BertModel, tiny_dir)
+    assert torch.allclose(attention_maps(masked_lm, tokenizer, TEXT)[1], attention_maps(encoder, tokenizer, TEXT)[1])
+
+
+def test_attention_maps_refuse_empty_text(tiny_dir):
+    model, tokenizer = load(bert.BertModel, tiny_dir)
+    with pytest.raises(BertError, match="empty"):
+        attention_maps(model, tokenizer, "  ")
+
+
+def test_plots_label_both_axes_with_the_tokens_and_title_model_layer_and_head(tiny_dir):
+    model, tokenizer = load(bert.BertModel, tiny_dir)
+    tokens, maps = attention_maps(model, tokenizer, TEXT)
+    plt = require_pyplot()
+    one = plot_attention(tokens, maps, layer=1, head=2, model_name="tiny")
+    axes = one.axes[0]
+    assert axes.get_title() == "tiny: layer 1, head 2"
+    assert [label.get_text() for label in axes.get_xticklabels()] == tokens
+    assert [label.get_text() for label in axes.get_yticklabels()] == tokens
+    grid = plot_attention(tokens, maps, layer=2, model_name="tiny")
+    assert grid.get_suptitle().startswith("tiny: layer 2, all 4 heads")
+    assert [axes.get_title() for axes in grid.axes[:4]] == ["head 0", "head 1", "head 2", "head 3"]
+    similarity = plot_similarity(["a", "b"], torch.tensor([[1.0, 0.5], [0.5, 1.0]]), title="two")
+    assert similarity.axes[0].get_title() == "two"
+    for figure in (one, grid, similarity):
+        plt.close(figure)
+
+
+def test_attention_cli_writes_a_png_for_one_head_and_a_grid_of_all_heads(tiny_dir, tmp_path, capsys):
+    head = tmp_path / "head.png"
+    code, out, err = run(["attention", TEXT, "--model", str(tiny_dir), "--layer", "1", "--head", "2",
+                          "--out", str(head)], capsys)
+    assert code == 0, err
+    assert is_png(head) and "layer 1, head 2, 9 tokens" in out
+    grid = tmp_path / "more" / "grid.png"  # a missing folder is created
+    code, out, err = run(["attention", TEXT, "--model", str(tiny_dir), "--out", str(grid)], capsys)
+    assert code == 0, err
+    assert is_png(grid) and "layer 2, all 4 heads" in out  # default: the last layer
+    assert grid.stat().st_size > head.stat().st_size
+    assert sorted(path.name for path in grid.parent.iterdir()) == ["grid.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--layer", "3"], "layer 3 is out of range: this model has 3 layers, numbered 0 to 2"),
+    (["--layer", "-1"], "layer -1 is out of range"),
+    (["--head", "4"], "head 4 is out of range: this model has 4 heads, numbered 0 to 3"),
+    (["--head", "first"], "--head must be a head number"),
+], ids=["layer", "negative-layer", "head", "head-not-a-number"])
+def test_attention_cli_rejects_a_layer_or_head_out_of_range_with_one_line(tiny_dir, tmp_path, capsys, arguments,
+                                                                          message):
+    out = tmp_path / "attention.png"
+    code, _, err = run(["attention", TEXT, "--model", str(tiny_dir), "--out", str(out), *arguments], capsys)
+    assert code == 1
+    assert err.startswith("bert attention: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_attention_cli_rejects_empty_text_and_unwritable_out_with_one_line(tiny_dir, tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    cases = [("  ", tmp_path / "a.png", "the text is empty"),
+             (TEXT, a_file / "a.png", f"cannot create {a_file}"),
+             (TEXT, tmp_path, "it is a folder")]
+    for text, out, message in cases:
+        code, _, err = run(["attention", text, "--model", str(tiny_dir), "--out", str(out)], capsys)
+        assert code == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_similarity_out_writes_a_heatmap_png_and_still_prints_the_table(minilm_dir, tmp_path, capsys):
+    out = tmp_path / "similarity.png"
+    texts = ["He sat by the river bank.", "She deposited cash at the bank.", "The bank approved the loan."]
+    code, stdout, err = run(["similarity", *texts, "--word", "bank", "--model", str(minilm_dir), "--out", str(out)],
+                            capsys)
+    assert code == 0, err
+    assert is_png(out)
+    rows = [line for line in stdout.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert len(rows) == 3 and rows[0].split()[-3] == "1.000"
+    assert f"wrote {out}" in stdout
+
+
+def test_drawing_without_matplotlib_is_a_one_line_error_saying_how_to_install_it(tiny_dir, tmp_path, monkeypatch,
+                                                                                 capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    code, _, err = run(["attention", TEXT, "--model", str(tiny_dir), "--out", str(tmp_path / "a.png")], capsys)
+    assert code == 1 and "pip install matplotlib" in err and err.count("\n") == 1
+    code, _, err = run(["similarity", "a", "b", "--model", str(tiny_dir), "--out", str(tmp_path / "s.png")], capsys)
+    assert code == 1 and "pip install matplotlib" in err
+    assert not any(tmp_path.iterdir())
