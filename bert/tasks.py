@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -30,31 +32,60 @@ POOLINGS = ("cls", "mean", "pooler")
 Model = TypeVar("Model", bound=PreTrainedModel)
 
 
-def load(cls: type[Model], name_or_path: str | os.PathLike | None = None) -> tuple[Model, BertTokenizer]:
-    """Model of class ``cls`` and its tokenizer from one checkpoint folder, in eval mode.
+@dataclass
+class ModelChoice:
+    """Which checkpoint answers: its folder, the name to show for it, and a note when it is the demo fallback."""
 
-    With no name, ``bert-base-uncased`` is used if it is local or downloadable, else the bundled demo model (with a
-    notice saying so). A checkpoint that lacks the weights of the head ``cls`` needs (e.g. the MLM head for
-    fill-mask in a bare encoder such as all-MiniLM-L6-v2) is refused: a random head would answer nonsense.
+    folder: Path
+    name: str
+    note: str | None = None
+
+
+def choose_model(name_or_path: str | os.PathLike | None = None) -> ModelChoice:
+    """Resolve a model name or folder (see :func:`bert.hub.resolve_model_dir`).
+
+    With no name this is ``bert-base-uncased`` when it is local or downloadable, else the bundled demo model, with
+    a note that says so. A Hugging Face cache snapshot (``models--org--name/snapshots/<hash>``) is named by its
+    repository, a folder by its own name.
     """
+    note = None
     if name_or_path is None:
         try:
-            folder = resolve_model_dir(DEFAULT_MODEL)
+            location, name = resolve_model_dir(DEFAULT_MODEL), DEFAULT_MODEL
         except BertError as error:
             if not (DEMO_MODEL / "config.json").is_file():
                 raise
-            print(f"note: {DEFAULT_MODEL} is not available ({str(error).split(':')[0]}); answering with the "
-                  f"bundled demo model {DEMO_MODEL}", file=sys.stderr)
-            folder = DEMO_MODEL
+            location, name = DEMO_MODEL, DEMO_MODEL.name
+            note = (f"{DEFAULT_MODEL} is not available ({str(error).split(':')[0]}); answering with the bundled demo "
+                    f"model {DEMO_MODEL}")
     else:
-        folder = resolve_model_dir(name_or_path)
-    folder = folder if folder.is_dir() else folder.parent
-    model = cls.from_pretrained(folder)
+        location = resolve_model_dir(name_or_path)
+        name = "" if Path(name_or_path).expanduser().exists() else str(name_or_path)
+    folder = location if location.is_dir() else location.parent
+    if not name:
+        repo = folder.parent.parent.name if folder.parent.name == "snapshots" else ""
+        name = repo.removeprefix("models--").replace("--", "/") if repo.startswith("models--") else folder.name
+    return ModelChoice(folder, name, note)
+
+
+def load(cls: type[Model], name_or_path: str | os.PathLike | None = None) -> tuple[Model, BertTokenizer]:
+    """Model of class ``cls`` and its tokenizer from one checkpoint folder, in eval mode.
+
+    The model is chosen by :func:`choose_model` (a note on stderr when the demo model stands in for
+    ``bert-base-uncased``); ``model.name_or_path`` holds the name to show for it. A checkpoint that lacks the
+    weights of the head ``cls`` needs (e.g. the MLM head for fill-mask in a bare encoder such as
+    all-MiniLM-L6-v2) is refused: a random head would answer nonsense.
+    """
+    choice = choose_model(name_or_path)
+    if choice.note:
+        print(f"note: {choice.note}", file=sys.stderr)
+    model = cls.from_pretrained(choice.folder)
     head_missing = [name for name in model.load_report.missing if not name.startswith("bert.")]
     if head_missing:
-        raise BertError(f"{folder} has no trained weights for {cls.__name__}'s head (missing "
+        raise BertError(f"{choice.folder} has no trained weights for {cls.__name__}'s head (missing "
                         f"{', '.join(head_missing[:3])}); use a checkpoint that was trained with that head")
-    return model, BertTokenizer.from_pretrained(folder)
+    model.name_or_path = choice.name
+    return model, BertTokenizer.from_pretrained(choice.folder)
 
 
 def encode(tokenizer: BertTokenizer, model: PreTrainedModel, text: str | list[str],

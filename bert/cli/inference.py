@@ -141,10 +141,10 @@ def run_similarity(args: argparse.Namespace) -> None:
             row = "  ".join(f"{x:6.3f}" for x in matrix[i].tolist())
             print(f"{i + 1}. {text[:50]!r:<54} {row}")
     if args.out:
-        from bert.study import model_label, plot_similarity, save_png
+        from bert.study import plot_similarity, save_png
 
         what = f"{args.word!r} in each text" if args.word else f"{args.pooling}-pooled sentence vectors"
-        title = f"{model_label(args.model)}\ncosine similarity of {what}"
+        title = f"{model.name_or_path}\ncosine similarity of {what}"
         path = save_png(plot_similarity(args.texts, matrix, title=title), args.out)
         if not args.json:  # keep --json output pure JSON
             print(f"wrote {path}")

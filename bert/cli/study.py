@@ -30,14 +30,14 @@ def parse_head(value: str) -> int | None:
 
 def run_attention(args: argparse.Namespace) -> None:
     from bert.model import BertModel
-    from bert.study import attention_maps, check_output, model_label, plot_attention, require_pyplot, save_png
+    from bert.study import attention_maps, check_output, plot_attention, require_pyplot, save_png
     from bert.tasks import load
 
     head = parse_head(args.head)
     require_pyplot()
     check_output(args.out)  # before the model loads: a bad path fails at once
     model, tokenizer = load(BertModel, args.model)
-    name = model_label(args.model)
+    name = model.name_or_path
     tokens, maps = attention_maps(model, tokenizer, args.text)
     layer = maps.shape[0] - 1 if args.layer is None else args.layer
     path = save_png(plot_attention(tokens, maps, layer, head, model_name=name), args.out)

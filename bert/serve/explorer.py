@@ -25,10 +25,8 @@ from torch import nn
 
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.hub import resolve_model_dir
 from bert.tasks import (
-    DEFAULT_MODEL,
-    DEMO_MODEL,
+    choose_model,
     cosine_similarity_matrix,
     encode,
     fill_mask,
@@ -46,34 +44,6 @@ MAX_SENTENCES = 8
 
 class InvalidInput(BertError):
     """Input this model cannot answer as asked (too long, no [MASK], wrong number of sentences): the API's 422."""
-
-
-def resolve_model(name_or_path: str | os.PathLike | None) -> tuple[Path, str, str | None]:
-    """The checkpoint folder to serve, the name to show for it, and a note when it is the demo model fallback.
-
-    Without a name this is ``bert-base-uncased`` when it is local or downloadable, else the bundled demo model,
-    as :func:`bert.tasks.load` chooses for the command line.
-    """
-    note = None
-    if name_or_path is None:
-        try:
-            location = resolve_model_dir(DEFAULT_MODEL)
-            name = DEFAULT_MODEL
-        except BertError as error:
-            if not (DEMO_MODEL / "config.json").is_file():
-                raise
-            location, name = DEMO_MODEL, DEMO_MODEL.name
-            note = (f"{DEFAULT_MODEL} is not available ({str(error).split(':')[0]}); answering with the bundled demo "
-                    "model, whose fill-mask proposes mostly frequent words")
-    else:
-        location = resolve_model_dir(name_or_path)
-        name = str(name_or_path) if not Path(name_or_path).expanduser().exists() else ""
-    folder = location if location.is_dir() else location.parent
-    if not name:
-        # A Hugging Face cache snapshot (models--org--name/snapshots/<hash>) is shown by its repository name.
-        repo = folder.parent.parent.name if folder.parent.name == "snapshots" else ""
-        name = repo.removeprefix("models--").replace("--", "/") if repo.startswith("models--") else folder.name
-    return folder, name, note
 
 
 def rounded(tensor: torch.Tensor, decimals: int = DECIMALS) -> list:
@@ -104,10 +74,10 @@ class Explorer:
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike | None = None) -> Explorer:
-        """Load a checkpoint with both pretraining heads (see :func:`resolve_model` for the default)."""
-        folder, name, note = resolve_model(name_or_path)
-        model, tokenizer = load(BertForPreTraining, folder)
-        return cls(model, tokenizer, name, note, folder)
+        """Load a checkpoint with both pretraining heads (see :func:`bert.tasks.choose_model` for the default)."""
+        choice = choose_model(name_or_path)
+        model, tokenizer = load(BertForPreTraining, choice.folder)
+        return cls(model, tokenizer, choice.name, choice.note, choice.folder)
 
     @property
     def max_tokens(self) -> int:
