@@ -8,7 +8,8 @@ Sections (each prints a table; everything also goes into the JSON file):
   inference  bert-base shape (12L/768H, random weights), eval mode: batch 8 x 128 all real; batch 32 with lengths
              drawn from 16..128 and padded; sequence-length scaling 64/128/256/512. Real tokens/s, ours/reference
              ratio against the *faster* of the reference's eager and sdpa attention, model FLOP utilisation
-             (useful GFLOP/s / peak; padding counts as wasted work).
+             (useful GFLOP/s / peak; padding counts as wasted work). "ours compiled" is
+             bert.compile.compile_for_inference (torch.compile with frozen weights; compiled in the warm-up call).
   pretrain   one optimizer step (forward + backward + AdamW), train mode, 15% masked: bert-mini shape
              (4L/256H, vocab 30522) at 32 x 128 and bert-base at 8 x 128; tokens/s and peak memory.
   finetune   one sequence-classification training step on padded variable-length batches (MiniLM shape, 6L/384H,
@@ -38,6 +39,7 @@ from pathlib import Path
 import torch
 
 from bert import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel
+from bert.compile import compile_for_inference
 from bert.heads import IGNORE_INDEX
 from bert.train.loss import PretrainingObjective
 from bert.train.optim import build_optimizer
@@ -112,11 +114,11 @@ def bench_gemm(repeats: int) -> dict:
     return {"rows": rows, "peak_gflops": peak}
 
 
-def inference_case(name: str, ours: BertModel, references: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor],
-                   repeats: int, peak: float) -> dict:
+def inference_case(name: str, ours: BertModel, compiled: torch.nn.Module, references: dict[str, torch.nn.Module],
+                   batch: dict[str, torch.Tensor], repeats: int, peak: float) -> dict:
     lengths = batch["attention_mask"].sum(1).tolist()
     real_tokens = sum(lengths)
-    functions: dict[str, Callable[[], object]] = {"ours": lambda: ours(**batch)}
+    functions: dict[str, Callable[[], object]] = {"ours": lambda: ours(**batch), "compiled": lambda: compiled(**batch)}
     for mode, reference in references.items():
         functions[mode] = lambda reference=reference: reference(**batch)
     with torch.inference_mode():
@@ -129,6 +131,7 @@ def inference_case(name: str, ours: BertModel, references: dict[str, torch.nn.Mo
     best = max(REFERENCE_MODES, key=lambda mode: result.get(f"{mode}_tokens_per_s", 0.0))
     result["reference_mode"] = best
     result["ratio"] = result["ours_tokens_per_s"] / result[f"{best}_tokens_per_s"]
+    result["compiled_ratio"] = result["compiled_tokens_per_s"] / result[f"{best}_tokens_per_s"]
     return result
 
 
@@ -138,19 +141,22 @@ def bench_inference(repeats: int, peak: float, quick: bool) -> dict:
     ours = BertModel(config).eval()
     with tempfile.TemporaryDirectory() as folder:
         references = {mode: reference_twin(ours, "BertModel", mode, Path(folder) / mode) for mode in REFERENCE_MODES}
-    rows = [inference_case("dense 8x128", ours, references, padded_batch(8, [128] * 8, 30522, generator),
+    twin = BertModel(config)
+    twin.load_state_dict(ours.state_dict())
+    compiled = compile_for_inference(twin)
+    rows = [inference_case("dense 8x128", ours, compiled, references, padded_batch(8, [128] * 8, 30522, generator),
                            repeats, peak)]
     lengths = torch.randint(16, 129, (32,), generator=generator).tolist()
-    rows.append(inference_case("padded 32x(16..128)", ours, references,
+    rows.append(inference_case("padded 32x(16..128)", ours, compiled, references,
                                padded_batch(32, lengths, 30522, generator), repeats, peak))
     for length in (64, 128) if quick else (64, 128, 256, 512):
         batch_size = max(1, 1024 // length)
-        rows.append(inference_case(f"dense {batch_size}x{length}", ours, references,
+        rows.append(inference_case(f"length {length} ({batch_size}x{length})", ours, compiled, references,
                                    padded_batch(batch_size, [length] * batch_size, 30522, generator), repeats, peak))
     print_table("Inference, bert-base shape (12L/768H), fp32, eval mode; real tokens/s (model FLOP utilisation)",
-                ["case", "ours", "ref eager", "ref sdpa", "ours/ref"],
-                [[r["case"]] + [f"{r[f'{i}_tokens_per_s']:,.0f} ({r[f'{i}_mfu']:.0%})" for i in ("ours",) +
-                                REFERENCE_MODES] + [f"{r['ratio']:.2f}x"] for r in rows])
+                ["case", "ours", "ours compiled", "ref eager", "ref sdpa", "ours/ref", "compiled/ref"],
+                [[r["case"]] + [f"{r[f'{i}_tokens_per_s']:,.0f} ({r[f'{i}_mfu']:.0%})" for i in ("ours", "compiled") +
+                                REFERENCE_MODES] + [f"{r['ratio']:.2f}x", f"{r['compiled_ratio']:.2f}x"] for r in rows])
     return {"rows": rows}
 
 
@@ -292,15 +298,17 @@ def bench_tokenize(repeats: int) -> dict:
     seconds = median_seconds({"ours": lambda: ours(lines), "reference": lambda: reference(lines)}, repeats)
     rows = [{"case": f"tokenize {len(lines):,} lines", "impl": impl, "lines_per_s": len(lines) / s,
              "mb_per_s": megabytes / s} for impl, s in seconds.items()]
+    train_file = DATA / "wiki.train.tokens"
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bert", "prepare", str(DATA / "wiki.valid.tokens"), "--format",
-                        "wikitext", "--tokenizer", str(vocab_dir), "--out", str(Path(folder) / "data"),
-                        "--max-seq-len", "128", "--dupe-factor", "1"], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "bert", "prepare", str(train_file), "--format", "wikitext",
+                        "--tokenizer", str(vocab_dir), "--out", str(Path(folder) / "data"), "--max-seq-len", "128",
+                        "--dupe-factor", "1", "--quiet"], check=True, capture_output=True)
         seconds_prepare = time.perf_counter() - start
-    raw = (DATA / "wiki.valid.tokens").stat().st_size / 1e6
-    rows.append({"case": "bert prepare wiki.valid (whole command)", "impl": "ours",
-                 "lines_per_s": len(lines) / seconds_prepare, "mb_per_s": raw / seconds_prepare})
+    train_lines = sum(1 for line in train_file.open(encoding="utf-8") if line.strip())
+    megabytes_train = train_file.stat().st_size / 1e6
+    rows.append({"case": "bert prepare wiki.train, dupe 1 (whole command)", "impl": "ours",
+                 "lines_per_s": train_lines / seconds_prepare, "mb_per_s": megabytes_train / seconds_prepare})
     print_table("Tokenisation and data preparation", ["case", "impl", "lines/s", "MB/s"],
                 [[r["case"], r["impl"], f"{r['lines_per_s']:,.0f}", f"{r['mb_per_s']:.2f}"] for r in rows])
     return {"rows": rows}
@@ -324,12 +332,18 @@ def plot(results: dict, path: Path) -> None:
     if not rows:
         return
     figure, axis = plt.subplots(figsize=(9, 4))
-    names = [r["case"] for r in rows]
     ratios = [r["ratio"] for r in rows]
-    axis.barh(names, ratios, color=["#3b7dd8" if r >= 1 else "#d85b3b" for r in ratios])
+    positions = range(len(rows))
+    axis.barh(positions, ratios, color=["#3b7dd8" if r >= 1 else "#d85b3b" for r in ratios])
+    axis.set_yticks(positions, [r["case"] for r in rows])
     axis.axvline(1.0, color="black", linewidth=1)
-    for y, ratio in enumerate(ratios):
+    for y, ratio in zip(positions, ratios, strict=True):
         axis.text(ratio, y, f" {ratio:.2f}x", va="center")
+    compiled = [(y, r["compiled_ratio"]) for y, r in zip(positions, rows, strict=True) if "compiled_ratio" in r]
+    if compiled:
+        axis.scatter([ratio for _, ratio in compiled], [y for y, _ in compiled], marker="D", color="black", zorder=3,
+                     label="ours with compile_for_inference")
+        axis.legend(loc="lower right")
     axis.invert_yaxis()
     axis.set_xlabel("speed, ours / transformers (faster of eager and sdpa); > 1 is faster")
     axis.set_title(f"bert vs transformers, {torch.get_num_threads()} CPU threads, fp32, median of repeats")
