@@ -21,29 +21,21 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+from support import REPO, TOKENIZER_FILES, make_tiny_model
 
 import bert
 from bert.checkpoint import read_state_dict
 from bert.cli import main
 from bert.finetune.conll import read_conll
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
         "max_position_embeddings": 64}
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json")
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, minilm_dir) -> Path:
-    """A random BertForPreTraining (hidden 32) with the real bert-base-uncased tokenizer files."""
-    folder = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    model = bert.BertForPreTraining(bert.BertConfig(**TINY))
-    model.init_weights()
-    model.save_pretrained(folder)
-    for name in TOKENIZER_FILES:
-        shutil.copy(minilm_dir / name, folder / name)
-    return folder
+def tiny_dir(tmp_path_factory) -> Path:
+    """A random BertForPreTraining (hidden 32) with the bert-base-uncased tokenizer files."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny"), max_positions=64)
 
 
 @pytest.fixture

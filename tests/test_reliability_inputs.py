@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from support import make_tiny_model
 
 import bert
 from bert.cli import main
@@ -35,15 +35,9 @@ STRANGE_TEXTS = {
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, minilm_dir) -> Path:
-    folder = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    model = bert.BertForPreTraining(bert.BertConfig(**TINY))
-    model.init_weights()
-    model.save_pretrained(folder)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(minilm_dir / name, folder / name)
-    return folder
+def tiny_dir(tmp_path_factory) -> Path:
+    """A random BertForPreTraining (hidden 32) with the bert-base-uncased tokenizer files."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny"), max_positions=POSITIONS)
 
 
 @pytest.fixture(scope="module")

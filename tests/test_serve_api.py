@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from serve_support import REPO, make_tiny_model
+from support import REPO, make_tiny_model
 
 from bert.cli import build_parser, main
 from bert.errors import BertError

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from serve_support import ARTIFACTS, REPO, ServerProcess
+from support import ARTIFACTS, REPO, ServerProcess
 
 from bert.tasks import DEMO_MODEL
 

@@ -14,7 +14,7 @@ import threading
 import time
 
 import httpx
-from serve_support import ARTIFACTS, ServerProcess, make_tiny_model
+from support import ARTIFACTS, ServerProcess, make_tiny_model
 
 CLIENTS = 50
 MAX_RSS_GROWTH = 200 * 2**20

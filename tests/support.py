@@ -1,4 +1,4 @@
-"""Shared by the web explorer's tests: a tiny random checkpoint, and a real ``bert serve`` process on loopback."""
+"""Shared by the tests: a tiny random checkpoint, and a real ``bert serve`` process on loopback."""
 
 from __future__ import annotations
 
