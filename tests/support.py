@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,13 +26,13 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json")
 
 
-def make_tiny_model(folder: Path, max_positions: int = 64) -> Path:
-    """A random 2-layer BertForPreTraining (hidden 32, 4 heads) with the bundled demo model's vocabulary."""
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                        max_position_embeddings=max_positions, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
+def make_tiny_model(folder: Path, max_positions: int = 64, cls: type = BertForPreTraining, **overrides: Any) -> Path:
+    """A random 2-layer ``cls`` (default BertForPreTraining; hidden 32, 4 heads, no dropout; ``overrides`` replace
+    config fields, e.g. labels) saved with the bundled demo model's vocabulary (bert-base-uncased's)."""
+    fields = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                  max_position_embeddings=max_positions, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     torch.manual_seed(0)
-    BertForPreTraining(config).save_pretrained(folder)
+    cls(BertConfig(**{**fields, **overrides})).save_pretrained(folder)
     for name in TOKENIZER_FILES:
         shutil.copy(DEMO_MODEL / name, folder / name)
     return folder

@@ -377,30 +377,16 @@ def test_a_50_mb_single_line_corpus_is_prepared_in_bounded_time_and_memory(minil
 # ---- fine-tuning data files ---------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def classifier_dir(tmp_path_factory, tiny_dir) -> Path:
+def classifier_dir(tmp_path_factory) -> Path:
     """A (random) fine-tuned classifier with the labels neg/pos, as `bert finetune classify` leaves one."""
-    folder = tmp_path_factory.mktemp("classifier")
-    config = bert.BertConfig(**TINY, num_labels=2, id2label={0: "neg", 1: "pos"})
-    torch.manual_seed(0)
-    model = bert.BertForSequenceClassification(config)
-    model.init_weights()
-    model.save_pretrained(folder)
-    for name in TOKENIZER_FILES:
-        shutil.copy(tiny_dir / name, folder / name)
-    return folder
+    return make_tiny_model(tmp_path_factory.mktemp("classifier"), cls=bert.BertForSequenceClassification,
+                           num_labels=2, id2label={0: "neg", 1: "pos"})
 
 
 @pytest.fixture(scope="module")
-def tagger_dir(tmp_path_factory, tiny_dir) -> Path:
-    folder = tmp_path_factory.mktemp("tagger")
-    config = bert.BertConfig(**TINY, num_labels=3, id2label={0: "O", 1: "B-PER", 2: "I-PER"})
-    torch.manual_seed(0)
-    model = bert.BertForTokenClassification(config)
-    model.init_weights()
-    model.save_pretrained(folder)
-    for name in TOKENIZER_FILES:
-        shutil.copy(tiny_dir / name, folder / name)
-    return folder
+def tagger_dir(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tagger"), cls=bert.BertForTokenClassification,
+                           num_labels=3, id2label={0: "O", 1: "B-PER", 2: "I-PER"})
 
 
 def test_predict_with_gold_labels_the_model_never_saw_names_the_row_and_the_known_labels(classifier_dir, tmp_path,

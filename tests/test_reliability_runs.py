@@ -22,10 +22,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from support import make_tiny_model
 
 import bert
 from bert.cli import main
@@ -112,15 +114,21 @@ def train_steps(run: Path) -> list[int]:
 
 # ---- Ctrl-C ---------------------------------------------------------------------------------------------------------
 
-def test_ctrl_c_to_a_pretraining_process_saves_exits_130_and_resume_continues(data, tiny_json, tmp_path):
-    run = tmp_path / "run"
-    process = bert_process(pretrain_args(data, tiny_json, run, 100_000))
+def interrupt_when(process: subprocess.Popen, ready: Callable[[], bool]) -> str:
+    """Send SIGINT (Ctrl-C) to ``process`` once ``ready()`` holds; its stderr once it has exited."""
     try:
-        wait_for(lambda: lines_in(run / "metrics.jsonl") >= 5, process=process)
+        wait_for(ready, process=process)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
+    return stderr
+
+
+def test_ctrl_c_to_a_pretraining_process_saves_exits_130_and_resume_continues(data, tiny_json, tmp_path):
+    run = tmp_path / "run"
+    process = bert_process(pretrain_args(data, tiny_json, run, 100_000))
+    stderr = interrupt_when(process, lambda: lines_in(run / "metrics.jsonl") >= 5)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     found = re.search(r"interrupted at step (\d+); saved (\S+)\. To continue, run the same command with --resume",
@@ -137,13 +145,8 @@ def test_ctrl_c_to_a_pretraining_process_saves_exits_130_and_resume_continues(da
 
 
 @pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory, minilm_dir) -> Path:
-    folder = tmp_path_factory.mktemp("encoder")
-    torch.manual_seed(0)
-    bert.BertModel(bert.BertConfig(**TINY)).save_pretrained(folder)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(minilm_dir / name, folder / name)
-    return folder
+def tiny_encoder(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("encoder"), cls=bert.BertModel, **TINY)
 
 
 def sentiment_file(path: Path) -> Path:
@@ -158,12 +161,7 @@ def test_ctrl_c_to_a_finetuning_process_keeps_the_model_exits_130_and_training_c
     out = tmp_path / "out"
     process = bert_process(["finetune", "classify", "--model", tiny_encoder, "--train", train, "--out", out,
                             "--epochs", "400", "--batch-size", "4", "--max-seq-len", "16", "--no-progress"])
-    try:
-        wait_for(lambda: lines_in(out / "metrics.jsonl") >= 2, process=process)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
+    stderr = interrupt_when(process, lambda: lines_in(out / "metrics.jsonl") >= 2)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     found = re.search(r"interrupted at step (\d+); .* is in (\S+); to train it further, pass --model", stderr)
