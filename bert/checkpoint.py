@@ -215,6 +215,12 @@ class PreTrainedModel(nn.Module):
     def tie_weights(self) -> None:
         """Heads with a decoder tied to the word embeddings override this."""
 
+    def gradient_checkpointing_enable(self, enabled: bool = True) -> None:
+        """Recompute encoder layers during backward instead of storing their activations (see ``BertEncoder``)."""
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = enabled
+
     def num_parameters(self) -> int:
         """Distinct parameters (a tied matrix counts once)."""
         return sum(p.numel() for p in self.parameters())

@@ -11,7 +11,9 @@ Sections (each prints a table; everything also goes into the JSON file):
              (useful GFLOP/s / peak; padding counts as wasted work). "ours compiled" is
              bert.compile.compile_for_inference (torch.compile with frozen weights; compiled in the warm-up call).
   pretrain   one optimizer step (forward + backward + AdamW), train mode, 15% masked: bert-mini shape
-             (4L/256H, vocab 30522) at 32 x 128 and bert-base at 8 x 128; tokens/s and peak memory.
+             (4L/256H, vocab 30522) at 32 x 128 and bert-base at 8 x 128; tokens/s and peak memory. "compiled" is
+             ours through bert.compile.compile_for_training (compiled in the warm-up step),
+             "checkpointed" ours with gradient checkpointing (model.gradient_checkpointing_enable()).
   finetune   one sequence-classification training step on padded variable-length batches (MiniLM shape, 6L/384H,
              batch 32, lengths 16..128).
   tokenize   tokenisation throughput (WikiText-2 lines) and `bert prepare` throughput (MB/s of raw text).
@@ -26,6 +28,7 @@ torch costs.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -39,7 +42,7 @@ from pathlib import Path
 import torch
 
 from bert import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel
-from bert.compile import compile_for_inference
+from bert.compile import compile_for_inference, compile_for_training
 from bert.heads import IGNORE_INDEX
 from bert.train.loss import PretrainingObjective
 from bert.train.optim import build_optimizer
@@ -52,6 +55,7 @@ SHAPES = {
     "base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
 }
 REFERENCE_MODES = ("eager", "sdpa")
+OURS = ("ours", "compiled", "checkpointed")  # our training-step variants
 
 
 # ---- measuring --------------------------------------------------------------------------------------------------
@@ -168,27 +172,24 @@ def pretraining_batch(batch: int, length: int, generator: torch.Generator) -> di
     return {**inputs, "labels": labels, "next_sentence_label": torch.randint(0, 2, (batch,), generator=generator)}
 
 
-def ours_pretraining_step(model: BertForPreTraining) -> Callable[[dict], float]:
-    """Our training step: the masked-only MLM decoder (bert.train.loss), AdamW as `bert pretrain` builds it."""
-    objective = PretrainingObjective(model)
+def train_step_for(impl: str, model: torch.nn.Module, task: str) -> Callable[[dict], float]:
+    """One optimizer step (forward + backward + AdamW with `bert pretrain`'s parameter groups) as a function of the
+    batch. Our pretraining step uses the masked-only MLM decoder (bert.train.loss); transformers' BertForPreTraining
+    and both fine-tuning heads compute their own loss. "compiled": ours through bert.compile.compile_for_training;
+    "checkpointed": ours with gradient checkpointing (each layer recomputed in backward)."""
     optimizer = build_optimizer(model, "adamw", 1e-4, 0.01)
+    ours_pretraining = task == "pretrain" and impl in OURS
+    if impl == "checkpointed":
+        model.gradient_checkpointing_enable()
+    forward = PretrainingObjective(model) if ours_pretraining else model
+    if impl == "compiled":
+        forward = compile_for_training(forward)
 
     def step(batch: dict) -> float:
-        count = int((batch["labels"] != IGNORE_INDEX).sum())
-        loss = objective(**batch, mlm_normalizer=count, nsp_normalizer=batch["input_ids"].shape[0]).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss.item()
-    return step
-
-
-def reference_pretraining_step(model: torch.nn.Module) -> Callable[[dict], float]:
-    """transformers.BertForPreTraining's own loss (full [B, T, V] logits), AdamW with the same groups."""
-    optimizer = build_optimizer(model, "adamw", 1e-4, 0.01)
-
-    def step(batch: dict) -> float:
-        loss = model(**batch).loss
+        if ours_pretraining:
+            count = int((batch["labels"] != IGNORE_INDEX).sum())
+            batch = {**batch, "mlm_normalizer": count, "nsp_normalizer": batch["input_ids"].shape[0]}
+        loss = forward(**batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -217,17 +218,11 @@ def training_batch(task: str, shape: str, generator: torch.Generator) -> tuple[d
     return batch, sum(lengths)
 
 
-def train_step_for(impl: str, model: torch.nn.Module, task: str) -> Callable[[dict], float]:
-    if impl == "ours" and task == "pretrain":
-        return ours_pretraining_step(model)
-    return reference_pretraining_step(model)  # our fine-tuning head computes its own loss, as transformers' does
-
-
 def bench_training(task: str, shape: str, repeats: int, measure_memory: bool) -> dict:
     generator = torch.Generator().manual_seed(0)
     ours, references = training_models(task, shape)
     batch, tokens = training_batch(task, shape, generator)
-    steps = {"ours": train_step_for("ours", ours, task)}
+    steps = {impl: train_step_for(impl, ours if impl == "ours" else copy.deepcopy(ours), task) for impl in OURS}
     steps.update({mode: train_step_for(mode, ref, task) for mode, ref in references.items()})
     seconds = median_seconds({impl: (lambda step=step: step(batch)) for impl, step in steps.items()}, repeats)
     result: dict = {"case": f"{task} {shape}", "tokens": tokens}
@@ -235,11 +230,15 @@ def bench_training(task: str, shape: str, repeats: int, measure_memory: bool) ->
         result[f"{impl}_tokens_per_s"] = tokens / s
     best = max(REFERENCE_MODES, key=lambda mode: result[f"{mode}_tokens_per_s"])
     result["reference_mode"] = best
-    result["ratio"] = result["ours_tokens_per_s"] / result[f"{best}_tokens_per_s"]
+    for impl in OURS:  # "ratio" / "memory_ratio" are plain ours; "compiled_ratio", "checkpointed_ratio", ...
+        prefix = "" if impl == "ours" else f"{impl}_"
+        result[f"{prefix}ratio"] = result[f"{impl}_tokens_per_s"] / result[f"{best}_tokens_per_s"]
     if measure_memory:
-        for impl in ("ours", best):
+        for impl in (*OURS, best):
             result[f"{impl}_peak_rss_gb"] = peak_rss_in_subprocess(task, shape, impl)
-        result["memory_ratio"] = result["ours_peak_rss_gb"] / result[f"{best}_peak_rss_gb"]
+        for impl in OURS:
+            prefix = "" if impl == "ours" else f"{impl}_"
+            result[f"{prefix}memory_ratio"] = result[f"{impl}_peak_rss_gb"] / result[f"{best}_peak_rss_gb"]
     return result
 
 
@@ -255,7 +254,7 @@ def memory_worker(task: str, shape: str, impl: str) -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    if impl == "ours":
+    if impl in OURS:
         cls = BertForPreTraining if task == "pretrain" else BertForSequenceClassification
         model = cls(make_config(shape)).train()
     else:
@@ -276,12 +275,19 @@ def memory_worker(task: str, shape: str, impl: str) -> None:
 def bench_train_steps(repeats: int, quick: bool) -> dict:
     cases = [("pretrain", "mini"), ("finetune", "minilm")] + ([] if quick else [("pretrain", "base")])
     rows = [bench_training(task, shape, repeats, measure_memory=True) for task, shape in cases]
-    print_table("Training steps (forward + backward + AdamW), fp32, train mode; tokens/s, peak RSS of a process "
-                "running only that model", ["case", "ours", "ref eager", "ref sdpa", "ours/ref", "RSS ours",
-                                            "RSS ref", "RSS ratio"],
-                [[r["case"]] + [f"{r[f'{i}_tokens_per_s']:,.0f}" for i in ("ours",) + REFERENCE_MODES] +
-                 [f"{r['ratio']:.2f}x", f"{r['ours_peak_rss_gb']:.2f} GB",
-                  f"{r[r['reference_mode'] + '_peak_rss_gb']:.2f} GB", f"{r['memory_ratio']:.2f}"] for r in rows])
+    table = []
+    for r in rows:
+        for impl in (*OURS, *REFERENCE_MODES):
+            prefix = "" if impl == "ours" else f"{impl}_"
+            mine = impl in OURS
+            memory = r.get(f"{impl}_peak_rss_gb")
+            table.append([r["case"], impl if mine else f"ref {impl}", f"{r[f'{impl}_tokens_per_s']:,.0f}",
+                          f"{r[f'{prefix}ratio']:.2f}x" if mine else "",
+                          f"{memory:.2f} GB" if memory is not None else "",
+                          f"{r[f'{prefix}memory_ratio']:.2f}" if mine else ""])
+    print_table("Training steps (forward + backward + AdamW), fp32, train mode; tokens/s; peak RSS of a process "
+                "running only that model; ratios against the faster reference mode",
+                ["case", "implementation", "tokens/s", "vs ref", "peak RSS", "RSS vs ref"], table)
     return {"rows": rows}
 
 
@@ -331,19 +337,21 @@ def plot(results: dict, path: Path) -> None:
     rows = results.get("inference", {}).get("rows", []) + results.get("training", {}).get("rows", [])
     if not rows:
         return
-    figure, axis = plt.subplots(figsize=(9, 4))
+    figure, axis = plt.subplots(figsize=(9, 4.6))
     ratios = [r["ratio"] for r in rows]
     positions = range(len(rows))
     axis.barh(positions, ratios, color=["#3b7dd8" if r >= 1 else "#d85b3b" for r in ratios])
     axis.set_yticks(positions, [r["case"] for r in rows])
     axis.axvline(1.0, color="black", linewidth=1)
-    for y, ratio in zip(positions, ratios, strict=True):
-        axis.text(ratio, y, f" {ratio:.2f}x", va="center")
+    for y, r in zip(positions, rows, strict=True):  # "bar (marker)", right of both
+        compiled_label = f" ({r['compiled_ratio']:.2f}x)" if "compiled_ratio" in r else ""
+        axis.text(max(r["ratio"], r.get("compiled_ratio", 0.0)) + 0.05, y, f"{r['ratio']:.2f}x{compiled_label}",
+                  va="center")
     compiled = [(y, r["compiled_ratio"]) for y, r in zip(positions, rows, strict=True) if "compiled_ratio" in r]
     if compiled:
         axis.scatter([ratio for _, ratio in compiled], [y for y, _ in compiled], marker="D", color="black", zorder=3,
-                     label="ours with compile_for_inference")
-        axis.legend(loc="lower right")
+                     label="ours compiled (compile_for_inference / compile_for_training), in brackets")
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     axis.invert_yaxis()
     axis.set_xlabel("speed, ours / transformers (faster of eager and sdpa); > 1 is faster")
     axis.set_title(f"bert vs transformers, {torch.get_num_threads()} CPU threads, fp32, median of repeats")

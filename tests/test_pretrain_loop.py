@@ -24,6 +24,7 @@ from bert.heads import BertForPreTraining
 from bert.train import PretrainConfig, pretrain
 from bert.train.batches import DataOrder
 from bert.train.checkpointing import latest_checkpoint, list_checkpoints
+from bert.train.loop import Trainer
 from bert.train.metrics import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +86,7 @@ def test_loss_decreases_and_run_folder_is_complete(data: Path, tmp_path: Path) -
     evals = [e for e in events if e["kind"] == "eval"]
     assert [e["step"] for e in evals] == [20, 40]
     assert {"mlm_loss", "mlm_accuracy", "nsp_accuracy"} <= set(evals[0])
+    assert 0.05 < evals[-1]["peak_rss_gb"] < 8
     assert {"lr", "tokens_per_second", "elapsed"} <= set(events[0])
     assert (run / "curves.png").stat().st_size > 0
     assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [40]  # keep_last=1
@@ -239,6 +241,51 @@ def test_cli_end_to_end_with_json_config_lamb_and_time_budget(data: Path, tiny_c
     assert state["step"] == events[-1]["step"]
     # Stopped by the clock, or at the end of the schedule sized from the timed probe (if that overestimated).
     assert events[-1]["elapsed"] >= 0.03 * 60 * 0.9 or state["step"] == state["total_steps"]
+
+
+def test_held_out_mlm_is_measured_at_15_percent_whatever_the_training_mask_prob(
+        data: Path, tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # With a learning rate of 1e-12 both runs keep their (identical) initial weights, so their evaluations can only
+    # differ if the held-out examples were masked differently.
+    common = ["--data", str(data), "--config", str(tiny_config), "--max-steps", "1", "--lr", "1e-12",
+              "--eval-every", "1", "--batch-size", "4", "--no-progress", "--dropout", "0"]
+    assert main(["pretrain", *common, "--out", str(tmp_path / "p15")]) == 0
+    assert main(["pretrain", *common, "--out", str(tmp_path / "p50"), "--mask-prob", "0.5",
+                 "--max-predictions-per-seq", "4"]) == 0
+    assert "--max-predictions-per-seq 4 caps the masking" in capsys.readouterr().err
+    evals = [[e for e in read_metrics(tmp_path / run / "metrics.jsonl") if e["kind"] == "eval"][-1]
+             for run in ("p15", "p50")]
+    for key in ("mlm_loss", "mlm_accuracy", "nsp_loss"):
+        assert evals[0][key] == pytest.approx(evals[1][key], rel=1e-6, abs=1e-9)
+
+
+def test_time_budget_schedule_is_refit_so_the_learning_rate_ends_near_zero(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Evaluations made 0.2 s slower than the up-front estimate assumes: without re-planning, about half of the
+    # estimated steps would not fit and the run would stop with the learning rate near half its peak.
+    evaluate = Trainer._evaluate
+
+    def slow_evaluate(self, bar):
+        time.sleep(0.2)
+        return evaluate(self, bar)
+
+    monkeypatch.setattr(Trainer, "_evaluate", slow_evaluate)
+    run = tmp_path / "run"
+    pretrain(settings(data, run, time_budget=0.1, lr=1e-3, warmup_steps=None, warmup_fraction=0.0, eval_every=4,
+                      eval_batches=1, batch_size=4))
+    train = train_events(run)
+    assert train[-1]["elapsed"] >= 6 * 0.9  # stopped by the clock
+    assert train[-1]["lr"] < 0.2e-3  # instead of near the peak
+
+
+def test_compiled_training_follows_the_eager_loss_curve(data: Path, tmp_path: Path) -> None:
+    losses = {}
+    for name, compiled in (("eager", False), ("compiled", True)):
+        pretrain(settings(data, tmp_path / name, max_steps=4, compile=compiled,
+                          model_overrides={**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
+        losses[name] = [e["mlm_loss"] for e in train_events(tmp_path / name)]
+    assert len(losses["compiled"]) == 4
+    assert losses["compiled"] == pytest.approx(losses["eager"], rel=1e-4)
 
 
 def test_ddp_two_processes_match_one_process(data: Path, tmp_path: Path) -> None:

@@ -59,6 +59,30 @@ def test_masked_only_mlm_loss_equals_full_logits_loss_and_gradients() -> None:
     assert 0.0 <= stats["mlm_accuracy"] <= 1.0 and 0.0 <= stats["nsp_accuracy"] <= 1.0
 
 
+def test_gradient_checkpointing_recomputes_layers_and_gives_identical_gradients_with_dropout() -> None:
+    model = tiny_model().train()  # dropout 0.1 on: the replayed random state must give the same masks
+    batch = random_batch()  # one padded row: the packed path goes through the checkpoint too
+    calls = []
+    for layer in model.bert.encoder.layer:
+        def counted(*args, forward=layer.forward):
+            calls.append(1)
+            return forward(*args)
+        layer.forward = counted
+    results = {}
+    for enabled in (False, True):
+        model.gradient_checkpointing_enable(enabled)
+        model.zero_grad()
+        calls.clear()
+        torch.manual_seed(5)
+        loss = model(**batch).loss
+        loss.backward()
+        results[enabled] = (loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, len(calls))
+    torch.testing.assert_close(results[True][0], results[False][0], rtol=0, atol=0)
+    for name, grad in results[False][1].items():
+        torch.testing.assert_close(results[True][1][name], grad, rtol=1e-6, atol=1e-7, msg=name)
+    assert (results[False][2], results[True][2]) == (2, 4)  # each layer ran again during backward
+
+
 def test_parameter_groups_skip_decay_on_biases_and_layernorm() -> None:
     model = tiny_model()
     decay, no_decay = parameter_groups(model, 0.01)

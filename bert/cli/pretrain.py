@@ -14,8 +14,10 @@ def _run(args: argparse.Namespace) -> None:
         warmup_fraction=args.warmup_fraction, weight_decay=args.weight_decay, optimizer=args.optimizer,
         max_grad_norm=args.max_grad_norm, bf16=args.bf16, eval_every=args.eval_every, eval_batches=args.eval_batches,
         save_every=args.save_every, keep_last=args.keep_last, resume=args.resume, seed=args.seed,
-        whole_word_masking=args.whole_word_masking, max_predictions_per_seq=args.max_predictions_per_seq,
-        log_every=args.log_every, progress=not args.no_progress, threads=args.threads,
+        whole_word_masking=args.whole_word_masking, mlm_probability=args.mask_prob,
+        max_predictions_per_seq=args.max_predictions_per_seq,
+        log_every=args.log_every, progress=not args.no_progress, threads=args.threads, compile=args.compile,
+        gradient_checkpointing=args.gradient_checkpointing,
         model_overrides=None if args.dropout is None else {
             "hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout})
     pretrain(config)
@@ -49,12 +51,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
     opt.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping norm (0: off)")
     opt.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
+    opt.add_argument("--compile", action="store_true",
+                     help="torch.compile the training step (a one-off compile; faster, less memory on bert-base)")
+    opt.add_argument("--gradient-checkpointing", action="store_true",
+                     help="recompute each layer in backward: much less activation memory, about 1/3 more compute")
     opt.add_argument("--dropout", type=float, metavar="P",
                      help="hidden and attention dropout (default: the config's, 0.1; short runs learn faster with 0)")
     opt.add_argument("--seed", type=int, default=0)
     mask = p.add_argument_group("masking")
     mask.add_argument("--whole-word-masking", action="store_true", help="mask all pieces of a word together")
-    mask.add_argument("--max-predictions-per-seq", type=int, default=20, metavar="N", help="cap on masked tokens")
+    mask.add_argument("--mask-prob", type=float, default=0.15, metavar="P",
+                      help="fraction of tokens masked for training (default 0.15; held-out MLM is always measured "
+                           "at 0.15)")
+    mask.add_argument("--max-predictions-per-seq", type=int, default=20, metavar="N",
+                      help="cap on masked tokens per sequence (raise it with --mask-prob)")
     run = p.add_argument_group("logging, evaluation, checkpoints")
     run.add_argument("--log-every", type=int, default=10, metavar="N", help="steps per metrics.jsonl train line")
     run.add_argument("--eval-every", type=int, default=500, metavar="N", help="steps between evaluations (0: end only)")

@@ -28,6 +28,8 @@ class PretrainConfig:
         done). eval_batches: how many batch_size batches of the eval split each evaluation reads.
     keep_last: checkpoints kept (0 = all).
     threads: CPU threads per process (None: the cores divided among local processes).
+    compile: run the training forward + backward through ``torch.compile`` (see :mod:`bert.compile`).
+    gradient_checkpointing: recompute each encoder layer in backward (less memory, about a third more compute).
     """
 
     data: str | Path
@@ -57,6 +59,8 @@ class PretrainConfig:
     progress: bool = True
     threads: int | None = None
     model_overrides: dict[str, Any] | None = None
+    compile: bool = False
+    gradient_checkpointing: bool = False
 
     def validate(self) -> None:
         """BertError for settings that cannot work, before anything is loaded."""

@@ -36,6 +36,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from bert.checkpoint import check_writable_directory
+from bert.compile import compile_for_training
 from bert.config import BertConfig
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
@@ -59,11 +60,14 @@ from bert.train.checkpointing import (
 from bert.train.config import PretrainConfig
 from bert.train.distributed import World, set_threads, setup, teardown
 from bert.train.loss import PretrainingObjective, summarize
-from bert.train.metrics import MetricsLog, plot_curves
+from bert.train.metrics import MetricsLog, peak_rss_gb, plot_curves
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 
 EVAL_MASKING_SEED = 20181011  # fixed, so every evaluation masks the eval examples identically
+# Held-out MLM is always measured the original way (15% of tokens, at most 20 per 128), whatever the training
+# masking rate, so that runs trained with different --mask-prob report comparable accuracies.
+EVAL_MLM_PROBABILITY = 0.15
 PROBE_PASSES = 3  # forward+backward passes timed to estimate steps from --time-budget (the fastest counts)
 
 
@@ -162,7 +166,16 @@ class Trainer:
         collator_args = {"whole_word_masking": config.whole_word_masking, "mlm_probability": config.mlm_probability,
                          "max_predictions_per_seq": config.max_predictions_per_seq}
         self.collator = MaskingCollator.from_tokenizer(self.tokenizer, seed=config.seed + 1, **collator_args)
-        self.eval_collator = MaskingCollator.from_tokenizer(self.tokenizer, seed=EVAL_MASKING_SEED, **collator_args)
+        self.eval_collator = MaskingCollator.from_tokenizer(
+            self.tokenizer, seed=EVAL_MASKING_SEED, whole_word_masking=config.whole_word_masking,
+            mlm_probability=EVAL_MLM_PROBABILITY,
+            max_predictions_per_seq=math.ceil(EVAL_MLM_PROBABILITY * self.seq_len))
+
+        wanted = round(config.mlm_probability * (self.seq_len - 3))
+        if config.max_predictions_per_seq is not None and config.max_predictions_per_seq < wanted:
+            self._note(f"--max-predictions-per-seq {config.max_predictions_per_seq} caps the masking: a full "
+                       f"{self.seq_len}-token sequence masks {config.max_predictions_per_seq} tokens, not the "
+                       f"{wanted} that a masking probability of {config.mlm_probability} asks for")
 
         self.model_config = build_model_config(config.config, self.collator.vocab_size, self.tokenizer.pad_token_id,
                                                config.model_overrides)
@@ -173,6 +186,7 @@ class Trainer:
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
         self.model = BertForPreTraining(self.model_config).to(world.device).train()
+        self.model.gradient_checkpointing_enable(config.gradient_checkpointing)
         self.optimizer = build_optimizer(self.model, config.optimizer, config.lr, config.weight_decay)
         if world.is_main:
             check_free_space(self.out, checkpoint_bytes(self.model))
@@ -199,6 +213,8 @@ class Trainer:
         if world.distributed:
             device_ids = [world.device.index] if world.device.type == "cuda" else None
             self.wrapped = DistributedDataParallel(self.objective, device_ids=device_ids)
+        if config.compile:
+            self.wrapped = compile_for_training(self.wrapped)
 
     # ---- setup helpers ------------------------------------------------------------------------------------------
     def _schedule(self, total_steps: int) -> WarmupLinearSchedule:
@@ -260,6 +276,17 @@ class Trainer:
                    f"so the learning rate decays to 0 at step {total}")
         return total
 
+    def _replan(self, first_step: int, first_elapsed: float, budget: float) -> int:
+        """--time-budget alone: after each evaluation, re-fit the schedule's end to the budget using the measured
+        seconds per step so far (optimizer steps, evaluations, checkpoints, everything), so that the learning
+        rate reaches 0 about when the time runs out instead of wherever the up-front estimate put it."""
+        assert self.schedule is not None
+        seconds_per_step = (self.elapsed - first_elapsed) / max(self.step - first_step, 1)
+        left = estimate_total_steps(max(budget - self.elapsed, 0.0), seconds_per_step)
+        total = torch.tensor([float(self.step + left)])
+        self.schedule.total_steps = max(int(self.world.broadcast(total).item()), self.step + 1)
+        return self.schedule.total_steps
+
     # ---- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> Path:
         cfg, world = self.cfg, self.world
@@ -278,6 +305,8 @@ class Trainer:
         window_tokens, window_seconds, window_steps = 0, 0.0, 0
         tokens_per_step = self.per_step * self.seq_len
         started = time.perf_counter() - self.elapsed
+        session_start = (self.step, self.elapsed)  # for re-planning the schedule from measured step times
+        replan = cfg.max_steps is None
         interrupted = False
         time_up = self.elapsed >= budget  # the same on every process (restored from the checkpoint)
         try:
@@ -304,6 +333,10 @@ class Trainer:
                         window_tokens, window_seconds, window_steps = 0, 0.0, 0
                     if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < max_steps:
                         self._evaluate(bar)
+                        if replan:
+                            max_steps = self._replan(*session_start, budget)
+                            if bar is not None:
+                                bar.total = max_steps
                     if cfg.save_every and self.step % cfg.save_every == 0:
                         self._save()
                     # Stop together: any process's Ctrl-C, or rank 0's clock.
@@ -385,7 +418,7 @@ class Trainer:
                 stats += self.objective(**batch).stats().cpu()
         self.model.train()
         result = summarize(stats)
-        event = {"kind": "eval", "step": self.step, **result, "elapsed": self.elapsed}
+        event = {"kind": "eval", "step": self.step, **result, "elapsed": self.elapsed, "peak_rss_gb": peak_rss_gb()}
         assert self.metrics is not None
         self.metrics.write(event)
         plot_curves(self.metrics.events, self.out / "curves.png")
@@ -428,6 +461,6 @@ class Trainer:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.rename(tmp, final)
-            self._note(f"done: {self.step} steps; model and tokenizer in {final}")
+            self._note(f"done: {self.step} steps, peak memory {peak_rss_gb():.2f} GB; model and tokenizer in {final}")
         self.world.barrier()
         return final

@@ -4,13 +4,16 @@ Each line of metrics.jsonl has ``kind`` ("train" or "eval"), ``step``, and the m
 ``mlm_loss``, ``mlm_accuracy``, ``nsp_loss``, ``nsp_accuracy``, ``lr``, ``tokens_per_second`` and ``elapsed``
 (seconds of training). Train lines average the steps since the previous train line; ``tokens_per_second`` counts
 every position of the global batch (batch × sequence length × processes × accumulation, padding included) per
-second of step time (evaluation and checkpointing excluded). On ``--resume`` the lines
+second of step time (evaluation and checkpointing excluded). Eval lines also carry ``peak_rss_gb``, the process's
+peak resident memory so far. On ``--resume`` the lines
 after the checkpoint's step are dropped, so the file reads as one uninterrupted run.
 """
 
 from __future__ import annotations
 
 import json
+import resource
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,12 @@ class MetricsLog:
         self.events.append(event)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(event) + "\n")
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far, in GB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 ** 3 if sys.platform == "darwin" else 1024 ** 2)
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ below 0. ``step`` counts optimizer updates already done, so the first update use
 The length ``total`` is ``--max-steps`` when given. With only ``--time-budget`` it is *estimated* before training
 (see :func:`estimate_total_steps`): a few forward+backward passes are timed and the budget is divided by the
 measured seconds per optimizer step (plus an allowance for the periodic evaluations). The estimate is stored in
-every checkpoint, so a resumed run keeps the same schedule. Training stops when either limit is reached; if the
-budget runs out early the last learning rate is simply not quite 0.
+every checkpoint, so a resumed run keeps the same schedule. Because that up-front estimate cannot see
+checkpoint writes, a busy machine or plotting, the trainer re-fits ``total`` after every evaluation from the
+measured seconds per step so far. Training stops when either limit is reached.
 """
 
 from __future__ import annotations
