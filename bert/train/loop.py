@@ -461,6 +461,8 @@ class Trainer:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.rename(tmp, final)
-            self._note(f"done: {self.step} steps, peak memory {peak_rss_gb():.2f} GB; model and tokenizer in {final}")
+            peak = peak_rss_gb()
+            memory = f", peak memory {peak:.2f} GB" if peak is not None else ""
+            self._note(f"done: {self.step} steps{memory}; model and tokenizer in {final}")
         self.world.barrier()
         return final

@@ -5,14 +5,13 @@ Each line of metrics.jsonl has ``kind`` ("train" or "eval"), ``step``, and the m
 (seconds of training). Train lines average the steps since the previous train line; ``tokens_per_second`` counts
 every position of the global batch (batch × sequence length × processes × accumulation, padding included) per
 second of step time (evaluation and checkpointing excluded). Eval lines also carry ``peak_rss_gb``, the process's
-peak resident memory so far. On ``--resume`` the lines
+peak resident memory so far (null where the platform does not report it). On ``--resume`` the lines
 after the checkpoint's step are dropped, so the file reads as one uninterrupted run.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,9 +46,13 @@ class MetricsLog:
             handle.write(json.dumps(event) + "\n")
 
 
-def peak_rss_gb() -> float:
-    """This process's peak resident memory so far, in GB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_gb() -> float | None:
+    """This process's peak resident memory so far, in GB, or None where the platform does not say (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / (1024 ** 3 if sys.platform == "darwin" else 1024 ** 2)
 
 
