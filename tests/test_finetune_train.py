@@ -100,6 +100,21 @@ def test_a_few_steps_reduce_the_loss(tiny: Path, tmp_path: Path, task: str) -> N
     assert after < 0.7 * before, (before, after)
 
 
+def test_gradient_checkpointing_leaves_the_qa_loss_curve_unchanged(tiny: Path, tmp_path: Path) -> None:
+    tokenizer = BertTokenizer.from_pretrained(tiny)
+    features = squad.encode_examples(tokenizer, squad.read_squad(_squad_file(tmp_path / "s.json")), 64, 16, 16)
+    curves = []
+    for enabled in (False, True):
+        set_seed(0)
+        model = BertForQuestionAnswering.from_pretrained(tiny).train()  # dropout 0.1 on: masks must be replayed
+        config = FinetuneConfig(lr=1e-2, batch_size=4, max_steps=4, progress=False, gradient_checkpointing=enabled)
+        train(model, tokenizer, features, tmp_path / f"out-{enabled}", config, evaluate=None)
+        events = [json.loads(line) for line in (tmp_path / f"out-{enabled}" / "metrics.jsonl").read_text().splitlines()]
+        curves.append([e["loss"] for e in events if e["kind"] == "train"])
+    assert len(curves[0]) >= 1
+    assert curves[1] == pytest.approx(curves[0], rel=1e-6)
+
+
 def _run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()

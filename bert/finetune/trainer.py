@@ -60,6 +60,7 @@ class FinetuneConfig:
     eval_batch_size: int = 64
     progress: bool = True
     device: str | None = None  # default: cuda when available, else cpu
+    gradient_checkpointing: bool = False  # recompute layers in backward: long inputs (QA at 384) need far less memory
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "max_seq_len", "grad_accum", "eval_batch_size"):
@@ -111,6 +112,7 @@ def train(model: nn.Module, tokenizer: BertTokenizer, train_features: Sequence[F
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.to(device)
+    model.gradient_checkpointing_enable(config.gradient_checkpointing)
     rng = random.Random(config.seed)
     lengths = [len(f["input_ids"]) for f in train_features]
     micro_per_epoch = math.ceil(len(train_features) / config.batch_size)
