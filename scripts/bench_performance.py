@@ -58,6 +58,11 @@ REFERENCE_MODES = ("eager", "sdpa")
 OURS = ("ours", "compiled", "checkpointed")  # our training-step variants
 
 
+def result_key(impl: str, name: str) -> str:
+    """JSON key of a ratio: plain ours is "ratio" / "memory_ratio", a variant "compiled_ratio" and so on."""
+    return name if impl == "ours" else f"{impl}_{name}"
+
+
 # ---- measuring --------------------------------------------------------------------------------------------------
 def median_seconds(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median wall-clock seconds of each function; one warm-up call each, then the functions take turns."""
@@ -230,15 +235,13 @@ def bench_training(task: str, shape: str, repeats: int, measure_memory: bool) ->
         result[f"{impl}_tokens_per_s"] = tokens / s
     best = max(REFERENCE_MODES, key=lambda mode: result[f"{mode}_tokens_per_s"])
     result["reference_mode"] = best
-    for impl in OURS:  # "ratio" / "memory_ratio" are plain ours; "compiled_ratio", "checkpointed_ratio", ...
-        prefix = "" if impl == "ours" else f"{impl}_"
-        result[f"{prefix}ratio"] = result[f"{impl}_tokens_per_s"] / result[f"{best}_tokens_per_s"]
+    for impl in OURS:
+        result[result_key(impl, "ratio")] = result[f"{impl}_tokens_per_s"] / result[f"{best}_tokens_per_s"]
     if measure_memory:
         for impl in (*OURS, best):
             result[f"{impl}_peak_rss_gb"] = peak_rss_in_subprocess(task, shape, impl)
         for impl in OURS:
-            prefix = "" if impl == "ours" else f"{impl}_"
-            result[f"{prefix}memory_ratio"] = result[f"{impl}_peak_rss_gb"] / result[f"{best}_peak_rss_gb"]
+            result[result_key(impl, "memory_ratio")] = result[f"{impl}_peak_rss_gb"] / result[f"{best}_peak_rss_gb"]
     return result
 
 
@@ -278,13 +281,12 @@ def bench_train_steps(repeats: int, quick: bool) -> dict:
     table = []
     for r in rows:
         for impl in (*OURS, *REFERENCE_MODES):
-            prefix = "" if impl == "ours" else f"{impl}_"
             mine = impl in OURS
             memory = r.get(f"{impl}_peak_rss_gb")
             table.append([r["case"], impl if mine else f"ref {impl}", f"{r[f'{impl}_tokens_per_s']:,.0f}",
-                          f"{r[f'{prefix}ratio']:.2f}x" if mine else "",
+                          f"{r[result_key(impl, 'ratio')]:.2f}x" if mine else "",
                           f"{memory:.2f} GB" if memory is not None else "",
-                          f"{r[f'{prefix}memory_ratio']:.2f}" if mine else ""])
+                          f"{r[result_key(impl, 'memory_ratio')]:.2f}" if mine else ""])
     print_table("Training steps (forward + backward + AdamW), fp32, train mode; tokens/s; peak RSS of a process "
                 "running only that model; ratios against the faster reference mode",
                 ["case", "implementation", "tokens/s", "vs ref", "peak RSS", "RSS vs ref"], table)
