@@ -3,7 +3,8 @@
 ``resolve_model_dir("bert-base-uncased")`` tries, in order:
 
 1. the name as a path (a checkpoint folder, or a weights file inside one);
-2. ``weights/<name>`` in the current directory and in this project's checkout;
+2. ``weights/<name>`` in the current directory and in this project's checkout (``bert-demo``, the bundled demo
+   model, also where an installed wheel keeps it: ``bert/_demo``);
 3. the Hugging Face cache (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), offline;
 4. a download with ``huggingface_hub`` when it is installed and ``HF_HUB_OFFLINE`` is not set;
 
@@ -18,6 +19,10 @@ from pathlib import Path
 from bert.errors import BertError
 
 PROJECT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+DEMO_NAME = "bert-demo"
+# A wheel (pip install ., or from a git URL) has no weights/ folder: pyproject.toml ships weights/bert-demo inside the
+# package as bert/_demo, so the offline fallback model is there however the package was installed.
+PACKAGED_DEMO = Path(__file__).resolve().parent / "_demo"
 DOWNLOAD_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "vocab.txt", "tokenizer.json",
                      "tokenizer_config.json", "special_tokens_map.json"]
 # Some old repositories (bert-base-uncased among them) have safetensors; a few only have the pickle.
@@ -31,6 +36,12 @@ def hf_cache_dir() -> Path:
     return home / "hub"
 
 
+def demo_model_dir() -> Path:
+    """The bundled demo model's folder: weights/bert-demo in a checkout, bert/_demo in an installed wheel."""
+    checkout = PROJECT_WEIGHTS / DEMO_NAME
+    return checkout if (checkout / "config.json").is_file() or not PACKAGED_DEMO.is_dir() else PACKAGED_DEMO
+
+
 def weights_dirs() -> list[Path]:
     return list(dict.fromkeys([Path.cwd() / "weights", PROJECT_WEIGHTS]))
 
@@ -40,6 +51,8 @@ def find_in_weights(name: str) -> Path | None:
         for candidate in (root / name, root / name.split("/")[-1]):
             if (candidate / "config.json").is_file():
                 return candidate
+    if name == DEMO_NAME and (demo_model_dir() / "config.json").is_file():
+        return demo_model_dir()
     return None
 
 

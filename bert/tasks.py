@@ -22,11 +22,11 @@ import torch.nn.functional as F
 
 from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
-from bert.hub import PROJECT_WEIGHTS, resolve_model_dir
+from bert.hub import demo_model_dir, resolve_model_dir
 from bert.tokenizer import BertTokenizer
 
 DEFAULT_MODEL = "bert-base-uncased"
-DEMO_MODEL = PROJECT_WEIGHTS / "bert-demo"
+DEMO_MODEL = demo_model_dir()
 POOLINGS = ("cls", "mean", "pooler")
 
 Model = TypeVar("Model", bound=PreTrainedModel)
@@ -55,7 +55,7 @@ def choose_model(name_or_path: str | os.PathLike | None = None) -> ModelChoice:
         except BertError as error:
             if not (DEMO_MODEL / "config.json").is_file():
                 raise
-            location, name = DEMO_MODEL, DEMO_MODEL.name
+            location, name = DEMO_MODEL, "bert-demo"
             note = (f"{DEFAULT_MODEL} is not available ({str(error).split(':')[0]}); answering with the bundled demo "
                     f"model {DEMO_MODEL}")
     else:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The pretraining benchmark, and the recipe that produced the bundled demo model weights/bert-demo:
+# The from-scratch pretraining benchmark (it also made the project's first demo model, replaced since by the
+# continued-pretraining one of scripts/pretrain_demo_model.sh):
 # bert-mini (4 layers, hidden 256, 4 heads) with the bert-base-uncased vocabulary, trained from scratch with
 # MLM + NSP on WikiText-2 (train split) for a fixed 30 minutes of wall-clock on this machine's 2 CPU cores,
 # evaluated on the whole WikiText-2 validation split (2,442 pairs) every 400 steps and at the end.
 #
 #   bash scripts/pretrain_wikitext2.sh [RUN_DIR] [MINUTES]      (defaults: runs/wt2-mini, 30)
-#   then: python scripts/export_demo_model.py RUN_DIR/final     (writes weights/bert-demo + its model card)
 #
 # The benchmark's best recipe so far changes two knobs (see README, "Pretraining"):
 #   VOCAB_SIZE=8192 MASK_PROB=0.4 bash scripts/pretrain_wikitext2.sh runs/wt2-8k-m40 30

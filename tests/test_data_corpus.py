@@ -1,4 +1,4 @@
-"""Corpus reading: sentence splitting, plain and WikiText formats, bad bytes, empty input."""
+"""Corpus reading: sentence splitting, plain, WikiText and Gutenberg formats, bad bytes, empty input."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from bert.data.corpus import CorpusWarning, ReadStats, iter_documents, split_sentences
+from bert.data.corpus import GUTENBERG_HEADER_LINES, CorpusWarning, ReadStats, iter_documents, split_sentences
 from bert.errors import BertError
 
 
@@ -83,3 +83,18 @@ def test_empty_file_gives_no_documents(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert list(iter_documents([path])) == []
+
+
+def test_gutenberg_books_keep_only_the_text_joined_into_paragraphs(tmp_path):
+    book = ("\ufeffThe Project Gutenberg eBook of A Test\r\n\r\nThis eBook is for the use of anyone.\r\n\r\n"
+            "*** START OF THE PROJECT GUTENBERG EBOOK A TEST ***\r\n\r\nCHAPTER I.\r\n\r\n"
+            "It was a dark and stormy\r\nnight. The rain fell in\r\ntorrents.\r\n\r\n"
+            "Then it stopped.\r\n\r\n*** END OF THE PROJECT GUTENBERG EBOOK A TEST ***\r\n\r\nLicence text.\r\n")
+    (tmp_path / "1-0.txt").write_bytes(book.encode("utf-8"))
+    (tmp_path / "2-0.txt").write_text("No markers here.\n\nJust two\nparagraphs.\n", encoding="utf-8")
+    docs = list(iter_documents([tmp_path / "1-0.txt", tmp_path / "2-0.txt"], "gutenberg"))
+    assert docs == [["CHAPTER I.", "It was a dark and stormy night.", "The rain fell in torrents.", "Then it stopped."],
+                    ["No markers here.", "Just two paragraphs."]]
+    unmarked = tmp_path / "3-0.txt"  # more lines than a header has before any start marker: read whole
+    unmarked.write_text("Line.\n" * (GUTENBERG_HEADER_LINES + 5), encoding="utf-8")
+    assert len(list(iter_documents([unmarked], "gutenberg"))) == 1

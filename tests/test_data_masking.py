@@ -157,3 +157,17 @@ def test_list_of_examples_and_from_tokenizer(minilm_dir):
     with pytest.raises(ValueError, match="is_continuation"):
         MaskingCollator(vocab_size=10, mask_token_id=4, cls_token_id=2, sep_token_id=3, pad_token_id=0,
                         whole_word_masking=True)
+
+
+def test_unknown_token_is_never_a_training_target(minilm_dir):
+    """WikiText's <unk> becomes [UNK]: a model trained to predict it answers [UNK] to everyday sentences."""
+    from bert.tokenizer import BertTokenizer
+
+    tok = BertTokenizer.from_pretrained(minilm_dir)
+    col = MaskingCollator.from_tokenizer(tok, seed=0, mlm_probability=1.0)
+    ids = tok(["the [UNK] sat on the [UNK] mat"] * 4, return_tensors="pt")["input_ids"]
+    out = col({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+    chosen = out["labels"] != -100
+    assert chosen.sum() == 4 * 5  # every other real token is a target at probability 1 ...
+    assert not chosen[ids == tok.unk_token_id].any()  # ... but never [UNK]
+    assert tok.unk_token_id not in set(col.random_token_ids.tolist())

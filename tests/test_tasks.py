@@ -196,11 +196,30 @@ def test_default_model_falls_back_to_the_bundled_demo_model_with_a_notice(tmp_pa
     assert "P(B follows A)" in capsys.readouterr().out
 
 
-def test_demo_model_is_small_and_documented():
+def test_demo_model_is_small_licensed_and_documented():
     from bert.tasks import DEMO_MODEL
 
-    assert (DEMO_MODEL / "model.safetensors").stat().st_size <= 25 * 1024 * 1024
+    assert (DEMO_MODEL / "model.safetensors").stat().st_size <= 50 * 1000 * 1000
     card = (DEMO_MODEL / "README.md").read_text()
-    assert "MLM accuracy" in card and "scripts/pretrain_wikitext2.sh" in card
+    assert "MLM accuracy" in card and "scripts/pretrain_demo_model.sh" in card
+    assert "all-MiniLM-L6-v2" in card and "Apache License 2.0" in card
+    assert "Apache License" in (DEMO_MODEL / "LICENSE").read_text()
     model, tokenizer = load(bert.BertForPreTraining, DEMO_MODEL)
     assert tokenizer.vocab_size == model.config.vocab_size == 30522
+    assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384
+
+
+def test_demo_model_answers_the_lessons_sentences_sensibly():
+    """The examples the README, the lessons and the explorer show."""
+    from bert.tasks import DEMO_MODEL
+
+    model, tokenizer = load(bert.BertForMaskedLM, DEMO_MODEL)
+    capital = [c["token"] for c in fill_mask(model, tokenizer, "The capital of France is [MASK].", top_k=5)[0]]
+    assert "paris" in capital
+    cat = [c["token"] for c in fill_mask(model, tokenizer, "The cat sat on the [MASK].", top_k=5)[0]]
+    assert {"floor", "bed", "mat", "ground", "couch", "table", "chair", "sofa", "grass", "porch"} & set(cat), cat
+    nsp_model, _ = load(bert.BertForNextSentencePrediction, DEMO_MODEL)
+    assert next_sentence(nsp_model, tokenizer, "The man went to the store.", "He bought a gallon of milk.")[
+        "is_next"] > 0.5
+    assert next_sentence(nsp_model, tokenizer, "The man went to the store.", "Penguins are flightless birds.")[
+        "is_next"] < 0.5

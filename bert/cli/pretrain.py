@@ -9,7 +9,9 @@ def _run(args: argparse.Namespace) -> None:
     from bert.train import PretrainConfig, pretrain  # torch and friends load only when this command runs
 
     config = PretrainConfig(
-        data=args.data, out=args.out, config=args.config, max_steps=args.max_steps, time_budget=args.time_budget,
+        data=args.data, out=args.out, config=args.config, init_from=args.init_from, head_lr=args.head_lr,
+        objective=args.objective,
+        max_steps=args.max_steps, time_budget=args.time_budget,
         batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
         warmup_fraction=args.warmup_fraction, weight_decay=args.weight_decay, optimizer=args.optimizer,
         max_grad_norm=args.max_grad_norm, bf16=args.bf16, eval_every=args.eval_every, eval_batches=args.eval_batches,
@@ -25,14 +27,20 @@ def _run(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "pretrain", help="pretrain BERT (masked LM + next sentence) on prepared data",
-        description="Pretrain BertForPreTraining on a folder written by `bert prepare`. Writes RUN/metrics.jsonl, "
+        "pretrain", help="pretrain BERT (masked LM [+ next sentence]) on prepared data, from scratch or a checkpoint",
+        description="Pretrain BertForPreTraining on a folder written by `bert prepare`, from random weights or "
+                    "(--init-from) from a pretrained checkpoint. Writes RUN/metrics.jsonl, "
                     "RUN/curves.png, RUN/checkpoints/step-NNNNNNN/ and, at the end, RUN/final/ (model + tokenizer). "
                     "Multi-process: torchrun --nproc_per_node N -m bert pretrain ...")
     p.add_argument("--data", required=True, metavar="DIR", help="prepared data folder (from `bert prepare`)")
-    p.add_argument("--config", default="mini", metavar="NAME|PATH",
+    p.add_argument("--config", metavar="NAME|PATH",
                    help="model size: tiny, mini, small, medium, base, large, or a config.json (default mini)")
+    p.add_argument("--init-from", metavar="NAME|DIR",
+                   help="continue pretraining this checkpoint (a folder, a run's final/, or a name such as "
+                        "bert-base-uncased) instead of random weights; the data must use its vocabulary")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write into")
+    p.add_argument("--objective", choices=("mlm+nsp", "mlm"),
+                   help="what to train (default: what the data holds; mlm on sentence-pair data ignores NSP)")
     stop = p.add_argument_group("length (at least one)")
     stop.add_argument("--max-steps", type=int, metavar="N", help="optimizer steps; the learning rate reaches 0 here")
     stop.add_argument("--time-budget", type=float, metavar="MINUTES",
@@ -42,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--batch-size", type=int, default=32, metavar="B", help="examples per process per micro-batch")
     opt.add_argument("--grad-accum", type=int, default=1, metavar="K", help="micro-batches per optimizer step")
     opt.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
+    opt.add_argument("--head-lr", type=float, metavar="LR",
+                     help="peak learning rate of the MLM/NSP heads (default: --lr), e.g. for fresh heads on a "
+                          "pretrained encoder")
     warm = opt.add_mutually_exclusive_group()
     warm.add_argument("--warmup-steps", type=int, metavar="N", help="linear warmup steps")
     warm.add_argument("--warmup-fraction", type=float, default=0.01, metavar="F",

@@ -40,19 +40,21 @@ def _prepare(args: argparse.Namespace) -> None:
             sentence_split=not args.no_sentence_split,
             overwrite=args.overwrite,
             progress=False if args.quiet else None,
+            objective=args.objective,
         )
     for split, info in meta["splits"].items():
-        balance = f", {info['not_next_fraction']:.1%} NotNext" if info["examples"] else ""
+        balance = f", {info['not_next_fraction']:.1%} NotNext" if info["examples"] and "not_next" in info else ""
         print(f"{split}: {info['examples']} examples from {info['documents']} documents{balance}")
     print(f"wrote {args.out}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-tokenizer`` and ``prepare`` to the ``bert`` command."""
-    formats = ("plain", "wikitext")
+    from bert.data.corpus import FORMATS as formats
     format_help = (
         "plain: a blank line between documents, one sentence or paragraph per line; wikitext: the tokenized "
-        "WikiText release (' = Title = ' lines start documents) (default: plain)"
+        "WikiText release (' = Title = ' lines start documents); gutenberg: Project Gutenberg eBooks (text between the "
+        "START/END lines, wrapped paragraphs joined, one document per file) (default: plain)"
     )
 
     p = subparsers.add_parser(
@@ -78,7 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "training time (dynamic), so examples are stored unmasked.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="UTF-8 text files")
-    p.add_argument("--tokenizer", required=True, metavar="DIR", help="folder with vocab.txt / tokenizer.json")
+    p.add_argument("--tokenizer", required=True, metavar="DIR|NAME",
+                   help="folder with vocab.txt / tokenizer.json, or a model name (e.g. bert-base-uncased): to "
+                        "continue pretraining a checkpoint, use its own tokenizer")
+    p.add_argument("--objective", choices=("mlm+nsp", "mlm"), default="mlm+nsp",
+                   help="mlm+nsp: sentence pairs with next-sentence labels (BERT); mlm: consecutive sentences packed "
+                        "into full-length sequences, a [SEP] between documents, no NSP (RoBERTa; for corpora "
+                        "without document order) (default mlm+nsp)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; must be empty or absent)")
     p.add_argument("--max-seq-len", type=int, default=128, metavar="N", help="tokens per example (default 128)")
     p.add_argument("--seed", type=int, default=12345, help="random seed (default 12345, as the original)")

@@ -1,6 +1,6 @@
 """Reading a pretraining corpus into documents of sentences.
 
-Two input formats are understood:
+Three input formats are understood:
 
 ``plain`` (the format of google-research/bert's ``create_pretraining_data.py``)
     One sentence or paragraph per line, a blank (or whitespace-only) line between documents. The end of a file
@@ -13,6 +13,12 @@ Two input formats are understood:
     undone so the WordPiece tokenizer sees ordinary text: `` @-@ `` -> ``-``, `` @,@ `` -> ``,``, `` @.@ `` -> ``.``
     and ``<unk>`` -> ``[UNK]`` (which a BERT tokenizer maps to its unknown-token id instead of splitting
     ``<unk>`` into four pieces).
+
+``gutenberg`` (a Project Gutenberg plain-text eBook, ``<n>-0.txt``)
+    Only the text between the ``*** START OF ...`` and ``*** END OF ...`` lines is read (the licence header and
+    footer are not the book); a file without a start line within its first :data:`GUTENBERG_HEADER_LINES` lines
+    is read whole. A byte-order mark is dropped, the hard-wrapped lines of a paragraph (blank lines between
+    paragraphs) are joined into one line, and each file is one document.
 
 Lines are split into sentences by :func:`split_sentences` (the original expects one sentence per line; real
 corpora and WikiText have one paragraph per line, and sentence boundaries are what the next-sentence task
@@ -40,7 +46,10 @@ from pathlib import Path
 
 from bert.errors import BertError
 
-FORMATS = ("plain", "wikitext")
+FORMATS = ("plain", "wikitext", "gutenberg")
+GUTENBERG_HEADER_LINES = 2000  # a Project Gutenberg header is a few hundred lines at most
+_GUTENBERG_START = re.compile(r"^\*\*\* ?START OF")
+_GUTENBERG_END = re.compile(r"^\*\*\* ?END OF")
 MAX_LINE_BYTES = 1 << 20  # longer lines are read in pieces of about this size
 _WHITESPACE_BYTES = (b" ", b"\t", b"\x0b", b"\x0c")
 
@@ -282,6 +291,58 @@ def _utf8_safe_end(raw: bytes) -> int:
     return len(raw)
 
 
+def _gutenberg_paragraphs(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """``(file_index, paragraph)`` for the body of each Project Gutenberg file: header and footer dropped, wrapped
+    lines joined; no blank lines, so each file reads as one document (see the module docstring)."""
+    current = -1
+    header: list[str] = []  # lines before the start marker, kept until we know whether there is one
+    in_body = ended = False
+    paragraph: list[str] = []
+
+    def flush(index: int) -> Iterator[tuple[int, str]]:
+        if paragraph:
+            yield index, " ".join(paragraph)
+            paragraph.clear()
+
+    def body_line(index: int, line: str) -> Iterator[tuple[int, str]]:
+        if line.strip():
+            paragraph.append(line.strip())
+        else:
+            yield from flush(index)
+
+    for index, line in lines:
+        if index != current:
+            if not in_body:  # the previous file had no start marker: it was all body
+                for kept in header:
+                    yield from body_line(current, kept)
+            yield from flush(current)
+            current, header, in_body, ended = index, [], False, False
+            line = line.lstrip("\ufeff")
+        if ended:
+            continue
+        if not in_body:
+            if _GUTENBERG_START.match(line):
+                in_body, header = True, []
+            elif len(header) < GUTENBERG_HEADER_LINES:
+                header.append(line)
+            else:
+                in_body = True
+                for kept in header:
+                    yield from body_line(index, kept)
+                header = []
+                yield from body_line(index, line)
+            continue
+        if _GUTENBERG_END.match(line):
+            ended = True
+            yield from flush(index)
+            continue
+        yield from body_line(index, line)
+    if not in_body:
+        for kept in header:
+            yield from body_line(current, kept)
+    yield from flush(current)
+
+
 def iter_documents(
     files: Sequence[str | os.PathLike],
     format: str = "plain",
@@ -308,7 +369,10 @@ def iter_documents(
     chars = 0
     in_parts = False  # a part of the current document was yielded already
     current_file = 0
-    for previous, (file_index, line), following in _neighbours(iter_lines(files, stats, progress)):
+    lines = iter_lines(files, stats, progress)
+    if format == "gutenberg":
+        lines = _gutenberg_paragraphs(lines)
+    for previous, (file_index, line), following in _neighbours(lines):
         boundary = file_index != current_file
         current_file = file_index
         text = line

@@ -11,6 +11,10 @@ A prepared folder looks like::
         lengths.npy                [N] int16: number of real tokens (attention_mask is 1 there, 0 after)
         nsp_labels.npy             [N] int8: 0 = IsNext (B follows A), 1 = NotNext (B is random)
 
+MLM-only data (``bert prepare --objective mlm``, meta.json ``"objective": "mlm"``, see :mod:`bert.data.packing`)
+uses the same files: rows are ``[CLS] packed sentences [SEP]``, ``segment_a_lengths`` equals ``lengths`` (one
+segment: token_type_ids are all 0) and ``nsp_labels`` are -1 (no label).
+
 (int32 replaces int16 when max_seq_len > 32767.) Every array is a plain ``.npy`` file, so ``np.load(...,
 mmap_mode="r")`` maps it without reading it: :class:`PretrainingDataset` stays at a flat, small memory use
 whatever the corpus size, and DataLoader workers share the page cache.
@@ -97,6 +101,20 @@ def write_split(
         out[lo:hi] = rows
     out.flush()
     del out
+
+
+def write_rows(folder: str | os.PathLike, input_ids: np.ndarray, lengths: np.ndarray, *, vocab_size: int) -> None:
+    """Write already assembled single-segment rows (MLM-only data) as one split: ``input_ids`` [N, L], padded;
+    ``lengths`` [N] real tokens per row."""
+    from bert.data.packing import NO_NSP_LABEL
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ldtype = lengths_dtype(input_ids.shape[1])
+    np.save(folder / "segment_a_lengths.npy", lengths.astype(ldtype))
+    np.save(folder / "lengths.npy", lengths.astype(ldtype))
+    np.save(folder / "nsp_labels.npy", np.full(len(lengths), NO_NSP_LABEL, dtype=np.int8))
+    np.save(folder / "input_ids.npy", input_ids.astype(ids_dtype(vocab_size)))
 
 
 class PretrainingDataset(Dataset):

@@ -1,6 +1,8 @@
 """Dynamic masked-LM masking, redone for every batch (RoBERTa-style; replaces the original's static dupes).
 
-Per sequence, among the *candidate* positions (real tokens that are not [CLS], [SEP], [PAD] or [MASK]):
+Per sequence, among the *candidate* positions (real tokens that are not [CLS], [SEP], [PAD] or [MASK]; built
+from a tokenizer, no bracketed token at all, so [UNK] is never a target either: a model trained to predict it
+answers [UNK] wherever it is unsure, and WikiText has many):
 
 * ``k = min(max_predictions, max(1, round(mlm_probability * candidates)))`` positions are chosen uniformly
   at random (``k = 0`` only for a sequence without candidates);
@@ -174,8 +176,8 @@ class MaskingCollator:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> MaskingCollator:
-        """From a :class:`~bert.tokenizer.BertTokenizer`: bracketed tokens (``[PAD]``, ``[unused7]``, ...) are
-        never chosen nor used as random replacements; ``##`` pieces are continuations for whole-word masking."""
+        """From a :class:`~bert.tokenizer.BertTokenizer`: bracketed tokens (``[PAD]``, ``[UNK]``, ``[unused7]``, ...)
+        are never chosen nor used as random replacements; ``##`` pieces are continuations for whole-word masking."""
         vocab = tokenizer.get_vocab()
         vocab_size = max(tokenizer.vocab_size, max(vocab.values()) + 1)
         bracketed = [i for token, i in vocab.items() if _is_bracketed(token)]
@@ -189,6 +191,7 @@ class MaskingCollator:
             cls_token_id=tokenizer.cls_token_id,
             sep_token_id=tokenizer.sep_token_id,
             pad_token_id=tokenizer.pad_token_id,
+            never_mask_ids=bracketed,
             random_token_ids=(~special).nonzero().flatten(),
             is_continuation=is_continuation,
             **kwargs,

@@ -3,7 +3,8 @@
 Pipeline: read documents (:mod:`.corpus`) -> tokenize in bulk (:mod:`.tokenized`) -> shuffle the documents
 with ``random.Random(seed)`` and hold out the first ``eval_fraction`` of them -> build sentence-pair examples
 per split (:mod:`.examples`; random "next" sentences of a split come from that split only, so evaluation
-examples are wholly from unseen documents) -> write the arrays into a temporary folder beside ``out_dir``
+examples are wholly from unseen documents), or with ``objective="mlm"`` pack whole sentences into full-length
+single-segment examples (:mod:`.packing`) -> write the arrays into a temporary folder beside ``out_dir``
 and rename it into place once complete, ``meta.json`` last.
 
 Deterministic: the same files, tokenizer and settings give byte-identical arrays.
@@ -22,14 +23,16 @@ from typing import Any
 
 from bert.checkpoint import check_writable_directory
 from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
-from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_split
+from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
 from bert.data.examples import PairSpans, create_pairs
-from bert.data.tokenized import tokenize_documents
+from bert.data.packing import pack_full_sentences
+from bert.data.tokenized import TokenizedCorpus, tokenize_documents
 from bert.errors import BertError
 
 DATA_FORMAT_VERSION = 1
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar from this much input on (progress=None)
 PART_CHARS = 4 << 20  # documents are read and tokenized in parts of about this many characters
+OBJECTIVES = ("mlm+nsp", "mlm")
 
 
 def _load_tokenizer(tokenizer: Any):
@@ -40,7 +43,10 @@ def _load_tokenizer(tokenizer: Any):
     return BertTokenizer.from_pretrained(tokenizer)
 
 
-def _check_settings(max_seq_len: int, short_seq_prob: float, dupe_factor: int, eval_fraction: float, fmt: str) -> None:
+def _check_settings(max_seq_len: int, short_seq_prob: float, dupe_factor: int, eval_fraction: float, fmt: str,
+                    objective: str) -> None:
+    if objective not in OBJECTIVES:
+        raise BertError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
     if max_seq_len < 5:
         raise BertError(f"--max-seq-len must be at least 5 ([CLS] A [SEP] B [SEP] with 2 tokens), got {max_seq_len}")
     if not 0.0 <= short_seq_prob <= 1.0:
@@ -85,6 +91,47 @@ def _split_summary(spans: PairSpans, num_documents: int) -> dict[str, Any]:
     }
 
 
+def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCorpus],
+                    split_ranges: dict[str, list[tuple[int, int]]], max_seq_len: int, short_seq_prob: float,
+                    dupe_factor: int, eval_fraction: float, names: str, rng: random.Random) -> dict[str, PairSpans]:
+    """The MLM + NSP examples of both splits (google-research/bert's pairs), with the warnings they call for."""
+    if corpus.num_documents == 1:
+        warnings.warn(
+            "the corpus has a single document (separate documents with a blank line, or use --format wikitext"
+            " for WikiText); NotNext sentences are drawn from other parts of that document"
+            + (", and there is no evaluation split" if eval_fraction > 0 else ""),
+            CorpusWarning,
+            stacklevel=3,
+        )
+    elif len(split_ranges["train"]) == 1:
+        warnings.warn(
+            "the training split has a single document (the corpus has 2 and one is held out for evaluation); "
+            "NotNext sentences are drawn from other parts of that document; lower --eval-fraction to 0 to train "
+            "on both",
+            CorpusWarning,
+            stacklevel=3,
+        )
+
+    spans = {
+        split: create_pairs(split_corpus[split].segment_offsets, split_ranges[split], max_seq_len, short_seq_prob,
+                            dupe_factor if split == "train" else 1, rng)
+        for split in ("train", "eval")
+    }
+    if len(spans["train"]) == 0:
+        raise BertError(f"{names} yields no training examples: a document needs at least two sentences")
+    if int(spans["train"].nsp_labels.sum()) == 0:
+        warnings.warn(
+            f"no NotNext examples could be made: the training split has {len(split_ranges['train'])} document(s) "
+            f"and {corpus.num_segments} sentence(s) in all, too few for a random next sentence that is not the true "
+            "one, so the next-sentence task sees only IsNext pairs and learns nothing; add documents (separated by "
+            "blank lines) or more sentences",
+            CorpusWarning,
+            stacklevel=3,
+        )
+
+    return spans
+
+
 def prepare_pretraining_data(
     files: list[str | os.PathLike],
     tokenizer: Any,
@@ -100,17 +147,20 @@ def prepare_pretraining_data(
     sentence_split: bool = True,
     overwrite: bool = False,
     progress: bool | None = None,
+    objective: str = "mlm+nsp",
 ) -> dict[str, Any]:
     """Prepare pretraining data from text ``files`` into ``out_dir``; returns the ``meta.json`` contents.
 
     ``eval_files`` (e.g. a corpus's validation split) make the evaluation split instead of held-out documents
     (``eval_fraction`` is then ignored).
-    ``tokenizer`` is a :class:`~bert.tokenizer.BertTokenizer` or a folder to load one from. ``format`` is
-    ``"plain"`` or ``"wikitext"`` (:mod:`bert.data.corpus`). ``progress=None`` shows a bar for inputs of 4 MB or
-    more. Problems with the input raise :class:`~bert.errors.BertError`; repaired or skipped input
-    (invalid UTF-8, empty documents, a single-document corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
+    ``tokenizer`` is a :class:`~bert.tokenizer.BertTokenizer`, a folder or a model name to load one from.
+    ``format`` is ``"plain"``, ``"wikitext"`` or ``"gutenberg"`` (:mod:`bert.data.corpus`). ``objective``:
+    ``"mlm+nsp"`` (sentence pairs with next-sentence labels) or ``"mlm"`` (full-sentence packing, no labels).
+    ``progress=None`` shows a bar for inputs of 4 MB or more. Problems with the input raise
+    :class:`~bert.errors.BertError`; repaired or skipped input (invalid UTF-8, empty documents, a single-document
+    corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
     """
-    _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format)
+    _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format, objective)
     paths = check_input_files(files)
     eval_paths = check_input_files(eval_files) if eval_files else []
     if eval_paths:
@@ -161,42 +211,22 @@ def prepare_pretraining_data(
         eval_stats.warn_long_lines()
         offsets = split_corpus["eval"].document_offsets.tolist()
         split_ranges["eval"] = [(offsets[d], offsets[d + 1]) for d in range(split_corpus["eval"].num_documents)]
-    if corpus.num_documents == 1:
-        warnings.warn(
-            "the corpus has a single document (separate documents with a blank line, or use --format wikitext"
-            " for WikiText); NotNext sentences are drawn from other parts of that document"
-            + (", and there is no evaluation split" if eval_fraction > 0 else ""),
-            CorpusWarning,
-            stacklevel=2,
-        )
-    elif len(split_ranges["train"]) == 1:
-        warnings.warn(
-            "the training split has a single document (the corpus has 2 and one is held out for evaluation); "
-            "NotNext sentences are drawn from other parts of that document; lower --eval-fraction to 0 to train "
-            "on both",
-            CorpusWarning,
-            stacklevel=2,
-        )
-
-    spans = {
-        split: create_pairs(split_corpus[split].segment_offsets, split_ranges[split], max_seq_len, short_seq_prob,
-                            dupe_factor if split == "train" else 1, rng)
-        for split in ("train", "eval")
-    }
-    if len(spans["train"]) == 0:
-        raise BertError(f"{names} yields no training examples: a document needs at least two sentences")
-    if int(spans["train"].nsp_labels.sum()) == 0:
-        warnings.warn(
-            f"no NotNext examples could be made: the training split has {len(split_ranges['train'])} document(s) "
-            f"and {corpus.num_segments} sentence(s) in all, too few for a random next sentence that is not the true "
-            "one, so the next-sentence task sees only IsNext pairs and learns nothing; add documents (separated by "
-            "blank lines) or more sentences",
-            CorpusWarning,
-            stacklevel=2,
-        )
+    if objective == "mlm":
+        packed = {split: pack_full_sentences(split_corpus[split].tokens, split_corpus[split].segment_offsets,
+                                             split_ranges[split], max_seq_len, cls_id=tok.cls_token_id,
+                                             sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
+                                             dupe_factor=dupe_factor if split == "train" else 1, rng=rng)
+                  for split in SPLITS}
+        summaries = {split: {"documents": len(split_ranges[split]), "examples": len(packed[split][1]),
+                             "tokens": int(packed[split][1].sum())} for split in SPLITS}
+    else:
+        spans = _sentence_pairs(corpus, split_corpus, split_ranges, max_seq_len, short_seq_prob, dupe_factor,
+                                eval_fraction, names, rng)
+        summaries = {split: _split_summary(spans[split], len(split_ranges[split])) for split in SPLITS}
 
     meta: dict[str, Any] = {
         "format": "bert-pretraining-data",
+        "objective": objective,
         "version": DATA_FORMAT_VERSION,
         "max_seq_len": max_seq_len,
         "vocab_size": tok.vocab_size,
@@ -225,22 +255,18 @@ def prepare_pretraining_data(
             "empty_documents_skipped": corpus.empty_documents,
             "invalid_utf8_bytes": sum(stats.invalid_bytes.values()),
         },
-        "splits": {split: _split_summary(spans[split], len(split_ranges[split])) for split in SPLITS},
+        "splits": summaries,
     }
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         for split in SPLITS:
-            write_split(
-                tmp / split,
-                split_corpus[split].tokens,
-                spans[split],
-                max_seq_len=max_seq_len,
-                cls_id=tok.cls_token_id,
-                sep_id=tok.sep_token_id,
-                pad_id=tok.pad_token_id,
-                vocab_size=tok.vocab_size,
-            )
+            if objective == "mlm":
+                write_rows(tmp / split, *packed[split], vocab_size=tok.vocab_size)
+            else:
+                write_split(tmp / split, split_corpus[split].tokens, spans[split], max_seq_len=max_seq_len,
+                            cls_id=tok.cls_token_id, sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
+                            vocab_size=tok.vocab_size)
         tok.save_pretrained(tmp / TOKENIZER_DIR)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         _move_into_place(tmp, out)

@@ -15,9 +15,15 @@ class PretrainConfig:
     """Settings of a pretraining run. Only ``data``, ``out`` and one of ``max_steps``/``time_budget`` are required.
 
     data: a folder written by ``bert prepare`` (train/, eval/, meta.json, tokenizer/).
-    config: a preset name (tiny, mini, small, medium, base, large) or a path to a BERT config.json;
+    config: a preset name (tiny, mini, small, medium, base, large) or a path to a BERT config.json (default mini);
         ``vocab_size`` always comes from the data's tokenizer. ``model_overrides`` replace further fields
         (e.g. ``{"hidden_dropout_prob": 0.0}``).
+    init_from: continue pretraining a checkpoint (a folder or a model name) instead of starting from random
+        weights; its config.json is the architecture (``config`` must then be None), its vocabulary must be the
+        data's, heads it lacks are freshly initialised (see :mod:`bert.train.init_from`).
+    head_lr: peak learning rate of the pretraining heads (``cls.*``), when it should differ from ``lr``.
+    objective: "mlm+nsp" or "mlm"; None trains what the data holds (``bert prepare --objective``). "mlm" on
+        sentence-pair data ignores the NSP labels; MLM-only training freezes the pooler and NSP layer.
     out: the run folder (metrics.jsonl, curves.png, checkpoints/, final/).
     max_steps / time_budget (minutes): when to stop; the learning rate decays to 0 at max_steps, or at the
         number of steps estimated to fit in the time budget (see :mod:`bert.train.schedule`).
@@ -34,12 +40,15 @@ class PretrainConfig:
 
     data: str | Path
     out: str | Path
-    config: str = "mini"
+    config: str | None = None
+    init_from: str | None = None
     max_steps: int | None = None
     time_budget: float | None = None
     batch_size: int = 32
     grad_accum: int = 1
     lr: float = 1e-4
+    head_lr: float | None = None
+    objective: str | None = None
     warmup_steps: int | None = None
     warmup_fraction: float = 0.01
     weight_decay: float = 0.01
@@ -64,6 +73,9 @@ class PretrainConfig:
 
     def validate(self) -> None:
         """BertError for settings that cannot work, before anything is loaded."""
+        if self.init_from is not None and self.config is not None:
+            raise BertError("--config and --init-from together: the architecture comes from the checkpoint "
+                            "(only --dropout can change it); drop --config")
         if self.max_steps is None and self.time_budget is None:
             raise BertError("give --max-steps or --time-budget (or both): training needs to know when to stop")
         checks = [
@@ -72,6 +84,8 @@ class PretrainConfig:
             (self.batch_size > 0, "--batch-size must be positive"),
             (self.grad_accum > 0, "--grad-accum must be positive"),
             (self.lr > 0, "--lr must be positive"),
+            (self.head_lr is None or self.head_lr > 0, "--head-lr must be positive"),
+            (self.objective in (None, "mlm+nsp", "mlm"), "--objective must be mlm+nsp or mlm"),
             (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
             (0.0 <= self.warmup_fraction < 1.0, "--warmup-fraction must be in [0, 1)"),
             (self.weight_decay >= 0, "--weight-decay must be >= 0"),

@@ -59,15 +59,13 @@ from bert.train.checkpointing import (
 )
 from bert.train.config import PretrainConfig
 from bert.train.distributed import World, set_threads, setup, teardown
+from bert.train.evaluate import eval_collator, evaluate
+from bert.train.init_from import InitCheckpoint, fresh_heads_note
 from bert.train.loss import PretrainingObjective, summarize
 from bert.train.metrics import MetricsLog, peak_rss_gb, plot_curves
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 
-EVAL_MASKING_SEED = 20181011  # fixed, so every evaluation masks the eval examples identically
-# Held-out MLM is always measured the original way (15% of tokens, at most 20 per 128), whatever the training
-# masking rate, so that runs trained with different --mask-prob report comparable accuracies.
-EVAL_MLM_PROBABILITY = 0.15
 PROBE_PASSES = 3  # forward+backward passes timed to estimate steps from --time-budget (the fastest counts)
 
 
@@ -155,6 +153,19 @@ class Trainer:
             self.eval_data = None
         self.seq_len = self.train_data.max_seq_len
         self.meta = meta
+        data_objective = meta.get("objective", "mlm+nsp")
+        if config.objective == "mlm+nsp" and data_objective == "mlm":
+            raise BertError(f"{self.data_dir} holds MLM-only data (no next-sentence labels); train it with "
+                            "--objective mlm, or prepare sentence pairs with bert prepare --objective mlm+nsp")
+        self.nsp = (config.objective or data_objective) == "mlm+nsp"
+        self.init: InitCheckpoint | None = None
+        init_state = None
+        if config.init_from is not None:  # checked before anything is written
+            self.init = InitCheckpoint.resolve(config.init_from, config.model_overrides)
+            self.init.check_vocabulary(self.tokenizer, self.data_dir)
+            # A resumed run continues from its own checkpoint: the initial weights are not read over it.
+            if not (config.resume and latest_checkpoint(self.checkpoints_dir)):
+                init_state = self.init.read_weights()
 
         if world.is_main:
             check_writable(self.out)
@@ -166,10 +177,7 @@ class Trainer:
         collator_args = {"whole_word_masking": config.whole_word_masking, "mlm_probability": config.mlm_probability,
                          "max_predictions_per_seq": config.max_predictions_per_seq}
         self.collator = MaskingCollator.from_tokenizer(self.tokenizer, seed=config.seed + 1, **collator_args)
-        self.eval_collator = MaskingCollator.from_tokenizer(
-            self.tokenizer, seed=EVAL_MASKING_SEED, whole_word_masking=config.whole_word_masking,
-            mlm_probability=EVAL_MLM_PROBABILITY,
-            max_predictions_per_seq=math.ceil(EVAL_MLM_PROBABILITY * self.seq_len))
+        self.eval_collator = eval_collator(self.tokenizer, self.seq_len, config.whole_word_masking)
 
         wanted = round(config.mlm_probability * (self.seq_len - 3))
         if config.max_predictions_per_seq is not None and config.max_predictions_per_seq < wanted:
@@ -177,17 +185,29 @@ class Trainer:
                        f"{self.seq_len}-token sequence masks {config.max_predictions_per_seq} tokens, not the "
                        f"{wanted} that a masking probability of {config.mlm_probability} asks for")
 
-        self.model_config = build_model_config(config.config, self.collator.vocab_size, self.tokenizer.pad_token_id,
-                                               config.model_overrides)
+        if self.init is not None:
+            self.model_config = self.init.config
+        else:
+            self.model_config = build_model_config(config.config or "mini", self.collator.vocab_size,
+                                                   self.tokenizer.pad_token_id, config.model_overrides)
         if self.model_config.max_position_embeddings < self.seq_len:
             raise BertError(f"the data has sequences of {self.seq_len} tokens but the model only "
                             f"{self.model_config.max_position_embeddings} positions")
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
-        self.model = BertForPreTraining(self.model_config).to(world.device).train()
+        self.model = BertForPreTraining(self.model_config)
+        if self.init is not None and init_state is not None:
+            note = fresh_heads_note(self.init.load_into(self.model, init_state))
+            del init_state
+            self._note(f"continuing pretraining from {self.init.folder}" + (f"; {note}" if note else ""))
+        if not self.nsp:  # MLM only: the pooler and NSP layer get no gradient; leave them as they are
+            for parameter in [*self.model.bert.pooler.parameters(), *self.model.cls.seq_relationship.parameters()]:
+                parameter.requires_grad_(False)
+        self.model.to(world.device).train()
         self.model.gradient_checkpointing_enable(config.gradient_checkpointing)
-        self.optimizer = build_optimizer(self.model, config.optimizer, config.lr, config.weight_decay)
+        head_lr_scale = config.head_lr / config.lr if config.head_lr is not None else 1.0
+        self.optimizer = build_optimizer(self.model, config.optimizer, config.lr, config.weight_decay, head_lr_scale)
         if world.is_main:
             check_free_space(self.out, checkpoint_bytes(self.model))
         self.per_step = config.batch_size * world.world_size * config.grad_accum
@@ -206,7 +226,7 @@ class Trainer:
         elif self.metrics is not None:
             self.metrics.truncate_after(-1)
 
-        self.objective = PretrainingObjective(self.model)
+        self.objective = PretrainingObjective(self.model, nsp=self.nsp)
         if self.schedule is None:  # --time-budget alone: time a probe (before DDP wraps the model) to size it
             self.schedule = self._schedule(self._estimate_steps())
         self.wrapped: torch.nn.Module = self.objective
@@ -295,6 +315,8 @@ class Trainer:
         budget = cfg.time_budget * 60 if cfg.time_budget is not None else math.inf
         if self.rng_to_restore is not None:
             restore_rng_states(self.rng_to_restore)
+        if self.init is not None and self.step == 0:
+            self._evaluate(None)  # the starting point: did continuing to train help?
 
         bar = None
         if world.is_main and cfg.progress:
@@ -390,40 +412,32 @@ class Trainer:
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
         summary = summarize(stats)
-        if not all(math.isfinite(v) for v in (summary["mlm_loss"], summary["nsp_loss"], grad_norm)):
+        if not all(math.isfinite(v) for v in (summary["mlm_loss"], summary.get("nsp_loss", 0.0), grad_norm)):
             last_good = latest_checkpoint(self.checkpoints_dir)
             kept = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was saved yet"
             raise BertError(
                 f"the loss became non-finite at step {self.step + 1} (MLM loss {summary['mlm_loss']:.4g}, "
-                f"NSP loss {summary['nsp_loss']:.4g}, gradient norm {grad_norm:.4g}); training stopped and {kept}. "
-                "Lower --lr or lengthen the warmup, then continue with --resume")
+                f"NSP loss {summary.get('nsp_loss', 0.0):.4g}, gradient norm {grad_norm:.4g}); training stopped and "
+                f"{kept}. Lower --lr or lengthen the warmup, then continue with --resume")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return stats, lr
 
-    @torch.no_grad()
     def _evaluate(self, bar: Any) -> dict[str, float] | None:
         """Held-out MLM loss/accuracy and NSP accuracy on the first eval_batches × batch_size eval examples,
-        masked with a fixed seed (rank 0 only)."""
+        masked with a fixed seed (rank 0 only; see :mod:`bert.train.evaluate`)."""
         if not self.world.is_main or self.eval_data is None or self.cfg.eval_batches == 0:
             return None
-        self.model.eval()
-        self.eval_collator.generator.manual_seed(EVAL_MASKING_SEED)
-        stats = torch.zeros(6, dtype=torch.float64)
-        n = min(len(self.eval_data), self.cfg.eval_batches * self.cfg.batch_size)
-        for start in range(0, n, self.cfg.batch_size):
-            rows = list(range(start, min(n, start + self.cfg.batch_size)))
-            batch = self._to_device(self.eval_collator(self.eval_data.batch(rows)))
-            with self._autocast():
-                stats += self.objective(**batch).stats().cpu()
-        self.model.train()
-        result = summarize(stats)
+        result = evaluate(self.objective, self.eval_data, self.eval_collator, self.cfg.batch_size,
+                          self.cfg.eval_batches * self.cfg.batch_size, device=self.world.device,
+                          autocast=self._autocast())
         event = {"kind": "eval", "step": self.step, **result, "elapsed": self.elapsed, "peak_rss_gb": peak_rss_gb()}
         assert self.metrics is not None
         self.metrics.write(event)
         plot_curves(self.metrics.events, self.out / "curves.png")
         message = (f"step {self.step}: eval MLM loss {result['mlm_loss']:.4f}, MLM accuracy "
-                   f"{result['mlm_accuracy']:.3f}, NSP accuracy {result['nsp_accuracy']:.3f}")
+                   f"{result['mlm_accuracy']:.3f}" + (f", NSP accuracy {result['nsp_accuracy']:.3f}"
+                                                      if "nsp_accuracy" in result else ""))
         if bar is not None:
             bar.write(message)
         else:

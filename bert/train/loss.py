@@ -66,15 +66,20 @@ STAT_NAMES = ("mlm_loss_sum", "mlm_correct", "mlm_count", "nsp_loss_sum", "nsp_c
 
 
 def summarize(stats: torch.Tensor) -> dict[str, float]:
-    """Turn summed stats (see :meth:`LossSums.stats`) into mlm_loss, mlm_accuracy, nsp_loss, nsp_accuracy."""
+    """Turn summed stats (see :meth:`LossSums.stats`) into mlm_loss, mlm_accuracy, nsp_loss, nsp_accuracy (the
+    NSP values only when NSP was trained: MLM-only runs have none)."""
     s = dict(zip(STAT_NAMES, stats.tolist(), strict=True))
-    mlm, nsp = max(s["mlm_count"], 1.0), max(s["nsp_count"], 1.0)
-    return {"mlm_loss": s["mlm_loss_sum"] / mlm, "mlm_accuracy": s["mlm_correct"] / mlm,
-            "nsp_loss": s["nsp_loss_sum"] / nsp, "nsp_accuracy": s["nsp_correct"] / nsp}
+    mlm, nsp = max(s["mlm_count"], 1.0), s["nsp_count"]
+    result = {"mlm_loss": s["mlm_loss_sum"] / mlm, "mlm_accuracy": s["mlm_correct"] / mlm}
+    if nsp:
+        result.update(nsp_loss=s["nsp_loss_sum"] / nsp, nsp_accuracy=s["nsp_correct"] / nsp)
+    return result
 
 
 class PretrainingObjective(nn.Module):
     """``BertForPreTraining`` + the masked-only MLM loss + the NSP loss, as one module (DDP wraps this).
+
+    ``nsp=False`` (MLM-only data) leaves the NSP loss out: its sums are 0 and the batch's labels are ignored.
 
     ``forward(batch, mlm_normalizer, nsp_normalizer)`` returns :class:`LossSums` whose ``loss`` is
     ``mlm_loss_sum / mlm_normalizer + nsp_loss_sum / nsp_normalizer``. With the normalisers set to the global
@@ -83,9 +88,10 @@ class PretrainingObjective(nn.Module):
     world size before backward).
     """
 
-    def __init__(self, model: BertForPreTraining) -> None:
+    def __init__(self, model: BertForPreTraining, nsp: bool = True) -> None:
         super().__init__()
         self.model = model
+        self.nsp = nsp
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor, next_sentence_label: torch.Tensor,
@@ -94,12 +100,17 @@ class PretrainingObjective(nn.Module):
         logits, targets = masked_lm_logits(self.model, out.last_hidden_state, labels)
         logits = logits.float()
         mlm_sum = F.cross_entropy(logits, targets, reduction="sum")
-        nsp_logits = self.model.cls.seq_relationship(out.pooler_output).float()  # [B, 2]
-        nsp_targets = next_sentence_label.reshape(-1)
-        nsp_sum = F.cross_entropy(nsp_logits, nsp_targets, reduction="sum")
         with torch.no_grad():
             mlm_correct = (logits.argmax(-1) == targets).sum()
-            nsp_correct = (nsp_logits.argmax(-1) == nsp_targets).sum()
+        nsp_targets = next_sentence_label.reshape(-1)
+        if self.nsp:
+            nsp_logits = self.model.cls.seq_relationship(out.pooler_output).float()  # [B, 2]
+            nsp_sum = F.cross_entropy(nsp_logits, nsp_targets, reduction="sum")
+            with torch.no_grad():
+                nsp_correct = (nsp_logits.argmax(-1) == nsp_targets).sum()
+        else:
+            nsp_sum = nsp_correct = torch.zeros((), device=logits.device)
+            nsp_targets = nsp_targets[:0]
         return LossSums(
             loss=mlm_sum / mlm_normalizer + nsp_sum / nsp_normalizer,
             mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=torch.tensor(targets.numel()),

@@ -62,7 +62,8 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_curves(events: list[dict[str, Any]], path: Path) -> bool:
-    """Draw MLM loss, MLM accuracy and NSP accuracy against the step (train and eval) into ``path``.
+    """Draw MLM loss, MLM accuracy and (when the run trains NSP) NSP accuracy against the step (train and eval)
+    into ``path``.
 
     Matplotlib is optional: when it is missing, warn once and return False.
     """
@@ -70,6 +71,8 @@ def plot_curves(events: list[dict[str, Any]], path: Path) -> bool:
     if plt is None:
         return False
     panels = (("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy"), ("nsp_accuracy", "NSP accuracy"))
+    if not any("nsp_accuracy" in e for e in events):  # an MLM-only run
+        panels = panels[:2]
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5))
     for axis, (key, title) in zip(axes, panels, strict=True):
         for kind, style in (("train", "-"), ("eval", "o-")):

@@ -17,22 +17,26 @@ from bert.errors import BertError
 OPTIMIZERS = ("adamw", "lamb")
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+HEAD_PREFIX = "cls."  # the pretraining heads (MLM transform + output bias, NSP); the tied decoder is the embeddings
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, head_lr_scale: float = 1.0) -> list[dict]:
     """Split the trainable parameters into [decayed, not decayed].
 
     Not decayed: every bias (``*.bias``, including ``cls.predictions.bias``) and every LayerNorm weight. A tied
-    parameter (decoder = word embeddings) appears once, under its first name.
+    parameter (decoder = word embeddings) appears once, under its first name. With ``head_lr_scale`` != 1 the
+    pretraining heads (``cls.*``) get two groups of their own whose ``lr_scale`` multiplies the scheduled learning
+    rate (a freshly initialised head next to a pretrained encoder).
     """
-    decay, no_decay = [], []
+    groups = {(head, decay): [] for head in (False, True) for decay in (True, False)}
     for name, parameter in model.named_parameters():  # named_parameters() yields shared parameters once
         if not parameter.requires_grad:
             continue
-        if name.endswith("bias") or "LayerNorm" in name:
-            no_decay.append(parameter)
-        else:
-            decay.append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay, "adapt": True},
-            {"params": no_decay, "weight_decay": 0.0, "adapt": False}]
+        head = head_lr_scale != 1.0 and name.startswith(HEAD_PREFIX)
+        groups[head, not (name.endswith("bias") or "LayerNorm" in name)].append(parameter)
+    return [{"params": params, "weight_decay": weight_decay if decay else 0.0, "adapt": decay,
+             **({"lr_scale": head_lr_scale} if head else {})}
+            for (head, decay), params in groups.items() if params or not head]
 
 
 class Lamb(torch.optim.Optimizer):
@@ -88,14 +92,15 @@ class Lamb(torch.optim.Optimizer):
         return loss
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
+                    head_lr_scale: float = 1.0) -> torch.optim.Optimizer:
     """AdamW (betas 0.9/0.999, eps 1e-6 as in BERT) or LAMB over :func:`parameter_groups`.
 
     AdamW uses torch's fused kernel where this torch has one for the parameters' device (CPU since torch 2.4):
     the same update in one pass over memory instead of a dozen, which on CPU makes the step of a small BERT
     (mostly embedding table) noticeably shorter.
     """
-    groups = parameter_groups(model, weight_decay)
+    groups = parameter_groups(model, weight_decay, head_lr_scale)
     if name == "adamw":
         for group in groups:
             group.pop("adapt")

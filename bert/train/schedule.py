@@ -40,10 +40,10 @@ class WarmupLinearSchedule:
         return self.peak_lr * self.factor(step)
 
     def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
-        """Write ``lr(step)`` into the optimizer's groups and return it."""
+        """Write ``lr(step)`` into the optimizer's groups (times a group's ``lr_scale``, if any) and return it."""
         value = self.lr(step)
         for group in optimizer.param_groups:
-            group["lr"] = value
+            group["lr"] = value * group.get("lr_scale", 1.0)
         return value
 
     def state_dict(self) -> dict:

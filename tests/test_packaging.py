@@ -1,0 +1,49 @@
+"""The package as users install it: a wheel (pip install ., or a git URL) carries the demo model and answers offline."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from support import REPO
+
+
+def test_pyproject_lists_every_package_of_bert() -> None:
+    line = re.search(r"^packages = \[(.*)\]$", (REPO / "pyproject.toml").read_text(), re.MULTILINE)
+    assert line, "pyproject.toml has no [tool.setuptools] packages list"
+    listed = set(re.findall(r'"([^"]+)"', line.group(1)))
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "bert").rglob("__init__.py")}
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages in pyproject.toml"
+    assert "bert._demo" in listed
+
+
+def test_a_non_editable_install_answers_offline_from_another_folder(tmp_path: Path) -> None:
+    wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO),
+                            "-w", str(wheels)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = next(wheels.glob("bert-*.whl"))
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                              str(wheel)], capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr[-2000:]
+    assert (target / "bert" / "_demo" / "model.safetensors").is_file()
+
+    # The installed copy, not this checkout: run from an empty folder with only the installed package on the path,
+    # no network, and an empty Hugging Face cache (so bert-base-uncased is not found and the demo model answers).
+    env = {**os.environ, "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    env.pop("HF_HUB_CACHE", None)
+    where = subprocess.run([sys.executable, "-c", "import bert; print(bert.__file__)"], cwd=elsewhere, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert Path(where.stdout.strip()).is_relative_to(target), where.stdout + where.stderr
+    result = subprocess.run([sys.executable, "-m", "bert", "fill-mask", "The capital of France is [MASK].",
+                             "--top-k", "5"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "bundled demo model" in result.stderr and str(target) in result.stderr
+    assert len(result.stdout.strip().splitlines()) >= 5
+    named = subprocess.run([sys.executable, "-m", "bert", "info", "--model", "bert-demo"], cwd=elsewhere, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert named.returncode == 0, named.stderr[-2000:]
