@@ -2,6 +2,8 @@
 
     from bert import BertForMaskedLM, BertTokenizer
     model = BertForMaskedLM.from_pretrained("bert-base-uncased")
+
+RoBERTa, ALBERT and DistilBERT (:mod:`bert.variants`) load and save their transformers checkpoints the same way.
 """
 
 from bert.config import BertConfig
@@ -16,8 +18,36 @@ from bert.heads import (
 )
 from bert.model import BertModel
 from bert.tokenizer import BertTokenizer
+from bert.variants import (
+    AlbertConfig,
+    AlbertForMaskedLM,
+    AlbertForPreTraining,
+    AlbertForQuestionAnswering,
+    AlbertForSequenceClassification,
+    AlbertForTokenClassification,
+    AlbertModel,
+    DistilBertConfig,
+    DistilBertForMaskedLM,
+    DistilBertForQuestionAnswering,
+    DistilBertForSequenceClassification,
+    DistilBertForTokenClassification,
+    DistilBertModel,
+    RobertaConfig,
+    RobertaForMaskedLM,
+    RobertaForQuestionAnswering,
+    RobertaForSequenceClassification,
+    RobertaForTokenClassification,
+    RobertaModel,
+)
 
 __all__ = [
+    "AlbertConfig",
+    "AlbertForMaskedLM",
+    "AlbertForPreTraining",
+    "AlbertForQuestionAnswering",
+    "AlbertForSequenceClassification",
+    "AlbertForTokenClassification",
+    "AlbertModel",
     "BertConfig",
     "BertError",
     "BertForMaskedLM",
@@ -28,5 +58,16 @@ __all__ = [
     "BertForTokenClassification",
     "BertModel",
     "BertTokenizer",
+    "DistilBertConfig",
+    "DistilBertForMaskedLM",
+    "DistilBertForQuestionAnswering",
+    "DistilBertForSequenceClassification",
+    "DistilBertForTokenClassification",
+    "DistilBertModel",
+    "RobertaConfig",
+    "RobertaForMaskedLM",
+    "RobertaForQuestionAnswering",
+    "RobertaForSequenceClassification",
+    "RobertaForTokenClassification",
+    "RobertaModel",
 ]
-

@@ -14,6 +14,9 @@ in the checkpoint                            becomes
 ``embeddings.position_ids`` and similar      dropped: buffers we recompute, not weights
 ==========================================  ================================================================
 
+The names above are BERT's; RoBERTa, ALBERT and DistilBERT (:mod:`bert.variants`) set their own prefix, base
+modules, tied decoder and bias alias as class attributes of their models, and the same rules apply.
+
 Files are read without executing anything: safetensors, or ``pytorch_model.bin`` through
 ``torch.load(weights_only=True)``, which refuses pickled objects other than tensors.
 """
@@ -34,7 +37,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from bert.config import BertConfig
+from bert.config import MODEL_TYPES, BertConfig
 from bert.errors import BertError
 
 logger = logging.getLogger("bert")
@@ -42,9 +45,6 @@ logger = logging.getLogger("bert")
 WEIGHT_FILES = (
     "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
 )
-BASE_PREFIX = "bert."
-BASE_MODULES = ("embeddings.", "encoder.", "pooler.")
-TIED_DECODER = "cls.predictions.decoder.weight"
 
 
 # ---- reading files ---------------------------------------------------------------------------------------------
@@ -112,9 +112,13 @@ def read_torch_pickle(path: Path) -> dict[str, torch.Tensor]:
 
 # ---- the name map ----------------------------------------------------------------------------------------------
 
-def normalize_names(state: dict[str, torch.Tensor], model_keys: Iterable[str]) -> dict[str, torch.Tensor]:
-    """Rename a checkpoint's tensors to the names ``model_keys`` uses (see the table in the module docstring)."""
-    model_has_prefix = any(k.startswith(BASE_PREFIX) for k in model_keys)
+def normalize_names(state: dict[str, torch.Tensor], model_keys: Iterable[str],
+                    family: type[PreTrainedModel] | None = None) -> dict[str, torch.Tensor]:
+    """Rename a checkpoint's tensors to the names ``model_keys`` uses (see the table in the module docstring);
+    ``family``: the model class whose prefix, base modules and aliases apply (BERT's by default)."""
+    family = family or PreTrainedModel
+    prefix, base_modules = family.base_model_prefix + ".", tuple(m + "." for m in family.base_modules)
+    model_has_prefix = any(k.startswith(prefix) for k in model_keys)
     renamed: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
         if name.endswith("position_ids") or name.endswith("embeddings.token_type_ids"):
@@ -123,12 +127,11 @@ def normalize_names(state: dict[str, torch.Tensor], model_keys: Iterable[str]) -
             name = name[: -len("gamma")] + "weight"
         elif name.endswith(".beta"):
             name = name[: -len("beta")] + "bias"
-        if name == "cls.predictions.decoder.bias":
-            name = "cls.predictions.bias"
-        if model_has_prefix and name.startswith(BASE_MODULES):
-            name = BASE_PREFIX + name
-        elif not model_has_prefix and name.startswith(BASE_PREFIX):
-            name = name[len(BASE_PREFIX):]
+        name = family.checkpoint_aliases.get(name, name)
+        if model_has_prefix and name.startswith(base_modules):
+            name = prefix + name
+        elif not model_has_prefix and name.startswith(prefix):
+            name = name[len(prefix):]
         renamed.setdefault(name, tensor)
     return renamed
 
@@ -144,11 +147,12 @@ class LoadReport:
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> LoadReport:
     """Copy a checkpoint's tensors into ``model`` (casting dtype), after the name map. Raises on shape mismatches."""
     own = model.state_dict()
-    state = normalize_names(state, own.keys())
+    family = type(model) if isinstance(model, PreTrainedModel) else PreTrainedModel
+    state = normalize_names(state, own.keys(), family)
     tied = set(getattr(model, "tied_weights", ()))
-    decoder = state.pop(TIED_DECODER, None)
-    if decoder is not None and TIED_DECODER in own:
-        embeddings = state.get(f"{BASE_PREFIX}embeddings.word_embeddings.weight")
+    decoder = state.pop(family.tied_decoder, None)
+    if decoder is not None and family.tied_decoder in own:
+        embeddings = state.get(f"{family.base_model_prefix}.embeddings.word_embeddings.weight")
         if embeddings is not None and not torch.equal(decoder, embeddings):
             logger.warning("%s: its MLM decoder is not tied to the word embeddings; using the word embeddings "
                            "for both, as BERT does", source)
@@ -156,7 +160,8 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "c
     matched = [name for name in state if name in own]
     if not matched:
         sample = ", ".join(list(state)[:3]) or "none"
-        raise BertError(f"{source} has no BERT weights (tensor names such as {sample}); is it a BERT checkpoint?")
+        kind = MODEL_TYPES[family.config_class.model_type]
+        raise BertError(f"{source} has no {kind} weights (tensor names such as {sample}); is it a {kind} checkpoint?")
     for name in matched:
         if state[name].shape != own[name].shape:
             raise BertError(f"{source}: {name} has shape {tuple(state[name].shape)} in the checkpoint but "
@@ -175,9 +180,18 @@ Model = TypeVar("Model", bound="PreTrainedModel")
 
 
 class PreTrainedModel(nn.Module):
-    """Shared by BertModel and every head: config, weight initialisation, loading and saving."""
+    """Shared by BertModel and every head: config, weight initialisation, loading and saving.
 
-    tied_weights: tuple[str, ...] = ()
+    The class attributes describe a model family's checkpoints; BERT's are the defaults, and the variants in
+    :mod:`bert.variants` override them (``base_model_prefix = "roberta"``, ...).
+    """
+
+    config_class: type[BertConfig] = BertConfig
+    base_model_prefix = "bert"  # the wrapped encoder's attribute name in head classes, and its checkpoint prefix
+    base_modules: tuple[str, ...] = ("embeddings", "encoder", "pooler")  # the encoder's own top-level modules
+    checkpoint_aliases: dict[str, str] = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
+    tied_decoder = "cls.predictions.decoder.weight"  # a copy of the word embeddings in checkpoints, never loaded
+    tied_weights: tuple[str, ...] = ()  # this class's parameters that are the word embeddings (not saved)
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -215,6 +229,11 @@ class PreTrainedModel(nn.Module):
     def tie_weights(self) -> None:
         """Heads with a decoder tied to the word embeddings override this."""
 
+    @property
+    def base_model(self) -> PreTrainedModel:
+        """The wrapped encoder (``self.bert`` in a BERT head), or the model itself when it is the encoder."""
+        return getattr(self, self.base_model_prefix, self)
+
     def gradient_checkpointing_enable(self, enabled: bool = True) -> None:
         """Recompute encoder layers during backward instead of storing their activations (see ``BertEncoder``)."""
         for module in self.modules():
@@ -238,7 +257,7 @@ class PreTrainedModel(nn.Module):
         location = resolve_model_dir(name_or_path)
         folder = location if location.is_dir() else location.parent
         weights = find_weights(folder) if location.is_dir() else location
-        config = BertConfig.from_json_file(folder / "config.json", **config_overrides)
+        config = cls.config_class.from_json_file(folder / "config.json", **config_overrides)
         model = cls(config)
         model.load_report = load_into(model, read_state_dict(weights), source=str(weights))
         model.name_or_path = str(name_or_path)

@@ -3,6 +3,9 @@
 The field names are HF's on purpose, so a ``config.json`` from any BERT checkpoint loads as it is and the one we
 write loads in ``transformers``. Presets give the published sizes: bert-base/large and the 24 "small BERTs"
 (Turc et al., 2019) of which tiny/mini/small/medium are the usual picks.
+
+RoBERTa, ALBERT and DistilBERT configs (:mod:`bert.variants`) are subclasses: each sets ``model_type``, its own
+defaults and fields, and (DistilBERT) the config.json names of the fields it shares with BERT.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ import dataclasses
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bert.errors import BertError
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
+# The model_type values of config.json this package loads → their names, and the prefix of their classes.
+MODEL_TYPES = {"bert": "BERT", "roberta": "RoBERTa", "albert": "ALBERT", "distilbert": "DistilBERT"}
+CLASS_PREFIXES = {"bert": "Bert", "roberta": "Roberta", "albert": "Albert", "distilbert": "DistilBert"}
 
 
 def _is_number(value: Any) -> bool:
@@ -26,6 +33,12 @@ def _is_number(value: Any) -> bool:
 
 @dataclass
 class BertConfig:
+    model_type: ClassVar[str] = "bert"
+    # For model types whose config.json differs from BERT's (bert.variants): field → its name in config.json,
+    # and fields their config.json does not have (read as unknown keys, not written).
+    json_names: ClassVar[dict[str, str]] = {}
+    json_omitted: ClassVar[tuple[str, ...]] = ()
+
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -48,7 +61,13 @@ class BertConfig:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.validate()
+        try:
+            self.validate()
+        except BertError as error:  # name the fields as this model type's config.json does (DistilBERT's "dim")
+            message = str(error)
+            for name, json_name in self.json_names.items():
+                message = re.sub(rf"\b{name}\b", json_name, message)
+            raise BertError(message) from None
 
     def validate(self) -> None:
         """Raise BertError on values no BERT can have (they would otherwise fail deep inside a matmul)."""
@@ -107,11 +126,15 @@ class BertConfig:
     # ---- config.json ---------------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> BertConfig:
+        fields = {name: field for field, name in cls.json_names.items()}  # config.json name → field
+        data, overrides = ({fields.get(k, k): v for k, v in d.items()} for d in (data, overrides))
         data = {**data, **overrides}
-        model_type = data.get("model_type", "bert")
-        if model_type != "bert":
-            raise BertError(f"config: model_type is {model_type!r}, not 'bert'; "
-                            "this package loads BERT checkpoints only")
+        model_type = data.get("model_type", cls.model_type)
+        if model_type != cls.model_type:
+            prefix = CLASS_PREFIXES.get(model_type)
+            advice = (f"load it with {prefix}Model or a {prefix}For* class" if prefix else
+                      f"this package loads {', '.join(map(repr, MODEL_TYPES))} checkpoints only")
+            raise BertError(f"config: model_type is {model_type!r}, not {cls.model_type!r}; {advice}")
         if data.get("position_embedding_type", "absolute") != "absolute":
             raise BertError(f"config: position_embedding_type {data['position_embedding_type']!r} is not supported "
                             "(only 'absolute', the original BERT's)")
@@ -123,7 +146,7 @@ class BertConfig:
                 data.pop("label2id", None)
             else:
                 data["num_labels"] = len(data["id2label"])
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", *cls.json_omitted}
         kwargs = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}
         try:
@@ -147,16 +170,17 @@ class BertConfig:
     def to_dict(self) -> dict[str, Any]:
         data = {**self.extra}
         for f in dataclasses.fields(self):
-            if f.name != "extra":
-                data[f.name] = getattr(self, f.name)
+            if f.name != "extra" and f.name not in self.json_omitted:
+                data[self.json_names.get(f.name, f.name)] = getattr(self, f.name)
         # HF derives num_labels from id2label, so id2label is what carries the head size to transformers.
         id2label = self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
         data["id2label"] = {str(k): v for k, v in id2label.items()}
         data["label2id"] = {v: k for k, v in id2label.items()}
-        if data.get("classifier_dropout") is None:
+        if "classifier_dropout" in data and data["classifier_dropout"] is None:
             data.pop("classifier_dropout")
-        data["model_type"] = "bert"
-        data.setdefault("position_embedding_type", "absolute")
+        data["model_type"] = self.model_type
+        if "position_embedding_type" not in self.json_omitted:
+            data.setdefault("position_embedding_type", "absolute")
         return data
 
     def save_as(self, path: str | os.PathLike, architecture: str | None = None) -> None:

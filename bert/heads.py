@@ -4,6 +4,10 @@ Each ``BertFor*`` wraps a :class:`~bert.model.BertModel` as ``self.bert`` and ad
 matches the checkpoints (``cls.predictions``, ``cls.seq_relationship``, ``classifier``, ``qa_outputs``). Given
 labels, a head also returns its loss; label -100 means "ignore this position", as in PyTorch's cross-entropy.
 
+Heads reach their encoder as ``self.base_model`` and create it with ``add_base_model``, so a variant of BERT whose
+head math is BERT's (RoBERTa's token classifier, ALBERT's sequence classifier, ...) reuses the class by setting
+``base_model_class`` and ``base_model_prefix`` (see :mod:`bert.variants`). The losses are functions for the same reason.
+
 Shapes: B batch, T length, H hidden_size, V vocab_size, C num_labels.
 """
 
@@ -24,14 +28,16 @@ IGNORE_INDEX = -100
 class BertPredictionHeadTransform(nn.Module):
     """dense → activation → LayerNorm: reshapes the final hidden state before it is compared with every word."""
 
-    def __init__(self, config: BertConfig) -> None:
+    def __init__(self, config: BertConfig, size: int | None = None) -> None:
+        """``size``: the output width, hidden_size unless given (ALBERT's head narrows to embedding_size)."""
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        size = size or config.hidden_size
+        self.dense = nn.Linear(config.hidden_size, size)
         self.transform_act_fn = activation(config.hidden_act)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = nn.LayerNorm(size, eps=config.layer_norm_eps)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """[..., H] → [..., H]."""
+        """[..., H] → [..., H] (or [..., size])."""
         return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
 
 
@@ -80,12 +86,48 @@ def mlm_loss(prediction_logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
                            ignore_index=IGNORE_INDEX)
 
 
-def tie_decoder(model: nn.Module) -> None:
+def sequence_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on class ids, or mean squared error when there is one output (regression): logits [B, C]."""
+    if logits.shape[-1] == 1:
+        return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).reshape(-1))
+    return F.cross_entropy(logits, labels.reshape(-1))
+
+
+def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the labelled tokens: logits [B, T, C], labels [B, T] with -100 where there is no label."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions: torch.Tensor,
+              end_positions: torch.Tensor) -> torch.Tensor:
+    """Extractive QA: the mean of the start and end cross-entropies; logits [B, T], positions [B].
+
+    Positions outside the sequence are clamped to T and ignored, as in the original run_squad.py.
+    """
+    length = start_logits.shape[1]
+    start = start_positions.reshape(-1).clamp(0, length)
+    end = end_positions.reshape(-1).clamp(0, length)
+    return (F.cross_entropy(start_logits, start, ignore_index=length)
+            + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
+
+
+def tie_decoder(model: PreTrainedModel) -> None:
     """Make the MLM decoder share the word-embedding matrix (one Parameter, two uses)."""
-    model.cls.predictions.decoder.weight = model.bert.embeddings.word_embeddings.weight
+    model.get_submodule(model.tied_decoder.removesuffix(".weight")).weight = (
+        model.base_model.embeddings.word_embeddings.weight)
 
 
-class BertForPreTraining(PreTrainedModel):
+class BertPreTrainedModel(PreTrainedModel):
+    """What the heads share: their encoder, a ``base_model_class`` stored under ``base_model_prefix`` (``self.bert``
+    here, the checkpoints' name for it)."""
+
+    base_model_class: type[PreTrainedModel] = BertModel
+
+    def add_base_model(self, add_pooling_layer: bool = True) -> None:
+        setattr(self, self.base_model_prefix, self.base_model_class(self.config, add_pooling_layer=add_pooling_layer))
+
+
+class BertForPreTraining(BertPreTrainedModel):
     """BERT as it was pretrained: masked language modelling + next sentence prediction.
 
     labels [B, T]: the original token at masked positions, -100 elsewhere.
@@ -96,7 +138,7 @@ class BertForPreTraining(PreTrainedModel):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.add_base_model()
         self.cls = BertPreTrainingHeads(config)
         self.init_weights()
 
@@ -107,7 +149,7 @@ class BertForPreTraining(PreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 next_sentence_label: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> PreTrainingOutput:
-        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         prediction_logits = self.cls.predictions(out.last_hidden_state)  # [B, T, V]
         seq_relationship_logits = self.cls.seq_relationship(out.pooler_output)  # [B, 2]
         masked_lm = None if labels is None else mlm_loss(prediction_logits, labels)
@@ -120,14 +162,14 @@ class BertForPreTraining(PreTrainedModel):
             attentions=out.attentions, mlm_loss=masked_lm, nsp_loss=next_sentence)
 
 
-class BertForMaskedLM(PreTrainedModel):
+class BertForMaskedLM(BertPreTrainedModel):
     """Masked-word prediction only (fill-mask). No pooler: MLM never looks at it."""
 
     tied_weights = ("cls.predictions.decoder.weight",)
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.add_base_model(add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
         self.init_weights()
 
@@ -138,18 +180,18 @@ class BertForMaskedLM(PreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, T, V]; loss with labels [B, T]."""
-        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.cls.predictions(out.last_hidden_state)
         loss = None if labels is None else mlm_loss(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
-class BertForNextSentencePrediction(PreTrainedModel):
+class BertForNextSentencePrediction(BertPreTrainedModel):
     """Does sentence B follow sentence A? logits [B, 2], index 0 = IsNext, 1 = NotNext."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.add_base_model()
         self.cls = BertOnlyNSPHead(config)
         self.init_weights()
 
@@ -157,7 +199,7 @@ class BertForNextSentencePrediction(PreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, 2]; loss with labels [B] (0 IsNext, 1 NotNext)."""
-        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.cls.seq_relationship(out.pooler_output)
         loss = None if labels is None else F.cross_entropy(logits, labels.reshape(-1))
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
@@ -168,12 +210,12 @@ def classifier_dropout(config: BertConfig) -> nn.Dropout:
                       else config.hidden_dropout_prob)
 
 
-class BertForSequenceClassification(PreTrainedModel):
+class BertForSequenceClassification(BertPreTrainedModel):
     """A label (or, with num_labels == 1, a real number) for the whole input, read from the pooled [CLS] vector."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.add_base_model()
         self.dropout = classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
@@ -182,23 +224,18 @@ class BertForSequenceClassification(PreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, C]; loss with labels [B]: cross-entropy on class ids, or mean squared error when C == 1."""
-        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.classifier(self.dropout(out.pooler_output))
-        loss = None
-        if labels is not None:
-            if self.config.num_labels == 1:
-                loss = F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).reshape(-1))
-            else:
-                loss = F.cross_entropy(logits, labels.reshape(-1))
+        loss = None if labels is None else sequence_classification_loss(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
-class BertForTokenClassification(PreTrainedModel):
+class BertForTokenClassification(BertPreTrainedModel):
     """A label for every token (named entities, part of speech)."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.add_base_model(add_pooling_layer=False)
         self.dropout = classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
@@ -207,20 +244,18 @@ class BertForTokenClassification(PreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, T, C]; loss with labels [B, T] (-100 on word-piece continuations, specials and padding)."""
-        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+        loss = None if labels is None else token_classification_loss(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
-class BertForQuestionAnswering(PreTrainedModel):
+class BertForQuestionAnswering(BertPreTrainedModel):
     """Extractive QA: for each token, a score for being the answer's first token and one for being its last."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.add_base_model(add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
 
@@ -228,19 +263,12 @@ class BertForQuestionAnswering(PreTrainedModel):
                 attention_mask: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
                 end_positions: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> QuestionAnsweringOutput:
-        """→ start_logits, end_logits [B, T]; loss with start/end_positions [B] (the mean of the two cross-entropies).
-
-        Positions outside the sequence are clamped to T and ignored, as in the original run_squad.py.
-        """
-        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        """→ start_logits, end_logits [B, T]; loss with start/end_positions [B] (see :func:`span_loss`)."""
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(dim=-1)  # 2 × [B, T]
         loss = None
         if start_positions is not None and end_positions is not None:
-            length = start_logits.shape[1]
-            start = start_positions.reshape(-1).clamp(0, length)
-            end = end_positions.reshape(-1).clamp(0, length)
-            loss = (F.cross_entropy(start_logits, start, ignore_index=length)
-                    + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         return QuestionAnsweringOutput(loss=loss, start_logits=start_logits.contiguous(),
                                        end_logits=end_logits.contiguous(), hidden_states=out.hidden_states,
                                        attentions=out.attentions)

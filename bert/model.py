@@ -10,11 +10,17 @@ N = num_attention_heads, D = H / N.
 Every module and parameter carries the name it has in Hugging Face / google-research checkpoints
 (``encoder.layer.3.attention.self.query.weight``), so loading a checkpoint is a plain ``load_state_dict`` after a
 handful of renames (see :mod:`bert.checkpoint`). The task heads that sit on top live in :mod:`bert.heads`.
+
+BERT's descendants (RoBERTa, ALBERT, DistilBERT, in :mod:`bert.variants`) are built from these pieces: the attention
+math (:func:`multi_head_attention`), the layer loop (:func:`run_layers`) and padding handling (:func:`encode`) are
+functions so that modules with other checkpoint names can share them, and BertModel's three parts are class
+attributes so that a variant can swap one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -41,20 +47,29 @@ class BertEmbeddings(nn.Module):
     adds a segment ("token type") embedding that tells sentence A (0) from sentence B (1).
     """
 
-    def __init__(self, config: BertConfig) -> None:
+    def __init__(self, config: BertConfig, size: int | None = None) -> None:
+        """``size``: the embedding width, hidden_size unless given (ALBERT's embeddings are narrower)."""
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        size = size or config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, size)
+        self.LayerNorm = nn.LayerNorm(size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Row of the position table for each token: 0..T-1 ([T], broadcast over the batch)."""
+        return torch.arange(input_ids.shape[1], device=input_ids.device)
+
+    def max_length(self) -> int:
+        """The longest input the position table covers."""
+        return self.position_embeddings.num_embeddings
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         """input_ids, token_type_ids: [B, T] → embeddings [B, T, H]."""
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # [T], broadcast over the batch
         embeddings = (self.word_embeddings(input_ids)
                       + self.token_type_embeddings(token_type_ids)
-                      + self.position_embeddings(positions))
+                      + self.position_embeddings(self.position_ids(input_ids)))
         return self.dropout(self.LayerNorm(embeddings))
 
 
@@ -97,12 +112,51 @@ class Padding:
         return x.reshape(-1, x.shape[-1]).index_select(0, self.index)
 
 
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """[B, T, H] → [B, N, T, D]: each head works on its own D-dimensional slice of the hidden vector."""
+    batch, length, width = x.shape
+    return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)
+
+
+def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int,
+                         padding: Padding | None, dropout: nn.Dropout, output_attentions: bool = False,
+                         use_sdpa: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scaled dot-product attention of N heads over already projected query, key, value [B, T, H] (or packed [M, H],
+    see :class:`Padding`); padding None when every token is real. ``dropout`` acts on the probabilities in training.
+
+    Returns the context, shaped like the inputs, and, when output_attentions, the probabilities [B, N, T, T].
+    """
+    unpack = padding.to_padded if padding is not None else (lambda x: x)
+    q, k, v = (split_heads(unpack(x), num_heads) for x in (query, key, value))  # [B, N, T, D]
+    key_mask = padding.key_mask if padding is not None else None
+    head_dim = q.shape[-1]
+
+    if use_sdpa and not output_attentions:
+        dropout_p = dropout.p if dropout.training else 0.0
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout_p)
+        probs = None
+    else:
+        # scores[b, n, i, j] = how much token i (query) matches token j (key), scaled by 1/sqrt(D) so that the
+        # dot products of D-dimensional vectors do not grow with D and push the softmax into saturation.
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(head_dim)  # [B, N, T, T]
+        if key_mask is not None:
+            # Padding keys get the most negative float, so they receive exactly zero probability.
+            scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
+        probs = scores.softmax(dim=-1)  # each query's weights over the keys sum to 1
+        context = torch.matmul(dropout(probs), v)  # [B, N, T, D]
+
+    batch, _, length, _ = context.shape
+    context = context.transpose(1, 2).reshape(batch, length, num_heads * head_dim)  # heads side by side
+    return (padding.to_packed(context) if padding is not None else context), probs
+
+
 class BertSelfAttention(nn.Module):
     """Multi-head scaled dot-product self-attention: every token looks at every (non-padding) token.
 
     Two paths compute the same thing: ``F.scaled_dot_product_attention`` (fused, fast, the default) and the
-    explicit math below, used when the attention probabilities are asked for (you cannot get them from the fused
-    kernel) or when study code sets ``BertSelfAttention.use_sdpa = False`` to follow every step.
+    explicit math in :func:`multi_head_attention`, used when the attention probabilities are asked for (you cannot
+    get them from the fused kernel) or when study code sets ``BertSelfAttention.use_sdpa = False`` to follow every
+    step (the variants' attention modules follow the same switch).
     """
 
     use_sdpa = True
@@ -116,40 +170,11 @@ class BertSelfAttention(nn.Module):
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
-    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, T, H] → [B, N, T, D]: each head works on its own D-dimensional slice of the hidden vector."""
-        batch, length, _ = x.shape
-        return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
-
     def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
                 output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """hidden_states [B, T, H] (or packed [M, H], see :class:`Padding`); padding None when every token is real.
-
-        Returns the context, shaped like hidden_states, and, when output_attentions, the probabilities [B, N, T, T].
-        """
-        unpack = padding.to_padded if padding is not None else (lambda x: x)
-        q = self.split_heads(unpack(self.query(hidden_states)))  # [B, N, T, D]
-        k = self.split_heads(unpack(self.key(hidden_states)))
-        v = self.split_heads(unpack(self.value(hidden_states)))
-        key_mask = padding.key_mask if padding is not None else None
-
-        if self.use_sdpa and not output_attentions:
-            dropout_p = self.dropout.p if self.training else 0.0
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout_p)
-            probs = None
-        else:
-            # scores[b, n, i, j] = how much token i (query) matches token j (key), scaled by 1/sqrt(D) so that the
-            # dot products of D-dimensional vectors do not grow with D and push the softmax into saturation.
-            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B, N, T, T]
-            if key_mask is not None:
-                # Padding keys get the most negative float, so they receive exactly zero probability.
-                scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
-            probs = scores.softmax(dim=-1)  # each query's weights over the keys sum to 1
-            context = torch.matmul(self.dropout(probs), v)  # [B, N, T, D]
-
-        batch, _, length, _ = context.shape
-        context = context.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_dim)  # heads side by side
-        return (padding.to_packed(context) if padding is not None else context), probs
+        """hidden_states [B, T, H] (or packed [M, H]) → context shaped alike, probabilities [B, N, T, T] or None."""
+        return multi_head_attention(self.query(hidden_states), self.key(hidden_states), self.value(hidden_states),
+                                    self.num_heads, padding, self.dropout, output_attentions, self.use_sdpa)
 
 
 class BertSelfOutput(nn.Module):
@@ -242,23 +267,31 @@ class BertEncoder(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, padding: Padding | None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> BaseModelOutput:
-        all_hidden = [hidden_states] if output_hidden_states else None  # the embedding output counts as "layer 0"
-        all_attentions = [] if output_attentions else None
         recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
-        for layer in self.layer:
-            if recompute:
-                hidden_states, probs = checkpoint(layer, hidden_states, padding, output_attentions, use_reentrant=False)
-            else:
-                hidden_states, probs = layer(hidden_states, padding, output_attentions)
-            if all_hidden is not None:
-                all_hidden.append(hidden_states)
-            if all_attentions is not None:
-                all_attentions.append(probs)
-        return BaseModelOutput(
-            last_hidden_state=hidden_states,
-            hidden_states=tuple(all_hidden) if all_hidden is not None else None,
-            attentions=tuple(all_attentions) if all_attentions is not None else None,
-        )
+        return run_layers(self.layer, hidden_states, padding, output_attentions, output_hidden_states, recompute)
+
+
+def run_layers(layers: Iterable[nn.Module], hidden_states: torch.Tensor, padding: Padding | None,
+               output_attentions: bool, output_hidden_states: bool, recompute: bool = False) -> BaseModelOutput:
+    """Apply ``layers`` in turn (each maps (hidden_states, padding, output_attentions) → (hidden_states, probs)),
+    collecting every hidden state (the input counts as "layer 0") and attention map on request. ``recompute``:
+    gradient checkpointing, see :class:`BertEncoder`."""
+    all_hidden = [hidden_states] if output_hidden_states else None
+    all_attentions = [] if output_attentions else None
+    for layer in layers:
+        if recompute:
+            hidden_states, probs = checkpoint(layer, hidden_states, padding, output_attentions, use_reentrant=False)
+        else:
+            hidden_states, probs = layer(hidden_states, padding, output_attentions)
+        if all_hidden is not None:
+            all_hidden.append(hidden_states)
+        if all_attentions is not None:
+            all_attentions.append(probs)
+    return BaseModelOutput(
+        last_hidden_state=hidden_states,
+        hidden_states=tuple(all_hidden) if all_hidden is not None else None,
+        attentions=tuple(all_attentions) if all_attentions is not None else None,
+    )
 
 
 class BertPooler(nn.Module):
@@ -275,6 +308,33 @@ class BertPooler(nn.Module):
         return self.activation(self.dense(hidden_states[:, 0]))
 
 
+def encode(encoder: nn.Module, embeddings: torch.Tensor, attention_mask: torch.Tensor | None, pack: bool,
+           output_attentions: bool = False, output_hidden_states: bool = False) -> BaseModelOutput:
+    """Run ``encoder`` (called as encoder(hidden_states, padding, output_attentions, output_hidden_states)) on
+    embeddings [B, T, E], packing a padded batch to its real tokens when ``pack`` allows (see :class:`Padding`).
+    Per-layer outputs are documented as [B, T, ...], so packing is only used when they are not requested."""
+    padding = None
+    if attention_mask is not None:
+        padding = Padding.from_attention_mask(attention_mask, pack and not (output_attentions or output_hidden_states))
+        embeddings = padding.to_packed(embeddings)  # [M, E] when packing
+    output = encoder(embeddings, padding, output_attentions, output_hidden_states)
+    if padding is not None:
+        output.last_hidden_state = padding.to_padded(output.last_hidden_state)  # back to [B, T, H]
+    return output
+
+
+def check_input(input_ids: torch.Tensor, max_length: int, **same_shape: torch.Tensor | None) -> None:
+    """Turn the usual mistakes into messages instead of an index error deep inside an embedding lookup."""
+    if input_ids.dim() != 2:
+        raise BertError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+    if input_ids.shape[1] > max_length:
+        raise BertError(f"sequence of {input_ids.shape[1]} tokens is longer than this model's "
+                        f"{max_length} positions; truncate it")
+    for name, tensor in same_shape.items():
+        if tensor is not None and tensor.shape != input_ids.shape:
+            raise BertError(f"{name} has shape {tuple(tensor.shape)} but input_ids has {tuple(input_ids.shape)}")
+
+
 class BertModel(PreTrainedModel):
     """The bare encoder: embeddings → encoder → pooler. Every head in :mod:`bert.heads` wraps one as ``self.bert``.
 
@@ -283,12 +343,16 @@ class BertModel(PreTrainedModel):
     """
 
     pack_padding = True
+    # The three parts, as classes so that a variant (bert.variants) can swap one and keep the rest.
+    embeddings_class: type[nn.Module] = BertEmbeddings
+    encoder_class: type[nn.Module] = BertEncoder
+    pooler_class: type[nn.Module] = BertPooler
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
-        self.embeddings = BertEmbeddings(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = self.encoder_class(config)
+        self.pooler = self.pooler_class(config) if add_pooling_layer else None
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
@@ -304,32 +368,13 @@ class BertModel(PreTrainedModel):
         hidden_states (num_hidden_layers + 1 tensors [B, T, H], embeddings first) and attentions
         (num_hidden_layers tensors [B, N, T, T]).
         """
-        self.check_input(input_ids, token_type_ids, attention_mask)
+        check_input(input_ids, self.embeddings.max_length(), token_type_ids=token_type_ids,
+                    attention_mask=attention_mask)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        padding = None
-        if attention_mask is not None:
-            # Per-layer outputs are documented as [B, T, ...], so packing is only used when they are not requested.
-            pack = self.pack_padding and not (output_attentions or output_hidden_states)
-            padding = Padding.from_attention_mask(attention_mask, pack)
         embeddings = self.embeddings(input_ids, token_type_ids)
-        if padding is not None:
-            embeddings = padding.to_packed(embeddings)  # [M, H] when packing
-        output = self.encoder(embeddings, padding, output_attentions, output_hidden_states)
-        if padding is not None:
-            output.last_hidden_state = padding.to_padded(output.last_hidden_state)  # back to [B, T, H]
+        output = encode(self.encoder, embeddings, attention_mask, self.pack_padding, output_attentions,
+                        output_hidden_states)
         if self.pooler is not None:
             output.pooler_output = self.pooler(output.last_hidden_state)
         return output
-
-    def check_input(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
-                    attention_mask: torch.Tensor | None) -> None:
-        """Turn the usual mistakes into messages instead of an index error deep inside an embedding lookup."""
-        if input_ids.dim() != 2:
-            raise BertError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-        if input_ids.shape[1] > self.config.max_position_embeddings:
-            raise BertError(f"sequence of {input_ids.shape[1]} tokens is longer than this model's "
-                            f"{self.config.max_position_embeddings} positions; truncate it")
-        for name, tensor in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
-            if tensor is not None and tensor.shape != input_ids.shape:
-                raise BertError(f"{name} has shape {tuple(tensor.shape)} but input_ids has {tuple(input_ids.shape)}")

@@ -1,0 +1,272 @@
+"""ALBERT (Lan et al., 2019, "ALBERT: A Lite BERT for Self-supervised Learning of Language Representations"): BERT
+with far fewer parameters. What changes relative to BERT:
+
+* Factorised embeddings: the tables have width embedding_size E (128) instead of H, and the encoder starts with
+  ``embedding_hidden_mapping_in`` (E → H). The MLM head narrows back to E (dense H → E, activation, LayerNorm) so
+  that its decoder can be tied to the [V, E] word embeddings.
+* Cross-layer sharing: num_hidden_groups groups of inner_group_num layers; layer i of num_hidden_layers runs all
+  layers of group int(i / (num_hidden_layers / num_hidden_groups)). The released models have one group of one
+  layer, applied num_hidden_layers times. Every inner layer's output counts as a hidden state and every inner layer
+  returns its attention map (as in transformers), and hidden_states[0] is the input after the E → H mapping.
+* Layer layout: attention and its output projection live in one module (``attention.query/key/value/dense/
+  LayerNorm``), the feed-forward is ``ffn`` / ``ffn_output`` with ``full_layer_layer_norm``; the math is BERT's
+  post-LN layer, except that (as in transformers) no dropout follows ``ffn_output``.
+* Pooler: a bare Linear (``albert.pooler``) + tanh on the first token.
+* Pretraining: sentence-order prediction (``sop_classifier.classifier``, num_labels outputs, 0 = original order)
+  instead of next-sentence prediction; outputs ``prediction_logits`` and ``sop_logits``.
+* Config: model_type "albert", the fields embedding_size, num_hidden_groups, inner_group_num, and
+  classifier_dropout_prob (our classifier_dropout); HF's defaults (hidden_act gelu_new, no dropout, vocab 30000).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bert.config import BertConfig
+from bert.errors import BertError
+from bert.heads import (
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertPredictionHeadTransform,
+    BertPreTrainedModel,
+    classifier_dropout,
+    mlm_loss,
+    tie_decoder,
+)
+from bert.model import BertEmbeddings, BertModel, BertSelfAttention, Padding, activation, run_layers
+from bert.outputs import BaseModelOutput, LogitsOutput, ModelOutput, Tensors
+
+
+@dataclass
+class AlbertConfig(BertConfig):
+    model_type: ClassVar[str] = "albert"
+    json_names: ClassVar[dict[str, str]] = {"classifier_dropout": "classifier_dropout_prob"}
+
+    vocab_size: int = 30000
+    hidden_size: int = 4096
+    num_attention_heads: int = 64
+    intermediate_size: int = 16384
+    hidden_act: str = "gelu_new"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    classifier_dropout: float | None = 0.1
+    embedding_size: int = 128
+    num_hidden_groups: int = 1
+    inner_group_num: int = 1
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("embedding_size", "num_hidden_groups", "inner_group_num"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise BertError(f"config: {name} must be a positive integer, got {value!r}")
+
+
+class AlbertEmbeddings(BertEmbeddings):
+    """BERT's embeddings at width embedding_size."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__(config, size=config.embedding_size)
+
+
+class AlbertAttention(BertSelfAttention):
+    """BERT's self-attention with its output projection, dropout, residual and LayerNorm (BertSelfOutput) inside."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__(config)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, probs = super().forward(hidden_states, padding, output_attentions)
+        return self.LayerNorm(hidden_states + self.output_dropout(self.dense(context))), probs
+
+
+class AlbertLayer(nn.Module):
+    """BERT's post-LN layer under ALBERT's names."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.full_layer_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = AlbertAttention(config)
+        self.ffn = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.ffn_output = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.activation = activation(config.hidden_act)
+
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, probs = self.attention(hidden_states, padding, output_attentions)
+        return self.full_layer_layer_norm(self.ffn_output(self.activation(self.ffn(attended))) + attended), probs
+
+
+class AlbertLayerGroup(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.albert_layers = nn.ModuleList(AlbertLayer(config) for _ in range(config.inner_group_num))
+
+
+class AlbertTransformer(nn.Module):
+    """E → H, then num_hidden_layers applications of the shared layer groups (gradient checkpointing as BERT's)."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.num_hidden_layers = config.num_hidden_layers
+        self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
+        self.albert_layer_groups = nn.ModuleList(AlbertLayerGroup(config) for _ in range(config.num_hidden_groups))
+        self.gradient_checkpointing = False
+
+    def schedule(self) -> list[nn.Module]:
+        """The layers in the order they run (the same module several times)."""
+        per_group = self.num_hidden_layers / len(self.albert_layer_groups)
+        return [layer for i in range(self.num_hidden_layers)
+                for layer in self.albert_layer_groups[int(i / per_group)].albert_layers]
+
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> BaseModelOutput:
+        """hidden_states [B, T, E] (or packed [M, E]) → [B, T, H]."""
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        return run_layers(self.schedule(), self.embedding_hidden_mapping_in(hidden_states), padding,
+                          output_attentions, output_hidden_states, recompute)
+
+
+class AlbertPooler(nn.Linear):
+    """First token → dense → tanh; the checkpoints store the dense layer itself as ``albert.pooler``."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[B, T, H] → [B, H]."""
+        return torch.tanh(super().forward(hidden_states[:, 0]))
+
+
+class AlbertCheckpoints:
+    """How ALBERT checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+
+    config_class = AlbertConfig
+    base_model_prefix = "albert"
+    checkpoint_aliases = {"predictions.decoder.bias": "predictions.bias"}
+    tied_decoder = "predictions.decoder.weight"
+
+
+class AlbertModel(AlbertCheckpoints, BertModel):
+    embeddings_class = AlbertEmbeddings
+    encoder_class = AlbertTransformer
+    pooler_class = AlbertPooler
+
+
+class AlbertPreTrainedModel(AlbertCheckpoints, BertPreTrainedModel):
+    base_model_class = AlbertModel
+
+
+class AlbertMLMHead(BertPredictionHeadTransform):
+    """BERT's MLM head narrowed to E: dense H → E, activation, LayerNorm, then the tied decoder E → V + bias."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__(config, size=config.embedding_size)
+        self.decoder = nn.Linear(config.embedding_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[..., H] → [..., V]."""
+        return self.decoder(super().forward(hidden_states)) + self.bias
+
+
+class AlbertSOPHead(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.dropout = classifier_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(pooled_output))
+
+
+@dataclass
+class AlbertForPreTrainingOutput(ModelOutput):
+    """loss = mlm_loss + sop_loss; prediction_logits [B, T, V]; sop_logits [B, 2] (0 = original order)."""
+
+    loss: torch.Tensor | None = None
+    prediction_logits: torch.Tensor | None = None
+    sop_logits: torch.Tensor | None = None
+    hidden_states: Tensors | None = None
+    attentions: Tensors | None = None
+    mlm_loss: torch.Tensor | None = None
+    sop_loss: torch.Tensor | None = None
+
+
+class AlbertForPreTraining(AlbertPreTrainedModel):
+    """ALBERT as it was pretrained: masked language modelling + sentence-order prediction.
+
+    labels [B, T]: the original token at masked positions, -100 elsewhere. sentence_order_label [B]: 0 = the two
+    segments in their original order, 1 = swapped. As for BERT, loss is the sum of the losses whose labels are given.
+    """
+
+    tied_weights = ("predictions.decoder.weight",)
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__(config)
+        self.add_base_model()
+        self.predictions = AlbertMLMHead(config)
+        self.sop_classifier = AlbertSOPHead(config)
+        self.init_weights()
+
+    def tie_weights(self) -> None:
+        tie_decoder(self)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                sentence_order_label: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> AlbertForPreTrainingOutput:
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        prediction_logits = self.predictions(out.last_hidden_state)
+        sop_logits = self.sop_classifier(out.pooler_output)
+        masked_lm = None if labels is None else mlm_loss(prediction_logits, labels)
+        sop = None if sentence_order_label is None else F.cross_entropy(sop_logits, sentence_order_label.reshape(-1))
+        parts = [part for part in (masked_lm, sop) if part is not None]
+        return AlbertForPreTrainingOutput(
+            loss=sum(parts) if parts else None, prediction_logits=prediction_logits, sop_logits=sop_logits,
+            hidden_states=out.hidden_states, attentions=out.attentions, mlm_loss=masked_lm, sop_loss=sop)
+
+
+class AlbertForMaskedLM(AlbertPreTrainedModel):
+    """Masked-word prediction (fill-mask): logits [B, T, V]; loss with labels [B, T] (-100 = not masked)."""
+
+    tied_weights = ("predictions.decoder.weight",)
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__(config)
+        self.add_base_model(add_pooling_layer=False)
+        self.predictions = AlbertMLMHead(config)
+        self.init_weights()
+
+    def tie_weights(self) -> None:
+        tie_decoder(self)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
+        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.predictions(out.last_hidden_state)
+        loss = None if labels is None else mlm_loss(logits, labels)
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class AlbertForSequenceClassification(AlbertPreTrainedModel, BertForSequenceClassification):
+    """BERT's sequence classifier (pooled first token → dropout → ``classifier``) on ALBERT."""
+
+
+class AlbertForTokenClassification(AlbertPreTrainedModel, BertForTokenClassification):
+    """BERT's token classifier (``classifier``) on ALBERT."""
+
+
+class AlbertForQuestionAnswering(AlbertPreTrainedModel, BertForQuestionAnswering):
+    """BERT's span extractor (``qa_outputs``) on ALBERT."""

@@ -1,0 +1,272 @@
+"""DistilBERT (Sanh et al., 2019, "DistilBERT, a distilled version of BERT"): a 6-layer BERT trained to imitate a
+12-layer one. The layer math is BERT's; what changes relative to BERT:
+
+* No segments (no token_type_ids, no token-type table) and no pooler.
+* Optional fixed sinusoidal positions (``sinusoidal_pos_embds``): the table of "Attention Is All You Need",
+  row p = sin / cos of p / 10000^(2i/dim) in the even / odd columns, built in float64 as transformers does, stored in
+  the checkpoint like a learned table but frozen here.
+* Names: ``transformer.layer.N`` with ``attention.q_lin/k_lin/v_lin/out_lin``, ``sa_layer_norm``, ``ffn.lin1/lin2``,
+  ``output_layer_norm``. As in transformers, no dropout follows ``out_lin`` and every LayerNorm has eps 1e-12.
+* MLM head: ``vocab_transform`` → activation → ``vocab_layer_norm`` → ``vocab_projector`` (tied to the word
+  embeddings, with its own bias), directly on the model rather than in a ``cls`` module.
+* Sequence classification: first token → ``pre_classifier`` → ReLU → dropout (seq_classif_dropout) →
+  ``classifier``; question answering applies dropout (qa_dropout) before ``qa_outputs``.
+* Config: model_type "distilbert" with its own field names (dim, n_layers, n_heads, hidden_dim, activation, dropout,
+  attention_dropout; read into BERT's fields) and sinusoidal_pos_embds, qa_dropout, seq_classif_dropout.
+* Forward takes (input_ids, attention_mask, ...), as in transformers. ``DistilBertModel.pack_padding`` is its own
+  switch (see :class:`bert.model.BertModel`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bert.checkpoint import PreTrainedModel
+from bert.config import BertConfig
+from bert.errors import BertError
+from bert.heads import mlm_loss, sequence_classification_loss, span_loss, tie_decoder, token_classification_loss
+from bert.model import BertSelfAttention, Padding, activation, check_input, encode, multi_head_attention, run_layers
+from bert.outputs import BaseModelOutput, LogitsOutput, QuestionAnsweringOutput
+
+
+@dataclass
+class DistilBertConfig(BertConfig):
+    model_type: ClassVar[str] = "distilbert"
+    json_names: ClassVar[dict[str, str]] = {
+        "hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+        "intermediate_size": "hidden_dim", "hidden_act": "activation", "hidden_dropout_prob": "dropout",
+        "attention_probs_dropout_prob": "attention_dropout"}
+    json_omitted: ClassVar[tuple[str, ...]] = (
+        "type_vocab_size", "layer_norm_eps", "classifier_dropout", "position_embedding_type")
+
+    num_hidden_layers: int = 6
+    sinusoidal_pos_embds: bool = False
+    qa_dropout: float = 0.1
+    seq_classif_dropout: float = 0.2
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("qa_dropout", "seq_classif_dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+                raise BertError(f"config: {name} must be in [0, 1), got {value!r}")
+
+
+def sinusoidal_table(positions: int, dim: int) -> torch.Tensor:
+    """[positions, dim]: column j holds sin (j even) or cos (j odd) of p / 10000^(2 * (j // 2) / dim)."""
+    j = torch.arange(dim)
+    angles = torch.arange(positions, dtype=torch.float64)[:, None] / 10000 ** ((2 * (j // 2)).double() / dim)
+    return torch.where(j % 2 == 0, angles.sin(), angles.cos()).float()
+
+
+class DistilBertEmbeddings(nn.Module):
+    """Token + position embeddings (no segments), LayerNorm, dropout."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.position_embeddings.weight.requires_grad_(not config.sinusoidal_pos_embds)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def max_length(self) -> int:
+        return self.position_embeddings.num_embeddings
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids [B, T] → embeddings [B, T, H]."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        return self.dropout(self.LayerNorm(self.word_embeddings(input_ids) + self.position_embeddings(positions)))
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """BERT's self-attention + output projection (q_lin, k_lin, v_lin, out_lin); the residual is the layer's."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.q_lin, self.k_lin, self.v_lin, self.out_lin = (
+            nn.Linear(config.hidden_size, config.hidden_size) for _ in range(4))
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, probs = multi_head_attention(
+            self.q_lin(hidden_states), self.k_lin(hidden_states), self.v_lin(hidden_states), self.num_heads,
+            padding, self.dropout, output_attentions, BertSelfAttention.use_sdpa)
+        return self.out_lin(context), probs
+
+
+class FFN(nn.Module):
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.lin2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.activation = activation(config.hidden_act)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.lin2(self.activation(self.lin1(hidden_states))))
+
+
+class TransformerBlock(nn.Module):
+    """BERT's post-LN layer: x = LN(x + attention(x)); x = LN(x + ffn(x))."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.attention = MultiHeadSelfAttention(config)
+        self.sa_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn = FFN(config)
+        self.output_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, probs = self.attention(hidden_states, padding, output_attentions)
+        attended = self.sa_layer_norm(attended + hidden_states)
+        return self.output_layer_norm(self.ffn(attended) + attended), probs
+
+
+class Transformer(nn.Module):
+    """n_layers TransformerBlocks (gradient checkpointing as BERT's encoder)."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False
+
+    def forward(self, hidden_states: torch.Tensor, padding: Padding | None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> BaseModelOutput:
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        return run_layers(self.layer, hidden_states, padding, output_attentions, output_hidden_states, recompute)
+
+
+class DistilBertPreTrainedModel(PreTrainedModel):
+    """How DistilBERT checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+
+    config_class = DistilBertConfig
+    base_model_prefix = "distilbert"
+    base_modules = ("embeddings", "transformer")
+    checkpoint_aliases: dict[str, str] = {}
+    tied_decoder = "vocab_projector.weight"
+
+
+class DistilBertModel(DistilBertPreTrainedModel):
+    """The bare encoder: embeddings → transformer; last_hidden_state [B, T, H], no pooler_output."""
+
+    pack_padding = True
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.embeddings = DistilBertEmbeddings(config)
+        self.transformer = Transformer(config)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.config.sinusoidal_pos_embds:
+            with torch.no_grad():
+                weight = self.embeddings.position_embeddings.weight
+                weight.copy_(sinusoidal_table(*weight.shape))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> BaseModelOutput:
+        """input_ids, attention_mask [B, T] → last_hidden_state [B, T, H], and on request hidden_states
+        (n_layers + 1 tensors [B, T, H], embeddings first) and attentions (n_layers tensors [B, N, T, T])."""
+        check_input(input_ids, self.embeddings.max_length(), attention_mask=attention_mask)
+        return encode(self.transformer, self.embeddings(input_ids), attention_mask, self.pack_padding,
+                      output_attentions, output_hidden_states)
+
+
+class DistilBertForMaskedLM(DistilBertPreTrainedModel):
+    """Masked-word prediction (fill-mask): logits [B, T, V]; loss with labels [B, T] (-100 = not masked)."""
+
+    tied_weights = ("vocab_projector.weight",)
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.activation = activation(config.hidden_act)
+        self.distilbert = DistilBertModel(config)
+        self.vocab_transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.vocab_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.vocab_projector = nn.Linear(config.hidden_size, config.vocab_size)
+        self.init_weights()
+
+    def tie_weights(self) -> None:
+        tie_decoder(self)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> LogitsOutput:
+        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
+        hidden = self.vocab_layer_norm(self.activation(self.vocab_transform(out.last_hidden_state)))
+        logits = self.vocab_projector(hidden)
+        loss = None if labels is None else mlm_loss(logits, labels)
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
+    """A label (or, with num_labels == 1, a real number) for the whole input: logits [B, C]; loss with labels [B]."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.pre_classifier = nn.Linear(config.hidden_size, config.hidden_size)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.dropout = nn.Dropout(config.seq_classif_dropout)
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> LogitsOutput:
+        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
+        pooled = F.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
+        logits = self.classifier(self.dropout(pooled))
+        loss = None if labels is None else sequence_classification_loss(logits, labels)
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class DistilBertForTokenClassification(DistilBertPreTrainedModel):
+    """A label for every token: logits [B, T, C]; loss with labels [B, T] (-100 = no label)."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> LogitsOutput:
+        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = None if labels is None else token_classification_loss(logits, labels)
+        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
+    """Extractive QA: start_logits, end_logits [B, T]; loss with start/end_positions [B] (see bert.heads.span_loss)."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.dropout = nn.Dropout(config.qa_dropout)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.init_weights()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> QuestionAnsweringOutput:
+        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
+        start_logits, end_logits = self.qa_outputs(self.dropout(out.last_hidden_state)).unbind(dim=-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return QuestionAnsweringOutput(loss=loss, start_logits=start_logits.contiguous(),
+                                       end_logits=end_logits.contiguous(), hidden_states=out.hidden_states,
+                                       attentions=out.attentions)
