@@ -6,6 +6,7 @@
 RoBERTa, ALBERT and DistilBERT (:mod:`bert.variants`) load and save their transformers checkpoints the same way.
 """
 
+from bert import variants
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.heads import (
@@ -18,36 +19,9 @@ from bert.heads import (
 )
 from bert.model import BertModel
 from bert.tokenizer import BertTokenizer
-from bert.variants import (
-    AlbertConfig,
-    AlbertForMaskedLM,
-    AlbertForPreTraining,
-    AlbertForQuestionAnswering,
-    AlbertForSequenceClassification,
-    AlbertForTokenClassification,
-    AlbertModel,
-    DistilBertConfig,
-    DistilBertForMaskedLM,
-    DistilBertForQuestionAnswering,
-    DistilBertForSequenceClassification,
-    DistilBertForTokenClassification,
-    DistilBertModel,
-    RobertaConfig,
-    RobertaForMaskedLM,
-    RobertaForQuestionAnswering,
-    RobertaForSequenceClassification,
-    RobertaForTokenClassification,
-    RobertaModel,
-)
+from bert.variants import *  # noqa: F403
 
 __all__ = [
-    "AlbertConfig",
-    "AlbertForMaskedLM",
-    "AlbertForPreTraining",
-    "AlbertForQuestionAnswering",
-    "AlbertForSequenceClassification",
-    "AlbertForTokenClassification",
-    "AlbertModel",
     "BertConfig",
     "BertError",
     "BertForMaskedLM",
@@ -58,16 +32,5 @@ __all__ = [
     "BertForTokenClassification",
     "BertModel",
     "BertTokenizer",
-    "DistilBertConfig",
-    "DistilBertForMaskedLM",
-    "DistilBertForQuestionAnswering",
-    "DistilBertForSequenceClassification",
-    "DistilBertForTokenClassification",
-    "DistilBertModel",
-    "RobertaConfig",
-    "RobertaForMaskedLM",
-    "RobertaForQuestionAnswering",
-    "RobertaForSequenceClassification",
-    "RobertaForTokenClassification",
-    "RobertaModel",
+    *variants.__all__,
 ]

@@ -27,6 +27,20 @@ MODEL_TYPES = {"bert": "BERT", "roberta": "RoBERTa", "albert": "ALBERT", "distil
 CLASS_PREFIXES = {"bert": "Bert", "roberta": "Roberta", "albert": "Albert", "distilbert": "DistilBert"}
 
 
+def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
+    """The fields of a config.json file (a BertError, in one line, for a missing, unreadable or non-object file)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BertError(f"no config.json at {path}: a BERT checkpoint folder needs one") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BertError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise BertError(f"{path} must hold a JSON object of config fields")
+    return data
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -156,16 +170,7 @@ class BertConfig:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> BertConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise BertError(f"no config.json at {path}: a BERT checkpoint folder needs one") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise BertError(f"{path} is not valid JSON ({error})") from None
-        if not isinstance(data, dict):
-            raise BertError(f"{path} must hold a JSON object of config fields")
-        return cls.from_dict(data, **overrides)
+        return cls.from_dict(read_config_json(path), **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         data = {**self.extra}

@@ -6,7 +6,10 @@ labels, a head also returns its loss; label -100 means "ignore this position", a
 
 Heads reach their encoder as ``self.base_model`` and create it with ``add_base_model``, so a variant of BERT whose
 head math is BERT's (RoBERTa's token classifier, ALBERT's sequence classifier, ...) reuses the class by setting
-``base_model_class`` and ``base_model_prefix`` (see :mod:`bert.variants`). The losses are functions for the same reason.
+``base_model_class`` and ``base_model_prefix`` (see :mod:`bert.variants`). Where a variant's head *does* differ, the
+one step that differs is a method of its own (``mlm_logits``, ``classify``, ``span_logits``): the variant subclasses
+the BERT head and overrides only ``__init__`` (its modules, under its checkpoint names) and that method, and keeps
+``forward`` and the loss. The losses are functions for the same reason.
 
 Shapes: B batch, T length, H hidden_size, V vocab_size, C num_labels.
 """
@@ -20,7 +23,7 @@ from torch import nn
 from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.model import BertModel, activation
-from bert.outputs import LogitsOutput, PreTrainingOutput, QuestionAnsweringOutput
+from bert.outputs import BaseModelOutput, LogitsOutput, PreTrainingOutput, QuestionAnsweringOutput
 
 IGNORE_INDEX = -100
 
@@ -126,6 +129,12 @@ class BertPreTrainedModel(PreTrainedModel):
     def add_base_model(self, add_pooling_layer: bool = True) -> None:
         setattr(self, self.base_model_prefix, self.base_model_class(self.config, add_pooling_layer=add_pooling_layer))
 
+    def run_encoder(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+                    attention_mask: torch.Tensor | None, output_attentions: bool,
+                    output_hidden_states: bool) -> BaseModelOutput:
+        """The encoder's output for a batch [B, T] (DistilBERT's heads override this: their encoder has no segments)."""
+        return self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+
 
 class BertForPreTraining(BertPreTrainedModel):
     """BERT as it was pretrained: masked language modelling + next sentence prediction.
@@ -149,7 +158,7 @@ class BertForPreTraining(BertPreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 next_sentence_label: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> PreTrainingOutput:
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         prediction_logits = self.cls.predictions(out.last_hidden_state)  # [B, T, V]
         seq_relationship_logits = self.cls.seq_relationship(out.pooler_output)  # [B, 2]
         masked_lm = None if labels is None else mlm_loss(prediction_logits, labels)
@@ -176,12 +185,16 @@ class BertForMaskedLM(BertPreTrainedModel):
     def tie_weights(self) -> None:
         tie_decoder(self)
 
+    def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Final hidden states [B, T, H] → a score for every vocabulary word [B, T, V] (what variants replace)."""
+        return self.cls.predictions(hidden_states)
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, T, V]; loss with labels [B, T]."""
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        logits = self.cls.predictions(out.last_hidden_state)
+        out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.mlm_logits(out.last_hidden_state)
         loss = None if labels is None else mlm_loss(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
@@ -199,7 +212,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, 2]; loss with labels [B] (0 IsNext, 1 NotNext)."""
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.cls.seq_relationship(out.pooler_output)
         loss = None if labels is None else F.cross_entropy(logits, labels.reshape(-1))
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
@@ -220,12 +233,16 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
+    def classify(self, out: BaseModelOutput) -> torch.Tensor:
+        """The encoder's output → logits [B, C]; BERT reads the pooled [CLS] vector [B, H] (what variants replace)."""
+        return self.classifier(self.dropout(out.pooler_output))
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, C]; loss with labels [B]: cross-entropy on class ids, or mean squared error when C == 1."""
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(out.pooler_output))
+        out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        logits = self.classify(out)
         loss = None if labels is None else sequence_classification_loss(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
@@ -244,7 +261,7 @@ class BertForTokenClassification(BertPreTrainedModel):
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         """→ logits [B, T, C]; loss with labels [B, T] (-100 on word-piece continuations, specials and padding)."""
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = None if labels is None else token_classification_loss(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
@@ -259,13 +276,17 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
 
+    def span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Final hidden states [B, T, H] → [B, T, 2]: start and end scores (DistilBERT adds dropout first)."""
+        return self.qa_outputs(hidden_states)
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
                 end_positions: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> QuestionAnsweringOutput:
         """→ start_logits, end_logits [B, T]; loss with start/end_positions [B] (see :func:`span_loss`)."""
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(dim=-1)  # 2 × [B, T]
+        out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
+        start_logits, end_logits = self.span_logits(out.last_hidden_state).unbind(dim=-1)  # 2 × [B, T]
         loss = None
         if start_positions is not None and end_positions is not None:
             loss = span_loss(start_logits, end_logits, start_positions, end_positions)

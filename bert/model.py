@@ -260,9 +260,11 @@ class BertEncoder(nn.Module):
     activation memory. The random state is replayed, so dropout masks and gradients are those of the plain path.
     """
 
+    layer_class: type[nn.Module] = BertLayer  # a class attribute so that a variant can swap the layer (DistilBERT)
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(self.layer_class(config) for _ in range(config.num_hidden_layers))
         self.gradient_checkpointing = False
 
     def forward(self, hidden_states: torch.Tensor, padding: Padding | None, output_attentions: bool = False,

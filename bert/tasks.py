@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.hub import demo_model_dir, resolve_model_dir
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer import FastTokenizer
 
 DEFAULT_MODEL = "bert-base-uncased"
 DEMO_MODEL = demo_model_dir()
@@ -68,33 +68,42 @@ def choose_model(name_or_path: str | os.PathLike | None = None) -> ModelChoice:
     return ModelChoice(folder, name, note)
 
 
-def load(cls: type[Model], name_or_path: str | os.PathLike | None = None) -> tuple[Model, BertTokenizer]:
-    """Model of class ``cls`` and its tokenizer from one checkpoint folder, in eval mode.
+def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None) -> tuple[Model, FastTokenizer]:
+    """Model and its tokenizer from one checkpoint folder, in eval mode.
 
-    The model is chosen by :func:`choose_model` (a note on stderr when the demo model stands in for
-    ``bert-base-uncased``); ``model.name_or_path`` holds the name to show for it. A checkpoint that lacks the
-    weights of the head ``cls`` needs (e.g. the MLM head for fill-mask in a bare encoder such as
-    all-MiniLM-L6-v2) is refused: a random head would answer nonsense.
+    ``cls``: a model class, or a task ("base", "masked_lm", ... see :data:`bert.variants.auto.TASKS`) whose class
+    is picked from config.json's model_type (RobertaForMaskedLM for a RoBERTa checkpoint); the tokenizer is always
+    the checkpoint's own kind (see :func:`bert.variants.auto_tokenizer`). The model is chosen by
+    :func:`choose_model` (a note on stderr when the demo model stands in for ``bert-base-uncased``);
+    ``model.name_or_path`` holds the name to show for it. A checkpoint that lacks the weights of the head the class
+    needs (e.g. the MLM head for fill-mask in a bare encoder such as all-MiniLM-L6-v2) is refused: a random head
+    would answer nonsense.
     """
+    from bert.variants.auto import auto_class, auto_tokenizer
+
     choice = choose_model(name_or_path)
     if choice.note:
         print(f"note: {choice.note}", file=sys.stderr)
+    if isinstance(cls, str):
+        cls = auto_class(choice.folder, cls)
     model = cls.from_pretrained(choice.folder)
-    head_missing = [name for name in model.load_report.missing if not name.startswith("bert.")]
+    encoder = model.base_model_prefix + "."  # a head's own weights are the ones outside its encoder
+    head_missing = [] if model.base_model is model else [
+        name for name in model.load_report.missing if not name.startswith(encoder)]
     if head_missing:
         raise BertError(f"{choice.folder} has no trained weights for {cls.__name__}'s head (missing "
                         f"{', '.join(head_missing[:3])}); use a checkpoint that was trained with that head")
     model.name_or_path = choice.name
-    return model, BertTokenizer.from_pretrained(choice.folder)
+    return model, auto_tokenizer(choice.folder)
 
 
-def encode(tokenizer: BertTokenizer, model: PreTrainedModel, text: str | list[str],
+def encode(tokenizer: FastTokenizer, model: PreTrainedModel, text: str | list[str],
            text_pair: str | list[str] | None = None, truncate: bool = False,
            keep_masks: bool = False) -> dict[str, torch.Tensor]:
     """Tokenize into model-ready tensors [B, T]. Input longer than the model's positions is an error, or with
     ``truncate`` cut to fit (pairs by BERT's rule: from the longer segment) with a warning. ``keep_masks``: refuse
     to truncate when that would cut off a [MASK] (nothing could be predicted for it)."""
-    limit = model.config.max_position_embeddings
+    limit = encoder_of(model).embeddings.max_length()  # RoBERTa's table has pad_token_id + 1 rows more
     batch = tokenizer(text, text_pair, padding=True, return_tensors="pt")
     length = batch["input_ids"].shape[1]
     if length > limit:
@@ -117,23 +126,24 @@ def encode(tokenizer: BertTokenizer, model: PreTrainedModel, text: str | list[st
 
 
 @torch.no_grad()
-def fill_mask(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, top_k: int = 5,
+def fill_mask(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, top_k: int = 5,
               truncate: bool = True) -> list[list[dict]]:
-    """Predict every ``[MASK]`` in ``text``: one list per mask, in order, each the ``top_k`` candidates as
-    ``{"token", "token_id", "score"}`` with score = softmax probability. Each mask is predicted independently,
-    as BERT was trained (it sees the other masks as [MASK]).
+    """Predict every mask token (``[MASK]``; RoBERTa's ``<mask>``) in ``text``: one list per mask, in order, each
+    the ``top_k`` candidates as ``{"token", "token_id", "score"}`` with score = softmax probability. Each mask is
+    predicted independently, as BERT was trained (it sees the other masks as masks).
 
     Text longer than the model's positions is cut at the end with a warning, unless that would cut off a
-    [MASK] (an error then), or ``truncate=False`` (always an error)."""
+    mask (an error then), or ``truncate=False`` (always an error)."""
     if top_k < 1:
         raise BertError(f"top_k must be at least 1, got {top_k}")
     batch = encode(tokenizer, model, text, truncate=truncate, keep_masks=True)
     positions = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if len(positions) == 0:
-        hint = (f" ({tokenizer.mask_token} is written in capitals)"
+        case = "in capitals" if tokenizer.mask_token.isupper() else "in lower case"
+        hint = (f" ({tokenizer.mask_token} is written {case})"
                 if tokenizer.mask_token.lower() in text.lower() else "")
         raise BertError(f"no {tokenizer.mask_token} in the text{hint}: write {tokenizer.mask_token} where a word "
-                        "should be predicted, e.g. 'The capital of France is [MASK].'")
+                        f"should be predicted, e.g. 'The capital of France is {tokenizer.mask_token}.'")
     output = model(**batch)
     logits = output.prediction_logits if hasattr(output, "prediction_logits") else output.logits  # [1, T, V]
     probabilities = logits[0, positions].softmax(dim=-1)  # [masks, V]
@@ -144,7 +154,7 @@ def fill_mask(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, top_k
 
 
 @torch.no_grad()
-def next_sentence(model: PreTrainedModel, tokenizer: BertTokenizer, sentence_a: str, sentence_b: str,
+def next_sentence(model: PreTrainedModel, tokenizer: FastTokenizer, sentence_a: str, sentence_b: str,
                   truncate: bool = True) -> dict:
     """How likely ``sentence_b`` follows ``sentence_a``: ``{"is_next": p, "not_next": 1 - p, "logits": [2]}``.
     Index 0 of BERT's NSP head is IsNext, index 1 NotNext (random sentence). A pair longer than the model's
@@ -163,12 +173,12 @@ def next_sentence(model: PreTrainedModel, tokenizer: BertTokenizer, sentence_a: 
 
 
 def encoder_of(model: PreTrainedModel) -> PreTrainedModel:
-    """The BertModel inside a head class (or the model itself when it is one)."""
-    return getattr(model, "bert", model)
+    """The encoder inside a head class (BertModel, RobertaModel, ...), or the model itself when it is one."""
+    return model.base_model
 
 
 @torch.no_grad()
-def sentence_embeddings(model: PreTrainedModel, tokenizer: BertTokenizer, texts: str | list[str],
+def sentence_embeddings(model: PreTrainedModel, tokenizer: FastTokenizer, texts: str | list[str],
                         pooling: str = "mean", batch_size: int = 32, truncate: bool = True) -> torch.Tensor:
     """One vector per text, [N, H]. ``mean`` averages the real tokens' final vectors (what sentence-transformers
     models such as all-MiniLM-L6-v2 are trained for), ``cls`` takes the [CLS] vector, ``pooler`` the tanh pooler
@@ -201,14 +211,14 @@ def sentence_embeddings(model: PreTrainedModel, tokenizer: BertTokenizer, texts:
 
 
 @torch.no_grad()
-def token_vectors(model: PreTrainedModel, tokenizer: BertTokenizer, text: str) -> tuple[list[str], torch.Tensor]:
+def token_vectors(model: PreTrainedModel, tokenizer: FastTokenizer, text: str) -> tuple[list[str], torch.Tensor]:
     """The word pieces of ``text`` (with [CLS]/[SEP]) and their contextual vectors [T, H]."""
     batch = encode(tokenizer, model, text, truncate=True)
     hidden = encoder_of(model)(**batch).last_hidden_state[0]
     return tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist()), hidden
 
 
-def word_vector(model: PreTrainedModel, tokenizer: BertTokenizer, text: str, word: str) -> torch.Tensor:
+def word_vector(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, word: str) -> torch.Tensor:
     """The contextual vector [H] of ``word``'s first occurrence in ``text`` (the mean over its word pieces), e.g.
     "bank" in "we sat on the river bank" vs in "she paid the cash into the bank"."""
     pieces = tokenizer.tokenize(word)

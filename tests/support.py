@@ -97,3 +97,88 @@ class ServerProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS in /proc/PID/status")
+
+
+# ---- tokenizers of the variants, trained here (the released files are not available offline) -------------------
+
+VARIANT_CORPUS = [
+    "The quick brown fox jumps over the lazy dog.", "Café crème brûlée, naïve résumé!", "東京は日本の首都です。",
+    "Emoji 😀 and 🎉 at the party", "  extra   spaces  here ", "Hello world, hello WORLD.",
+    "The capital of France is Paris.", "She paid the cash into the bank by the river.",
+    "Don't stop: it's 42 degrees (really) -- isn't it?", "Straße, ÆØÅ and ñandú in one line.",
+] * 30
+
+
+def train_roberta_tokenizer(folder: Path, vocab_size: int = 500) -> Any:
+    """A small byte-level BPE trained on VARIANT_CORPUS, wrapped as transformers' RobertaTokenizerFast (with the
+    released models' ``<mask>`` that takes the space before it) and saved to ``folder``; returns the transformers
+    tokenizer. ``vocab.json`` and ``merges.txt`` are written too, as the released checkpoints have them."""
+    import json
+
+    import transformers
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.train_from_iterator(VARIANT_CORPUS, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    model = json.loads(backend.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    tokenizer = transformers.RobertaTokenizerFast(
+        vocab=model["vocab"], merges=merges, model_max_length=512,
+        mask_token=AddedToken("<mask>", lstrip=True, rstrip=False, special=True, normalized=False))
+    tokenizer.save_pretrained(folder)
+    (folder / "vocab.json").write_text(json.dumps(model["vocab"], ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+    return tokenizer
+
+
+def train_albert_tokenizer(folder: Path, vocab_size: int = 300) -> Any:
+    """A small unigram model trained on VARIANT_CORPUS, wrapped as transformers' AlbertTokenizerFast (which adds
+    ALBERT's normaliser, Metaspace and [CLS]/[SEP] template) and saved to ``folder``; returns that tokenizer."""
+    import json
+
+    import transformers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    backend = Tokenizer(models.Unigram())
+    backend.normalizer = normalizers.Sequence([normalizers.NFKD(), normalizers.StripAccents(), normalizers.Lowercase()])
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.train_from_iterator(VARIANT_CORPUS, trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"], unk_token="<unk>",
+        show_progress=False))
+    vocab = [tuple(piece) for piece in json.loads(backend.to_str())["model"]["vocab"]]
+    tokenizer = transformers.AlbertTokenizerFast(vocab=vocab, model_max_length=512)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def make_tiny_variant(folder: Path, model_type: str, head: str = "ForMaskedLM") -> Any:
+    """A random 2-layer transformers ``<Variant><head>`` (hidden 32, no dropout) saved to ``folder`` with its own
+    kind of tokenizer: the trained ones above for RoBERTa and ALBERT, the demo model's WordPiece for DistilBERT.
+    Returns transformers' tokenizer for it."""
+    import transformers
+
+    if model_type == "distilbert":
+        for name in TOKENIZER_FILES:
+            shutil.copy(DEMO_MODEL / name, folder / name)
+        tokenizer = transformers.DistilBertTokenizerFast.from_pretrained(folder)
+        config = transformers.DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=4,
+                                               hidden_dim=64, max_position_embeddings=64, dropout=0.0,
+                                               attention_dropout=0.0)
+    elif model_type == "roberta":
+        tokenizer = train_roberta_tokenizer(folder)
+        config = transformers.RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                                            num_attention_heads=4, intermediate_size=64, max_position_embeddings=66,
+                                            type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
+                                            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    else:
+        tokenizer = train_albert_tokenizer(folder)
+        config = transformers.AlbertConfig(vocab_size=len(tokenizer), embedding_size=16, hidden_size=32,
+                                           num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                           max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    prefix = {"distilbert": "DistilBert", "roberta": "Roberta", "albert": "Albert"}[model_type]
+    getattr(transformers, prefix + head)(config).save_pretrained(folder)
+    return tokenizer

@@ -6,16 +6,21 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bert.errors import BertError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 MODEL_HELP = "checkpoint folder or model name (default: bert-base-uncased, else the bundled demo model)"
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("fill-mask", help="predict the words behind [MASK]")
-    p.add_argument("text", help='text with one or more [MASK], e.g. "The capital of France is [MASK]."')
+    p = subparsers.add_parser("fill-mask", help="predict the words behind [MASK] (the model's mask token)")
+    p.add_argument("text", help='text with one or more [MASK], e.g. "The capital of France is [MASK]."; RoBERTa '
+                                'models write it <mask>')
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--top-k", type=int, default=5, help="candidates per mask (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON: one list per [MASK] of {token, token_id, score}")
@@ -52,7 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_similarity)
 
     p = subparsers.add_parser("info", help="configuration and parameter counts of a checkpoint")
-    p.add_argument("--model", help=MODEL_HELP)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", help=MODEL_HELP)
+    source.add_argument("--config", help="a published configuration, built in (no download): bert-base-uncased, "
+                                         "roberta-base, albert-base-v2, distilbert-base-uncased, ...")
     p.set_defaults(func=run_info)
 
     p = subparsers.add_parser("download", help="fetch a checkpoint from the Hugging Face Hub into weights/NAME")
@@ -72,18 +80,20 @@ def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def run_fill_mask(args: argparse.Namespace) -> None:
-    from bert.heads import BertForMaskedLM
     from bert.tasks import fill_mask, load
 
-    model, tokenizer = load(BertForMaskedLM, args.model)
+    model, tokenizer = load("masked_lm", args.model)  # BertForMaskedLM, RobertaForMaskedLM, ... by model_type
     predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k, truncate=args.truncate)
     if args.json:
         print(json.dumps(predictions, ensure_ascii=False))
         return
+    mask = tokenizer.mask_token
     for number, candidates in enumerate(predictions, 1):
-        print(f"[MASK] {number}:" if len(predictions) > 1 else "[MASK]:")
+        print(f"{mask} {number}:" if len(predictions) > 1 else f"{mask}:")
         for candidate in candidates:
-            print(f"  {candidate['token']:<16} {candidate['score']:.4f}")
+            # A byte-level BPE token ("Ġparis") reads better decoded (" paris"); WordPiece's are words already.
+            word = tokenizer.decode([candidate["token_id"]]).strip() or candidate["token"]
+            print(f"  {word:<16} {candidate['score']:.4f}")
 
 
 def run_nsp(args: argparse.Namespace) -> None:
@@ -101,10 +111,9 @@ def run_nsp(args: argparse.Namespace) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> None:
-    from bert.model import BertModel
     from bert.tasks import load, sentence_embeddings
 
-    model, tokenizer = load(BertModel, args.model)
+    model, tokenizer = load("base", args.model)
     vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling, batch_size=args.batch_size,
                                   truncate=args.truncate)
     if args.json:
@@ -151,21 +160,53 @@ def run_similarity(args: argparse.Namespace) -> None:
 
 
 def run_info(args: argparse.Namespace) -> None:
-    from bert.model import BertModel
-    from bert.tasks import load
+    from bert.config import MODEL_TYPES
 
-    model, _ = load(BertModel, args.model)
-    config = model.config
+    if args.config:
+        import torch
+
+        from bert.variants.auto import auto_class, released_config
+
+        config = released_config(args.config)
+        with torch.device("meta"):  # sizes only: no memory, no random initialisation
+            model = auto_class(config, "base")(config)
+        name = args.config
+    else:
+        from bert.tasks import load
+
+        model, _ = load("base", args.model)
+        config, name = model.config, model.name_or_path
+    embeddings = model.embeddings
+    segments = getattr(getattr(embeddings, "token_type_embeddings", None), "num_embeddings", 0)
+    print(f"{name} ({MODEL_TYPES[config.model_type]})")
     print(f"layers {config.num_hidden_layers}, hidden {config.hidden_size}, heads {config.num_attention_heads}, "
           f"intermediate {config.intermediate_size}, vocab {config.vocab_size}, positions "
-          f"{config.max_position_embeddings}, segments {config.type_vocab_size}, activation {config.hidden_act}")
-    rows = [("embeddings", model.embeddings)] + [(f"encoder.layer.{i}", layer)
-                                                 for i, layer in enumerate(model.encoder.layer)]
-    if model.pooler is not None:
-        rows.append(("pooler", model.pooler))
-    for name, module in rows:
-        print(f"  {name:<20} {sum(p.numel() for p in module.parameters()):>12,}")
-    print(f"  {'total':<20} {model.num_parameters():>12,}")
+          f"{embeddings.max_length()}, segments {segments}, activation {config.hidden_act}")
+    if config.model_type == "albert":  # the two ways ALBERT saves parameters
+        print(f"embedding size {config.embedding_size}; {config.num_hidden_groups} group(s) of "
+              f"{config.inner_group_num} layer(s), shared across the {config.num_hidden_layers} layers")
+    for row, module in module_rows(model):
+        print(f"  {row:<36} {sum(p.numel() for p in module.parameters()):>12,}")
+    print(f"  {'total':<36} {model.num_parameters():>12,}")
+
+
+def module_rows(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The encoder's parts to count: each top-level module, with the layer lists (BERT's ``encoder.layer``,
+    DistilBERT's ``transformer.layer``, ALBERT's shared ``encoder.albert_layer_groups``) one row per entry."""
+    from torch import nn
+
+    rows = []
+    for name, child in model.named_children():
+        parts = list(child.named_children())
+        if not any(isinstance(part, nn.ModuleList) for _, part in parts):
+            rows.append((name, child))
+            continue
+        for part_name, part in parts:
+            if isinstance(part, nn.ModuleList):
+                rows += [(f"{name}.{part_name}.{i}", item) for i, item in enumerate(part)]
+            else:
+                rows.append((f"{name}.{part_name}", part))
+    return rows
 
 
 def run_download(args: argparse.Namespace) -> None:

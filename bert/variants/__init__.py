@@ -5,52 +5,15 @@
 
 They reuse :mod:`bert.model` (attention math, layer loop, padding) and the heads of :mod:`bert.heads` where the math is
 BERT's, and load and save Hugging Face checkpoints under their own names (``roberta.``, ``albert.``, ``distilbert.``).
+Each module's ``__all__`` lists what it exports; this package re-exports them all.
 """
 
-from bert.variants.albert import (
-    AlbertConfig,
-    AlbertForMaskedLM,
-    AlbertForPreTraining,
-    AlbertForQuestionAnswering,
-    AlbertForSequenceClassification,
-    AlbertForTokenClassification,
-    AlbertModel,
-)
-from bert.variants.distilbert import (
-    DistilBertConfig,
-    DistilBertForMaskedLM,
-    DistilBertForQuestionAnswering,
-    DistilBertForSequenceClassification,
-    DistilBertForTokenClassification,
-    DistilBertModel,
-)
-from bert.variants.roberta import (
-    RobertaConfig,
-    RobertaForMaskedLM,
-    RobertaForQuestionAnswering,
-    RobertaForSequenceClassification,
-    RobertaForTokenClassification,
-    RobertaModel,
-)
+from bert.variants import albert, distilbert, roberta, tokenizers
+from bert.variants.albert import *  # noqa: F403
+from bert.variants.auto import auto_class, auto_tokenizer
+from bert.variants.distilbert import *  # noqa: F403
+from bert.variants.roberta import *  # noqa: F403
+from bert.variants.tokenizers import *  # noqa: F403
 
-__all__ = [
-    "AlbertConfig",
-    "AlbertForMaskedLM",
-    "AlbertForPreTraining",
-    "AlbertForQuestionAnswering",
-    "AlbertForSequenceClassification",
-    "AlbertForTokenClassification",
-    "AlbertModel",
-    "DistilBertConfig",
-    "DistilBertForMaskedLM",
-    "DistilBertForQuestionAnswering",
-    "DistilBertForSequenceClassification",
-    "DistilBertForTokenClassification",
-    "DistilBertModel",
-    "RobertaConfig",
-    "RobertaForMaskedLM",
-    "RobertaForQuestionAnswering",
-    "RobertaForSequenceClassification",
-    "RobertaForTokenClassification",
-    "RobertaModel",
-]
+__all__ = [*albert.__all__, *distilbert.__all__, *roberta.__all__, *tokenizers.__all__,
+           "auto_class", "auto_tokenizer"]

@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.heads import (
+    BertForMaskedLM,
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -40,7 +42,7 @@ from bert.heads import (
     tie_decoder,
 )
 from bert.model import BertEmbeddings, BertModel, BertSelfAttention, Padding, activation, run_layers
-from bert.outputs import BaseModelOutput, LogitsOutput, ModelOutput, Tensors
+from bert.outputs import BaseModelOutput, ModelOutput, Tensors
 
 
 @dataclass
@@ -237,27 +239,19 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
             hidden_states=out.hidden_states, attentions=out.attentions, mlm_loss=masked_lm, sop_loss=sop)
 
 
-class AlbertForMaskedLM(AlbertPreTrainedModel):
-    """Masked-word prediction (fill-mask): logits [B, T, V]; loss with labels [B, T] (-100 = not masked)."""
+class AlbertForMaskedLM(AlbertPreTrainedModel, BertForMaskedLM):
+    """BERT's fill-mask model with ALBERT's narrow ``predictions`` head: logits [B, T, V]; loss with labels [B, T]."""
 
     tied_weights = ("predictions.decoder.weight",)
 
     def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
+        PreTrainedModel.__init__(self, config)  # not BertForMaskedLM's __init__: ``predictions`` replaces its ``cls``
         self.add_base_model(add_pooling_layer=False)
         self.predictions = AlbertMLMHead(config)
         self.init_weights()
 
-    def tie_weights(self) -> None:
-        tie_decoder(self)
-
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        logits = self.predictions(out.last_hidden_state)
-        loss = None if labels is None else mlm_loss(logits, labels)
-        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+    def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.predictions(hidden_states)
 
 
 class AlbertForSequenceClassification(AlbertPreTrainedModel, BertForSequenceClassification):
@@ -270,3 +264,7 @@ class AlbertForTokenClassification(AlbertPreTrainedModel, BertForTokenClassifica
 
 class AlbertForQuestionAnswering(AlbertPreTrainedModel, BertForQuestionAnswering):
     """BERT's span extractor (``qa_outputs``) on ALBERT."""
+
+
+__all__ = ["AlbertConfig", "AlbertForMaskedLM", "AlbertForPreTraining", "AlbertForQuestionAnswering",
+           "AlbertForSequenceClassification", "AlbertForTokenClassification", "AlbertModel"]

@@ -13,14 +13,15 @@
   ``classifier``; question answering applies dropout (qa_dropout) before ``qa_outputs``.
 * Config: model_type "distilbert" with its own field names (dim, n_layers, n_heads, hidden_dim, activation, dropout,
   attention_dropout; read into BERT's fields) and sinusoidal_pos_embds, qa_dropout, seq_classif_dropout.
-* Forward takes (input_ids, attention_mask, ...), as in transformers. ``DistilBertModel.pack_padding`` is its own
-  switch (see :class:`bert.model.BertModel`).
+* Forward takes (input_ids, attention_mask, ...), as in transformers. The heads are BERT's classes with
+  ``DistilBertHeadMixin`` in front (the encoder and that signature) and their one differing step replaced.
+  ``DistilBertModel.pack_padding`` is its own switch (see :class:`bert.model.BertModel`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -29,9 +30,14 @@ from torch import nn
 from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.errors import BertError
-from bert.heads import mlm_loss, sequence_classification_loss, span_loss, tie_decoder, token_classification_loss
-from bert.model import BertSelfAttention, Padding, activation, check_input, encode, multi_head_attention, run_layers
-from bert.outputs import BaseModelOutput, LogitsOutput, QuestionAnsweringOutput
+from bert.heads import (
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
+from bert.model import BertEncoder, BertSelfAttention, Padding, activation, check_input, encode, multi_head_attention
+from bert.outputs import BaseModelOutput, ModelOutput
 
 
 @dataclass
@@ -131,18 +137,10 @@ class TransformerBlock(nn.Module):
         return self.output_layer_norm(self.ffn(attended) + attended), probs
 
 
-class Transformer(nn.Module):
-    """n_layers TransformerBlocks (gradient checkpointing as BERT's encoder)."""
+class Transformer(BertEncoder):
+    """n_layers TransformerBlocks: BERT's encoder (layer loop, gradient checkpointing) with DistilBERT's layer."""
 
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__()
-        self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.num_hidden_layers))
-        self.gradient_checkpointing = False
-
-    def forward(self, hidden_states: torch.Tensor, padding: Padding | None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> BaseModelOutput:
-        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
-        return run_layers(self.layer, hidden_states, padding, output_attentions, output_hidden_states, recompute)
+    layer_class = TransformerBlock
 
 
 class DistilBertPreTrainedModel(PreTrainedModel):
@@ -182,91 +180,71 @@ class DistilBertModel(DistilBertPreTrainedModel):
                       output_attentions, output_hidden_states)
 
 
-class DistilBertForMaskedLM(DistilBertPreTrainedModel):
-    """Masked-word prediction (fill-mask): logits [B, T, V]; loss with labels [B, T] (-100 = not masked)."""
+class DistilBertHeadMixin(DistilBertPreTrainedModel):
+    """What every DistilBERT head changes in the BERT head it subclasses: the encoder is ``self.distilbert``, which
+    has no segments and no pooler, so forward's second argument is attention_mask (as in transformers)."""
+
+    def add_base_model(self, add_pooling_layer: bool = False) -> None:
+        self.distilbert = DistilBertModel(self.config)  # there is no pooler to add or leave out
+
+    def run_encoder(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+                    attention_mask: torch.Tensor | None, output_attentions: bool,
+                    output_hidden_states: bool) -> BaseModelOutput:
+        return self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *args: Any,
+                **kwargs: Any) -> ModelOutput:
+        """(input_ids, attention_mask, then the BERT head's labels and switches) → the BERT head's output."""
+        return super().forward(input_ids, None, attention_mask, *args, **kwargs)
+
+
+class DistilBertForMaskedLM(DistilBertHeadMixin, BertForMaskedLM):
+    """BERT's fill-mask model with DistilBERT's head modules on the model itself: logits [B, T, V]."""
 
     tied_weights = ("vocab_projector.weight",)
 
     def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
+        PreTrainedModel.__init__(self, config)  # not BertForMaskedLM's __init__: these modules replace its ``cls``
         self.activation = activation(config.hidden_act)
-        self.distilbert = DistilBertModel(config)
+        self.add_base_model()
         self.vocab_transform = nn.Linear(config.hidden_size, config.hidden_size)
         self.vocab_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.vocab_projector = nn.Linear(config.hidden_size, config.vocab_size)
         self.init_weights()
 
-    def tie_weights(self) -> None:
-        tie_decoder(self)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
-        hidden = self.vocab_layer_norm(self.activation(self.vocab_transform(out.last_hidden_state)))
-        logits = self.vocab_projector(hidden)
-        loss = None if labels is None else mlm_loss(logits, labels)
-        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+    def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.vocab_projector(self.vocab_layer_norm(self.activation(self.vocab_transform(hidden_states))))
 
 
-class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
-    """A label (or, with num_labels == 1, a real number) for the whole input: logits [B, C]; loss with labels [B]."""
+class DistilBertForSequenceClassification(DistilBertHeadMixin, BertForSequenceClassification):
+    """BERT's sequence classifier reading the first token through ``pre_classifier`` + ReLU (there is no pooler)."""
 
     def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
-        self.distilbert = DistilBertModel(config)
+        PreTrainedModel.__init__(self, config)  # not BERT's __init__: another dropout, and a pre_classifier
+        self.add_base_model()
         self.pre_classifier = nn.Linear(config.hidden_size, config.hidden_size)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.dropout = nn.Dropout(config.seq_classif_dropout)
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
-        pooled = F.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
-        logits = self.classifier(self.dropout(pooled))
-        loss = None if labels is None else sequence_classification_loss(logits, labels)
-        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+    def classify(self, out: BaseModelOutput) -> torch.Tensor:
+        return self.classifier(self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0]))))
 
 
-class DistilBertForTokenClassification(DistilBertPreTrainedModel):
-    """A label for every token: logits [B, T, C]; loss with labels [B, T] (-100 = no label)."""
+class DistilBertForTokenClassification(DistilBertHeadMixin, BertForTokenClassification):
+    """BERT's token classifier (``classifier``, dropout = the config's dropout) on DistilBERT."""
+
+
+class DistilBertForQuestionAnswering(DistilBertHeadMixin, BertForQuestionAnswering):
+    """BERT's span extractor with dropout (qa_dropout) before ``qa_outputs``."""
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
-        self.distilbert = DistilBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(out.last_hidden_state))
-        loss = None if labels is None else token_classification_loss(logits, labels)
-        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
-
-
-class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
-    """Extractive QA: start_logits, end_logits [B, T]; loss with start/end_positions [B] (see bert.heads.span_loss)."""
-
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
-        self.distilbert = DistilBertModel(config)
         self.dropout = nn.Dropout(config.qa_dropout)
-        self.qa_outputs = nn.Linear(config.hidden_size, 2)
-        self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> QuestionAnsweringOutput:
-        out = self.distilbert(input_ids, attention_mask, output_attentions, output_hidden_states)
-        start_logits, end_logits = self.qa_outputs(self.dropout(out.last_hidden_state)).unbind(dim=-1)
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
-        return QuestionAnsweringOutput(loss=loss, start_logits=start_logits.contiguous(),
-                                       end_logits=end_logits.contiguous(), hidden_states=out.hidden_states,
-                                       attentions=out.attentions)
+    def span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.qa_outputs(self.dropout(hidden_states))
+
+
+__all__ = ["DistilBertConfig", "DistilBertForMaskedLM", "DistilBertForQuestionAnswering",
+           "DistilBertForSequenceClassification", "DistilBertForTokenClassification", "DistilBertModel"]

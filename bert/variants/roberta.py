@@ -9,9 +9,10 @@ longer on more data with dynamic masking and without next-sentence prediction. W
 * Sequence classification reads the first token (<s>) through its own ``classifier.dense`` + tanh +
   ``classifier.out_proj``, not through the pooler (which RoBERTa's pretraining never trains).
 * Config: model_type "roberta", HF's defaults (vocab_size 50265, pad_token_id 1); checkpoints use a byte-level BPE
-  vocabulary, for which this package has no tokenizer.
+  vocabulary (:class:`bert.variants.tokenizers.RobertaTokenizer`).
 
-Token classification and question answering are BERT's heads unchanged.
+Token classification and question answering are BERT's heads unchanged; the MLM and sequence-classification heads are
+BERT's classes with their one differing step (``mlm_logits``, ``classify``) replaced.
 """
 
 from __future__ import annotations
@@ -23,18 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.heads import (
+    BertForMaskedLM,
     BertForQuestionAnswering,
+    BertForSequenceClassification,
     BertForTokenClassification,
     BertPreTrainedModel,
     classifier_dropout,
-    mlm_loss,
-    sequence_classification_loss,
-    tie_decoder,
 )
 from bert.model import BertEmbeddings, BertModel
-from bert.outputs import LogitsOutput
+from bert.outputs import BaseModelOutput
 
 
 @dataclass
@@ -97,27 +98,19 @@ class RobertaLMHead(nn.Module):
         return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states)))) + self.bias
 
 
-class RobertaForMaskedLM(RobertaPreTrainedModel):
-    """Masked-word prediction (fill-mask): logits [B, T, V]; loss with labels [B, T] (-100 = not masked)."""
+class RobertaForMaskedLM(RobertaPreTrainedModel, BertForMaskedLM):
+    """BERT's fill-mask model with RoBERTa's ``lm_head``: logits [B, T, V]; loss with labels [B, T]."""
 
     tied_weights = ("lm_head.decoder.weight",)
 
     def __init__(self, config: RobertaConfig) -> None:
-        super().__init__(config)
+        PreTrainedModel.__init__(self, config)  # not BertForMaskedLM's __init__: lm_head replaces its ``cls``
         self.add_base_model(add_pooling_layer=False)
         self.lm_head = RobertaLMHead(config)
         self.init_weights()
 
-    def tie_weights(self) -> None:
-        tie_decoder(self)
-
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        logits = self.lm_head(out.last_hidden_state)
-        loss = None if labels is None else mlm_loss(logits, labels)
-        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+    def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(hidden_states)
 
 
 class RobertaClassificationHead(nn.Module):
@@ -135,22 +128,17 @@ class RobertaClassificationHead(nn.Module):
         return self.out_proj(self.dropout(x))
 
 
-class RobertaForSequenceClassification(RobertaPreTrainedModel):
-    """A label (or, with num_labels == 1, a real number) for the whole input: logits [B, C]; loss with labels [B]."""
+class RobertaForSequenceClassification(RobertaPreTrainedModel, BertForSequenceClassification):
+    """BERT's sequence classifier reading the first token through RoBERTa's own ``classifier`` (no pooler)."""
 
     def __init__(self, config: RobertaConfig) -> None:
-        super().__init__(config)
+        PreTrainedModel.__init__(self, config)  # not BertForSequenceClassification's: no pooler, another classifier
         self.add_base_model(add_pooling_layer=False)
         self.classifier = RobertaClassificationHead(config)
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        logits = self.classifier(out.last_hidden_state)
-        loss = None if labels is None else sequence_classification_loss(logits, labels)
-        return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+    def classify(self, out: BaseModelOutput) -> torch.Tensor:
+        return self.classifier(out.last_hidden_state)
 
 
 class RobertaForTokenClassification(RobertaPreTrainedModel, BertForTokenClassification):
@@ -159,3 +147,7 @@ class RobertaForTokenClassification(RobertaPreTrainedModel, BertForTokenClassifi
 
 class RobertaForQuestionAnswering(RobertaPreTrainedModel, BertForQuestionAnswering):
     """BERT's span extractor (``qa_outputs``) on RoBERTa."""
+
+
+__all__ = ["RobertaConfig", "RobertaForMaskedLM", "RobertaForQuestionAnswering", "RobertaForSequenceClassification",
+           "RobertaForTokenClassification", "RobertaModel"]

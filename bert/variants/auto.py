@@ -1,0 +1,113 @@
+"""Pick the model and tokenizer classes from a checkpoint's ``config.json`` (its ``model_type``), as transformers'
+``AutoModel*`` / ``AutoTokenizer`` do, and the published configurations that ``bert info --config`` describes.
+
+    cls = auto_class("path/to/roberta-checkpoint", "masked_lm")        # RobertaForMaskedLM
+    model, tokenizer = cls.from_pretrained(folder), auto_tokenizer(folder)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from bert import heads, model
+from bert.checkpoint import PreTrainedModel
+from bert.config import CLASS_PREFIXES, MODEL_TYPES, BertConfig, read_config_json
+from bert.errors import BertError
+from bert.tokenizer import TOKENIZER_CONFIG_FILE, BertTokenizer, FastTokenizer
+from bert.variants import albert, distilbert, roberta
+from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer
+
+# task → the suffix of its class name (BertForMaskedLM, RobertaForMaskedLM, ...).
+TASKS = {
+    "base": "Model",
+    "masked_lm": "ForMaskedLM",
+    "sequence_classification": "ForSequenceClassification",
+    "token_classification": "ForTokenClassification",
+    "question_answering": "ForQuestionAnswering",
+    "pretraining": "ForPreTraining",
+}
+MODULES: dict[str, tuple[ModuleType, ...]] = {
+    "bert": (model, heads), "roberta": (roberta,), "albert": (albert,), "distilbert": (distilbert,)}
+TOKENIZERS: dict[str, type[FastTokenizer]] = {
+    "bert": BertTokenizer, "roberta": RobertaTokenizer, "albert": AlbertTokenizer, "distilbert": DistilBertTokenizer}
+
+# config.json of the published checkpoints (the fields that differ from each config class's defaults), so that
+# `bert info --config NAME` needs no download.
+RELEASED_CONFIGS: dict[str, dict[str, Any]] = {
+    "bert-base-uncased": {"model_type": "bert"},
+    "bert-large-uncased": {"model_type": "bert", "hidden_size": 1024, "num_hidden_layers": 24,
+                           "num_attention_heads": 16, "intermediate_size": 4096},
+    "roberta-base": {"model_type": "roberta", "max_position_embeddings": 514, "type_vocab_size": 1,
+                     "layer_norm_eps": 1e-5},
+    "roberta-large": {"model_type": "roberta", "hidden_size": 1024, "num_hidden_layers": 24,
+                      "num_attention_heads": 16, "intermediate_size": 4096, "max_position_embeddings": 514,
+                      "type_vocab_size": 1, "layer_norm_eps": 1e-5},
+    "albert-base-v2": {"model_type": "albert", "hidden_size": 768, "num_attention_heads": 12,
+                       "intermediate_size": 3072, "embedding_size": 128},
+    "albert-large-v2": {"model_type": "albert", "hidden_size": 1024, "num_hidden_layers": 24,
+                        "num_attention_heads": 16, "intermediate_size": 4096, "embedding_size": 128},
+    "distilbert-base-uncased": {"model_type": "distilbert"},
+}
+
+
+def model_type_of(folder_or_config: str | os.PathLike | BertConfig | dict[str, Any]) -> str:
+    """The model_type of a config object, a config.json dict, or a checkpoint folder (its config.json); "bert"
+    when config.json does not say (the original BERT checkpoints predate the field)."""
+    if isinstance(folder_or_config, BertConfig):
+        model_type = folder_or_config.model_type
+    elif isinstance(folder_or_config, dict):
+        model_type = folder_or_config.get("model_type", "bert")
+    else:
+        path = Path(folder_or_config).expanduser()
+        model_type = read_config_json(path / "config.json" if path.is_dir() else path).get("model_type", "bert")
+    if model_type not in MODEL_TYPES:
+        raise BertError(f"config: model_type {model_type!r} is not supported; this package loads "
+                        f"{', '.join(map(repr, MODEL_TYPES))} checkpoints only")
+    return model_type
+
+
+def auto_class(folder_or_config: str | os.PathLike | BertConfig | dict[str, Any],
+               task: str) -> type[PreTrainedModel]:
+    """The class for ``task`` (one of :data:`TASKS`) of the model type that ``folder_or_config`` names, e.g.
+    ("a RoBERTa folder", "masked_lm") → RobertaForMaskedLM."""
+    if task not in TASKS:
+        raise BertError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    model_type = model_type_of(folder_or_config)
+    name = CLASS_PREFIXES[model_type] + TASKS[task]
+    for module in MODULES[model_type]:
+        if hasattr(module, name):
+            return getattr(module, name)
+    have = [t for t, suffix in TASKS.items()
+            if any(hasattr(m, CLASS_PREFIXES[model_type] + suffix) for m in MODULES[model_type])]
+    raise BertError(f"{MODEL_TYPES[model_type]} has no {task} model in this package (it has: {', '.join(have)})")
+
+
+def auto_tokenizer(folder: str | os.PathLike) -> FastTokenizer:
+    """The tokenizer of a checkpoint folder, of the class its config.json's model_type calls for (without a
+    config.json: what tokenizer_config.json's tokenizer_class says, else BERT's)."""
+    path = Path(folder).expanduser()
+    if (path / "config.json").is_file():
+        cls = TOKENIZERS[model_type_of(path)]
+    else:
+        named = ""
+        if (path / TOKENIZER_CONFIG_FILE).is_file():
+            try:
+                named = str(json.loads((path / TOKENIZER_CONFIG_FILE).read_text(encoding="utf-8"))
+                            .get("tokenizer_class") or "")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+                named = ""
+        by_name = {c.__name__: c for c in TOKENIZERS.values()}
+        cls = by_name.get(named.removesuffix("Fast"), BertTokenizer)
+    return cls.from_pretrained(path)
+
+
+def released_config(name: str) -> BertConfig:
+    """The configuration of a published checkpoint by name (see :data:`RELEASED_CONFIGS`), without a download."""
+    if name not in RELEASED_CONFIGS:
+        raise BertError(f"unknown config {name!r}; choose one of {', '.join(RELEASED_CONFIGS)}")
+    data = RELEASED_CONFIGS[name]
+    return auto_class(data, "base").config_class.from_dict(data)
