@@ -340,3 +340,13 @@ def test_interrupted_init_from_run_saves_and_resumes(corpus, tmp_path: Path, mon
     monkeypatch.setattr(DataOrder, "next_step", original)
     pretrain(settings(corpus["pairs"], tmp_path / "run", checkpoint, max_steps=5, resume=True))
     assert [e["step"] for e in evals(tmp_path / "run")] == [0, 5]  # no second step-0 evaluation on resume
+
+
+def test_time_budget_run_from_a_checkpoint_evaluates_first_and_finishes(corpus, tmp_path: Path) -> None:
+    checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
+    run = tmp_path / "run"
+    assert main(["pretrain", "--data", str(corpus["pairs"]), "--init-from", str(checkpoint), "--out", str(run),
+                 "--time-budget", "0.05", "--batch-size", "8", "--no-progress", "--threads", "1"]) == 0
+    events = evals(run)
+    assert events[0]["step"] == 0 and events[-1]["step"] > 0
+    assert BertForPreTraining.from_pretrained(run / "final").config.hidden_size == TINY["hidden_size"]

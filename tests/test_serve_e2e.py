@@ -76,7 +76,7 @@ def open_view(page, view: str):
 
 def test_fill_mask_shows_five_candidates_with_percentages(page, server):
     expect(page.locator("#model-name")).to_have_text("bert-demo")  # the header names the model that answers
-    expect(page.locator("#model-summary")).to_contain_text("4 layers · hidden 256 · 4 heads")
+    expect(page.locator("#model-summary")).to_contain_text("6 layers · hidden 384 · 12 heads")
     view = open_view(page, "fill-mask")
     page.fill("#fill-mask-text", "The dog sat on the [MASK].")
     page.fill("#fill-mask-k", "5")
