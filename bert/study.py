@@ -26,7 +26,7 @@ from bert.errors import BertError
 from bert.hub import resolve_model_dir
 from bert.plotting import pyplot, save_figure
 from bert.tasks import encode, encoder_of
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer import FastTokenizer
 
 
 def first_available(*candidates: str | os.PathLike | None) -> Path:
@@ -53,7 +53,7 @@ def minilm_dir() -> Path | None:
 
 
 @torch.no_grad()
-def attention_maps(model: PreTrainedModel, tokenizer: BertTokenizer, text: str) -> tuple[list[str], torch.Tensor]:
+def attention_maps(model: PreTrainedModel, tokenizer: FastTokenizer, text: str) -> tuple[list[str], torch.Tensor]:
     """The T word pieces of ``text`` (with [CLS] and [SEP]) and every head's attention probabilities [L, N, T, T].
 
     ``maps[l, n, i, j]`` is how much query token i attends to key token j in head n of layer l (0-based); each row

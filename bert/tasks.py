@@ -220,15 +220,19 @@ def token_vectors(model: PreTrainedModel, tokenizer: FastTokenizer, text: str) -
 
 def word_vector(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, word: str) -> torch.Tensor:
     """The contextual vector [H] of ``word``'s first occurrence in ``text`` (the mean over its word pieces), e.g.
-    "bank" in "we sat on the river bank" vs in "she paid the cash into the bank"."""
-    pieces = tokenizer.tokenize(word)
-    if not pieces:
+    "bank" in "we sat on the river bank" vs in "she paid the cash into the bank".
+
+    The word's pieces are looked for as the tokenizer splits a word inside running text (RoBERTa's "Ġbank",
+    ALBERT's "▁bank"), then as at the very start of a text (RoBERTa's "bank")."""
+    spellings = [tokenizer.encode_words([word]).tokens, tokenizer.tokenize(word)]
+    if not spellings[0]:
         raise BertError(f"the word {word!r} has no tokens; give a word that occurs in the text")
     tokens, hidden = token_vectors(model, tokenizer, text)
-    for start in range(len(tokens) - len(pieces) + 1):
-        if tokens[start:start + len(pieces)] == pieces:
-            return hidden[start:start + len(pieces)].mean(0)
-    raise BertError(f"{word!r} does not occur in {text!r} (as tokens {pieces})")
+    for pieces in spellings:
+        for start in range(len(tokens) - len(pieces) + 1):
+            if tokens[start:start + len(pieces)] == pieces:
+                return hidden[start:start + len(pieces)].mean(0)
+    raise BertError(f"{word!r} does not occur in {text!r} (as tokens {spellings[0]})")
 
 
 def cosine_similarity_matrix(vectors: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, Encoding, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
 from bert.errors import BertError
@@ -264,6 +264,7 @@ class FastTokenizer:
         # front of a word), so encoding with it and then post-processing would apply that twice.
         self._encoder = Tokenizer.from_str(self._backend.to_str())
         self._encoder.post_processor = None
+        self._frames: dict[bool, Encoding] = {}  # see _frame
 
     def post_processor(self) -> processors.PostProcessor:
         """How special tokens frame one text or a pair: BERT's template unless a model family says otherwise."""
@@ -467,6 +468,51 @@ class FastTokenizer:
     def tokenize(self, text: str) -> list[str]:
         """The tokens of ``text`` without special tokens, e.g. ``["un", "##aff", "##able"]`` for BERT."""
         return self._backend.encode(text, add_special_tokens=False).tokens
+
+    def encode_words(self, words: Sequence[str]) -> Encoding:
+        """The tokens of text already split into words (a CoNLL sentence), without special tokens; the encoding's
+        ``word_ids`` give each token's word index, so labels align to words whatever the tokenizer's kind."""
+        return self._backend.encode(list(words), is_pretokenized=True, add_special_tokens=False)
+
+    # The special-token layout as the post-processor makes it (BERT's [CLS] A [SEP] B [SEP], RoBERTa's
+    # <s> A </s></s> B </s>), for code that assembles token ids itself (windows over long NER/QA inputs).
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        """How many special tokens frame one text (``pair=False``) or a pair."""
+        return self._backend.num_special_tokens_to_add(pair)
+
+    def build_inputs_with_special_tokens(self, token_ids_0: list[int], token_ids_1: list[int] | None = None
+                                         ) -> list[int]:
+        """Token ids [T] of one segment (or two) framed by the model's special tokens."""
+        return self._frame(token_ids_0, token_ids_1)[0]
+
+    def create_token_type_ids_from_sequences(self, token_ids_0: list[int], token_ids_1: list[int] | None = None
+                                             ) -> list[int]:
+        """The segment ids [T] of :meth:`build_inputs_with_special_tokens`'s output (all 0 for RoBERTa)."""
+        return self._frame(token_ids_0, token_ids_1)[1]
+
+    def get_special_tokens_mask(self, token_ids_0: list[int], token_ids_1: list[int] | None = None) -> list[int]:
+        """1 at the special tokens of :meth:`build_inputs_with_special_tokens`'s output, 0 at the segments' tokens."""
+        return self._frame(token_ids_0, token_ids_1)[2]
+
+    def _frame(self, ids_a: list[int], ids_b: list[int] | None) -> tuple[list[int], list[int], list[int]]:
+        """(ids, type ids, special mask) of the segments framed as the post-processor frames them. The frame is
+        read off the post-processor once per kind, with a one-token segment standing in for each real one."""
+        pair = ids_b is not None
+        if pair not in self._frames:
+            marker = self._encoder.encode(self.unk_token, add_special_tokens=False)  # one token: a special
+            self._frames[pair] = self._backend.post_process(marker, marker if pair else None)
+        frame = self._frames[pair]
+        segments = iter([ids_a, ids_b] if pair else [ids_a])
+        ids: list[int] = []
+        types: list[int] = []
+        mask: list[int] = []
+        for token_id, type_id, special in zip(frame.ids, frame.type_ids, frame.special_tokens_mask, strict=True):
+            part = [token_id] if special else list(next(segments))
+            ids += part
+            types += [type_id] * len(part)
+            mask += [special] * len(part)
+        return ids, types, mask
 
     # ------------------------------------------------------------------ decoding and lookup
 

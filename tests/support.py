@@ -182,3 +182,53 @@ def make_tiny_variant(folder: Path, model_type: str, head: str = "ForMaskedLM") 
     prefix = {"distilbert": "DistilBert", "roberta": "Roberta", "albert": "Albert"}[model_type]
     getattr(transformers, prefix + head)(config).save_pretrained(folder)
     return tokenizer
+
+
+# ---- fine-tuning data: tiny files of each task's format -----------------------------------------------------------
+
+POSITIVE = ["a great film", "wonderful and moving", "i loved it", "superb acting", "great fun", "a delight"]
+NEGATIVE = ["a terrible film", "boring and dull", "i hated it", "awful acting", "a waste of time", "dreadful"]
+
+
+def sentiment_file(path: Path, repeat: int = 4) -> Path:
+    """A TSV of sentence/label rows, pos and neg, ``repeat`` times over."""
+    rows = [(t, "pos") for t in POSITIVE] + [(t, "neg") for t in NEGATIVE]
+    path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{lab}\n" for t, lab in rows * repeat), encoding="utf-8")
+    return path
+
+
+def conll_file(path: Path) -> Path:
+    """A CoNLL file of 9 tagged sentences (PER and LOC entities)."""
+    sentences = [[("Alice", "B-PER"), ("lives", "O"), ("in", "O"), ("Paris", "B-LOC")],
+                 [("Bob", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("New", "B-LOC"), ("York", "I-LOC")],
+                 [("the", "O"), ("unaffable", "O"), ("Carol", "B-PER"), ("left", "O"), ("London", "B-LOC")]]
+    text = "-DOCSTART-\tO\n\n" + "\t\n".join("".join(f"{w}\t{t}\n" for w, t in s) for s in sentences * 3)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def squad_file(path: Path) -> Path:
+    """A SQuAD v1.1 JSON file: 3 articles of the same 4 questions."""
+    import json
+
+    facts = [("Who wrote the notes?", "Ada Lovelace wrote the notes in 1843 about the engine.", "Ada Lovelace"),
+             ("When did she write them?", "Ada Lovelace wrote the notes in 1843 about the engine.", "1843"),
+             ("Where is the tower?", "The Eiffel Tower stands in  Paris, near the Seine river.", "Paris"),
+             ("What river is near it?", "The Eiffel Tower stands in  Paris, near the Seine river.", "Seine")]
+    articles = []
+    for a in range(3):
+        paragraphs = [{"context": c, "qas": [{"id": f"{a}-{i}", "question": q,
+                                              "answers": [{"text": ans, "answer_start": c.index(ans)}]}]}
+                      for i, (q, c, ans) in enumerate(facts)]
+        articles.append({"title": f"article {a}", "paragraphs": paragraphs})
+    path.write_text(json.dumps({"version": "1.1", "data": articles}), encoding="utf-8")
+    return path
+
+
+def mean_loss(model: torch.nn.Module, features: list[dict], pad_token_id: int = 0) -> float:
+    """The model's loss on all ``features`` as one batch, in eval mode."""
+    from bert.finetune.batching import collate
+
+    model.eval()
+    with torch.no_grad():
+        return float(model(**collate(features, pad_token_id)).loss)

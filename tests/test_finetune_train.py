@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import NEGATIVE, POSITIVE, conll_file, mean_loss, sentiment_file, squad_file
 
 from bert.cli import main
 from bert.config import BertConfig
@@ -19,9 +20,6 @@ from bert.finetune.trainer import set_seed, train
 from bert.heads import BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification
 from bert.model import BertModel
 from bert.tokenizer import BertTokenizer
-
-POSITIVE = ["a great film", "wonderful and moving", "i loved it", "superb acting", "great fun", "a delight"]
-NEGATIVE = ["a terrible film", "boring and dull", "i hated it", "awful acting", "a waste of time", "dreadful"]
 
 
 @pytest.fixture(scope="module")
@@ -37,72 +35,34 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     return folder
 
 
-def _sentiment_file(path: Path, repeat: int = 4) -> Path:
-    rows = [(t, "pos") for t in POSITIVE] + [(t, "neg") for t in NEGATIVE]
-    path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{lab}\n" for t, lab in rows * repeat), encoding="utf-8")
-    return path
-
-
-def _conll_file(path: Path) -> Path:
-    sentences = [[("Alice", "B-PER"), ("lives", "O"), ("in", "O"), ("Paris", "B-LOC")],
-                 [("Bob", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("New", "B-LOC"), ("York", "I-LOC")],
-                 [("the", "O"), ("unaffable", "O"), ("Carol", "B-PER"), ("left", "O"), ("London", "B-LOC")]]
-    text = "-DOCSTART-\tO\n\n" + "\t\n".join("".join(f"{w}\t{t}\n" for w, t in s) for s in sentences * 3)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _squad_file(path: Path) -> Path:
-    facts = [("Who wrote the notes?", "Ada Lovelace wrote the notes in 1843 about the engine.", "Ada Lovelace"),
-             ("When did she write them?", "Ada Lovelace wrote the notes in 1843 about the engine.", "1843"),
-             ("Where is the tower?", "The Eiffel Tower stands in  Paris, near the Seine river.", "Paris"),
-             ("What river is near it?", "The Eiffel Tower stands in  Paris, near the Seine river.", "Seine")]
-    articles = []
-    for a in range(3):
-        paragraphs = [{"context": c, "qas": [{"id": f"{a}-{i}", "question": q,
-                                              "answers": [{"text": ans, "answer_start": c.index(ans)}]}]}
-                      for i, (q, c, ans) in enumerate(facts)]
-        articles.append({"title": f"article {a}", "paragraphs": paragraphs})
-    path.write_text(json.dumps({"version": "1.1", "data": articles}), encoding="utf-8")
-    return path
-
-
-def _mean_loss(model: torch.nn.Module, features: list[dict]) -> float:
-    from bert.finetune.batching import collate
-
-    model.eval()
-    with torch.no_grad():
-        return float(model(**collate(features)).loss)
-
-
 @pytest.mark.parametrize("task", ["classify", "ner", "qa"])
 def test_a_few_steps_reduce_the_loss(tiny: Path, tmp_path: Path, task: str) -> None:
     tokenizer = BertTokenizer.from_pretrained(tiny)
     set_seed(0)
     if task == "classify":
         model = BertForSequenceClassification.from_pretrained(tiny, num_labels=2)
-        examples = classification.read_examples(_sentiment_file(tmp_path / "t.tsv", repeat=1))
+        examples = classification.read_examples(sentiment_file(tmp_path / "t.tsv", repeat=1))
         targets = classification.label_ids(examples.labels, {"neg": 0, "pos": 1}, "t")
         features = classification.encode_examples(tokenizer, examples, 32, targets)
     elif task == "ner":
-        sentences = ner.read_conll(_conll_file(tmp_path / "t.conll"))
+        sentences = ner.read_conll(conll_file(tmp_path / "t.conll"))
         label2id = {t: i for i, t in enumerate(ner.tag_order({t for s in sentences for t in s.tags}))}
         model = BertForTokenClassification.from_pretrained(tiny, num_labels=len(label2id))
         features = ner.encode_sentences(tokenizer, sentences, label2id, 32)
     else:
         model = BertForQuestionAnswering.from_pretrained(tiny)
-        features = squad.encode_examples(tokenizer, squad.read_squad(_squad_file(tmp_path / "s.json")), 64, 16, 16)
-    before = _mean_loss(model, features)
+        features = squad.encode_examples(tokenizer, squad.read_squad(squad_file(tmp_path / "s.json")), 64, 16, 16)
+    before = mean_loss(model, features)
     config = FinetuneConfig(epochs=30, lr=1e-2, batch_size=8, warmup=0.0, max_steps=30, progress=False)
     result = train(model, tokenizer, features, tmp_path / "out", config, evaluate=None)
-    after = _mean_loss(model, features)
+    after = mean_loss(model, features)
     assert result["steps"] == 30 and result["stopped_by"] == "max_steps"
     assert after < 0.7 * before, (before, after)
 
 
 def test_gradient_checkpointing_leaves_the_qa_loss_curve_unchanged(tiny: Path, tmp_path: Path) -> None:
     tokenizer = BertTokenizer.from_pretrained(tiny)
-    features = squad.encode_examples(tokenizer, squad.read_squad(_squad_file(tmp_path / "s.json")), 64, 16, 16)
+    features = squad.encode_examples(tokenizer, squad.read_squad(squad_file(tmp_path / "s.json")), 64, 16, 16)
     curves = []
     for enabled in (False, True):
         set_seed(0)
@@ -130,7 +90,7 @@ COMMON = ["--epochs", "2", "--batch-size", "8", "--lr", "2e-3", "--no-progress",
 
 
 def test_cli_classify_end_to_end(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    train_file = _sentiment_file(tmp_path / "train.tsv")
+    train_file = sentiment_file(tmp_path / "train.tsv")
     out = tmp_path / "run"
     code, _, err = _run(["finetune", "classify", "--model", str(tiny), "--train", str(train_file), "--eval",
                          str(train_file), "--out", str(out), "--group-by-length", "--grad-accum", "2", *COMMON],
@@ -187,7 +147,7 @@ def test_regression_and_pairs(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_cli_ner_end_to_end(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    data = _conll_file(tmp_path / "train.conll")
+    data = conll_file(tmp_path / "train.conll")
     out = tmp_path / "ner"
     code, _, err = _run(["finetune", "ner", "--model", str(tiny), "--train", str(data), "--eval", str(data),
                          "--out", str(out), "--max-seq-len", "6", *COMMON], capsys)  # 6: sentences use windows
@@ -220,7 +180,7 @@ def test_cli_ner_end_to_end(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_cli_qa_end_to_end(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    data = _squad_file(tmp_path / "squad.json")
+    data = squad_file(tmp_path / "squad.json")
     out = tmp_path / "qa"
     code, _, err = _run(["finetune", "qa", "--model", str(tiny), "--train", str(data), "--eval", str(data),
                          "--train-articles", "0:2", "--eval-articles", "2:3", "--out", str(out),
@@ -266,7 +226,7 @@ def test_cli_missing_column_and_empty_file(tiny: Path, tmp_path: Path, capsys: p
 
 
 def test_time_budget_and_interrupt(tiny: Path, tmp_path: Path) -> None:
-    data = _sentiment_file(tmp_path / "t.tsv")
+    data = sentiment_file(tmp_path / "t.tsv")
     result = finetune_classifier(tiny, data, data, tmp_path / "budget", epochs=5, batch_size=4, time_budget=1e-6,
                                  progress=False)
     assert result["stopped_by"] == "time_budget" and result["steps"] == 1 and len(result["history"]) == 1

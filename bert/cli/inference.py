@@ -97,10 +97,9 @@ def run_fill_mask(args: argparse.Namespace) -> None:
 
 
 def run_nsp(args: argparse.Namespace) -> None:
-    from bert.heads import BertForNextSentencePrediction
     from bert.tasks import load, next_sentence
 
-    model, tokenizer = load(BertForNextSentencePrediction, args.model)
+    model, tokenizer = load("next_sentence", args.model)  # a one-line error for models without that head
     result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b, truncate=args.truncate)
     if args.json:
         print(json.dumps(result))
@@ -127,7 +126,6 @@ def run_embed(args: argparse.Namespace) -> None:
 def run_similarity(args: argparse.Namespace) -> None:
     import torch
 
-    from bert.model import BertModel
     from bert.tasks import cosine_similarity_matrix, load, sentence_embeddings, word_vector
 
     if len(args.texts) < 2:
@@ -137,7 +135,7 @@ def run_similarity(args: argparse.Namespace) -> None:
 
         require_pyplot()
         check_output(args.out)  # before the model loads: a bad path fails at once
-    model, tokenizer = load(BertModel, args.model)
+    model, tokenizer = load("base", args.model)  # BertModel, RobertaModel, ... by model_type
     if args.word:
         vectors = torch.stack([word_vector(model, tokenizer, text, args.word) for text in args.texts])
     else:

@@ -29,14 +29,13 @@ def parse_head(value: str) -> int | None:
 
 
 def run_attention(args: argparse.Namespace) -> None:
-    from bert.model import BertModel
     from bert.study import attention_maps, check_output, plot_attention, require_pyplot, save_png
     from bert.tasks import load
 
     head = parse_head(args.head)
     require_pyplot()
     check_output(args.out)  # before the model loads: a bad path fails at once
-    model, tokenizer = load(BertModel, args.model)
+    model, tokenizer = load("base", args.model)  # BertModel, RobertaModel, ... by model_type
     name = model.name_or_path
     tokens, maps = attention_maps(model, tokenizer, args.text)
     layer = maps.shape[0] - 1 if args.layer is None else args.layer

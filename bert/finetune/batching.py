@@ -1,9 +1,10 @@
 """Turning a list of encoded examples ("features") into padded batches.
 
-A feature is a dict of Python values: ``input_ids`` and ``token_type_ids`` (lists of ints, no padding) plus its
-targets: ``labels`` (an int, a float, or a list of ints with -100 for "no label"), or ``start_positions`` and
-``end_positions`` (ints). Batches are padded only to their own longest member (*dynamic padding*); with
-``group_by_length`` the members of a batch have similar lengths, so there is little padding at all.
+A feature is a dict of Python values: ``input_ids`` and, for models that read them, ``token_type_ids`` (lists of
+ints, no padding; DistilBERT's features have none) plus its targets: ``labels`` (an int, a float, or a list of ints
+with -100 for "no label"), or ``start_positions`` and ``end_positions`` (ints). Batches are padded only to their own
+longest member (*dynamic padding*); with ``group_by_length`` the members of a batch have similar lengths, so there
+is little padding at all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ Feature = dict[str, Any]
 
 
 def collate(features: Sequence[Feature], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest member: input_ids / token_type_ids / attention_mask [B, T], targets [B] or [B, T].
+    """Pad a batch to its longest member: input_ids / attention_mask [B, T] (and token_type_ids [B, T] when the
+    features have them), targets [B] or [B, T].
 
     Token labels are padded with -100 (ignored by the loss); float labels (regression) become a float tensor.
     """
@@ -28,11 +30,12 @@ def collate(features: Sequence[Feature], pad_token_id: int = 0) -> dict[str, tor
     batch: dict[str, torch.Tensor] = {
         "input_ids": torch.tensor([f["input_ids"] + [pad_token_id] * (width - len(f["input_ids"]))
                                    for f in features]),
-        "token_type_ids": torch.tensor([f["token_type_ids"] + [0] * (width - len(f["token_type_ids"]))
-                                        for f in features]),
         "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"]))
                                         for f in features]),
     }
+    if "token_type_ids" in features[0]:
+        batch["token_type_ids"] = torch.tensor([f["token_type_ids"] + [0] * (width - len(f["token_type_ids"]))
+                                                for f in features])
     if "labels" in features[0]:
         labels = [f["labels"] for f in features]
         if isinstance(labels[0], list):

@@ -18,13 +18,13 @@ from typing import Any
 
 import torch
 
+from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import accuracy, binary_f1, macro_f1, pearson, spearman
 from bert.finetune.tables import read_table, resolve_label_column, resolve_text_columns
-from bert.finetune.trainer import FinetuneConfig, set_seed, train
-from bert.heads import BertForSequenceClassification
-from bert.tokenizer import BertTokenizer
+from bert.finetune.trainer import FinetuneConfig, checkpoint_folder, input_limit, load_pretrained, set_seed, train
+from bert.tokenizer import FastTokenizer
 
 # Label sets with a conventional order (GLUE's), used when the data's labels are exactly one of these.
 KNOWN_LABEL_ORDERS = (("entailment", "not_entailment"), ("contradiction", "entailment", "neutral"),
@@ -120,13 +120,15 @@ def label_ids(raw_labels: list[Any], label2id: dict[str, int] | None, path: str 
     return ids
 
 
-def encode_examples(tokenizer: BertTokenizer, examples: TextExamples, max_seq_len: int,
+def encode_examples(tokenizer: FastTokenizer, examples: TextExamples, max_seq_len: int,
                     targets: list[int] | list[float] | None = None) -> list[Feature]:
-    """Token ids of each text (or pair), truncated to ``max_seq_len`` (BERT's pair rule), with its target."""
+    """Token ids (and segment ids, where the model reads them) of each text or pair, truncated to
+    ``max_seq_len`` by the tokenizer's pair rule, with its target."""
     encoded = tokenizer(examples.texts, examples.pairs, truncation=True, max_length=max_seq_len)
+    keys = [key for key in ("input_ids", "token_type_ids") if key in encoded]
     features = []
-    for i, (ids, types) in enumerate(zip(encoded["input_ids"], encoded["token_type_ids"], strict=True)):
-        feature: Feature = {"input_ids": ids, "token_type_ids": types}
+    for i in range(len(examples.texts)):
+        feature: Feature = {key: encoded[key][i] for key in keys}
         if targets is not None:
             feature["labels"] = targets[i]
         features.append(feature)
@@ -134,7 +136,7 @@ def encode_examples(tokenizer: BertTokenizer, examples: TextExamples, max_seq_le
 
 
 @torch.no_grad()
-def classifier_logits(model: BertForSequenceClassification, features: list[Feature], pad_token_id: int,
+def classifier_logits(model: PreTrainedModel, features: list[Feature], pad_token_id: int,
                       batch_size: int = 64) -> torch.Tensor:
     """Logits [N, C] in the order of ``features`` (C = 1 for regression)."""
     device = next(model.parameters()).device
@@ -162,7 +164,8 @@ def classification_metrics(logits: torch.Tensor, targets: list[int] | list[float
 def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
                         text_columns: list[str] | None = None, label_column: str | None = None,
                         config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
-    """Fine-tune BertForSequenceClassification from ``model`` (a folder or name); the best model goes to ``out``.
+    """Fine-tune the sequence classifier of ``model``'s type (BertForSequenceClassification,
+    RobertaForSequenceClassification, ...) from ``model`` (a folder or name); the best model goes to ``out``.
 
     ``settings`` are :class:`FinetuneConfig` fields (epochs=1, lr=3e-5, ...). Returns metrics.json's content.
     """
@@ -170,18 +173,17 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
     config.validate()
     train_examples = read_examples(train_file, text_columns, label_column)
     eval_examples = read_examples(eval_file, text_columns, label_column) if eval_file else None
-    tokenizer = BertTokenizer.from_pretrained(model)
     existing = _trained_label2id(model)
     all_labels = train_examples.labels + (eval_examples.labels if eval_examples else [])
     label2id = infer_label_map(all_labels, existing)
     set_seed(config.seed)
     if label2id is None:
-        net = BertForSequenceClassification.from_pretrained(model, num_labels=1)
+        net, tokenizer = load_pretrained(model, "sequence_classification", num_labels=1)
         net.config.id2label, net.config.label2id = {0: "score"}, {"score": 0}
     else:
         id2label = {i: name for name, i in label2id.items()}
-        net = BertForSequenceClassification.from_pretrained(model, num_labels=len(label2id), id2label=id2label,
-                                                            label2id=label2id)
+        net, tokenizer = load_pretrained(model, "sequence_classification", num_labels=len(label2id),
+                                         id2label=id2label, label2id=label2id)
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len,
                                      label_ids(train_examples.labels, label2id, train_file))
     evaluate = None
@@ -189,7 +191,7 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
         eval_targets = label_ids(eval_examples.labels, label2id, eval_file)
         eval_features = encode_examples(tokenizer, eval_examples, config.max_seq_len, eval_targets)
 
-        def evaluate(m: BertForSequenceClassification) -> dict[str, Any]:
+        def evaluate(m: PreTrainedModel) -> dict[str, Any]:
             logits = classifier_logits(m, eval_features, tokenizer.pad_token_id, config.eval_batch_size)
             return classification_metrics(logits, eval_targets)
 
@@ -202,33 +204,29 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
 
 def _trained_label2id(model: str | Path) -> dict[str, int] | None:
     """The label map of an already fine-tuned classifier (names other than transformers' LABEL_i), else None."""
-    from bert.config import BertConfig
-    from bert.hub import resolve_model_dir
+    from bert.config import read_config_json
 
-    folder = resolve_model_dir(model)
-    folder = folder if folder.is_dir() else folder.parent
-    config = BertConfig.from_json_file(folder / "config.json")
-    if not config.id2label or all(str(v) == f"LABEL_{k}" for k, v in config.id2label.items()):
+    id2label = read_config_json(checkpoint_folder(model) / "config.json").get("id2label")  # of any model type
+    if not isinstance(id2label, dict) or not id2label or all(str(v) == f"LABEL_{k}" for k, v in id2label.items()):
         return None
-    return {str(v): int(k) for k, v in config.id2label.items()}
+    return {str(v): int(k) for k, v in id2label.items()}
 
 
-def load_classifier(model_dir: str | Path) -> tuple[BertForSequenceClassification, BertTokenizer]:
-    """A fine-tuned classifier and its tokenizer, in eval mode (the head must be trained)."""
+def load_classifier(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
+    """A fine-tuned classifier of any model type and its tokenizer, in eval mode (the head must be trained)."""
     from bert.tasks import load
 
-    return load(BertForSequenceClassification, model_dir)
+    return load("sequence_classification", model_dir)
 
 
-def predict_classifier(model: str | Path | tuple[BertForSequenceClassification, BertTokenizer],
+def predict_classifier(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
                        texts: list[str], pairs: list[str] | None = None, max_seq_len: int = 512,
                        batch_size: int = 64) -> list[dict[str, Any]]:
     """One dict per text: ``{"label", "probabilities": {label: p}}``, or ``{"score"}`` for a regressor."""
     net, tokenizer = load_classifier(model) if isinstance(model, (str, Path)) else model
     if pairs is not None and len(pairs) != len(texts):
         raise BertError(f"{len(texts)} texts but {len(pairs)} second texts")
-    limit = min(max_seq_len, net.config.max_position_embeddings)
-    features = encode_examples(tokenizer, TextExamples(texts, pairs, None, []), limit)
+    features = encode_examples(tokenizer, TextExamples(texts, pairs, None, []), input_limit(net, max_seq_len))
     logits = classifier_logits(net, features, tokenizer.pad_token_id, batch_size)
     if net.config.num_labels == 1:
         return [{"score": float(row[0])} for row in logits]

@@ -1,17 +1,21 @@
 """Token classification (named entities): word-piece label alignment, windows for long sentences, training and
 prediction.
 
-Alignment: a word's tag goes on its *first* word piece; its other pieces, [CLS] and [SEP] get -100 (ignored by
+Alignment: a word's tag goes on its *first* piece; its other pieces and the special tokens get -100 (ignored by
 the loss), so the model is trained and read out once per word::
 
     words    Empire      State  Building  =   ESB
     pieces   [CLS] em ##pire state building = es ##b [SEP]
     labels   -100  B  -100   I     I        O  B  -100 -100
 
+Which piece belongs to which word comes from the tokenizer's word ids, not from a spelling rule such as
+WordPiece's "##", so the same code aligns RoBERTa's byte-level BPE (``<s> ĠEmp ire ĠState ...``, each word read
+with the space in front) and ALBERT's unigram pieces (``[CLS] ▁emp ire ▁state ...``).
+
 A sentence with more pieces than fit in ``max_seq_len`` is split, between words, into consecutive windows that do
 not overlap: every word (and its label) is in exactly one window, and nothing is cut off. A word whose pieces
 alone exceed a window keeps its first ``max_seq_len - 2`` pieces. Words that produce no piece at all (e.g. a lone
-zero-width space) are read as [UNK] so that they too get a prediction.
+zero-width space) are read as the unknown token so that they too get a prediction.
 """
 
 from __future__ import annotations
@@ -22,20 +26,22 @@ from typing import Any
 
 import torch
 
+from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.conll import Sentence, read_conll
 from bert.finetune.metrics import entity_scores, get_entities
-from bert.finetune.trainer import FinetuneConfig, set_seed, train
-from bert.heads import IGNORE_INDEX, BertForTokenClassification
-from bert.tokenizer import BertTokenizer
+from bert.finetune.trainer import FinetuneConfig, input_limit, load_pretrained, set_seed, train
+from bert.heads import IGNORE_INDEX
+from bert.tokenizer import FastTokenizer
 
 
-def word_pieces(tokenizer: BertTokenizer, words: list[str]) -> list[list[int]]:
-    """The word-piece ids of each word [W][pieces]; a word with no pieces becomes [UNK]."""
+def word_pieces(tokenizer: FastTokenizer, words: list[str]) -> list[list[int]]:
+    """The piece ids of each word [W][pieces] (by the tokenizer's word ids); a word with no pieces becomes the
+    unknown token."""
     if not words:
         return []
-    encoding = tokenizer.backend.encode(words, is_pretokenized=True, add_special_tokens=False)
+    encoding = tokenizer.encode_words(words)
     pieces: list[list[int]] = [[] for _ in words]
     for token_id, word in zip(encoding.ids, encoding.word_ids, strict=True):
         if word is not None:
@@ -46,13 +52,15 @@ def word_pieces(tokenizer: BertTokenizer, words: list[str]) -> list[list[int]]:
     return pieces
 
 
-def encode_sentence(tokenizer: BertTokenizer, words: list[str], tag_ids: list[int] | None, max_seq_len: int,
+def encode_sentence(tokenizer: FastTokenizer, words: list[str], tag_ids: list[int] | None, max_seq_len: int,
                     sentence_index: int = 0) -> list[Feature]:
-    """The windows of one sentence, each a feature with ``input_ids``, ``token_type_ids``, ``labels`` (when
-    ``tag_ids`` is given) and ``word_positions``: ``(token position, word index)`` of each word's first piece."""
-    if max_seq_len < 3:
-        raise BertError(f"max-seq-len {max_seq_len} cannot hold [CLS], a word piece and [SEP]")
-    capacity = max_seq_len - 2
+    """The windows of one sentence, each a feature with ``input_ids``, ``token_type_ids`` (where the model reads
+    them), ``labels`` (when ``tag_ids`` is given) and ``word_positions``: ``(token position, word index)`` of each
+    word's first piece."""
+    capacity = max_seq_len - tokenizer.num_special_tokens_to_add()
+    if capacity < 1:
+        raise BertError(f"max-seq-len {max_seq_len} cannot hold the {tokenizer.num_special_tokens_to_add()} special "
+                        "tokens and a word piece")
     pieces = [p[:capacity] for p in word_pieces(tokenizer, words)]
     windows: list[list[int]] = []  # word indices per window
     used = capacity + 1
@@ -64,23 +72,30 @@ def encode_sentence(tokenizer: BertTokenizer, words: list[str], tag_ids: list[in
         used += len(piece_ids)
     features = []
     for window in windows:
-        ids, labels, positions = [tokenizer.cls_token_id], [IGNORE_INDEX], []
+        content, content_labels, starts = [], [], []
         for index in window:
-            positions.append((len(ids), index))
-            ids.extend(pieces[index])
+            starts.append(len(content))
+            content.extend(pieces[index])
             first = tag_ids[index] if tag_ids is not None else IGNORE_INDEX
-            labels.extend([first] + [IGNORE_INDEX] * (len(pieces[index]) - 1))
-        ids.append(tokenizer.sep_token_id)
-        labels.append(IGNORE_INDEX)
-        feature: Feature = {"input_ids": ids, "token_type_ids": [0] * len(ids), "word_positions": positions,
+            content_labels.extend([first] + [IGNORE_INDEX] * (len(pieces[index]) - 1))
+        ids = tokenizer.build_inputs_with_special_tokens(content)
+        # Where the content landed between the special tokens ([CLS] ... [SEP], <s> ... </s>).
+        at = [i for i, special in enumerate(tokenizer.get_special_tokens_mask(content)) if not special]
+        labels = [IGNORE_INDEX] * len(ids)
+        for position, label in zip(at, content_labels, strict=True):
+            labels[position] = label
+        feature: Feature = {"input_ids": ids, "word_positions": [(at[start], index)
+                                                                 for start, index in zip(starts, window, strict=True)],
                             "sentence": sentence_index}
+        if "token_type_ids" in tokenizer.model_input_names:
+            feature["token_type_ids"] = tokenizer.create_token_type_ids_from_sequences(content)
         if tag_ids is not None:
             feature["labels"] = labels
         features.append(feature)
     return features
 
 
-def encode_sentences(tokenizer: BertTokenizer, sentences: list[Sentence], label2id: dict[str, int] | None,
+def encode_sentences(tokenizer: FastTokenizer, sentences: list[Sentence], label2id: dict[str, int] | None,
                      max_seq_len: int, path: str | Path = "data") -> list[Feature]:
     """Features of every sentence (windows in order); unknown tags are a BertError when ``label2id`` is given."""
     features = []
@@ -107,7 +122,7 @@ def tag_order(tags: set[str]) -> list[str]:
 
 
 @torch.no_grad()
-def predict_tag_ids(model: BertForTokenClassification, features: list[Feature], n_sentences: list[int],
+def predict_tag_ids(model: PreTrainedModel, features: list[Feature], n_sentences: list[int],
                     pad_token_id: int, batch_size: int = 64) -> tuple[list[list[int]], list[list[list[float]]]]:
     """Tag id and probabilities of every word of every sentence ([S][W], [S][W][C]), read at first pieces.
 
@@ -138,24 +153,24 @@ def ner_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, 
 
 def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
                  config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
-    """Fine-tune BertForTokenClassification on CoNLL files; the best model (entity F1) goes to ``out``."""
+    """Fine-tune the token classifier of ``model``'s type (BertForTokenClassification, RobertaFor..., ...) on CoNLL
+    files; the best model (entity F1) goes to ``out``."""
     config = config or FinetuneConfig(**settings)
     config.validate()
     train_sentences = read_conll(train_file)
     eval_sentences = read_conll(eval_file) if eval_file else []
     tags = {t for s in train_sentences + eval_sentences for t in s.tags or []}
     label2id = {tag: i for i, tag in enumerate(tag_order(tags))}
-    tokenizer = BertTokenizer.from_pretrained(model)
     set_seed(config.seed)
-    net = BertForTokenClassification.from_pretrained(
-        model, num_labels=len(label2id), id2label={i: t for t, i in label2id.items()}, label2id=label2id)
+    net, tokenizer = load_pretrained(model, "token_classification", num_labels=len(label2id),
+                                     id2label={i: t for t, i in label2id.items()}, label2id=label2id)
     train_features = encode_sentences(tokenizer, train_sentences, label2id, config.max_seq_len, train_file)
     evaluate = None
     if eval_sentences:
         eval_features = encode_sentences(tokenizer, eval_sentences, label2id, config.max_seq_len, eval_file)
         id2label = {i: t for t, i in label2id.items()}
 
-        def evaluate(m: BertForTokenClassification) -> dict[str, Any]:
+        def evaluate(m: PreTrainedModel) -> dict[str, Any]:
             ids, _ = predict_tag_ids(m, eval_features, [len(s.words) for s in eval_sentences],
                                      tokenizer.pad_token_id, config.eval_batch_size)
             return ner_metrics([s.tags for s in eval_sentences], [[id2label[i] for i in row] for row in ids])
@@ -174,10 +189,10 @@ class TaggedSentence:
     entities: list[dict[str, Any]]
 
 
-def load_tagger(model_dir: str | Path) -> tuple[BertForTokenClassification, BertTokenizer]:
+def load_tagger(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
     from bert.tasks import load
 
-    return load(BertForTokenClassification, model_dir)
+    return load("token_classification", model_dir)
 
 
 def split_words(text: str) -> list[tuple[str, tuple[int, int]]]:
@@ -187,7 +202,7 @@ def split_words(text: str) -> list[tuple[str, tuple[int, int]]]:
     return BertPreTokenizer().pre_tokenize_str(text)
 
 
-def predict_ner(model: str | Path | tuple[BertForTokenClassification, BertTokenizer],
+def predict_ner(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
                 sentences: list[list[str]] | list[str], max_seq_len: int = 512,
                 batch_size: int = 64) -> list[dict[str, Any]]:
     """Tag sentences given as word lists, or as raw strings (split with BERT's pre-tokenizer).
@@ -199,8 +214,7 @@ def predict_ner(model: str | Path | tuple[BertForTokenClassification, BertTokeni
     raw = [s if isinstance(s, str) else None for s in sentences]
     split = [split_words(s) if isinstance(s, str) else [(w, (0, 0)) for w in s] for s in sentences]
     words = [[w for w, _ in pieces] for pieces in split]
-    limit = min(max_seq_len, net.config.max_position_embeddings)
-    features = encode_sentences(tokenizer, [Sentence(w) for w in words], None, limit)
+    features = encode_sentences(tokenizer, [Sentence(w) for w in words], None, input_limit(net, max_seq_len))
     ids, _ = predict_tag_ids(net, features, [len(w) for w in words], tokenizer.pad_token_id, batch_size)
     id2label = net.config.id2label or {}
     results = []

@@ -5,6 +5,8 @@ Each question becomes one or more *windows*::
 
     [CLS] question pieces (≤ max_query_len) [SEP] context pieces [start, start + room) [SEP]     ≤ max_seq_len
 
+(framed by each model's own special tokens: RoBERTa's ``<s> question </s></s> context </s>``)
+
 Successive windows start ``doc_stride`` context pieces apart (the original BERT run_squad.py meaning of the word),
 so with 384 / 128 a context piece appears in up to three windows and an answer cut by one window's edge is whole
 in the next. The labels of a window are the positions of the answer's first and last piece, or 0 (the [CLS]) for
@@ -21,13 +23,13 @@ from typing import Any
 
 import torch
 
+from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import squad_scores
 from bert.finetune.tables import read_text
-from bert.finetune.trainer import FinetuneConfig, set_seed, train
-from bert.heads import BertForQuestionAnswering
-from bert.tokenizer import BertTokenizer
+from bert.finetune.trainer import FinetuneConfig, input_limit, load_pretrained, set_seed, train
+from bert.tokenizer import FastTokenizer
 
 N_BEST = 20
 MAX_ANSWER_LEN = 30
@@ -112,19 +114,21 @@ def answer_token_span(offsets: list[tuple[int, int]], char_start: int, char_end:
     return first, last
 
 
-def encode_example(tokenizer: BertTokenizer, example: QAExample, example_index: int, max_seq_len: int = 384,
+def encode_example(tokenizer: FastTokenizer, example: QAExample, example_index: int, max_seq_len: int = 384,
                    doc_stride: int = 128, max_query_len: int = 64, with_labels: bool = True) -> list[Feature]:
-    """The windows of one question. Each feature: input_ids, token_type_ids, ``offsets`` (a (start, end) per token,
-    None outside the context), ``example`` (index), and with labels ``start_positions``/``end_positions``."""
-    question = tokenizer.backend.encode(example.question, add_special_tokens=False).ids[:max_query_len]
-    context = tokenizer.backend.encode(example.context, add_special_tokens=False)
-    room = max_seq_len - len(question) - 3
+    """The windows of one question. Each feature: input_ids, token_type_ids (where the model reads them),
+    ``offsets`` (a (start, end) per token, None outside the context), ``example`` (index), and with labels
+    ``start_positions``/``end_positions``."""
+    question = tokenizer(example.question, add_special_tokens=False)["input_ids"][:max_query_len]
+    # The tokenizer's character offsets, whatever its kind: BPE's "Ġparis" and unigram's "▁par" map to "Paris".
+    context = tokenizer(example.context, add_special_tokens=False, return_offsets_mapping=True)
+    context_ids, context_offsets = context["input_ids"], [tuple(o) for o in context["offset_mapping"]]
+    room = max_seq_len - len(question) - tokenizer.num_special_tokens_to_add(pair=True)
     if room < 1:
         raise BertError(f"max-seq-len {max_seq_len} leaves no room for the context after a {len(question)}-piece "
                         "question; raise max-seq-len or lower max-query-len")
     if doc_stride < 1:
         raise BertError(f"doc-stride must be at least 1, got {doc_stride}")
-    context_offsets = [tuple(o) for o in context.offsets]
     span = None
     if with_labels and example.answers:
         start_char = example.answer_starts[0]
@@ -132,24 +136,30 @@ def encode_example(tokenizer: BertTokenizer, example: QAExample, example_index: 
     features = []
     start = 0
     while True:
-        length = min(room, len(context.ids) - start)
-        head = [tokenizer.cls_token_id, *question, tokenizer.sep_token_id]
-        ids = head + context.ids[start:start + length] + [tokenizer.sep_token_id]
-        offsets = [None] * len(head) + context_offsets[start:start + length] + [None]
-        feature: Feature = {"input_ids": ids, "token_type_ids": [0] * len(head) + [1] * (length + 1),
-                            "offsets": offsets, "example": example_index}
+        length = min(room, len(context_ids) - start)
+        window = context_ids[start:start + length]
+        ids = tokenizer.build_inputs_with_special_tokens(question, window)
+        # The context's positions: the tokens after the question's that are not special.
+        at = [i for i, special in enumerate(tokenizer.get_special_tokens_mask(question, window))
+              if not special][len(question):]
+        offsets: list[tuple[int, int] | None] = [None] * len(ids)
+        for position, offset in zip(at, context_offsets[start:start + length], strict=True):
+            offsets[position] = offset
+        feature: Feature = {"input_ids": ids, "offsets": offsets, "example": example_index}
+        if "token_type_ids" in tokenizer.model_input_names:
+            feature["token_type_ids"] = tokenizer.create_token_type_ids_from_sequences(question, window)
         if with_labels:
             inside = span is not None and span[0] >= start and span[1] < start + length
-            feature["start_positions"] = span[0] - start + len(head) if inside else 0
-            feature["end_positions"] = span[1] - start + len(head) if inside else 0
+            feature["start_positions"] = at[span[0] - start] if inside else 0
+            feature["end_positions"] = at[span[1] - start] if inside else 0
         features.append(feature)
-        if start + length >= len(context.ids):
+        if start + length >= len(context_ids):
             break
         start += min(length, doc_stride)
     return features
 
 
-def encode_examples(tokenizer: BertTokenizer, examples: list[QAExample], max_seq_len: int = 384,
+def encode_examples(tokenizer: FastTokenizer, examples: list[QAExample], max_seq_len: int = 384,
                     doc_stride: int = 128, max_query_len: int = 64, with_labels: bool = True) -> list[Feature]:
     return [feature for index, example in enumerate(examples)
             for feature in encode_example(tokenizer, example, index, max_seq_len, doc_stride, max_query_len,
@@ -188,7 +198,7 @@ def decode_answers(examples: list[QAExample], features: list[Feature], start_log
 
 
 @torch.no_grad()
-def qa_logits(model: BertForQuestionAnswering, features: list[Feature], pad_token_id: int, batch_size: int = 64
+def qa_logits(model: PreTrainedModel, features: list[Feature], pad_token_id: int, batch_size: int = 64
               ) -> tuple[list[list[float]], list[list[float]]]:
     """Start and end logits of every feature, unpadded, in feature order."""
     device = next(model.parameters()).device
@@ -213,7 +223,8 @@ def qa_metrics(examples: list[QAExample], answers: list[dict[str, Any]]) -> dict
 def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
                 train_articles: str | None = None, eval_articles: str | None = None, doc_stride: int = 128,
                 max_query_len: int = 64, config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
-    """Fine-tune BertForQuestionAnswering on SQuAD v1.1 JSON; the best model (F1) goes to ``out``.
+    """Fine-tune the span extractor of ``model``'s type (BertForQuestionAnswering, RobertaFor..., ...) on SQuAD v1.1
+    JSON; the best model (F1) goes to ``out``.
 
     ``train_articles``/``eval_articles`` ("0:38") slice the files' article lists, so one file can give both.
     """
@@ -224,16 +235,15 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
     if not train_examples:
         raise BertError(f"{train_file}: no question with an answer to train on")
     eval_examples = read_squad(eval_file, eval_articles) if eval_file else []
-    tokenizer = BertTokenizer.from_pretrained(model)
     set_seed(config.seed)
-    net = BertForQuestionAnswering.from_pretrained(model)
+    net, tokenizer = load_pretrained(model, "question_answering")
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len, doc_stride, max_query_len)
     evaluate = None
     if eval_examples:
         eval_features = encode_examples(tokenizer, eval_examples, config.max_seq_len, doc_stride, max_query_len,
                                         with_labels=False)
 
-        def evaluate(m: BertForQuestionAnswering) -> dict[str, Any]:
+        def evaluate(m: PreTrainedModel) -> dict[str, Any]:
             starts, ends = qa_logits(m, eval_features, tokenizer.pad_token_id, config.eval_batch_size)
             return qa_metrics(eval_examples, decode_answers(eval_examples, eval_features, starts, ends))
 
@@ -243,21 +253,21 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
     return train(net, tokenizer, train_features, out, config, evaluate, main_metric="f1", info=info)
 
 
-def load_reader(model_dir: str | Path) -> tuple[BertForQuestionAnswering, BertTokenizer]:
+def load_reader(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
     from bert.tasks import load
 
-    return load(BertForQuestionAnswering, model_dir)
+    return load("question_answering", model_dir)
 
 
-def predict_qa(model: str | Path | tuple[BertForQuestionAnswering, BertTokenizer],
+def predict_qa(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
                examples: list[QAExample] | list[tuple[str, str]], max_seq_len: int = 384, doc_stride: int = 128,
                max_query_len: int = 64, batch_size: int = 64) -> list[dict[str, Any]]:
     """Answers to questions, given as QAExample or (question, context) pairs: ``{"id", "question", "answer",
     "score", "start"}`` per question (start = character offset of the answer in the context, -1 for none)."""
     net, tokenizer = load_reader(model) if isinstance(model, (str, Path)) else model
     items = [e if isinstance(e, QAExample) else QAExample(str(i), e[0], e[1]) for i, e in enumerate(examples)]
-    limit = min(max_seq_len, net.config.max_position_embeddings)
-    features = encode_examples(tokenizer, items, limit, doc_stride, max_query_len, with_labels=False)
+    features = encode_examples(tokenizer, items, input_limit(net, max_seq_len), doc_stride, max_query_len,
+                               with_labels=False)
     starts, ends = qa_logits(net, features, tokenizer.pad_token_id, batch_size)
     answers = decode_answers(items, features, starts, ends)
     return [{"id": e.id, "question": e.question, "answer": a["text"], "score": a["score"], "start": a["start"]}

@@ -28,11 +28,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from bert.checkpoint import check_writable_directory
+from bert.checkpoint import PreTrainedModel, check_writable_directory
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer import FastTokenizer
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule
 
@@ -76,6 +76,31 @@ class FinetuneConfig:
             raise BertError(f"time-budget must be positive (minutes), got {self.time_budget}")
 
 
+def checkpoint_folder(model: str | Path) -> Path:
+    """The folder of a checkpoint given as a folder, a weights file in it, or a model name (see :mod:`bert.hub`)."""
+    from bert.hub import resolve_model_dir
+
+    location = resolve_model_dir(model)
+    return location if location.is_dir() else location.parent
+
+
+def load_pretrained(model: str | Path, task: str, **config_overrides: Any) -> tuple[PreTrainedModel, FastTokenizer]:
+    """The ``task`` class ("sequence_classification", ...) of the checkpoint's model type (BertFor..., RobertaFor...,
+    see :func:`bert.variants.auto_class`) loaded from ``model``, and the checkpoint's own kind of tokenizer.
+    ``config_overrides`` as for ``from_pretrained`` (num_labels, id2label, ...); a new head is initialised from
+    torch's generator, so seed it first (:func:`set_seed`)."""
+    from bert.variants.auto import auto_class, auto_tokenizer
+
+    folder = checkpoint_folder(model)
+    return auto_class(folder, task).from_pretrained(folder, **config_overrides), auto_tokenizer(folder)
+
+
+def input_limit(model: PreTrainedModel, max_seq_len: int) -> int:
+    """``max_seq_len``, or fewer when the model's position table is shorter (RoBERTa reads 2 fewer than its
+    max_position_embeddings)."""
+    return min(max_seq_len, model.base_model.embeddings.max_length())
+
+
 def set_seed(seed: int) -> None:
     """Seed Python's and torch's generators (call before building the model: the new head's init uses them)."""
     random.seed(seed)
@@ -95,7 +120,7 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def train(model: nn.Module, tokenizer: BertTokenizer, train_features: Sequence[Feature], out: str | Path,
+def train(model: nn.Module, tokenizer: FastTokenizer, train_features: Sequence[Feature], out: str | Path,
           config: FinetuneConfig, evaluate: Evaluate | None = None, main_metric: str = "accuracy",
           info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fine-tune ``model`` on ``train_features``, keep the best checkpoint in ``out``; return metrics.json's dict.

@@ -1,4 +1,5 @@
-"""What the web explorer computes: one pretrained BERT (MLM + NSP heads) and the views of it the page shows.
+"""What the web explorer computes: one pretrained BERT (MLM + NSP heads; a RoBERTa, ALBERT or DistilBERT model
+with its MLM head) and the views of it the page shows.
 
 Plain PyTorch and plain Python values, no web framework: :mod:`bert.serve.app` only validates requests and turns
 these dictionaries into JSON. Every answer reuses :mod:`bert.tasks` (``fill_mask``, ``next_sentence``,
@@ -23,12 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
-from bert.heads import BertForPreTraining
 from bert.tasks import (
     choose_model,
     cosine_similarity_matrix,
     encode,
+    encoder_of,
     fill_mask,
     load,
     next_sentence,
@@ -36,7 +38,8 @@ from bert.tasks import (
     token_vectors,
     word_vector,
 )
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer import FastTokenizer
+from bert.variants.auto import model_type_of, no_next_sentence_head
 
 DECIMALS = 4  # attention weights and similarities are rounded to this many decimals in the JSON answers
 MAX_SENTENCES = 8
@@ -57,13 +60,14 @@ def shape_of(tensor: torch.Tensor) -> list[int]:
 
 
 class Explorer:
-    """One BertForPreTraining and its tokenizer, and the computations behind each view of the web explorer."""
+    """One BertForPreTraining (or a variant's MaskedLM model) and its tokenizer, and the computations behind each
+    view of the web explorer."""
 
     # L × N × T × T weights grow fast (bert-base at 128 tokens: 2.4M numbers, ~16 MB of JSON); longer inputs are
     # refused by the attention view rather than answered slowly with a map nobody can read.
     max_attention_tokens = 128
 
-    def __init__(self, model: BertForPreTraining, tokenizer: BertTokenizer, name: str, note: str | None = None,
+    def __init__(self, model: PreTrainedModel, tokenizer: FastTokenizer, name: str, note: str | None = None,
                  path: Path | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -74,15 +78,21 @@ class Explorer:
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike | None = None) -> Explorer:
-        """Load a checkpoint with both pretraining heads (see :func:`bert.tasks.choose_model` for the default)."""
+        """Load a BERT checkpoint with both pretraining heads, or a variant's with its MLM head (none of them has an
+        NSP head; see :func:`bert.tasks.choose_model` for the default)."""
         choice = choose_model(name_or_path)
-        model, tokenizer = load(BertForPreTraining, choice.folder)
+        task = "pretraining" if model_type_of(choice.folder) == "bert" else "masked_lm"
+        model, tokenizer = load(task, choice.folder)
         return cls(model, tokenizer, choice.name, choice.note, choice.folder)
 
     @property
     def max_tokens(self) -> int:
         """The longest input, special tokens included, the model has positions for."""
-        return self.model.config.max_position_embeddings
+        return encoder_of(self.model).embeddings.max_length()  # RoBERTa: max_position_embeddings - 2
+
+    @property
+    def has_next_sentence_head(self) -> bool:
+        return self.model.config.model_type == "bert"
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -101,9 +111,14 @@ class Explorer:
     # ---- the views -------------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """The model's name, where it was loaded from, its config and its size."""
+        config = self.model.config
         return {"model": self.name, "path": str(self.path) if self.path else None, "note": self.note,
+                "model_type": self.model.config.model_type, "mask_token": self.tokenizer.mask_token,
+                "special_tokens": self.tokenizer.all_special_tokens, "next_sentence": self.has_next_sentence_head,
                 "max_tokens": self.max_tokens, "parameters": self.model.num_parameters(),
-                "config": self.model.config.to_dict()}
+                # by BERT's names, which DistilBERT's config.json does not use (dim, n_layers, n_heads)
+                "layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
+                "heads": config.num_attention_heads, "config": config.to_dict()}
 
     def fill_mask(self, text: str, top_k: int = 5) -> dict[str, Any]:
         """The ``top_k`` candidates for every [MASK] in ``text``, most probable first."""
@@ -117,7 +132,9 @@ class Explorer:
         return {"model": self.name, "tokens": tokens, "predictions": predictions}
 
     def next_sentence(self, sentence_a: str, sentence_b: str) -> dict[str, Any]:
-        """P(B follows A) from the NSP head, and the verdict."""
+        """P(B follows A) from the NSP head, and the verdict; :class:`InvalidInput` for a model without one."""
+        if not self.has_next_sentence_head:
+            raise InvalidInput(no_next_sentence_head(self.model.config.model_type))
         tokens = self.tokens(sentence_a, sentence_b)
         with self.running():
             result = next_sentence(self.model, self.tokenizer, sentence_a, sentence_b)
@@ -132,9 +149,11 @@ class Explorer:
                                f"has {len(tokens)}; shorten the text")
         batch = encode(self.tokenizer, self.model, text, text_pair)
         with self.running():
-            output = self.model.bert(**batch, output_attentions=True)
-        maps = torch.stack(output.attentions)[:, 0]  # L × [1, N, T, T] → [L, N, T, T]
-        return {"model": self.name, "tokens": tokens, "token_type_ids": batch["token_type_ids"][0].tolist(),
+            output = encoder_of(self.model)(**batch, output_attentions=True)
+        maps = torch.stack(output.attentions)[:, 0]  # L × [1, N, T, T] → [L, N, T, T] (ALBERT: L uses of one layer)
+        # DistilBERT reads no segment ids: its pair's tokens are all segment 0, as RoBERTa's are.
+        segments = batch.get("token_type_ids", torch.zeros_like(batch["input_ids"]))[0].tolist()
+        return {"model": self.name, "tokens": tokens, "token_type_ids": segments,
                 "layers": maps.shape[0], "heads": maps.shape[1], "attentions": rounded(maps)}
 
     def similarity(self, sentences: list[str], word: str | None = None) -> dict[str, Any]:
@@ -167,6 +186,9 @@ class Explorer:
 
         Read from forward hooks on the real modules, in the order the forward pass reaches them.
         """
+        if self.model.config.model_type != "bert":
+            raise InvalidInput(f"the shapes view follows BERT's own modules; {self.name} is a "
+                               f"{self.model.config.model_type} model (see `bert info` for its parts)")
         tokens = self.tokens(text, text_pair)
         batch = encode(self.tokenizer, self.model, text, text_pair)
         rows = [{"name": name, "module": "(tokenizer)", "symbols": "[B, T]", "shape": shape_of(batch[name]),

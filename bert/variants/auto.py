@@ -29,6 +29,14 @@ TASKS = {
     "token_classification": "ForTokenClassification",
     "question_answering": "ForQuestionAnswering",
     "pretraining": "ForPreTraining",
+    "next_sentence": "ForNextSentencePrediction",
+}
+# Why a model type has no next-sentence head: the one-line answer to `bert nsp` and the explorer's NSP view.
+NO_NEXT_SENTENCE = {
+    "roberta": "it was pretrained with masked-language modelling alone (no next-sentence prediction)",
+    "distilbert": "it was distilled with masked-language modelling alone (no next-sentence prediction)",
+    "albert": "its sentence-order head (SOP) judges whether two segments are in their original order or swapped, "
+              "which is not next-sentence prediction",
 }
 MODULES: dict[str, tuple[ModuleType, ...]] = {
     "bert": (model, heads), "roberta": (roberta,), "albert": (albert,), "distilbert": (distilbert,)}
@@ -81,9 +89,17 @@ def auto_class(folder_or_config: str | os.PathLike | BertConfig | dict[str, Any]
     for module in MODULES[model_type]:
         if hasattr(module, name):
             return getattr(module, name)
+    if task == "next_sentence" and model_type in NO_NEXT_SENTENCE:
+        raise BertError(no_next_sentence_head(model_type))
     have = [t for t, suffix in TASKS.items()
             if any(hasattr(m, CLASS_PREFIXES[model_type] + suffix) for m in MODULES[model_type])]
     raise BertError(f"{MODEL_TYPES[model_type]} has no {task} model in this package (it has: {', '.join(have)})")
+
+
+def no_next_sentence_head(model_type: str) -> str:
+    """The message that a model type has no next-sentence head, and why."""
+    return (f"this {MODEL_TYPES[model_type]} model has no next-sentence head: {NO_NEXT_SENTENCE[model_type]}; "
+            "next-sentence prediction needs a BERT checkpoint")
 
 
 def auto_tokenizer(folder: str | os.PathLike) -> FastTokenizer:

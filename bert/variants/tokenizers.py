@@ -18,10 +18,11 @@ models (BERT's tokenizer keeps the original BERT rule).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers, processors
+from tokenizers import AddedToken, Encoding, Tokenizer, decoders, pre_tokenizers, processors
 from tokenizers.models import BPE
 
 from bert.errors import BertError
@@ -78,6 +79,11 @@ class RobertaTokenizer(VariantTokenizer):
         return processors.RobertaProcessing((self.sep_token, self.sep_token_id), (self.cls_token, self.cls_token_id),
                                             trim_offsets=current.get("trim_offsets", True),
                                             add_prefix_space=add_prefix_space)
+
+    def encode_words(self, words: Sequence[str]) -> Encoding:
+        """Each word with a space in front, as it stands in running text ("ĠParis", transformers'
+        add_prefix_space=True): the byte-level BPE would otherwise read it as glued to the word before ("Paris")."""
+        return super().encode_words([word if word.startswith(" ") else " " + word for word in words])
 
     @classmethod
     def from_vocabulary_files(cls, folder: Path, config: dict[str, Any], specials: dict[str, str]) -> Tokenizer:

@@ -4,7 +4,9 @@
 const SVG_NS = "http://www.w3.org/2000/svg";
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-const SPECIAL = new Set(["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"]);
+// The model's own special tokens (RoBERTa's <s> </s> <mask> ...); /api/info replaces BERT's defaults.
+let SPECIAL = new Set(["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"]);
+let MASK = "[MASK]";
 
 // ---- small DOM helpers ----------------------------------------------------------------------------------------
 function setAttributes(node, attributes) {
@@ -40,7 +42,7 @@ const fixed = (x, digits = 2) => x.toFixed(digits);
 const short = (token, length = 14) => (token.length > length ? `${token.slice(0, length - 1)}…` : token);
 
 function tokenClass(token, segment) {
-  return ["tok", SPECIAL.has(token) ? "special" : "", token === "[MASK]" ? "mask" : "", segment ? "seg-b" : ""]
+  return ["tok", SPECIAL.has(token) ? "special" : "", token === MASK ? "mask" : "", segment ? "seg-b" : ""]
     .filter(Boolean).join(" ");
 }
 
@@ -147,7 +149,7 @@ function showView(name) {
 // ---- fill-mask ------------------------------------------------------------------------------------------------
 function renderFillMask(data) {
   const blocks = data.predictions.map((candidates, n) => el("div", { class: "mask-block" },
-    el("h3", { text: data.predictions.length > 1 ? `[MASK] ${n + 1}` : "[MASK]" }),
+    el("h3", { text: data.predictions.length > 1 ? `${MASK} ${n + 1}` : MASK }),
     candidates.map((candidate, rank) => {
       const fill = el("div", { class: "fill" });
       fill.style.width = percent(candidate.score / candidates[0].score); // bars relative to the best candidate
@@ -387,11 +389,25 @@ function renderShapes(data) {
 async function showModel() {
   try {
     const info = await api("/api/info");
-    const c = info.config;
     $("#model-name").textContent = info.model;
-    $("#model-summary").textContent = `${c.num_hidden_layers} layers · hidden ${c.hidden_size} · `
-      + `${c.num_attention_heads} heads · ${(info.parameters / 1e6).toFixed(1)}M parameters · `
+    $("#model-summary").textContent = `${info.model_type} · ${info.layers} layers · hidden ${info.hidden_size} · `
+      + `${info.heads} heads · ${(info.parameters / 1e6).toFixed(1)}M parameters · `
       + `${info.max_tokens} positions`;
+    SPECIAL = new Set(info.special_tokens);
+    if (info.mask_token !== MASK) { // the examples and labels name the model's own mask token
+      for (const node of $$("#view-fill-mask code")) node.textContent = info.mask_token;
+      const input = $("#fill-mask-text");
+      input.value = input.value.replaceAll(MASK, info.mask_token);
+      MASK = info.mask_token;
+    }
+    if (!info.next_sentence) { // RoBERTa, DistilBERT and ALBERT have no next-sentence head
+      $("#tab-nsp").hidden = true;
+      delete views.nsp;
+    }
+    if (info.model_type !== "bert") { // the shapes view traces BERT's own modules
+      $("#tab-shapes").hidden = true;
+      delete views.shapes;
+    }
     document.title = `BERT explorer · ${info.model}`;
     if (info.note) {
       $("#model-note").textContent = `Note: ${info.note}.`;
@@ -420,8 +436,8 @@ function start() {
 
   for (const tab of $$(".tabs button")) tab.addEventListener("click", () => showView(tab.dataset.view));
   window.addEventListener("hashchange", () => showView(location.hash.slice(1)));
-  showModel();
-  showView(location.hash.slice(1));
+  // The model's mask token and views are known before the first view asks anything.
+  showModel().then(() => showView(location.hash.slice(1)));
 }
 
 document.addEventListener("DOMContentLoaded", start);
