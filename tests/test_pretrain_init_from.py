@@ -350,3 +350,14 @@ def test_time_budget_run_from_a_checkpoint_evaluates_first_and_finishes(corpus, 
     events = evals(run)
     assert events[0]["step"] == 0 and events[-1]["step"] > 0
     assert BertForPreTraining.from_pretrained(run / "final").config.hidden_size == TINY["hidden_size"]
+
+
+def test_time_budget_plan_counts_only_the_evaluation_batches_that_exist(corpus, tmp_path: Path) -> None:
+    """--eval-batches larger than the eval split (to read all of it) must not make the plan expect that many."""
+    checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
+    plans = {}
+    for batches in (2, 1000):
+        trainer = Trainer(settings(corpus["pairs"], tmp_path / f"run{batches}", checkpoint, max_steps=None,
+                                   time_budget=1.0, eval_every=10, eval_batches=batches), World())
+        plans[batches] = trainer.schedule.total_steps
+    assert plans[1000] > 0.5 * plans[2], plans  # the eval split holds only a few batches either way

@@ -288,7 +288,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         torch.set_rng_state(rng)
         per_step = seconds * self.cfg.grad_accum
-        eval_seconds = self.cfg.eval_batches * seconds / 3 if self.eval_data is not None else 0.0
+        eval_seconds = 0.0
+        if self.eval_data is not None:  # a forward pass is about a third of forward + backward
+            eval_batches = min(self.cfg.eval_batches, math.ceil(len(self.eval_data) / self.cfg.batch_size))
+            eval_seconds = eval_batches * seconds / 3
         budget = self.cfg.time_budget * 60 - self.elapsed
         estimate = torch.tensor([float(estimate_total_steps(budget, per_step, eval_seconds, self.cfg.eval_every))])
         total = int(self.world.broadcast(estimate).item())
