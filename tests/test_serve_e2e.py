@@ -197,9 +197,9 @@ def test_shapes_lists_every_tensor_with_its_shape(page):
     view.get_by_role("button", name="Trace shapes").click()
     expect(view.locator(".tokens .tok")).to_have_count(4)  # [CLS] hello world [SEP]
     table = view.locator("table.shapes")
-    expect(table.locator("tbody tr:not(.group)")).to_have_count(2 + 4 + 8 * 4 + 3)
+    expect(table.locator("tbody tr:not(.group)")).to_have_count(2 + 4 + 8 * 6 + 3)  # 8 rows for each of 6 layers
     expect(table).to_contain_text("[B, T, H]")
-    for shape in ("[1, 4]", "[1, 4, 256]", "[4, 256]", "[1, 4, 4, 4]", "[1, 4, 1024]", "[1, 256]", "[1, 4, 30522]",
+    for shape in ("[1, 4]", "[1, 4, 384]", "[4, 384]", "[1, 12, 4, 4]", "[1, 4, 1536]", "[1, 384]", "[1, 4, 30522]",
                   "[1, 2]"):
         expect(table.locator("td.shape", has_text=re.compile(rf"^{re.escape(shape)}$")).first).to_be_visible()
     expect(view.locator(".dims")).to_contain_text("T = 4")
