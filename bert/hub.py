@@ -91,6 +91,12 @@ def not_found_message(name: str, reason: str) -> str:
             f"+ vocab.txt) at weights/{name.split('/')[-1]}, or run `bert download {name}` where there is internet")
 
 
+def resolve_model_folder(name_or_path: str | os.PathLike, allow_download: bool = True) -> Path:
+    """The checkpoint folder that ``name_or_path`` refers to (for a weights file: the folder holding it)."""
+    location = resolve_model_dir(name_or_path, allow_download)
+    return location if location.is_dir() else location.parent
+
+
 def resolve_model_dir(name_or_path: str | os.PathLike, allow_download: bool = True) -> Path:
     """The local folder (or weights file) that ``name_or_path`` refers to, downloading it if needed and allowed."""
     path = Path(name_or_path).expanduser()

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cloze import CLOZE, cloze_hits  # noqa: E402
 
-from bert import BertForNextSentencePrediction, BertForPreTraining  # noqa: E402
+from bert import BertForNextSentencePrediction, BertForPreTraining, BertTokenizer  # noqa: E402
 from bert.data.dataset import PretrainingDataset  # noqa: E402
 from bert.data.prepare import prepare_pretraining_data  # noqa: E402
 from bert.tasks import fill_mask, load, next_sentence  # noqa: E402
@@ -129,7 +129,7 @@ def held_out_books(run: Path, model: BertForPreTraining) -> tuple[dict[str, floa
                                  data, max_seq_len=128, seed=1, eval_fraction=0.0, sentence_split=False,
                                  progress=False)
         split = PretrainingDataset(data / "train")
-        tokenizer = load(BertForPreTraining, run / "final")[1]
+        tokenizer = BertTokenizer.from_pretrained(data / "tokenizer")
         return evaluate(model, split, eval_collator(tokenizer, split.max_seq_len)), len(split)
 
 

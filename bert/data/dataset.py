@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from bert.data.examples import PairSpans
+from bert.data.packing import NO_NSP_LABEL
 from bert.errors import BertError
 
 META_FILE = "meta.json"
@@ -106,8 +107,6 @@ def write_split(
 def write_rows(folder: str | os.PathLike, input_ids: np.ndarray, lengths: np.ndarray, *, vocab_size: int) -> None:
     """Write already assembled single-segment rows (MLM-only data) as one split: ``input_ids`` [N, L], padded;
     ``lengths`` [N] real tokens per row."""
-    from bert.data.packing import NO_NSP_LABEL
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     ldtype = lengths_dtype(input_ids.shape[1])

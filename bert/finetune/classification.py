@@ -23,7 +23,8 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import accuracy, binary_f1, macro_f1, pearson, spearman
 from bert.finetune.tables import read_table, resolve_label_column, resolve_text_columns
-from bert.finetune.trainer import FinetuneConfig, checkpoint_folder, input_limit, load_pretrained, set_seed, train
+from bert.finetune.trainer import FinetuneConfig, input_limit, load_pretrained, set_seed, train
+from bert.hub import resolve_model_folder
 from bert.tokenizer import FastTokenizer
 
 # Label sets with a conventional order (GLUE's), used when the data's labels are exactly one of these.
@@ -206,7 +207,7 @@ def _trained_label2id(model: str | Path) -> dict[str, int] | None:
     """The label map of an already fine-tuned classifier (names other than transformers' LABEL_i), else None."""
     from bert.config import read_config_json
 
-    id2label = read_config_json(checkpoint_folder(model) / "config.json").get("id2label")  # of any model type
+    id2label = read_config_json(resolve_model_folder(model) / "config.json").get("id2label")  # of any model type
     if not isinstance(id2label, dict) or not id2label or all(str(v) == f"LABEL_{k}" for k, v in id2label.items()):
         return None
     return {str(v): int(k) for k, v in id2label.items()}

@@ -76,22 +76,15 @@ class FinetuneConfig:
             raise BertError(f"time-budget must be positive (minutes), got {self.time_budget}")
 
 
-def checkpoint_folder(model: str | Path) -> Path:
-    """The folder of a checkpoint given as a folder, a weights file in it, or a model name (see :mod:`bert.hub`)."""
-    from bert.hub import resolve_model_dir
-
-    location = resolve_model_dir(model)
-    return location if location.is_dir() else location.parent
-
-
 def load_pretrained(model: str | Path, task: str, **config_overrides: Any) -> tuple[PreTrainedModel, FastTokenizer]:
     """The ``task`` class ("sequence_classification", ...) of the checkpoint's model type (BertFor..., RobertaFor...,
     see :func:`bert.variants.auto_class`) loaded from ``model``, and the checkpoint's own kind of tokenizer.
     ``config_overrides`` as for ``from_pretrained`` (num_labels, id2label, ...); a new head is initialised from
     torch's generator, so seed it first (:func:`set_seed`)."""
+    from bert.hub import resolve_model_folder
     from bert.variants.auto import auto_class, auto_tokenizer
 
-    folder = checkpoint_folder(model)
+    folder = resolve_model_folder(model)
     return auto_class(folder, task).from_pretrained(folder, **config_overrides), auto_tokenizer(folder)
 
 

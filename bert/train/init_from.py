@@ -25,7 +25,7 @@ from bert.checkpoint import LoadReport, find_weights, load_into, read_state_dict
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.hub import resolve_model_dir
+from bert.hub import resolve_model_folder
 from bert.tokenizer import BertTokenizer
 
 
@@ -40,8 +40,7 @@ class InitCheckpoint:
     def resolve(cls, name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> InitCheckpoint:
         """Find the checkpoint (a folder or any name ``--model`` takes: weights/, HF cache, download) and read its
         config. A missing or unreadable checkpoint is a :class:`BertError`."""
-        location = resolve_model_dir(name_or_path)
-        folder = location if location.is_dir() else location.parent
+        folder = resolve_model_folder(name_or_path)
         if not (folder / "config.json").is_file():
             raise BertError(f"--init-from {name_or_path}: {folder} has no config.json; is it a BERT checkpoint?")
         return cls(folder, BertConfig.from_json_file(folder / "config.json", **(overrides or {})))
