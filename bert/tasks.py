@@ -129,8 +129,10 @@ def encode(tokenizer: FastTokenizer, model: PreTrainedModel, text: str | list[st
 def fill_mask(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, top_k: int = 5,
               truncate: bool = True) -> list[list[dict]]:
     """Predict every mask token (``[MASK]``; RoBERTa's ``<mask>``) in ``text``: one list per mask, in order, each
-    the ``top_k`` candidates as ``{"token", "token_id", "score"}`` with score = softmax probability. Each mask is
-    predicted independently, as BERT was trained (it sees the other masks as masks).
+    the ``top_k`` candidates as ``{"token", "token_str", "token_id", "score"}``: the vocabulary entry (a byte-level
+    BPE piece such as ``Ġparis`` for RoBERTa), the text it decodes to (``paris``, as transformers' fill-mask
+    pipeline names it) and score = softmax probability. Each mask is predicted independently, as BERT was trained
+    (it sees the other masks as masks).
 
     Text longer than the model's positions is cut at the end with a warning, unless that would cut off a
     mask (an error then), or ``truncate=False`` (always an error)."""
@@ -148,7 +150,8 @@ def fill_mask(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, top_k
     logits = output.prediction_logits if hasattr(output, "prediction_logits") else output.logits  # [1, T, V]
     probabilities = logits[0, positions].softmax(dim=-1)  # [masks, V]
     scores, ids = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
-    return [[{"token": tokenizer.convert_ids_to_tokens(int(i)), "token_id": int(i), "score": float(s)}
+    return [[{"token": tokenizer.convert_ids_to_tokens(int(i)), "token_str": tokenizer.decode([int(i)]).strip(),
+              "token_id": int(i), "score": float(s)}
              for s, i in zip(row_scores, row_ids, strict=True)]
             for row_scores, row_ids in zip(scores, ids, strict=True)]
 

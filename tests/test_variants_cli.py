@@ -59,6 +59,9 @@ def test_fill_mask_uses_the_models_own_mask_token_and_matches_transformers(check
     scores, ids = logits[position].softmax(-1).topk(3)
     assert len(predictions) == 1 and [c["token_id"] for c in predictions[0]] == ids.tolist()
     assert max(abs(c["score"] - s) for c, s in zip(predictions[0], scores.tolist(), strict=True)) < 1e-5
+    # token: the vocabulary entry (RoBERTa's "Ġparis"); token_str: its text, as transformers' pipeline gives it.
+    assert [c["token"] for c in predictions[0]] == reference_tokenizer.convert_ids_to_tokens(ids.tolist())
+    assert [c["token_str"] for c in predictions[0]] == [reference_tokenizer.decode([i]).strip() for i in ids.tolist()]
     assert main(["fill-mask", text, "--model", str(folder)]) == 0
     assert capsys.readouterr().out.startswith(f"{reference_tokenizer.mask_token}:\n")
 

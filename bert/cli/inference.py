@@ -91,8 +91,7 @@ def run_fill_mask(args: argparse.Namespace) -> None:
     for number, candidates in enumerate(predictions, 1):
         print(f"{mask} {number}:" if len(predictions) > 1 else f"{mask}:")
         for candidate in candidates:
-            # A byte-level BPE token ("Ġparis") reads better decoded (" paris"); WordPiece's are words already.
-            word = tokenizer.decode([candidate["token_id"]]).strip() or candidate["token"]
+            word = candidate["token_str"] or candidate["token"]
             print(f"  {word:<16} {candidate['score']:.4f}")
 
 
