@@ -129,10 +129,12 @@ class BertConfig:
     # ---- presets -------------------------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> BertConfig:
-        """A published size by name: base, large, tiny, mini, small, medium (``bert-`` prefix optional)."""
+        """A published size by name: base, large, tiny, mini, small, medium (``bert-`` prefix optional), in this
+        config class (a variant's class gives that variant at BERT's size; see :func:`split_preset`)."""
         key = name.lower().removeprefix("bert-").removesuffix("-uncased").removesuffix("-cased")
         if key not in PRESETS:
-            raise BertError(f"unknown config preset {name!r}; choose one of {', '.join(PRESETS)}")
+            raise BertError(f"unknown config preset {name!r}; choose one of {', '.join(PRESETS)}, or a variant's: "
+                            f"{', '.join(f'{t}-mini' for t in VARIANT_PRESET_FIELDS)}, ... (any size)")
         layers, hidden = PRESETS[key]
         return cls(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=hidden // 64,
                    intermediate_size=4 * hidden, **overrides)
@@ -205,3 +207,20 @@ PRESETS: dict[str, tuple[int, int]] = {
     "base": (12, 768),
     "large": (24, 1024),
 }
+# Variant presets ("albert-mini", "roberta-small", ...): a BERT size above in the variant's config class (its own
+# defaults: ALBERT's 128-wide embeddings, gelu_new and no dropout), plus these fields of its released configs.
+# RoBERTa's 514 positions hold 512 tokens after its padding offset (pad_token_id + 1 rows, for pad_token_id 1).
+VARIANT_PRESET_FIELDS: dict[str, dict[str, Any]] = {
+    "roberta": {"type_vocab_size": 1, "layer_norm_eps": 1e-5, "max_position_embeddings": 514},
+    "albert": {},
+    "distilbert": {},
+}
+
+
+def split_preset(name: str) -> tuple[str, str]:
+    """The model type and BERT size of a preset name: ("albert", "mini") for "albert-mini", ("bert", name) for
+    BERT's own ("mini", "bert-base-uncased")."""
+    model_type, _, size = name.lower().partition("-")
+    if model_type in VARIANT_PRESET_FIELDS and size:
+        return model_type, size
+    return "bert", name

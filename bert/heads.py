@@ -102,16 +102,28 @@ def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> tor
 
 
 def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions: torch.Tensor,
-              end_positions: torch.Tensor) -> torch.Tensor:
+              end_positions: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Extractive QA: the mean of the start and end cross-entropies; logits [B, T], positions [B].
 
-    Positions outside the sequence are clamped to T and ignored, as in the original run_squad.py.
+    The softmax runs over the real tokens only (attention_mask [B, T], 1 = real): padding never receives
+    probability. transformers' loss also spreads probability over the padding positions, whose logits come from
+    vectors nobody reads; with padding packed away (:class:`~bert.model.Padding`) those vectors are not even
+    computed. Leaving padding out makes a window's loss the same whatever else shares its batch, and equal to the
+    reference's on unpadded input. Positions outside the sequence (clamped to T, as transformers does) or on
+    padding are ignored.
     """
     length = start_logits.shape[1]
-    start = start_positions.reshape(-1).clamp(0, length)
-    end = end_positions.reshape(-1).clamp(0, length)
-    return (F.cross_entropy(start_logits, start, ignore_index=length)
-            + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
+    padding = None if attention_mask is None else attention_mask == 0  # [B, T]
+
+    def cross_entropy(logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        target = positions.reshape(-1).clamp(0, length)
+        if padding is not None:
+            logits = logits.masked_fill(padding, float("-inf"))
+            on_padding = padding.gather(1, target.clamp(max=length - 1)[:, None])[:, 0]
+            target = target.masked_fill(on_padding, length)
+        return F.cross_entropy(logits, target, ignore_index=length)
+
+    return (cross_entropy(start_logits, start_positions) + cross_entropy(end_logits, end_positions)) / 2
 
 
 def tie_decoder(model: PreTrainedModel) -> None:
@@ -268,7 +280,13 @@ class BertForTokenClassification(BertPreTrainedModel):
 
 
 class BertForQuestionAnswering(BertPreTrainedModel):
-    """Extractive QA: for each token, a score for being the answer's first token and one for being its last."""
+    """Extractive QA: for each token, a score for being the answer's first token and one for being its last.
+
+    One deliberate difference from transformers: on padded batches the loss is a softmax over the real tokens only
+    (padding never receives probability; :func:`span_loss`), so it equals transformers' loss on unpadded input
+    and differs by the padding's share of probability on padded input. The logits are transformers' at every real
+    position.
+    """
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
@@ -284,12 +302,13 @@ class BertForQuestionAnswering(BertPreTrainedModel):
                 attention_mask: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
                 end_positions: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> QuestionAnsweringOutput:
-        """→ start_logits, end_logits [B, T]; loss with start/end_positions [B] (see :func:`span_loss`)."""
+        """→ start_logits, end_logits [B, T]; loss with start/end_positions [B]: cross-entropy over the real
+        tokens only, padding never receives probability (see :func:`span_loss`)."""
         out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         start_logits, end_logits = self.span_logits(out.last_hidden_state).unbind(dim=-1)  # 2 × [B, T]
         loss = None
         if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions, attention_mask)
         return QuestionAnsweringOutput(loss=loss, start_logits=start_logits.contiguous(),
                                        end_logits=end_logits.contiguous(), hidden_states=out.hidden_states,
                                        attentions=out.attentions)

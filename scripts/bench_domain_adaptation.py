@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "weights" / "bert-demo"), help="the model to adapt")
     parser.add_argument("--minutes", type=float, default=10.0, help="continued-pretraining budget")
-    parser.add_argument("--lr", type=float, default=1e-4, help="continued-pretraining peak learning rate")
+    parser.add_argument("--lr", type=float, default=2e-4, help="continued-pretraining peak learning rate")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="fine-tuning seeds")
     parser.add_argument("--epochs", type=int, default=3, help="NER fine-tuning epochs")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-adapt")

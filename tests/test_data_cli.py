@@ -14,7 +14,13 @@ def test_train_tokenizer_then_prepare(tmp_path, capsys):
         docs.append("\n".join(f"Document {d} has sentence {s}. It is short, isn't it?" for s in range(8)))
     corpus.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
     assert main(["train-tokenizer", str(corpus), "--vocab-size", "300", "--out", str(tmp_path / "tok")]) == 0
-    assert "300" in capsys.readouterr().out or (tmp_path / "tok/vocab.txt").exists()
+    vocab = (tmp_path / "tok/vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert capsys.readouterr().out == f"wrote a {len(vocab)}-token uncased vocabulary to {tmp_path / 'tok'}\n"
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(vocab) == len(set(vocab))
+    assert main(["train-tokenizer", str(corpus), "--vocab-size", "60", "--out", str(tmp_path / "small")]) == 0
+    small = (tmp_path / "small/vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert capsys.readouterr().out.startswith("wrote a 60-token uncased vocabulary")
+    assert len(small) == 60 < len(vocab) <= 300  # --vocab-size is the size asked for, not a suggestion
     argv = ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "data"),
             "--max-seq-len", "32", "--eval-fraction", "0.1", "--seed", "7"]
     assert main(argv) == 0

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bert.data import CorpusWarning, PretrainingDataset, prepare_pretraining_data, train_tokenizer
-from bert.data.examples import NOT_NEXT, create_pairs
+from bert.data.examples import NOT_NEXT, SWAPPED, create_pairs
 from bert.errors import BertError
 
 FRUITS = ["apple", "pear", "plum", "kiwi", "lime", "fig", "date", "grape", "melon", "berry"]
@@ -323,8 +323,38 @@ def original_create_instances_from_document(all_documents, document_index, max_s
     return instances
 
 
-@pytest.mark.parametrize(("seed", "max_seq_len", "short_seq_prob", "dupe"), [(0, 64, 0.1, 1), (1, 20, 0.5, 2)])
-def test_pairs_match_the_original_algorithm(seed, max_seq_len, short_seq_prob, dupe):
+def albert_sentence_order_instances(all_documents, document_index, max_seq_length, short_seq_prob, rng):
+    """ALBERT's create_instances_from_document with random_next_sentence=False (sentence order), draw for draw,
+    without the masking step and with one documented difference: a one-sentence chunk, which ALBERT pairs with a
+    random other document, yields nothing (a pair never joins two documents)."""
+    document = all_documents[document_index]
+    max_num_tokens = max_seq_length - 3
+    target_seq_length = max_num_tokens
+    if rng.random() < short_seq_prob:
+        target_seq_length = rng.randint(2, max_num_tokens)
+    instances = []
+    current_chunk = []
+    current_length = 0
+    for i, segment in enumerate(document):
+        current_chunk.append(segment)
+        current_length += len(segment)
+        if i == len(document) - 1 or current_length >= target_seq_length:
+            if len(current_chunk) >= 2:
+                a_end = rng.randint(1, len(current_chunk) - 1)
+                tokens_a = [t for seg in current_chunk[:a_end] for t in seg]
+                tokens_b = [t for seg in current_chunk[a_end:] for t in seg]
+                is_swapped = rng.random() < 0.5
+                if is_swapped:
+                    tokens_a, tokens_b = tokens_b, tokens_a
+                original_truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
+                instances.append((tokens_a, tokens_b, int(is_swapped)))
+            current_chunk = []
+            current_length = 0
+    return instances
+
+
+def random_documents(seed: int):
+    """40 documents of 1-15 segments of 1-40 random ids, and their flat (tokens, segment_offsets, ranges) form."""
     rng = random.Random(100 + seed)
     documents = [
         [[rng.randrange(5, 1000) for _ in range(rng.randint(1, 40))] for _ in range(rng.randint(1, 15))]
@@ -334,18 +364,23 @@ def test_pairs_match_the_original_algorithm(seed, max_seq_len, short_seq_prob, d
     seg_lengths = [len(seg) for doc in documents for seg in doc]
     segment_offsets = np.concatenate([[0], np.cumsum(seg_lengths)]).astype(np.int64)
     doc_bounds = np.concatenate([[0], np.cumsum([len(d) for d in documents])]).tolist()
-    ranges = list(zip(doc_bounds[:-1], doc_bounds[1:], strict=True))
+    return documents, tokens, segment_offsets, list(zip(doc_bounds[:-1], doc_bounds[1:], strict=True))
 
+
+@pytest.mark.parametrize("sentence_order", [False, True], ids=["nsp-google-research-bert", "sop-albert"])
+@pytest.mark.parametrize(("seed", "max_seq_len", "short_seq_prob", "dupe"), [(0, 64, 0.1, 1), (1, 20, 0.5, 2)])
+def test_pairs_match_the_original_algorithm(seed, max_seq_len, short_seq_prob, dupe, sentence_order):
+    documents, tokens, segment_offsets, ranges = random_documents(seed)
+    reference = albert_sentence_order_instances if sentence_order else original_create_instances_from_document
     expected = []
     original_rng = random.Random(seed)
     for _ in range(dupe):
         for index in range(len(documents)):
-            expected.extend(
-                original_create_instances_from_document(documents, index, max_seq_len, short_seq_prob, original_rng)
-            )
+            expected.extend(reference(documents, index, max_seq_len, short_seq_prob, original_rng))
     original_rng.shuffle(expected)
 
-    spans = create_pairs(segment_offsets, ranges, max_seq_len, short_seq_prob, dupe, random.Random(seed))
+    spans = create_pairs(segment_offsets, ranges, max_seq_len, short_seq_prob, dupe, random.Random(seed),
+                         sentence_order=sentence_order)
     got = [
         (tokens[a0:a1].tolist(), tokens[b0:b1].tolist(), int(label))
         for a0, a1, b0, b1, label in zip(
@@ -353,7 +388,7 @@ def test_pairs_match_the_original_algorithm(seed, max_seq_len, short_seq_prob, d
         )
     ]
     assert got == expected
-    assert sum(label == NOT_NEXT for *_, label in got) > 0
+    assert sum(label == (SWAPPED if sentence_order else NOT_NEXT) for *_, label in got) > 0
 
 
 

@@ -199,7 +199,11 @@ def test_cli_qa_end_to_end(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFix
     code, stdout, err = _run(["predict", "qa", "--model", str(out), "--question", "Who wrote?", "--context",
                               context], capsys)
     row = json.loads(stdout)
-    assert code == 0 and (row["start"] == -1 or context[row["start"]:].startswith(row["answer"]))
+    assert code == 0
+    # A barely trained model may find no valid span (then the answer is empty); a found span is the context's text.
+    found = row["start"] >= 0
+    assert (context[row["start"]:row["start"] + len(row["answer"])] == row["answer"] != "") if found else \
+        row["answer"] == ""
 
     import transformers
 

@@ -1,5 +1,5 @@
-"""The lesson notebooks in notebooks/: each runs top to bottom in a fresh Jupyter kernel of this interpreter, and
-they are committed without outputs."""
+"""The lesson notebooks in notebooks/: each runs top to bottom in a fresh Jupyter kernel of this interpreter (with
+the results their text states asserted along the way, see CLAIMS), and they are committed without outputs."""
 
 from __future__ import annotations
 
@@ -24,6 +24,36 @@ assert sys.prefix == {sys.prefix!r}, (
     "run `python -m ipykernel install --sys-prefix` with this interpreter")"""
 
 
+# What a notebook's text says its results show, asserted in the same kernel right after the cell that computes
+# them: (a line of that cell, the check). The checks read the notebook's own variables.
+CLAIMS = {
+    "05_contextual_embeddings": [
+        ("figure = plot_similarity(sentences, similarity", """
+# The text: "The two money senses should be the closest pair." (sentences 1 and 2, counting from 0)
+pairs = {(i, j): similarity[i, j].item() for i in range(4) for j in range(i + 1, 4)}
+assert max(pairs, key=pairs.get) == (1, 2), pairs"""),
+        ("by_layer = torch.stack([bank_by_layer(s) for s in sentences], 1)", """
+# The text: "At layer 0 the four *bank* vectors differ only by their position embedding."
+table = model.embeddings
+for sentence, vector in zip(sentences, by_layer[0], strict=True):
+    where = encode(tokenizer, model, sentence)["input_ids"][0].tolist().index(bank_id)
+    with torch.no_grad():
+        by_hand = table.LayerNorm(table.word_embeddings.weight[bank_id] + table.token_type_embeddings.weight[0]
+                                  + table.position_embeddings.weight[where])
+    assert torch.allclose(vector, by_hand, atol=1e-5), sentence
+assert len({round(v, 4) for v in by_layer[0].sum(-1).tolist()}) > 1  # and they do differ"""),
+    ],
+}
+
+
+def with_claims(path: Path, notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``notebook`` with the checks of CLAIMS inserted after the cells they follow."""
+    for anchor, check in CLAIMS.get(path.stem, []):
+        [index] = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and anchor in cell.source]
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(check.strip()))
+    return notebook
+
+
 def test_there_are_notebooks_and_the_readme_lists_each():
     assert len(NOTEBOOKS) >= 7
     readme = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
@@ -41,7 +71,7 @@ def test_notebook_is_committed_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_runs_top_to_bottom(path, tmp_path):
-    notebook = nbformat.read(path, as_version=4)
+    notebook = with_claims(path, nbformat.read(path, as_version=4))
     notebook.cells.insert(0, nbformat.v4.new_code_cell(SAME_INTERPRETER))
     client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                             resources={"metadata": {"path": str(tmp_path)}})  # run in a scratch folder

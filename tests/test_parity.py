@@ -1,5 +1,9 @@
 """Our modules give the same outputs as transformers' BERT, for every head, on random-weight checkpoints that
-transformers itself saves: logits, losses, every hidden state and every attention map, within 1e-5 in float32."""
+transformers itself saves: logits, losses, every hidden state and every attention map, within 1e-5 in float32.
+
+One difference is deliberate: on padded batches the question-answering loss leaves padding out of its softmax (see
+``bert.heads.span_loss``); it is checked against that loss computed by hand from transformers' logits, and against
+transformers' own loss on unpadded input."""
 
 from __future__ import annotations
 
@@ -60,9 +64,34 @@ def make_labels(head: str, config: transformers.BertConfig, batch: dict, num_lab
         labels = torch.randint(0, num_labels, shape, generator=g)
         labels[batch["attention_mask"] == 0] = -100
         return {"labels": labels}
-    if head == "BertForQuestionAnswering":
-        return {"start_positions": torch.tensor([1, 3, 20]), "end_positions": torch.tensor([4, 3, 2])}
+    if head == "BertForQuestionAnswering":  # 20: beyond the sequence; 10: on row 1's padding; both ignored
+        return {"start_positions": torch.tensor([1, 3, 20]), "end_positions": torch.tensor([4, 10, 2])}
     return {}
+
+
+def span_loss_over_real_tokens(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions: torch.Tensor,
+                               end_positions: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The QA loss with padding left out, by hand, row by row: for start and for end, the mean over the rows whose
+    label is a real token of -log softmax(the row's real tokens' logits)[label]; then the mean of the two."""
+    means = []
+    for logits, labels in ((start_logits, start_positions), (end_logits, end_positions)):
+        terms = []
+        for row, label in enumerate(labels.tolist()):
+            real = attention_mask[row].nonzero().flatten().tolist()
+            if label in real:
+                terms.append(torch.logsumexp(logits[row, real], dim=0) - logits[row, label])
+        means.append(torch.stack(terms).mean())
+    return (means[0] + means[1]) / 2
+
+
+def check_span_losses(outputs: list, theirs, batch: dict, labels: dict) -> None:
+    """Our QA loss on each of ``outputs`` equals the by-hand loss over the real tokens, from transformers' logits;
+    and the batch is one where that differs from transformers' loss (so the check is not vacuous)."""
+    expected = span_loss_over_real_tokens(theirs.start_logits, theirs.end_logits, labels["start_positions"],
+                                          labels["end_positions"], batch["attention_mask"])
+    assert (expected - theirs.loss).abs() > 1e-3, "the batch should make padding matter"
+    for ours in outputs:
+        assert_close(ours.loss, expected, "loss over the real tokens")
 
 
 def assert_close(ours, theirs, what: str) -> None:
@@ -126,13 +155,31 @@ def test_every_head_matches_transformers_on_checkpoints_it_saves(tmp_path, confi
             fast = ours(**batch, **labels)  # fused attention on the padded batch
         finally:
             bert.BertModel.pack_padding = True
-    compared = compare_outputs(mine, theirs)
+    qa = head == "BertForQuestionAnswering"
+    skip = ("loss",) if qa else ()  # checked below: padding deliberately gets no probability in the QA loss
+    compared = compare_outputs(mine, theirs, skip=skip)
     assert compared >= 2 * config.num_hidden_layers + 2
-    compare_outputs(fast, theirs, per_layer=False)
-    # Packing leaves padding positions at 0, so per-token outputs agree at real positions; the QA loss is the one
-    # loss whose softmax also runs over the (meaningless) padding positions, so it differs under packing.
-    compare_outputs(packed, theirs, per_layer=False, real=batch["attention_mask"].bool(),
-                    skip=("loss",) if head == "BertForQuestionAnswering" else ())
+    compare_outputs(fast, theirs, per_layer=False, skip=skip)
+    # Packing leaves padding positions at 0, so per-token outputs agree at real positions.
+    compare_outputs(packed, theirs, per_layer=False, real=batch["attention_mask"].bool(), skip=skip)
+    if qa:
+        check_span_losses([mine, fast, packed], theirs, batch, labels)
+
+
+@pytest.mark.parametrize("config_name", list(CONFIGS))
+def test_question_answering_loss_equals_transformers_on_unpadded_input(tmp_path, config_name):
+    config = reference_config(config_name, num_labels=2)
+    torch.manual_seed(0)
+    reference = transformers.BertForQuestionAnswering(config).eval()
+    reference.save_pretrained(tmp_path)
+    ours = bert.BertForQuestionAnswering.from_pretrained(tmp_path)
+    batch = make_batch(config)
+    batch["attention_mask"] = torch.ones_like(batch["attention_mask"])
+    labels = {"start_positions": torch.tensor([1, 3, 20]), "end_positions": torch.tensor([4, 12, 2])}
+    with torch.no_grad():
+        theirs = reference(**batch, **labels)
+        for inputs in (batch, {k: v for k, v in batch.items() if k != "attention_mask"}):
+            assert_close(ours(**inputs, **labels).loss, theirs.loss, "loss")
 
 
 def test_regression_head_uses_mean_squared_error_like_transformers(tmp_path):

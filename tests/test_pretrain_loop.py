@@ -15,17 +15,21 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_compile import count_inductor_compilations
 
 from bert.cli import main
+from bert.data.masking import MaskingCollator
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.train import PretrainConfig, pretrain
+from bert.model import BertModel
+from bert.train import PretrainConfig, loop, pretrain
 from bert.train.batches import DataOrder
 from bert.train.checkpointing import latest_checkpoint, list_checkpoints
 from bert.train.loop import Trainer
 from bert.train.metrics import read_metrics
+from bert.train.optim import Lamb
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
@@ -222,7 +226,50 @@ def test_existing_run_needs_resume(data: Path, tmp_path: Path) -> None:
         pretrain(settings(data, run, max_steps=2))
 
 
-def test_cli_end_to_end_with_json_config_lamb_and_time_budget(data: Path, tiny_config: Path, tmp_path: Path) -> None:
+def word_masking(input_ids: torch.Tensor, labels: torch.Tensor, collator: MaskingCollator) -> tuple[int, int]:
+    """(words of several pieces masked whole, words only partly masked) in a masked batch: a word is a piece and
+    the ``##`` pieces right after it, read from the original ids (the labels where masked). A ``##`` piece right
+    after [CLS] or [SEP] (a word cut by the pair truncation) is a word of its own."""
+    original = torch.where(labels != -100, labels, input_ids)
+    special = set(collator.never_mask_ids.tolist())
+    whole = partial = 0
+    for ids, masked in zip(original.tolist(), (labels != -100).tolist(), strict=True):
+        words: list[list[int]] = []
+        for i, token in enumerate(ids):
+            if collator.is_continuation[token] and i > 0 and ids[i - 1] not in special:
+                words[-1].append(i)
+            else:
+                words.append([i])
+        for word in words:
+            flags = [masked[i] for i in word]
+            whole += len(word) > 1 and all(flags)
+            partial += any(flags) and not all(flags)
+    return whole, partial
+
+
+def test_cli_end_to_end_with_json_config_lamb_bf16_and_whole_word_masking(
+        data: Path, tiny_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each flag is seen taking effect: LAMB's own step runs, the encoder runs under bf16 autocast, and every
+    masked word is masked whole."""
+    lamb_steps, autocast, batches = [], [], []
+    lamb_step, encoder_forward, collate = Lamb.step, BertModel.forward, MaskingCollator.__call__
+
+    def counting_lamb_step(self, closure=None):
+        lamb_steps.append(self)
+        return lamb_step(self, closure)
+
+    def recording_forward(self, *args, **kwargs):
+        autocast.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return encoder_forward(self, *args, **kwargs)
+
+    def recording_collate(self, examples):
+        batch = collate(self, examples)
+        batches.append((self, batch))
+        return batch
+
+    monkeypatch.setattr(Lamb, "step", counting_lamb_step)
+    monkeypatch.setattr(BertModel, "forward", recording_forward)
+    monkeypatch.setattr(MaskingCollator, "__call__", recording_collate)
     run = tmp_path / "run"
     assert main(["pretrain", "--data", str(data), "--config", str(tiny_config), "--out", str(run),
                  "--max-steps", "6", "--batch-size", "4", "--grad-accum", "2", "--optimizer", "lamb", "--lr", "1e-2",
@@ -231,16 +278,42 @@ def test_cli_end_to_end_with_json_config_lamb_and_time_budget(data: Path, tiny_c
     assert BertForPreTraining.from_pretrained(run / "final").config.hidden_size == 32
     assert [e["step"] for e in train_events(run)] == [2, 4, 6]
 
-    budget_run = tmp_path / "budget"
-    start = time.perf_counter()
-    assert main(["pretrain", "--data", str(data), "--config", str(tiny_config), "--out", str(budget_run),
+    assert len(lamb_steps) == 6  # one LAMB step per optimizer step (AdamW would leave this at 0)
+    assert autocast and set(autocast) == {(True, torch.bfloat16)}  # training and evaluation forwards alike
+    whole = partial = 0
+    for collator, batch in batches:
+        counts = word_masking(batch["input_ids"], batch["labels"], collator)
+        whole, partial = whole + counts[0], partial + counts[1]
+    assert whole > 10 and partial == 0
+    # The same batches masked token by token do split words, so the check above can tell the difference.
+    collator = batches[0][0]
+    monkeypatch.setattr(collator, "whole_word_masking", False)
+    split = 0
+    for _, batch in batches:
+        original = torch.where(batch["labels"] != -100, batch["labels"], batch["input_ids"])
+        split += word_masking(*collator.mask(original, batch["attention_mask"]), collator)[1]
+    assert split > 0
+
+
+def test_cli_time_budget_stops_the_run_by_the_clock(data: Path, tiny_config: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe is told the budget holds a million steps, so only the clock can end the run: it must stop once
+    0.03 minutes (1.8 s) have passed, and not long after."""
+    planned = []
+
+    def a_million_steps(budget_seconds, *args, **kwargs):
+        planned.append(budget_seconds)
+        return 1_000_000
+
+    monkeypatch.setattr(loop, "estimate_total_steps", a_million_steps)
+    run = tmp_path / "budget"
+    assert main(["pretrain", "--data", str(data), "--config", str(tiny_config), "--out", str(run),
                  "--time-budget", "0.03", "--batch-size", "4", "--no-progress", "--log-every", "1"]) == 0
-    assert time.perf_counter() - start < 60
-    events = train_events(budget_run)
-    state = json.loads((latest_checkpoint(budget_run / "checkpoints") / "trainer_state.json").read_text())
-    assert state["step"] == events[-1]["step"]
-    # Stopped by the clock, or at the end of the schedule sized from the timed probe (if that overestimated).
-    assert events[-1]["elapsed"] >= 0.03 * 60 * 0.9 or state["step"] == state["total_steps"]
+    events = train_events(run)
+    state = json.loads((latest_checkpoint(run / "checkpoints") / "trainer_state.json").read_text())
+    assert planned and 0 < planned[0] <= 1.8  # the plan was sized from the budget
+    assert state["total_steps"] >= 1_000_000 and state["step"] == events[-1]["step"] < 1_000_000
+    assert 1.8 <= events[-1]["elapsed"] < 1.8 + 10  # the step that crossed the budget is the last one
 
 
 def test_held_out_mlm_is_measured_at_15_percent_whatever_the_training_mask_prob(
@@ -278,12 +351,18 @@ def test_time_budget_schedule_is_refit_so_the_learning_rate_ends_near_zero(
     assert train[-1]["lr"] < 0.2e-3  # instead of near the peak
 
 
-def test_compiled_training_follows_the_eager_loss_curve(data: Path, tmp_path: Path) -> None:
-    losses = {}
+def test_compiled_training_is_compiled_by_inductor_and_follows_the_eager_loss_curve(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch._dynamo.reset()
+    compiled_graphs = count_inductor_compilations(monkeypatch)
+    losses, graphs = {}, {}
     for name, compiled in (("eager", False), ("compiled", True)):
+        before = len(compiled_graphs)
         pretrain(settings(data, tmp_path / name, max_steps=4, compile=compiled,
                           model_overrides={**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
         losses[name] = [e["mlm_loss"] for e in train_events(tmp_path / name)]
+        graphs[name] = compiled_graphs[before:]
+    assert graphs["eager"] == [] and graphs["compiled"] and max(graphs["compiled"]) > 50  # whole layers compiled
     assert len(losses["compiled"]) == 4
     assert losses["compiled"] == pytest.approx(losses["eager"], rel=1e-4)
 

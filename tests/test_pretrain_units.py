@@ -100,6 +100,26 @@ def test_parameter_groups_skip_decay_on_biases_and_layernorm() -> None:
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
 
 
+@pytest.mark.parametrize("name", ["albert", "distilbert", "roberta"])
+def test_parameter_groups_skip_decay_on_the_variants_layer_norms_by_module_type(name) -> None:
+    """ALBERT's ``full_layer_layer_norm``, DistilBERT's ``sa_layer_norm``, RoBERTa's ``lm_head.layer_norm``: no
+    "LayerNorm" in their names, yet LayerNorm weights all the same."""
+    import bert
+
+    classes = {"albert": (bert.AlbertConfig, bert.AlbertForPreTraining),
+               "distilbert": (bert.DistilBertConfig, bert.DistilBertForMaskedLM),
+               "roberta": (bert.RobertaConfig, bert.RobertaForMaskedLM)}
+    config_class, model_class = classes[name]
+    model = model_class(config_class(vocab_size=50, max_position_embeddings=40, hidden_size=16, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32))
+    decay, no_decay = parameter_groups(model, 0.01)
+    norms = {id(p) for m in model.modules() if isinstance(m, torch.nn.LayerNorm) for p in m.parameters()}
+    biases = {id(p) for n, p in model.named_parameters() if n.endswith("bias")}
+    assert {id(p) for p in no_decay["params"]} == norms | biases
+    assert any("layer_norm" in n for n, p in model.named_parameters() if id(p) in norms)
+    assert not {id(p) for p in decay["params"]} & (norms | biases)
+
+
 def test_lamb_trains_and_uses_trust_ratio() -> None:
     torch.manual_seed(0)
     weight = torch.nn.Parameter(torch.randn(8, 8) * 3)

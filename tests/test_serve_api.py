@@ -1,5 +1,7 @@
 """The web explorer's JSON API (bert serve), in process with FastAPI's TestClient, on a tiny random model: every
-endpoint's answer, and every kind of bad input answered with a 4xx and a readable message, never a 500."""
+endpoint's answer (the numbers of the fill-mask, NSP, attention and similarity views checked against transformers
+or bert.tasks on the same checkpoint), and every kind of bad input answered with a 4xx and a readable message,
+never a 500."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sys
 
 import pytest
 import torch
+import transformers
 from fastapi.testclient import TestClient
 from support import REPO, make_tiny_model
 
@@ -25,6 +28,13 @@ MAX_POSITIONS = 64
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("tiny-serve"), max_positions=MAX_POSITIONS)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_dir):
+    """The same checkpoint in transformers (eager attention, so that it returns attention maps) and its tokenizer."""
+    model = transformers.BertForPreTraining.from_pretrained(tiny_dir, attn_implementation="eager").eval()
+    return model, transformers.BertTokenizerFast.from_pretrained(tiny_dir)
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +83,32 @@ def test_fill_mask_top_k_defaults_to_five_and_accepts_fifty(client):
     assert len(post(client, "fill-mask", {"text": "a [MASK].", "top_k": 50}).json()["predictions"][0]) == 50
 
 
-def test_nsp_gives_probabilities_and_a_verdict(client, tiny_dir):
-    data = post(client, "nsp", {"sentence_a": "I went to the store.", "sentence_b": "I bought milk."}).json()
+def test_nsp_gives_transformers_probabilities_and_the_verdict_they_imply(client, tiny_dir, reference):
+    model, tokenizer = reference
+    a, b = "I went to the store.", "I bought milk."
+    data = post(client, "nsp", {"sentence_a": a, "sentence_b": b}).json()
+    batch = tokenizer(a, b, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).seq_relationship_logits[0]
     assert data["model"] == tiny_dir.name
+    assert data["tokens"] == tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    assert data["logits"] == pytest.approx(logits.tolist(), abs=1e-5)
+    assert data["is_next"] == pytest.approx(logits.softmax(-1)[0].item(), abs=1e-6)  # label 0 is IsNext
     assert data["is_next"] + data["not_next"] == pytest.approx(1, abs=1e-6)
-    assert data["verdict"] == ("IsNext" if data["is_next"] >= 0.5 else "NotNext")
-    assert data["tokens"].count("[SEP]") == 2 and len(data["logits"]) == 2
+    assert data["verdict"] == ("IsNext" if logits[0] >= logits[1] else "NotNext")
 
 
-def test_attention_is_layers_by_heads_by_tokens_by_tokens_and_rows_sum_to_one(client):
+def test_attention_maps_are_transformers_maps_layer_by_head_by_query_by_key(client, reference):
+    model, tokenizer = reference
     data = post(client, "attention", {"text": "the dog chased the ball", "text_pair": "it ran"}).json()
-    tokens, maps = data["tokens"], torch.tensor(data["attentions"])
-    assert (data["layers"], data["heads"]) == (2, 4)
-    assert maps.shape == (2, 4, len(tokens), len(tokens))
-    assert torch.allclose(maps.sum(-1), torch.ones(2, 4, len(tokens)), atol=len(tokens) * 1e-4)  # rounded to 4 dp
+    batch = tokenizer("the dog chased the ball", "it ran", return_tensors="pt")
+    with torch.no_grad():
+        expected = torch.stack(model(**batch, output_attentions=True).attentions)[:, 0]  # [L, N, T, T]
+    tokens, maps = data["tokens"], torch.tensor(data["attentions"], dtype=torch.float64)
+    assert tokens == tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    assert (data["layers"], data["heads"]) == (2, 4) and maps.shape == expected.shape
+    assert (maps - expected.double()).abs().max() <= 0.5e-4 + 1e-6  # rounded to 4 decimals
+    assert data["token_type_ids"] == batch["token_type_ids"][0].tolist()
     assert data["token_type_ids"] == [0] * tokens.index("[SEP]") + [0] + [1] * (len(tokens) - tokens.index("[SEP]") - 1)
 
 
@@ -99,22 +121,43 @@ def test_attention_refuses_inputs_too_long_to_draw(app, client, monkeypatch):
                                        "shorten the text")
 
 
-def test_similarity_of_tokens_across_two_sentences(client):
+def reference_vectors(reference, text: str) -> torch.Tensor:
+    """transformers' final hidden states [T, H] of ``text``."""
+    model, tokenizer = reference
+    with torch.no_grad():
+        return model.bert(**tokenizer(text, return_tensors="pt")).last_hidden_state[0]
+
+
+def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T
+
+
+ROUNDING = 0.5e-4 + 1e-6  # the answers are rounded to 4 decimals
+
+
+def test_similarity_of_tokens_across_two_sentences_is_transformers_cosines(client, reference):
     data = post(client, "similarity", {"sentences": ["river bank", "the bank loan"]}).json()
     assert data["mode"] == "tokens"
     assert data["rows"] == ["[CLS]", "river", "bank", "[SEP]"]
     assert data["columns"] == ["[CLS]", "the", "bank", "loan", "[SEP]"]
-    assert torch.tensor(data["matrix"]).shape == (4, 5)
-    assert all(-1.0001 <= x <= 1.0001 for row in data["matrix"] for x in row)
-    assert -1 <= data["sentence_similarity"] <= 1
+    first, second = reference_vectors(reference, "river bank"), reference_vectors(reference, "the bank loan")
+    matrix = torch.tensor(data["matrix"], dtype=torch.float64)
+    assert matrix.shape == (4, 5)
+    assert (matrix - cosines(first, second).double()).abs().max() <= ROUNDING
+    mean_pooled = cosines(first.mean(0, keepdim=True), second.mean(0, keepdim=True))[0, 0]
+    assert data["sentence_similarity"] == pytest.approx(mean_pooled.item(), abs=ROUNDING)
 
 
-def test_similarity_of_one_word_across_sentences(client):
+def test_similarity_of_one_word_across_sentences_is_transformers_cosines_of_that_word(client, reference):
     sentences = ["we sat on the river bank", "she paid the cash into the bank", "the bank was closed"]
     data = post(client, "similarity", {"sentences": sentences, "word": "bank"}).json()
-    matrix = torch.tensor(data["matrix"])
-    assert data["mode"] == "word" and data["rows"] == sentences and matrix.shape == (3, 3)
-    assert torch.allclose(matrix.diagonal(), torch.ones(3), atol=1e-3) and torch.allclose(matrix, matrix.T)
+    assert data["mode"] == "word" and data["rows"] == sentences
+    _, tokenizer = reference
+    vectors = torch.stack([reference_vectors(reference, s)[tokenizer(s)["input_ids"].index(tokenizer.vocab["bank"])]
+                           for s in sentences])  # "bank" is one word piece
+    matrix = torch.tensor(data["matrix"], dtype=torch.float64)
+    assert matrix.shape == (3, 3)
+    assert (matrix - cosines(vectors, vectors).double()).abs().max() <= ROUNDING
 
 
 def test_shapes_trace_every_tensor_from_input_ids_to_the_logits(client):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
+import transformers
 from playwright.sync_api import expect, sync_playwright
 from support import ARTIFACTS, REPO, ServerProcess
 
@@ -166,7 +168,33 @@ def update_readme_screenshot(page, view) -> None:
     page.screenshot(path=str(Path(docs / "serve.png")), full_page=True)
 
 
-def test_similarity_shows_a_token_by_token_heatmap_and_one_word_across_sentences(page):
+@pytest.fixture(scope="module")
+def reference():
+    """The demo model in transformers (float32) and its tokenizer: what the similarity view's numbers must be."""
+    model = transformers.BertModel.from_pretrained(DEMO_MODEL, dtype=torch.float32).eval()
+    return model, transformers.BertTokenizerFast.from_pretrained(DEMO_MODEL)
+
+
+def reference_states(reference, text: str) -> tuple[list[str], torch.Tensor]:
+    model, tokenizer = reference
+    batch = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        return tokenizer.convert_ids_to_tokens(batch["input_ids"][0]), model(**batch).last_hidden_state[0]
+
+
+def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T
+
+
+def shown_values(table) -> torch.Tensor:
+    """The heatmap's values as the page shows them on hover (each cell's title ends in the value to 4 decimals),
+    one row per table row."""
+    titles = [row.locator("td").evaluate_all("cells => cells.map(cell => cell.title)")
+              for row in table.locator("tbody tr").all()]
+    return torch.tensor([[float(title.rsplit(": ", 1)[1]) for title in row] for row in titles], dtype=torch.float64)
+
+
+def test_similarity_shows_transformers_cosines_token_by_token_and_for_one_word_across_sentences(page, reference):
     view = open_view(page, "similarity")
     page.fill("#similarity-sentences", "a cat sat on the mat\nthe dog ran")
     page.fill("#similarity-word", "")
@@ -176,15 +204,30 @@ def test_similarity_shows_a_token_by_token_heatmap_and_one_word_across_sentences
     expect(table.locator("thead th.col")).to_have_count(5)  # [CLS] the dog ran [SEP]
     expect(table.locator("td")).to_have_count(40)
     expect(table.locator("td.best")).to_have_count(8)  # each row's closest token is outlined
-    expect(view.locator(".summary")).to_contain_text("cosine similarity")
-    assert all(re.fullmatch(r"-?\d\.\d\d", text) for text in table.locator("td").all_inner_texts())
+    rows, first = reference_states(reference, "a cat sat on the mat")
+    columns, second = reference_states(reference, "the dog ran")
+    assert table.locator("th.row").evaluate_all("cells => cells.map(cell => cell.title)") == rows
+    expected = cosines(first, second).double()
+    assert (shown_values(table) - expected).abs().max() <= 0.5e-4 + 1e-5
+    texts = table.locator("td").all_inner_texts()
+    assert all(re.fullmatch(r"-?\d\.\d\d", text) for text in texts)
+    assert [float(t) for t in texts] == pytest.approx(expected.flatten().tolist(), abs=0.005 + 1e-5)
+    best = [int(i) for i in expected.argmax(1)]  # the outlined cell is each row's closest token
+    for i, j in enumerate(best):
+        expect(table.locator("tbody tr").nth(i).locator("td").nth(j)).to_have_class("best")
+    sentence = cosines(first.mean(0, keepdim=True), second.mean(0, keepdim=True))[0, 0].item()
+    expect(view.locator(".summary")).to_have_text(f"mean-pooled sentence vectors: cosine similarity {sentence:.3f}")
     screenshot(page, "similarity")
 
-    page.fill("#similarity-sentences", "we sat on the river bank\nshe paid the cash into the bank\nthe bank was closed")
+    sentences = ["we sat on the river bank", "she paid the cash into the bank", "the bank was closed"]
+    page.fill("#similarity-sentences", "\n".join(sentences))
     page.fill("#similarity-word", "bank")
     view.get_by_role("button", name="Compare").click()
     expect(table.locator("tbody tr")).to_have_count(3)
     expect(view.locator(".summary")).to_contain_text('"bank" in each sentence')
+    banks = torch.stack([states[tokens.index("bank")]
+                         for tokens, states in (reference_states(reference, s) for s in sentences)])
+    assert (shown_values(table) - cosines(banks, banks).double()).abs().max() <= 0.5e-4 + 1e-5
     for i in range(3):
         expect(table.locator("tbody tr").nth(i).locator("td").nth(i)).to_have_text("1.00")
     screenshot(page, "similarity-word")

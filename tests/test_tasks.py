@@ -102,17 +102,46 @@ def test_cli_fill_mask_json_lists_candidates_per_mask(tiny_pretrained_dir, capsy
                  "--top-k", "4", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert len(result) == 2 and len(result[0]) == 4
-    assert set(result[0][0]) == {"token", "token_id", "score"}
+    assert set(result[0][0]) == {"token", "token_str", "token_id", "score"}
 
 
-def test_cli_nsp_embed_similarity_and_info_run(tiny_pretrained_dir, minilm_dir, capsys):
+def test_cli_nsp_embed_and_info_run(tiny_pretrained_dir, minilm_dir, capsys):
     assert main(["nsp", "It rained.", "The streets were wet.", "--model", str(tiny_pretrained_dir), "--json"]) == 0
-    assert set(json.loads(capsys.readouterr().out)) == {"is_next", "not_next", "logits"}
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"is_next", "not_next", "logits"}
+    reference = transformers.BertForNextSentencePrediction.from_pretrained(tiny_pretrained_dir).eval()
+    batch = transformers.BertTokenizerFast.from_pretrained(tiny_pretrained_dir)(
+        "It rained.", "The streets were wet.", return_tensors="pt")
+    with torch.no_grad():
+        logits = reference(**batch).logits[0]
+    assert result["logits"] == pytest.approx(logits.tolist(), abs=1e-5)
+    assert result["is_next"] == pytest.approx(logits.softmax(-1)[0].item(), abs=1e-6)
     assert main(["embed", "hello world", "--model", str(minilm_dir), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)[0]) == 384
-    assert main(["similarity", "river bank", "bank loan", "--word", "bank", "--model", str(minilm_dir)]) == 0
     assert main(["info", "--model", str(minilm_dir)]) == 0
     assert "22,713,216" in capsys.readouterr().out  # all-MiniLM-L6-v2's parameter count
+
+
+def test_cli_similarity_prints_transformers_cosines_of_the_word_and_of_mean_pooled_sentences(minilm_dir, capsys):
+    texts = ["We sat on the river bank.", "The bank approved the loan.", "She paid the cash into the bank."]
+    reference = transformers.BertModel.from_pretrained(minilm_dir).eval()
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(minilm_dir)
+    words, sentences = [], []
+    with torch.no_grad():
+        for text in texts:
+            batch = tokenizer(text, return_tensors="pt")
+            hidden = reference(**batch).last_hidden_state[0]
+            words.append(hidden[batch["input_ids"][0].tolist().index(tokenizer.vocab["bank"])])  # one word piece
+            sentences.append(hidden.mean(0))
+    for extra, vectors in ((["--word", "bank"], words), ([], sentences)):
+        assert main(["similarity", *texts, *extra, "--model", str(minilm_dir), "--json"]) == 0
+        printed = torch.tensor(json.loads(capsys.readouterr().out))
+        normalised = torch.nn.functional.normalize(torch.stack(vectors), dim=-1)
+        assert (printed - normalised @ normalised.T).abs().max() < 1e-5
+    # The banks of money are closer to each other than to the river's (a real model, real weights).
+    assert main(["similarity", *texts, "--word", "bank", "--model", str(minilm_dir), "--json"]) == 0
+    matrix = json.loads(capsys.readouterr().out)
+    assert matrix[1][2] > max(matrix[0][1], matrix[0][2])
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -221,7 +250,7 @@ def test_demo_model_answers_the_lessons_sentences_sensibly():
     nsp_model, _ = load(bert.BertForNextSentencePrediction, DEMO_MODEL)
     follows = next_sentence(nsp_model, tokenizer, "The man went to the store.", "He bought a gallon of milk.")
     unrelated = next_sentence(nsp_model, tokenizer, "The man went to the store.", "Penguins are flightless birds.")
-    # The true continuation is far likelier than the unrelated sentence (0.42 against 0.02), but below 0.5: the
+    # The true continuation is far likelier than the unrelated sentence (0.26 against 0.006), but below 0.5: the
     # demo model judges this short pair NotNext, as its model card says (bert-base-uncased judges it IsNext).
     assert unrelated["is_next"] < 0.1 and follows["is_next"] > 10 * unrelated["is_next"]
     if follows["is_next"] < 0.5:  # then the model card must say so

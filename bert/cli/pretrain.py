@@ -1,4 +1,5 @@
-"""``bert pretrain``: train a BERT from scratch on data written by ``bert prepare`` (see :mod:`bert.train`)."""
+"""``bert pretrain``: train a BERT (or a RoBERTa, ALBERT, DistilBERT) from scratch or from a checkpoint on data written
+by ``bert prepare`` (see :mod:`bert.train`)."""
 
 from __future__ import annotations
 
@@ -27,20 +28,26 @@ def _run(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "pretrain", help="pretrain BERT (masked LM [+ next sentence]) on prepared data, from scratch or a checkpoint",
-        description="Pretrain BertForPreTraining on a folder written by `bert prepare`, from random weights or "
-                    "(--init-from) from a pretrained checkpoint. Writes RUN/metrics.jsonl, "
+        "pretrain", help="pretrain BERT or a variant (masked LM [+ next sentence or sentence order]) on prepared data, "
+                         "from scratch or a checkpoint",
+        description="Pretrain on a folder written by `bert prepare`, from random weights or (--init-from) from a "
+                    "pretrained checkpoint: BertForPreTraining (MLM + NSP, MLM + SOP or MLM), AlbertForPreTraining "
+                    "(MLM + SOP or MLM), RobertaForMaskedLM or DistilBertForMaskedLM (MLM). Writes RUN/metrics.jsonl, "
                     "RUN/curves.png, RUN/checkpoints/step-NNNNNNN/ and, at the end, RUN/final/ (model + tokenizer). "
                     "Multi-process: torchrun --nproc_per_node N -m bert pretrain ...")
     p.add_argument("--data", required=True, metavar="DIR", help="prepared data folder (from `bert prepare`)")
     p.add_argument("--config", metavar="NAME|PATH",
-                   help="model size: tiny, mini, small, medium, base, large, or a config.json (default mini)")
+                   help="model size: tiny, mini, small, medium, base, large; a variant at one of those sizes: "
+                        "albert-mini, roberta-mini, distilbert-mini, ... (the data's tokenizer must be the variant's "
+                        "kind); or a config.json of any of them (default mini)")
     p.add_argument("--init-from", metavar="NAME|DIR",
                    help="continue pretraining this checkpoint (a folder, a run's final/, or a name such as "
-                        "bert-base-uncased) instead of random weights; the data must use its vocabulary")
+                        "bert-base-uncased; BERT, RoBERTa, ALBERT or DistilBERT) instead of random weights; the data "
+                        "must use its vocabulary")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write into")
-    p.add_argument("--objective", choices=("mlm+nsp", "mlm"),
-                   help="what to train (default: what the data holds; mlm on sentence-pair data ignores NSP)")
+    p.add_argument("--objective", choices=("mlm+nsp", "mlm+sop", "mlm"),
+                   help="what to train (default: what the data holds; mlm on sentence-pair data ignores the pair "
+                        "labels); mlm+sop trains BERT's sentence head or ALBERT's SOP head on sentence-order data")
     stop = p.add_argument_group("length (at least one)")
     stop.add_argument("--max-steps", type=int, metavar="N", help="optimizer steps; the learning rate reaches 0 here")
     stop.add_argument("--time-budget", type=float, metavar="MINUTES",
@@ -51,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--grad-accum", type=int, default=1, metavar="K", help="micro-batches per optimizer step")
     opt.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
     opt.add_argument("--head-lr", type=float, metavar="LR",
-                     help="peak learning rate of the MLM/NSP heads (default: --lr), e.g. for fresh heads on a "
+                     help="peak learning rate of BERT's MLM/NSP heads (default: --lr), e.g. for fresh heads on a "
                           "pretrained encoder")
     warm = opt.add_mutually_exclusive_group()
     warm.add_argument("--warmup-steps", type=int, metavar="N", help="linear warmup steps")

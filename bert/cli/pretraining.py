@@ -42,8 +42,9 @@ def _prepare(args: argparse.Namespace) -> None:
             progress=False if args.quiet else None,
             objective=args.objective,
         )
+    label = {"mlm+nsp": ("not_next", "NotNext"), "mlm+sop": ("swapped", "swapped")}.get(meta["objective"])
     for split, info in meta["splits"].items():
-        balance = f", {info['not_next_fraction']:.1%} NotNext" if info["examples"] and "not_next" in info else ""
+        balance = f", {info[f'{label[0]}_fraction']:.1%} {label[1]}" if info["examples"] and label else ""
         print(f"{split}: {info['examples']} examples from {info['documents']} documents{balance}")
     print(f"wrote {args.out}")
 
@@ -73,20 +74,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "prepare",
-        help="turn text files into pretraining examples (MLM + next sentence)",
+        help="turn text files into pretraining examples (MLM + next sentence, sentence order, or MLM only)",
         description="Tokenize a corpus and write [CLS] A [SEP] B [SEP] sentence-pair examples as in "
-        "google-research/bert's create_pretraining_data.py, split into DIR/train and DIR/eval (held-out "
-        "documents), with DIR/meta.json and a copy of the tokenizer in DIR/tokenizer. Masking happens at "
-        "training time (dynamic), so examples are stored unmasked.",
+        "google-research/bert's create_pretraining_data.py (or ALBERT's sentence-order pairs, or packed MLM-only "
+        "sequences: --objective), split into DIR/train and DIR/eval (held-out documents), with DIR/meta.json and a "
+        "copy of the tokenizer in DIR/tokenizer. Masking happens at training time (dynamic), so examples are "
+        "stored unmasked.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="UTF-8 text files")
     p.add_argument("--tokenizer", required=True, metavar="DIR|NAME",
                    help="folder with vocab.txt / tokenizer.json, or a model name (e.g. bert-base-uncased): to "
-                        "continue pretraining a checkpoint, use its own tokenizer")
-    p.add_argument("--objective", choices=("mlm+nsp", "mlm"), default="mlm+nsp",
-                   help="mlm+nsp: sentence pairs with next-sentence labels (BERT); mlm: consecutive sentences packed "
-                        "into full-length sequences, a [SEP] between documents, no NSP (RoBERTa; for corpora "
-                        "without document order) (default mlm+nsp)")
+                        "continue pretraining a checkpoint, use its own tokenizer; a RoBERTa or ALBERT folder or "
+                        "name gives that model's own tokenizer (byte-level BPE, unigram)")
+    p.add_argument("--objective", choices=("mlm+nsp", "mlm+sop", "mlm"), default="mlm+nsp",
+                   help="mlm+nsp: sentence pairs with next-sentence labels (BERT); mlm+sop: two consecutive "
+                        "segments of one document, swapped for half of the examples, with sentence-order labels "
+                        "(ALBERT; trains BERT's or ALBERT's sentence head); mlm: consecutive sentences packed into "
+                        "full-length sequences, a [SEP] between documents, no sentence labels (RoBERTa, DistilBERT; "
+                        "for corpora without document order) (default mlm+nsp)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; must be empty or absent)")
     p.add_argument("--max-seq-len", type=int, default=128, metavar="N", help="tokens per example (default 128)")
     p.add_argument("--seed", type=int, default=12345, help="random seed (default 12345, as the original)")

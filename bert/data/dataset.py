@@ -2,7 +2,7 @@
 
 A prepared folder looks like::
 
-    DIR/meta.json                  settings, source files, counts, NSP label balance (written last)
+    DIR/meta.json                  settings, objective, source files, counts, label balance (written last)
     DIR/tokenizer/                 vocab.txt, tokenizer.json, tokenizer_config.json used to prepare the data
     DIR/train/ and DIR/eval/       one split each (eval may hold 0 examples):
         input_ids.npy              [N, max_seq_len] uint16 (int32 if the vocabulary has >= 65536 ids):
@@ -10,6 +10,9 @@ A prepared folder looks like::
         segment_a_lengths.npy      [N] int16: length of [CLS] A [SEP] (token_type_ids are 0 there, 1 after)
         lengths.npy                [N] int16: number of real tokens (attention_mask is 1 there, 0 after)
         nsp_labels.npy             [N] int8: 0 = IsNext (B follows A), 1 = NotNext (B is random)
+
+Sentence-order data (``bert prepare --objective mlm+sop``, meta.json ``"objective": "mlm+sop"``) has the same files;
+``nsp_labels`` then hold sentence-order labels: 0 = A precedes B in the document, 1 = swapped (B precedes A).
 
 MLM-only data (``bert prepare --objective mlm``, meta.json ``"objective": "mlm"``, see :mod:`bert.data.packing`)
 uses the same files: rows are ``[CLS] packed sentences [SEP]``, ``segment_a_lengths`` equals ``lengths`` (one
@@ -120,7 +123,8 @@ class PretrainingDataset(Dataset):
     """One split of prepared data (``DIR/train`` or ``DIR/eval``), read through memory maps.
 
     ``dataset[i]`` is a dict of tensors, all ``torch.long``: ``input_ids`` [L], ``token_type_ids`` [L],
-    ``attention_mask`` [L] and ``next_sentence_label`` [] (0 IsNext, 1 NotNext), L = max_seq_len. Masking is
+    ``attention_mask`` [L] and ``next_sentence_label`` [] (the sentence-pair label: 0 IsNext, 1 NotNext; for
+    sentence-order data 0 in order, 1 swapped; -1 for MLM-only data), L = max_seq_len. Masking is
     not applied here: use :class:`bert.data.masking.MaskingCollator` as the DataLoader's ``collate_fn``.
     Safe to use with DataLoader workers (forked or spawned): the maps are reopened in each process.
     """

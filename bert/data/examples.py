@@ -1,4 +1,4 @@
-"""Sentence-pair examples for masked-LM + next-sentence pretraining, as in google-research/bert.
+"""Sentence-pair examples for masked-LM + next-sentence (BERT) or sentence-order (ALBERT) pretraining.
 
 :func:`create_pairs_from_document` is ``create_instances_from_document`` of ``create_pretraining_data.py``,
 step for step and random draw for random draw (same ``random.Random`` calls in the same order), except that
@@ -22,6 +22,11 @@ document for the "random" B (it gives up after 10 tries), so B can be A's true c
 NotNext. Here B then comes from elsewhere in the same document: it starts at a random sentence that is
 neither in the chunk nor the one right after it (and stops before the chunk if it starts before it). When
 the document has no such sentence, the chunk yields its IsNext pair instead, or nothing if it has one sentence.
+
+Sentence-order prediction (``sentence_order=True``, ALBERT's ``create_pretraining_data.py`` without
+``random_next_sentence``): the same chunks and the same A/B split, but B is always the rest of the chunk, and with
+probability 1/2 the two are swapped (label 1, :data:`SWAPPED`) before truncation. A pair therefore never joins
+two documents. ALBERT pairs a one-sentence chunk with a random other document; here such a chunk yields nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import numpy as np
 
 IS_NEXT = 0
 NOT_NEXT = 1
+SWAPPED = 1  # the sentence-order label of a swapped pair (0: in order), as ALBERT's sentence_order_label
 
 
 @dataclass
@@ -42,7 +48,8 @@ class PairSpans:
     """Examples as token ranges into a corpus's ``tokens``; every array has shape [N] (int64).
 
     Example ``n`` is ``[CLS] tokens[a_start:a_end] [SEP] tokens[b_start:b_end] [SEP]``, with
-    ``nsp_labels[n]`` 0 (IsNext) or 1 (NotNext).
+    ``nsp_labels[n]`` the sentence-pair label: 0 (IsNext) or 1 (NotNext), or for sentence-order pairs 0 (A comes
+    first in the document) or 1 (swapped: B comes first).
     """
 
     a_start: np.ndarray
@@ -83,9 +90,10 @@ def create_pairs_from_document(
     short_seq_prob: float,
     rng: random.Random,
     out: list[array],
+    sentence_order: bool = False,
 ) -> None:
     """Append the examples of one document to ``out`` (five ``array('q')``: a_start, a_end, b_start, b_end,
-    label).
+    label): next-sentence pairs, or with ``sentence_order`` sentence-order pairs (see the module docstring).
 
     ``documents[d]`` is the (first, last) sentence range of document ``d`` of the split; sentence ``s`` is
     tokens ``segment_offsets[s]:segment_offsets[s + 1]`` (all sentences non-empty).
@@ -108,8 +116,11 @@ def create_pairs_from_document(
             if chunk_size >= 2:
                 a_end = rng.randint(1, chunk_size - 1)
             a = (segment_offsets[chunk_start], segment_offsets[chunk_start + a_end])
-            b: tuple[int, int] | None
-            if chunk_size == 1 or rng.random() < 0.5:
+            b: tuple[int, int] | None = None
+            swap = False
+            if sentence_order:
+                swap = chunk_size >= 2 and rng.random() < 0.5
+            elif chunk_size == 1 or rng.random() < 0.5:
                 label = NOT_NEXT
                 target_b_length = target_seq_length - (a[1] - a[0])
                 if len(documents) > 1:
@@ -132,12 +143,11 @@ def create_pairs_from_document(
                     b = (segment_offsets[start], b_hi)
                     # The chunk's sentences after A were not used: the next chunk starts right after A.
                     i -= chunk_size - a_end
-            else:
-                b = None
-            if b is None:
-                if chunk_size >= 2:  # only reached on the IsNext branch, or as the single-document fallback
-                    label = IS_NEXT
-                    b = (segment_offsets[chunk_start + a_end], segment_offsets[i + 1])
+            if b is None and chunk_size >= 2:  # IsNext, a sentence-order pair, or the single-document fallback
+                label = SWAPPED if swap else IS_NEXT
+                b = (segment_offsets[chunk_start + a_end], segment_offsets[i + 1])
+                if swap:
+                    a, b = b, a
             if b is not None:
                 a, b = truncate_seq_pair(a, b, max_num_tokens, rng)
                 a_starts.append(a[0])
@@ -172,14 +182,17 @@ def create_pairs(
     short_seq_prob: float,
     dupe_factor: int,
     rng: random.Random,
+    sentence_order: bool = False,
 ) -> PairSpans:
     """All examples of a split: ``dupe_factor`` passes over ``documents`` (sentence ranges), then shuffled with
-    ``rng`` (as the original shuffles its instances)."""
+    ``rng`` (as the original shuffles its instances). Next-sentence pairs, or sentence-order pairs with
+    ``sentence_order``."""
     out = [array("q") for _ in range(5)]
     offsets = segment_offsets.tolist()  # Python ints: much faster than indexing numpy in this loop
     for _ in range(dupe_factor):
         for document_index in range(len(documents)):
-            create_pairs_from_document(documents, document_index, offsets, max_seq_len, short_seq_prob, rng, out)
+            create_pairs_from_document(documents, document_index, offsets, max_seq_len, short_seq_prob, rng, out,
+                                       sentence_order)
     order = list(range(len(out[4])))
     rng.shuffle(order)  # same draws as shuffling the instance list itself
     perm = np.asarray(order, dtype=np.int64)

@@ -1,8 +1,9 @@
 """Dynamic masked-LM masking, redone for every batch (RoBERTa-style; replaces the original's static dupes).
 
 Per sequence, among the *candidate* positions (real tokens that are not [CLS], [SEP], [PAD] or [MASK]; built
-from a tokenizer, no bracketed token at all, so [UNK] is never a target either: a model trained to predict it
-answers [UNK] wherever it is unsure, and WikiText has many):
+from a tokenizer, none of its special tokens (RoBERTa's ``<s>``, ``<pad>``, ``<unk>``, ...) and no bracketed token
+at all, so [UNK] is never a target either: a model trained to predict it answers [UNK] wherever it is unsure, and
+WikiText has many):
 
 * ``k = min(max_predictions, max(1, round(mlm_probability * candidates)))`` positions are chosen uniformly
   at random (``k = 0`` only for a sequence without candidates);
@@ -10,7 +11,9 @@ answers [UNK] wherever it is unsure, and WikiText has many):
   stay as they are (each decided independently);
 * ``labels`` hold the original id at chosen positions and -100 (ignored by the loss) everywhere else.
 
-Whole-word masking: a word is a token plus the ``##`` continuation pieces that follow it. Words are chosen
+Whole-word masking: a word is a token plus the continuation pieces that follow it (WordPiece's ``##ing``; with
+SentencePiece and byte-level BPE vocabularies, which mark word *starts* (``▁the``, ``Ġthe``), every piece without
+that mark). Words are chosen
 in random order while they fit in the budget of ``k`` tokens (a word that does not fit is skipped, as in
 google-research/bert; but a sequence gets at least one word, up to ``max_predictions`` pieces long), and
 the 80/10/10 decision is taken once per word so its pieces are replaced together.
@@ -25,6 +28,7 @@ masks; keep ``num_workers=0`` for collation or mask in the main process (call :m
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -121,6 +125,20 @@ def _is_bracketed(token: str) -> bool:
     return len(token) > 2 and token.startswith("[") and token.endswith("]")
 
 
+WORD_START_MARKS = {"Unigram": "\u2581", "BPE": "\u0120"}  # SentencePiece's ▁ and byte-level BPE's Ġ (a space)
+
+
+def continuation_ids(tokenizer: Any, vocab: Mapping[str, int]) -> list[int]:
+    """The ids of the pieces that continue the word before them, by the kind of the tokenizer's model: WordPiece
+    marks continuations (``##ing``); unigram (SentencePiece) and byte-level BPE mark word starts instead."""
+    model = json.loads(tokenizer.backend.to_str()).get("model") or {}
+    if model.get("type") in WORD_START_MARKS:
+        mark = WORD_START_MARKS[model["type"]]
+        return [i for token, i in vocab.items() if not token.startswith(mark)]
+    prefix = model.get("continuing_subword_prefix") or "##"
+    return [i for token, i in vocab.items() if token.startswith(prefix) and len(token) > len(prefix)]
+
+
 class MaskingCollator:
     """``collate_fn`` for pretraining: stacks examples and applies dynamic masking.
 
@@ -176,22 +194,23 @@ class MaskingCollator:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> MaskingCollator:
-        """From a :class:`~bert.tokenizer.BertTokenizer`: bracketed tokens (``[PAD]``, ``[UNK]``, ``[unused7]``, ...)
-        are never chosen nor used as random replacements; ``##`` pieces are continuations for whole-word masking."""
+        """From a tokenizer of this package (:class:`~bert.tokenizer.BertTokenizer` or a variant's), with its own
+        special-token ids: its special tokens and all bracketed tokens (``[PAD]``, ``[UNK]``, ``[unused7]``, ...) are
+        never chosen nor used as random replacements; continuations for whole-word masking: :func:`continuation_ids`."""
         vocab = tokenizer.get_vocab()
         vocab_size = max(tokenizer.vocab_size, max(vocab.values()) + 1)
-        bracketed = [i for token, i in vocab.items() if _is_bracketed(token)]
+        never = [i for token, i in vocab.items() if _is_bracketed(token)] + list(tokenizer.all_special_ids)
         is_continuation = torch.zeros(vocab_size, dtype=torch.bool)
-        is_continuation[[i for token, i in vocab.items() if token.startswith("##") and len(token) > 2]] = True
+        is_continuation[continuation_ids(tokenizer, vocab)] = True
         special = torch.zeros(vocab_size, dtype=torch.bool)
-        special[bracketed] = True
+        special[never] = True
         return cls(
             vocab_size=vocab_size,
             mask_token_id=tokenizer.mask_token_id,
             cls_token_id=tokenizer.cls_token_id,
             sep_token_id=tokenizer.sep_token_id,
             pad_token_id=tokenizer.pad_token_id,
-            never_mask_ids=bracketed,
+            never_mask_ids=never,
             random_token_ids=(~special).nonzero().flatten(),
             is_continuation=is_continuation,
             **kwargs,

@@ -3,7 +3,8 @@
 Pipeline: read documents (:mod:`.corpus`) -> tokenize in bulk (:mod:`.tokenized`) -> shuffle the documents
 with ``random.Random(seed)`` and hold out the first ``eval_fraction`` of them -> build sentence-pair examples
 per split (:mod:`.examples`; random "next" sentences of a split come from that split only, so evaluation
-examples are wholly from unseen documents), or with ``objective="mlm"`` pack whole sentences into full-length
+examples are wholly from unseen documents; with ``objective="mlm+sop"`` two consecutive segments of one document,
+swapped for half of the examples), or with ``objective="mlm"`` pack whole sentences into full-length
 single-segment examples (:mod:`.packing`) -> write the arrays into a temporary folder beside ``out_dir``
 and rename it into place once complete, ``meta.json`` last.
 
@@ -28,19 +29,30 @@ from bert.data.examples import PairSpans, create_pairs
 from bert.data.packing import pack_full_sentences
 from bert.data.tokenized import TokenizedCorpus, tokenize_documents
 from bert.errors import BertError
+from bert.hub import resolve_model_folder
+from bert.tokenizer import BertTokenizer, FastTokenizer
+from bert.variants.auto import auto_tokenizer
 
 DATA_FORMAT_VERSION = 1
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar from this much input on (progress=None)
 PART_CHARS = 4 << 20  # documents are read and tokenized in parts of about this many characters
-OBJECTIVES = ("mlm+nsp", "mlm")
+OBJECTIVES = ("mlm+nsp", "mlm", "mlm+sop")
+# The two labels of each sentence-pair objective, as meta.json's split summaries name them.
+LABEL_NAMES = {"mlm+nsp": ("is_next", "not_next"), "mlm+sop": ("in_order", "swapped")}
 
 
-def _load_tokenizer(tokenizer: Any):
-    from bert.tokenizer import BertTokenizer
-
-    if isinstance(tokenizer, BertTokenizer):
+def _load_tokenizer(tokenizer: Any) -> FastTokenizer:
+    """A tokenizer as it is; a folder or a model name: the tokenizer of its model family (BERT's WordPiece,
+    RoBERTa's byte-level BPE, ALBERT's unigram; see :func:`~bert.variants.auto.auto_tokenizer`); a file: BERT's
+    vocab.txt or tokenizer.json."""
+    if isinstance(tokenizer, FastTokenizer):
         return tokenizer
-    return BertTokenizer.from_pretrained(tokenizer)
+    path = Path(os.fspath(tokenizer)).expanduser()
+    if path.is_dir():
+        return auto_tokenizer(path)
+    if path.exists() or path.is_absolute() or os.fspath(tokenizer).startswith((".", "~")):
+        return BertTokenizer.from_pretrained(path)  # a file, or a missing folder: its own error message
+    return auto_tokenizer(resolve_model_folder(tokenizer))
 
 
 def _check_settings(max_seq_len: int, short_seq_prob: float, dupe_factor: int, eval_fraction: float, fmt: str,
@@ -77,25 +89,29 @@ def num_eval_documents(num_documents: int, eval_fraction: float) -> int:
     return min(num_documents - 1, max(1, round(eval_fraction * num_documents)))
 
 
-def _split_summary(spans: PairSpans, num_documents: int) -> dict[str, Any]:
+def _split_summary(spans: PairSpans, num_documents: int, objective: str) -> dict[str, Any]:
+    """Counts of one split; the label balance under the objective's names (is_next/not_next, in_order/swapped)."""
     n = len(spans)
-    not_next = int(spans.nsp_labels.sum())
+    zeros, ones = LABEL_NAMES[objective]
+    positive = int(spans.nsp_labels.sum())
     tokens = int(((spans.a_end - spans.a_start) + (spans.b_end - spans.b_start) + 3).sum()) if n else 0
     return {
         "documents": num_documents,
         "examples": n,
-        "is_next": n - not_next,
-        "not_next": not_next,
-        "not_next_fraction": round(not_next / n, 6) if n else None,
+        zeros: n - positive,
+        ones: positive,
+        f"{ones}_fraction": round(positive / n, 6) if n else None,
         "tokens": tokens,
     }
 
 
 def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCorpus],
                     split_ranges: dict[str, list[tuple[int, int]]], max_seq_len: int, short_seq_prob: float,
-                    dupe_factor: int, eval_fraction: float, names: str, rng: random.Random) -> dict[str, PairSpans]:
-    """The MLM + NSP examples of both splits (google-research/bert's pairs), with the warnings they call for."""
-    if corpus.num_documents == 1:
+                    dupe_factor: int, eval_fraction: float, names: str, rng: random.Random,
+                    sentence_order: bool) -> dict[str, PairSpans]:
+    """The sentence-pair examples of both splits, with the warnings they call for: google-research/bert's NSP pairs,
+    or with ``sentence_order`` ALBERT's sentence-order pairs (which need no second document)."""
+    if not sentence_order and corpus.num_documents == 1:
         warnings.warn(
             "the corpus has a single document (separate documents with a blank line, or use --format wikitext"
             " for WikiText); NotNext sentences are drawn from other parts of that document"
@@ -103,7 +119,7 @@ def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCo
             CorpusWarning,
             stacklevel=3,
         )
-    elif len(split_ranges["train"]) == 1:
+    elif not sentence_order and len(split_ranges["train"]) == 1:
         warnings.warn(
             "the training split has a single document (the corpus has 2 and one is held out for evaluation); "
             "NotNext sentences are drawn from other parts of that document; lower --eval-fraction to 0 to train "
@@ -114,12 +130,12 @@ def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCo
 
     spans = {
         split: create_pairs(split_corpus[split].segment_offsets, split_ranges[split], max_seq_len, short_seq_prob,
-                            dupe_factor if split == "train" else 1, rng)
+                            dupe_factor if split == "train" else 1, rng, sentence_order)
         for split in ("train", "eval")
     }
     if len(spans["train"]) == 0:
         raise BertError(f"{names} yields no training examples: a document needs at least two sentences")
-    if int(spans["train"].nsp_labels.sum()) == 0:
+    if not sentence_order and int(spans["train"].nsp_labels.sum()) == 0:
         warnings.warn(
             f"no NotNext examples could be made: the training split has {len(split_ranges['train'])} document(s) "
             f"and {corpus.num_segments} sentence(s) in all, too few for a random next sentence that is not the true "
@@ -153,9 +169,12 @@ def prepare_pretraining_data(
 
     ``eval_files`` (e.g. a corpus's validation split) make the evaluation split instead of held-out documents
     (``eval_fraction`` is then ignored).
-    ``tokenizer`` is a :class:`~bert.tokenizer.BertTokenizer`, a folder or a model name to load one from.
+    ``tokenizer`` is a tokenizer object (:class:`~bert.tokenizer.BertTokenizer`, a variant's), a folder or a model
+    name to load one from (a RoBERTa or ALBERT folder gives its own tokenizer).
     ``format`` is ``"plain"``, ``"wikitext"`` or ``"gutenberg"`` (:mod:`bert.data.corpus`). ``objective``:
-    ``"mlm+nsp"`` (sentence pairs with next-sentence labels) or ``"mlm"`` (full-sentence packing, no labels).
+    ``"mlm+nsp"`` (sentence pairs with next-sentence labels), ``"mlm+sop"`` (two consecutive segments of a
+    document, swapped for half of them: sentence-order labels, 1 = swapped) or ``"mlm"`` (full-sentence packing,
+    no labels).
     ``progress=None`` shows a bar for inputs of 4 MB or more. Problems with the input raise
     :class:`~bert.errors.BertError`; repaired or skipped input (invalid UTF-8, empty documents, a single-document
     corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
@@ -221,8 +240,8 @@ def prepare_pretraining_data(
                              "tokens": int(packed[split][1].sum())} for split in SPLITS}
     else:
         spans = _sentence_pairs(corpus, split_corpus, split_ranges, max_seq_len, short_seq_prob, dupe_factor,
-                                eval_fraction, names, rng)
-        summaries = {split: _split_summary(spans[split], len(split_ranges[split])) for split in SPLITS}
+                                eval_fraction, names, rng, sentence_order=objective == "mlm+sop")
+        summaries = {split: _split_summary(spans[split], len(split_ranges[split]), objective) for split in SPLITS}
 
     meta: dict[str, Any] = {
         "format": "bert-pretraining-data",

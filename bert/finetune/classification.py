@@ -23,7 +23,7 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import accuracy, binary_f1, macro_f1, pearson, spearman
 from bert.finetune.tables import read_table, resolve_label_column, resolve_text_columns
-from bert.finetune.trainer import FinetuneConfig, input_limit, load_pretrained, set_seed, train
+from bert.finetune.trainer import FinetuneConfig, choose_metric, input_limit, load_pretrained, set_seed, train
 from bert.hub import resolve_model_folder
 from bert.tokenizer import FastTokenizer
 
@@ -149,6 +149,13 @@ def classifier_logits(model: PreTrainedModel, features: list[Feature], pad_token
     return result
 
 
+def metric_names(label2id: dict[str, int] | None) -> tuple[str, ...]:
+    """The names :func:`classification_metrics` reports for this label map (None: regression)."""
+    if label2id is None:
+        return ("pearson", "spearman", "mse")
+    return ("accuracy", "f1", "binary_f1") if len(label2id) == 2 else ("accuracy", "f1")
+
+
 def classification_metrics(logits: torch.Tensor, targets: list[int] | list[float]) -> dict[str, float]:
     """accuracy + f1 (macro) (+ binary_f1 of class 1 for two classes), or pearson + spearman + mse for regression."""
     if logits.shape[1] == 1:
@@ -177,6 +184,8 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
     existing = _trained_label2id(model)
     all_labels = train_examples.labels + (eval_examples.labels if eval_examples else [])
     label2id = infer_label_map(all_labels, existing)
+    metric = choose_metric(config, "accuracy" if label2id is not None else "pearson", metric_names(label2id),
+                           eval_examples is not None)
     set_seed(config.seed)
     if label2id is None:
         net, tokenizer = load_pretrained(model, "sequence_classification", num_labels=1)
@@ -197,10 +206,10 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
             return classification_metrics(logits, eval_targets)
 
     info = {"task": "classify" if label2id is not None else "regression", "model": str(model),
+            "train_file": str(train_file), "eval_file": str(eval_file) if eval_file else None,
             "text_columns": train_examples.columns, "labels": list(label2id) if label2id else None,
             "eval_examples": len(eval_examples.texts) if eval_examples else 0}
-    return train(net, tokenizer, train_features, out, config, evaluate,
-                 main_metric="accuracy" if label2id is not None else "pearson", info=info)
+    return train(net, tokenizer, train_features, out, config, evaluate, main_metric=metric, info=info)
 
 
 def _trained_label2id(model: str | Path) -> dict[str, int] | None:

@@ -11,8 +11,10 @@ from typing import Any
 from bert.plotting import pyplot, save_figure
 
 
-def plot_finetune_curves(events: list[dict[str, Any]], path: Path, main_metric: str) -> bool:
-    """Two panels: train loss (and learning rate, right axis) and the eval ``main_metric``; False if not drawn."""
+def plot_finetune_curves(events: list[dict[str, Any]], path: Path, main_metric: str,
+                         best_step: int | None = None) -> bool:
+    """Two panels: train loss (and learning rate, right axis) and ``main_metric`` at every evaluation (per epoch and
+    ``--eval-every``), the kept one (``best_step``) starred; False if not drawn."""
     plt = pyplot()
     if plt is None:
         return False
@@ -29,6 +31,10 @@ def plot_finetune_curves(events: list[dict[str, Any]], path: Path, main_metric: 
     left.grid(alpha=0.3)
     if evals:
         right.plot([e["step"] for e in evals], [e[main_metric] for e in evals], "o-", color="tab:green")
+        best = [e for e in evals if e["step"] == best_step]
+        if best:
+            right.plot(best[0]["step"], best[0][main_metric], "*", color="tab:red", markersize=14, label="kept")
+            right.legend(loc="best")
     right.set_title(f"eval {main_metric}")
     right.set_xlabel("step")
     right.grid(alpha=0.3)

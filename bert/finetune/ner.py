@@ -31,7 +31,7 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.conll import Sentence, read_conll
 from bert.finetune.metrics import entity_scores, get_entities
-from bert.finetune.trainer import FinetuneConfig, input_limit, load_pretrained, set_seed, train
+from bert.finetune.trainer import FinetuneConfig, choose_metric, input_limit, load_pretrained, set_seed, train
 from bert.heads import IGNORE_INDEX
 from bert.tokenizer import FastTokenizer
 
@@ -142,6 +142,9 @@ def predict_tag_ids(model: PreTrainedModel, features: list[Feature], n_sentences
     return tag_ids, probabilities
 
 
+METRIC_NAMES = ("f1", "precision", "recall", "accuracy")  # what ner_metrics reports, as numbers
+
+
 def ner_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, Any]:
     """Entity precision/recall/f1 (micro) + ``per_type`` + token accuracy."""
     scores = entity_scores(gold, predicted)
@@ -154,13 +157,14 @@ def ner_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, 
 def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
                  config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
     """Fine-tune the token classifier of ``model``'s type (BertForTokenClassification, RobertaFor..., ...) on CoNLL
-    files; the best model (entity F1) goes to ``out``."""
+    files; the best model (entity F1, or ``config.metric``) goes to ``out``."""
     config = config or FinetuneConfig(**settings)
     config.validate()
     train_sentences = read_conll(train_file)
     eval_sentences = read_conll(eval_file) if eval_file else []
     tags = {t for s in train_sentences + eval_sentences for t in s.tags or []}
     label2id = {tag: i for i, tag in enumerate(tag_order(tags))}
+    metric = choose_metric(config, "f1", METRIC_NAMES, bool(eval_sentences))
     set_seed(config.seed)
     net, tokenizer = load_pretrained(model, "token_classification", num_labels=len(label2id),
                                      id2label={i: t for t, i in label2id.items()}, label2id=label2id)
@@ -175,9 +179,10 @@ def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Pat
                                      tokenizer.pad_token_id, config.eval_batch_size)
             return ner_metrics([s.tags for s in eval_sentences], [[id2label[i] for i in row] for row in ids])
 
-    info = {"task": "ner", "model": str(model), "labels": list(label2id), "train_sentences": len(train_sentences),
-            "eval_sentences": len(eval_sentences)}
-    return train(net, tokenizer, train_features, out, config, evaluate, main_metric="f1", info=info)
+    info = {"task": "ner", "model": str(model), "train_file": str(train_file),
+            "eval_file": str(eval_file) if eval_file else None, "labels": list(label2id),
+            "train_sentences": len(train_sentences), "eval_sentences": len(eval_sentences)}
+    return train(net, tokenizer, train_features, out, config, evaluate, main_metric=metric, info=info)
 
 
 @dataclass

@@ -12,6 +12,10 @@ so with 384 / 128 a context piece appears in up to three windows and an answer c
 in the next. The labels of a window are the positions of the answer's first and last piece, or 0 (the [CLS]) for
 both when the answer is not entirely inside it. Character offsets of the context pieces (from the tokenizer) map
 any predicted span back to ``context[char_start:char_end]``, the exact original text.
+
+Where windows overlap, a piece's start score counts only in the window where it has the most context on both
+sides (the *max-context* rule of run_squad.py; see :func:`max_context_positions`): near a window's edge the model
+sees half a sentence, and its scores there are less reliable than in the window centred on the piece.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import squad_scores
 from bert.finetune.tables import read_text
-from bert.finetune.trainer import FinetuneConfig, input_limit, load_pretrained, set_seed, train
+from bert.finetune.trainer import FinetuneConfig, choose_metric, input_limit, load_pretrained, set_seed, train
 from bert.tokenizer import FastTokenizer
 
 N_BEST = 20
@@ -117,7 +121,8 @@ def answer_token_span(offsets: list[tuple[int, int]], char_start: int, char_end:
 def encode_example(tokenizer: FastTokenizer, example: QAExample, example_index: int, max_seq_len: int = 384,
                    doc_stride: int = 128, max_query_len: int = 64, with_labels: bool = True) -> list[Feature]:
     """The windows of one question. Each feature: input_ids, token_type_ids (where the model reads them),
-    ``offsets`` (a (start, end) per token, None outside the context), ``example`` (index), and with labels
+    ``offsets`` (a (start, end) per token, None outside the context), ``example`` (index), ``context_start`` (the
+    index of its first context piece among the context's pieces), and with labels
     ``start_positions``/``end_positions``."""
     question = tokenizer(example.question, add_special_tokens=False)["input_ids"][:max_query_len]
     # The tokenizer's character offsets, whatever its kind: BPE's "Ġparis" and unigram's "▁par" map to "Paris".
@@ -145,7 +150,7 @@ def encode_example(tokenizer: FastTokenizer, example: QAExample, example_index: 
         offsets: list[tuple[int, int] | None] = [None] * len(ids)
         for position, offset in zip(at, context_offsets[start:start + length], strict=True):
             offsets[position] = offset
-        feature: Feature = {"input_ids": ids, "offsets": offsets, "example": example_index}
+        feature: Feature = {"input_ids": ids, "offsets": offsets, "example": example_index, "context_start": start}
         if "token_type_ids" in tokenizer.model_input_names:
             feature["token_type_ids"] = tokenizer.create_token_type_ids_from_sequences(question, window)
         if with_labels:
@@ -166,23 +171,56 @@ def encode_examples(tokenizer: FastTokenizer, examples: list[QAExample], max_seq
                                           with_labels)]
 
 
+def max_context_positions(windows: list[Feature]) -> list[set[int]]:
+    """For each window of one example, the token positions whose context piece has its *max context* there.
+
+    A piece's context in a window is min(pieces to its left, pieces to its right) in that window, plus 0.01 × the
+    window's context length; the piece belongs to the window where that score is highest, the earliest one on a
+    tie (google-research/bert run_squad.py, ``_check_is_max_context``). Windows need ``offsets`` and
+    ``context_start`` (see :func:`encode_example`).
+    """
+    spans = []  # per window: the token positions of its context pieces, and the index of the first piece
+    for window in windows:
+        positions = [p for p, offset in enumerate(window["offsets"]) if offset is not None]
+        spans.append((positions, window["context_start"]))
+    best: dict[int, tuple[float, int]] = {}  # context piece → (score, window)
+    for w, (positions, first) in enumerate(spans):
+        length = len(positions)
+        for i in range(length):
+            score = min(i, length - 1 - i) + 0.01 * length
+            if first + i not in best or score > best[first + i][0]:
+                best[first + i] = (score, w)
+    return [{p for i, p in enumerate(positions) if best[first + i][1] == w}
+            for w, (positions, first) in enumerate(spans)]
+
+
 def decode_answers(examples: list[QAExample], features: list[Feature], start_logits: list[list[float]],
-                   end_logits: list[list[float]], n_best: int = N_BEST, max_answer_len: int = MAX_ANSWER_LEN
-                   ) -> list[dict[str, Any]]:
+                   end_logits: list[list[float]], n_best: int = N_BEST, max_answer_len: int = MAX_ANSWER_LEN,
+                   max_context: bool = True) -> list[dict[str, Any]]:
     """The best answer of each example over all its windows: ``{"text", "score", "start"}`` (start = character).
 
     In each window the ``n_best`` highest start and end logits are paired; a pair counts if both are context
-    pieces, end ≥ start and it spans ≤ ``max_answer_len`` pieces; its score is start + end logit. No valid pair
-    at all gives the empty answer.
+    pieces, end ≥ start and it spans ≤ ``max_answer_len`` pieces, and (with ``max_context``, the default) its start
+    piece has its max context in this window (:func:`max_context_positions`); its score is start + end logit. No
+    valid pair at all gives the empty answer. ``max_context=False`` lets every window propose every start.
     """
+    allowed: list[set[int] | None] = [None] * len(features)
+    if max_context:
+        by_example: dict[int, list[int]] = {}
+        for index, feature in enumerate(features):
+            by_example.setdefault(feature["example"], []).append(index)
+        for indices in by_example.values():
+            for index, positions in zip(indices, max_context_positions([features[i] for i in indices]),
+                                        strict=True):
+                allowed[index] = positions
     best: list[dict[str, Any]] = [{"text": "", "score": float("-inf"), "start": -1} for _ in examples]
-    for feature, starts, ends in zip(features, start_logits, end_logits, strict=True):
+    for feature, starts, ends, starts_allowed in zip(features, start_logits, end_logits, allowed, strict=True):
         offsets = feature["offsets"]
         top_starts = sorted(range(len(starts)), key=lambda i: -starts[i])[:n_best]
         top_ends = sorted(range(len(ends)), key=lambda i: -ends[i])[:n_best]
         candidate = best[feature["example"]]
         for s in top_starts:
-            if s >= len(offsets) or offsets[s] is None:
+            if s >= len(offsets) or offsets[s] is None or (starts_allowed is not None and s not in starts_allowed):
                 continue
             for e in top_ends:
                 if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_len:
@@ -222,11 +260,13 @@ def qa_metrics(examples: list[QAExample], answers: list[dict[str, Any]]) -> dict
 
 def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
                 train_articles: str | None = None, eval_articles: str | None = None, doc_stride: int = 128,
-                max_query_len: int = 64, config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
+                max_query_len: int = 64, config: FinetuneConfig | None = None, max_context: bool = True,
+                **settings: Any) -> dict[str, Any]:
     """Fine-tune the span extractor of ``model``'s type (BertForQuestionAnswering, RobertaFor..., ...) on SQuAD v1.1
     JSON; the best model (F1) goes to ``out``.
 
     ``train_articles``/``eval_articles`` ("0:38") slice the files' article lists, so one file can give both.
+    ``max_context`` is the evaluation's decoding rule (see :func:`decode_answers`).
     """
     settings.setdefault("max_seq_len", 384)
     config = config or FinetuneConfig(**settings)
@@ -235,6 +275,7 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
     if not train_examples:
         raise BertError(f"{train_file}: no question with an answer to train on")
     eval_examples = read_squad(eval_file, eval_articles) if eval_file else []
+    metric = choose_metric(config, "f1", ("f1", "exact_match"), bool(eval_examples))
     set_seed(config.seed)
     net, tokenizer = load_pretrained(model, "question_answering")
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len, doc_stride, max_query_len)
@@ -245,12 +286,15 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
 
         def evaluate(m: PreTrainedModel) -> dict[str, Any]:
             starts, ends = qa_logits(m, eval_features, tokenizer.pad_token_id, config.eval_batch_size)
-            return qa_metrics(eval_examples, decode_answers(eval_examples, eval_features, starts, ends))
+            return qa_metrics(eval_examples, decode_answers(eval_examples, eval_features, starts, ends,
+                                                            max_context=max_context))
 
-    info = {"task": "qa", "model": str(model), "train_questions": len(train_examples),
+    info = {"task": "qa", "model": str(model), "train_file": str(train_file),
+            "eval_file": str(eval_file) if eval_file else None, "train_articles": train_articles,
+            "eval_articles": eval_articles, "train_questions": len(train_examples),
             "train_windows": len(train_features), "eval_questions": len(eval_examples),
-            "doc_stride": doc_stride, "max_query_len": max_query_len}
-    return train(net, tokenizer, train_features, out, config, evaluate, main_metric="f1", info=info)
+            "doc_stride": doc_stride, "max_query_len": max_query_len, "max_context": max_context}
+    return train(net, tokenizer, train_features, out, config, evaluate, main_metric=metric, info=info)
 
 
 def load_reader(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
@@ -261,15 +305,16 @@ def load_reader(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
 
 def predict_qa(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
                examples: list[QAExample] | list[tuple[str, str]], max_seq_len: int = 384, doc_stride: int = 128,
-               max_query_len: int = 64, batch_size: int = 64) -> list[dict[str, Any]]:
+               max_query_len: int = 64, batch_size: int = 64, max_context: bool = True) -> list[dict[str, Any]]:
     """Answers to questions, given as QAExample or (question, context) pairs: ``{"id", "question", "answer",
-    "score", "start"}`` per question (start = character offset of the answer in the context, -1 for none)."""
+    "score", "start"}`` per question (start = character offset of the answer in the context, -1 for none).
+    ``max_context=False`` turns off the max-context rule (see :func:`decode_answers`)."""
     net, tokenizer = load_reader(model) if isinstance(model, (str, Path)) else model
     items = [e if isinstance(e, QAExample) else QAExample(str(i), e[0], e[1]) for i, e in enumerate(examples)]
     features = encode_examples(tokenizer, items, input_limit(net, max_seq_len), doc_stride, max_query_len,
                                with_labels=False)
     starts, ends = qa_logits(net, features, tokenizer.pad_token_id, batch_size)
-    answers = decode_answers(items, features, starts, ends)
+    answers = decode_answers(items, features, starts, ends, max_context=max_context)
     return [{"id": e.id, "question": e.question, "answer": a["text"], "score": a["score"], "start": a["start"]}
             for e, a in zip(items, answers, strict=True)]
 
@@ -294,11 +339,12 @@ def read_questions(path: str | Path, articles: str | None = None) -> list[QAExam
 
 
 def predict_qa_file(model_dir: str | Path, path: str | Path, articles: str | None = None, max_seq_len: int = 384,
-                    doc_stride: int = 128, max_query_len: int = 64
+                    doc_stride: int = 128, max_query_len: int = 64, max_context: bool = True
                     ) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
     """Predictions for every question of a file, and EM/F1 when it has gold answers (SQuAD JSON)."""
     examples = read_questions(path, articles)
-    predictions = predict_qa(load_reader(model_dir), examples, max_seq_len, doc_stride, max_query_len)
+    predictions = predict_qa(load_reader(model_dir), examples, max_seq_len, doc_stride, max_query_len,
+                             max_context=max_context)
     metrics = None
     if any(e.answers for e in examples):
         metrics = qa_metrics(examples, [{"text": p["answer"]} for p in predictions])

@@ -2,25 +2,42 @@
 
 AdamW without weight decay on biases and LayerNorm and the linear warmup/decay schedule come from
 :mod:`bert.train` (the pretraining code), so both trainings follow the same BERT recipe. Per epoch: shuffled (or
-length-grouped) batches padded per batch, gradient accumulation, gradient clipping at 1.0; then an evaluation, and
-the model is saved to ``OUT`` (``save_pretrained`` + tokenizer files) whenever its main metric is the best so far.
-A time budget or ``max_steps`` ends training early, with a last evaluation. Ctrl-C stops cleanly: the best model
-(or, before any evaluation, the current one) is in ``OUT`` and ``OUT/metrics.json`` says ``"interrupted": true``.
+length-grouped) batches padded per batch, gradient accumulation (groups of ``grad_accum`` micro-batches inside the
+epoch; its last group may be shorter), gradient clipping at 1.0. The model is evaluated after every epoch, every
+``eval_every`` optimizer steps, and when a time budget or ``max_steps`` ends training early; it is saved to ``OUT``
+(``save_pretrained`` + tokenizer files) whenever the chosen metric (the task's main one, or ``metric``) is the best
+so far, and ``patience`` stops training after that many evaluations without a new best. Ctrl-C (or SIGTERM) lets
+the current step finish, then stops cleanly: the best model (or, before any evaluation, the current one) is in
+``OUT`` and ``OUT/metrics.json`` says ``"interrupted": true``.
+
+Checkpoints (``save_every`` > 0) go to ``OUT/checkpoints/step-NNNNNNN/`` through :mod:`bert.train.checkpointing`, as
+pretraining's do (written to a temporary folder and renamed; the last ``keep_last`` kept), every ``save_every``
+steps, at the last step and when Ctrl-C stops the run. Each holds the model, the optimizer, the schedule, the
+position in the data (the epoch, the batches of it already read, and the state of the data-order generator before it
+drew that epoch's order), the Python/NumPy/torch RNG states, the evaluation history with the best score, the best
+model itself (``best.safetensors``, a copy of ``OUT/model.safetensors``), the loss summed since the last train line,
+and the run's settings. With ``resume`` the run continues from the latest complete one, reading the same batches
+with the same dropout masks, so it ends with the weights and metrics of the run that was never stopped;
+``OUT/metrics.jsonl`` is cut back to the checkpoint's step first. A checkpoint made with other settings is refused,
+naming them, and a fresh run refuses a folder with checkpoints.
 
 Files written: ``OUT/metrics.json`` (the best evaluation's metrics at the top level, plus history and costs),
-``OUT/metrics.jsonl`` (one line per logged train step / evaluation) and ``OUT/curves.png``.
+``OUT/metrics.jsonl`` (one line per logged train step / evaluation), ``OUT/curves.png`` and the checkpoints.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
+import pickle
 import random
 import resource
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,17 +45,45 @@ from typing import Any
 import torch
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel, check_writable_directory
+from bert.checkpoint import (
+    PreTrainedModel,
+    check_writable_directory,
+    find_weights,
+    load_into,
+    read_state_dict,
+    write_atomically,
+)
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
 from bert.tokenizer import FastTokenizer
+from bert.train.checkpointing import (
+    TrainingState,
+    capture_rng_states,
+    check_free_space,
+    checkpoint_bytes,
+    latest_checkpoint,
+    list_checkpoints,
+    prune_checkpoints,
+    read_training_state,
+    restore_rng_states,
+    save_checkpoint,
+)
+from bert.train.loop import interrupt_flag
+from bert.train.metrics import MetricsLog
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule
 
 logger = logging.getLogger("bert")
 
 Evaluate = Callable[[nn.Module], dict[str, Any]]
+
+LOWER_IS_BETTER = frozenset({"mse"})
+TRAINED_KEYS = ("input_ids", "token_type_ids", "labels", "start_positions", "end_positions")  # what collate() reads
+BEST_FILE = "best.safetensors"  # in a checkpoint: the best model so far (OUT/model.safetensors when it was written)
+# Settings a resumed run may change: they alter neither the batches nor the arithmetic of an update.
+FREE_ON_RESUME = frozenset({"time_budget", "eval_batch_size", "progress", "device", "gradient_checkpointing",
+                            "save_every", "keep_last", "resume"})
 
 
 @dataclass
@@ -61,11 +106,20 @@ class FinetuneConfig:
     progress: bool = True
     device: str | None = None  # default: cuda when available, else cpu
     gradient_checkpointing: bool = False  # recompute layers in backward: long inputs (QA at 384) need far less memory
+    eval_every: int = 0  # optimizer steps between evaluations, besides the one after each epoch (0: epochs only)
+    metric: str | None = None  # the evaluation metric that picks the best model (default: the task's main one)
+    patience: int | None = None  # stop after this many evaluations in a row without a new best
+    save_every: int = 0  # optimizer steps between checkpoints (0: none)
+    keep_last: int = 3  # checkpoints kept (0: all)
+    resume: bool = False  # continue from the latest complete checkpoint in OUT/checkpoints
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "max_seq_len", "grad_accum", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise BertError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_every", "save_every", "keep_last"):
+            if getattr(self, name) < 0:
+                raise BertError(f"{name.replace('_', '-')} must be 0 (off) or more, got {getattr(self, name)}")
         if not self.lr > 0:
             raise BertError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.warmup <= 1:
@@ -74,6 +128,43 @@ class FinetuneConfig:
             raise BertError(f"max-steps must be at least 1, got {self.max_steps}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise BertError(f"time-budget must be positive (minutes), got {self.time_budget}")
+        if self.patience is not None and self.patience < 1:
+            raise BertError(f"patience must be at least 1 evaluation, got {self.patience}")
+
+    def check_evaluation(self, evaluating: bool) -> None:
+        """BertError when a setting about evaluations is given to a run that has nothing to evaluate on."""
+        used = [flag for flag, value in (("--eval-every", self.eval_every), ("--metric", self.metric),
+                                         ("--patience", self.patience)) if value]
+        if used and not evaluating:
+            raise BertError(f"{' and '.join(used)} {'needs' if len(used) == 1 else 'need'} an evaluation file "
+                            "(--eval)")
+
+
+def choose_metric(config: FinetuneConfig, default: str, available: Sequence[str], evaluating: bool) -> str:
+    """The metric that picks the best model: ``config.metric`` if the task reports it (else a BertError listing
+    ``available``), or the task's ``default``. Called before any loading, so a typo fails at once."""
+    config.check_evaluation(evaluating)
+    if config.metric is None:
+        return default
+    if config.metric not in available:
+        raise BertError(f"unknown metric {config.metric!r} for --metric; this task reports: {', '.join(available)}")
+    return config.metric
+
+
+def refuse_overwrite(out: str | Path, resume: bool) -> None:
+    """BertError when a fresh run (no ``resume``) would write over a run that has checkpoints in ``out``."""
+    if not resume and list_checkpoints(Path(out) / "checkpoints"):
+        raise BertError(f"{out} already holds checkpoints of a run: pass --resume to continue it, or choose another "
+                        "--out")
+
+
+def data_digest(features: Sequence[Feature]) -> str:
+    """SHA-256 of what training reads of the encoded examples (token and segment ids, targets): another file, or
+    the same one read with other settings, gives another digest. (Pickled: a few seconds for all of SQuAD.)"""
+    digest = hashlib.sha256()
+    for feature in features:
+        digest.update(pickle.dumps([feature.get(key) for key in TRAINED_KEYS], protocol=4))
+    return digest.hexdigest()
 
 
 def load_pretrained(model: str | Path, task: str, **config_overrides: Any) -> tuple[PreTrainedModel, FastTokenizer]:
@@ -113,147 +204,313 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def run_settings(config: FinetuneConfig, info: dict[str, Any], features: Sequence[Feature],
+                 main_metric: str) -> dict[str, Any]:
+    """What a resumed run must share with its checkpoint: the config (all but :data:`FREE_ON_RESUME`), the task's
+    ``info`` (model, files, labels, ...), the metric and the digest of the training examples."""
+    settings = {key: value for key, value in dataclasses.asdict(config).items() if key not in FREE_ON_RESUME}
+    settings.update(info)
+    for key in ("model", "train_file", "eval_file"):  # the same folder or file, however it was spelled
+        if isinstance(settings.get(key), str) and Path(settings[key]).exists():
+            settings[key] = str(Path(settings[key]).resolve())
+    settings["metric"] = main_metric
+    settings["train_data"] = data_digest(features)
+    return settings
+
+
+def settings_differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a checkpoint's settings and this run's, e.g. ``batch-size 8 (now 4)``."""
+    differences = []
+    for key in [*then, *(k for k in now if k not in then)]:
+        if then.get(key) != now.get(key):
+            differences.append("the training examples differ" if key == "train_data" else
+                               f"{key.replace('_', '-')} {then.get(key)} (now {now.get(key)})")
+    return differences
+
+
+class _Run:
+    """One fine-tuning run: model, optimizer, schedule, the position in the data and the evaluations so far."""
+
+    def __init__(self, model: nn.Module, tokenizer: FastTokenizer, features: Sequence[Feature], out: Path,
+                 config: FinetuneConfig, evaluate: Evaluate | None, main_metric: str, info: dict[str, Any]) -> None:
+        self.model, self.tokenizer, self.features, self.out, self.config = model, tokenizer, features, out, config
+        self.evaluate_fn, self.main_metric, self.info = evaluate, main_metric, info
+        self.checkpoints_dir = out / "checkpoints"
+        self.device = pick_device(config.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        model.to(self.device)
+        model.gradient_checkpointing_enable(config.gradient_checkpointing)
+        self.lengths = [len(f["input_ids"]) for f in features]
+        micro_per_epoch = math.ceil(len(features) / config.batch_size)
+        self.total_steps = math.ceil(micro_per_epoch / config.grad_accum) * config.epochs
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.schedule = WarmupLinearSchedule(config.lr, int(round(config.warmup * self.total_steps)),
+                                             self.total_steps)
+        self.optimizer = build_optimizer(model, "adamw", config.lr, config.weight_decay)
+        self.log_every = max(1, self.total_steps // 100)
+        self.settings = run_settings(config, info, features, main_metric) if config.save_every or config.resume \
+            else {}
+
+        # Where the run stands (all of it goes into a checkpoint).
+        self.step = 0
+        self.epoch, self.index = 0, 0  # the batches of this epoch already read
+        self.order_state = random.Random(config.seed).getstate()  # the data-order generator before this epoch's draw
+        self.progress = 0.0  # epochs done, fractional
+        self.elapsed = 0.0
+        self.loss_sum, self.loss_count = 0.0, 0  # since the last train line
+        self.history: list[dict[str, Any]] = []
+        self.best: float | None = None
+        self.best_record: dict[str, Any] | None = None
+        self.evals_since_best = 0
+        self.saved = False  # OUT holds a model of this run
+        self.rng_to_restore: dict[str, Any] | None = None
+
+        if config.save_every:
+            # One more weight-sized copy than pretraining's checkpoints: the best model.
+            check_free_space(out, checkpoint_bytes(model, optimizer_states_per_parameter=3))
+        self.metrics = MetricsLog(out / "metrics.jsonl")
+        if config.resume:
+            self._resume()
+        else:
+            self.metrics.truncate_after(-1)
+
+    # ---- checkpoints ----------------------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        path = latest_checkpoint(self.checkpoints_dir)
+        if path is None:
+            logger.warning("--resume: no checkpoint in %s; starting from scratch", self.checkpoints_dir)
+            self.metrics.truncate_after(-1)
+            return
+        state = read_training_state(path)
+        extra = state.extra
+        if "settings" not in extra:
+            raise BertError(f"--resume: {path} is not a fine-tuning checkpoint")
+        differences = settings_differences(extra["settings"], self.settings)
+        if differences:
+            raise BertError(f"--resume: {path} was made with other settings: {', '.join(differences)}; resume with "
+                            "the same settings, or choose another --out to start afresh")
+        load_into(self.model, read_state_dict(find_weights(path)), source=str(path))
+        self.optimizer.load_state_dict(state.optimizer)
+        self.schedule = WarmupLinearSchedule.from_state_dict(state.schedule)
+        self.step, self.epoch, self.index, self.elapsed = state.step, state.epoch, state.index, state.elapsed
+        version, internal, gauss = extra["order_state"]
+        self.order_state = (version, tuple(internal), gauss)
+        self.progress = extra["progress"]
+        self.loss_sum, self.loss_count = extra["loss_window"]
+        self.history, self.best, self.best_record = extra["history"], extra["best"], extra["best_record"]
+        self.evals_since_best = extra["evals_since_best"]
+        if (path / BEST_FILE).is_file():  # OUT may hold a later model from after the checkpoint: put its best back
+            for source, target in ((path / BEST_FILE, "model.safetensors"), (path / "config.json", "config.json")):
+                write_atomically(self.out / target, lambda tmp, source=source: shutil.copyfile(source, tmp))
+            self.tokenizer.save_pretrained(self.out)
+            self.saved = True
+        self.rng_to_restore = state.rng  # restored just before the first step
+        self.metrics.truncate_after(self.step)
+        logger.warning("resuming from %s (step %d of %d)", path, self.step, self.total_steps)
+
+    def _save_checkpoint(self) -> Path:
+        extra = {"settings": self.settings, "order_state": self.order_state, "progress": self.progress,
+                 "loss_window": [self.loss_sum, self.loss_count], "history": self.history, "best": self.best,
+                 "best_record": self.best_record, "evals_since_best": self.evals_since_best}
+        state = TrainingState(step=self.step, epoch=self.epoch, index=self.index, elapsed=self.elapsed,
+                              optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
+                              rng=capture_rng_states(), extra=extra)
+        best = {BEST_FILE: self.out / "model.safetensors"} if self.best_record is not None else None
+        path = save_checkpoint(self.checkpoints_dir, self.model, state, best)
+        prune_checkpoints(self.checkpoints_dir, self.config.keep_last)
+        return path
+
+    # ---- training -------------------------------------------------------------------------------------------------
+    def _steps(self) -> Iterator[tuple[list[list[int]], bool]]:
+        """The micro-batches (example indices) of each remaining optimizer step, and whether it ends an epoch.
+
+        The position moves past a step before the step is yielded, so a checkpoint taken after it resumes with the
+        next one; the batches of an epoch are redrawn from the generator state saved before its draw."""
+        while self.epoch < self.config.epochs:
+            rng = random.Random()
+            rng.setstate(self.order_state)
+            batches = batch_order(self.lengths, self.config.batch_size, shuffle=True,
+                                  group_by_length=self.config.group_by_length, rng=rng)
+            while True:
+                group = batches[self.index:self.index + self.config.grad_accum]
+                self.index += len(group)
+                self.progress = self.epoch + self.index / len(batches)
+                if self.index < len(batches):
+                    yield group, False
+                    continue
+                self.epoch, self.index, self.order_state = self.epoch + 1, 0, rng.getstate()
+                yield group, True
+                break
+
+    def _train_step(self, group: list[list[int]]) -> float:
+        """Forward and backward over the step's micro-batches (their mean loss), clip, update; returns the lr."""
+        pad_id = self.tokenizer.pad_token_id
+        for indices in group:
+            batch = {k: v.to(self.device) for k, v in collate([self.features[i] for i in indices], pad_id).items()}
+            loss = self.model(**batch).loss
+            (loss / len(group)).backward()
+            self.loss_sum += loss.item()
+            self.loss_count += 1
+        if self.config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        lr = self.schedule.apply(self.optimizer, self.step + 1)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return lr
+
+    def _better(self, score: float) -> bool:
+        if self.best is None:
+            return True
+        return score < self.best if self.main_metric in LOWER_IS_BETTER else score > self.best
+
+    def _save_model(self) -> None:
+        self.model.save_pretrained(self.out)
+        self.tokenizer.save_pretrained(self.out)
+        self.saved = True
+
+    def _evaluate(self) -> None:
+        """Evaluate, log the line, keep the model in OUT if it is the best so far."""
+        assert self.evaluate_fn is not None
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.evaluate_fn(self.model)
+        self.model.train()
+        if self.main_metric not in metrics:
+            raise BertError(f"the evaluation reports no {self.main_metric!r} (it reports: {', '.join(metrics)})")
+        record = {"step": self.step, "epoch": round(self.progress, 3), **metrics}
+        self.history.append(record)
+        self.metrics.write({"kind": "eval", **{k: v for k, v in record.items() if not isinstance(v, dict)}})
+        score = metrics[self.main_metric]
+        improved = self._better(score)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        logger.warning("eval at step %d (epoch %.2f): %s%s", self.step, self.progress, shown,
+                       " (best so far)" if improved and self.history[:-1] else "")
+        if improved:
+            self.best, self.best_record, self.evals_since_best = score, record, 0
+            self._save_model()
+        else:
+            self.evals_since_best += 1
+
+    def _out_of_patience(self) -> bool:
+        return self.config.patience is not None and self.evals_since_best >= self.config.patience
+
+    def _limit(self, deadline: float | None) -> str | None:
+        """Why training must stop now (max_steps, time_budget, patience), or None."""
+        if self.config.max_steps is not None and self.step >= self.config.max_steps:
+            return "max_steps"
+        if deadline is not None and time.monotonic() >= deadline:
+            return "time_budget"
+        return "patience" if self._out_of_patience() else None
+
+    def run(self) -> dict[str, Any]:
+        config = self.config
+        start = time.monotonic() - self.elapsed
+        deadline = start + config.time_budget * 60 if config.time_budget is not None else None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not config.progress, desc="fine-tuning",
+                   unit="step", dynamic_ncols=True)
+        stopped_by = self._limit(deadline) if self.step else None  # a resumed run may have nothing left to do
+        interrupted = False
+        checkpoint = latest_checkpoint(self.checkpoints_dir) if config.resume else None
+        if self.rng_to_restore is not None:
+            restore_rng_states(self.rng_to_restore)
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        try:
+            with interrupt_flag() as flag:
+                for group, epoch_end in self._steps() if stopped_by is None else ():
+                    lr = self._train_step(group)
+                    self.step += 1
+                    self.elapsed = time.monotonic() - start
+                    bar.update(1)
+                    if self.step % self.log_every == 0:
+                        loss = self.loss_sum / self.loss_count
+                        self.metrics.write({"kind": "train", "step": self.step, "epoch": round(self.progress, 3),
+                                            "loss": loss, "lr": lr, "elapsed": round(self.elapsed, 2)})
+                        bar.set_postfix(loss=f"{loss:.4f}")
+                        self.loss_sum, self.loss_count = 0.0, 0
+                    stopped_by = self._limit(deadline)
+                    if self.evaluate_fn is not None and (epoch_end or stopped_by is not None or (
+                            config.eval_every and self.step % config.eval_every == 0)):
+                        self._evaluate()
+                        if stopped_by is None and self._out_of_patience():
+                            stopped_by = "patience"
+                            logger.warning("no better %s in %d evaluations (best %.4f at step %d): stopping early",
+                                           self.main_metric, config.patience, self.best,
+                                           self.best_record["step"] if self.best_record else 0)
+                    if flag["set"]:
+                        interrupted, stopped_by = True, "interrupted"
+                    if config.save_every and (self.step % config.save_every == 0 or stopped_by is not None
+                                              or self.epoch == config.epochs):  # the last step too
+                        checkpoint = self._save_checkpoint()
+                    if stopped_by is not None:
+                        break
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread: no consistent state to save
+            interrupted, stopped_by = True, "interrupted"
+        finally:
+            bar.close()
+        if interrupted:
+            logger.warning("interrupted at step %d: saving and stopping", self.step)
+        self.model.eval()
+        if not self.saved:
+            self._save_model()
+        return self._finish(stopped_by or "epochs", interrupted, checkpoint)
+
+    def _finish(self, stopped_by: str, interrupted: bool, checkpoint: Path | None) -> dict[str, Any]:
+        """metrics.json and curves.png; returns metrics.json's dict."""
+        best = self.best_record or {}
+        result = {
+            **{k: v for k, v in best.items() if k not in ("step", "epoch")},
+            **self.info,
+            "main_metric": self.main_metric if self.evaluate_fn is not None else None,
+            "best_step": best.get("step"),
+            "best_epoch": best.get("epoch"),
+            "steps": self.step,
+            "total_steps_planned": self.total_steps,
+            "epochs_completed": round(self.progress, 3),
+            "stopped_by": stopped_by,
+            "interrupted": interrupted,
+            "checkpoint": str(checkpoint) if checkpoint is not None else None,
+            "train_examples": len(self.features),
+            "train_time_seconds": round(self.elapsed, 2),
+            "peak_memory_mb": round(peak_memory_mb(self.device), 1),
+            "device": str(self.device),
+            "history": self.history,
+            "config": dataclasses.asdict(self.config),
+        }
+        try:
+            (self.out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
+                                                   encoding="utf-8")
+            plot_finetune_curves(self.metrics.events, self.out / "curves.png", self.main_metric, best.get("step"))
+        except OSError as error:
+            raise BertError(f"cannot write the metrics into {self.out}: {error.strerror or error} (the model is "
+                            "saved there)") from None
+        return result
+
+
 def train(model: nn.Module, tokenizer: FastTokenizer, train_features: Sequence[Feature], out: str | Path,
           config: FinetuneConfig, evaluate: Evaluate | None = None, main_metric: str = "accuracy",
           info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fine-tune ``model`` on ``train_features``, keep the best checkpoint in ``out``; return metrics.json's dict.
 
     ``evaluate(model)`` (model already in eval mode) returns the evaluation metrics; the one named
-    ``main_metric`` (higher is better) picks the checkpoint that is kept. Without ``evaluate`` the last model is
-    saved. ``info`` is copied into metrics.json (task, model name, data sizes...).
+    ``main_metric`` (higher is better, but for those in :data:`LOWER_IS_BETTER`) picks the model that is kept.
+    Without ``evaluate`` the last model is saved. ``info`` is copied into metrics.json (task, model name, files,
+    data sizes...) and, with checkpoints, must not change between a run and its resumption.
     """
     config.validate()
+    config.check_evaluation(evaluate is not None)
     if not train_features:
         raise BertError("no training examples")
     out = check_writable_directory(out)
-    device = pick_device(config.device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    model.to(device)
-    model.gradient_checkpointing_enable(config.gradient_checkpointing)
-    rng = random.Random(config.seed)
-    lengths = [len(f["input_ids"]) for f in train_features]
-    micro_per_epoch = math.ceil(len(train_features) / config.batch_size)
-    steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
-    schedule = WarmupLinearSchedule(config.lr, int(round(config.warmup * total_steps)), total_steps)
-    optimizer = build_optimizer(model, "adamw", config.lr, config.weight_decay)
-    pad_id = tokenizer.pad_token_id
-
-    events: list[dict[str, Any]] = []
-    jsonl = out / "metrics.jsonl"
-    jsonl.write_text("", encoding="utf-8")
-
-    def log(event: dict[str, Any]) -> None:
-        events.append(event)
-        with open(jsonl, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(event) + "\n")
-
-    state: dict[str, Any] = {"best": None, "best_metrics": None, "history": [], "saved": False}
-
-    def save() -> None:
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        state["saved"] = True
-
-    def run_evaluation(step: int, epoch: float) -> None:
-        if evaluate is None:
-            return
-        model.eval()
-        with torch.no_grad():
-            metrics = evaluate(model)
-        model.train()
-        record = {"step": step, "epoch": round(epoch, 3), **metrics}
-        state["history"].append(record)
-        log({"kind": "eval", **{k: v for k, v in record.items() if not isinstance(v, dict)}})
-        score = metrics.get(main_metric, float("-inf"))
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-        logger.warning("eval at step %d (epoch %.2f): %s", step, epoch, shown)
-        if state["best"] is None or score > state["best"]:
-            state["best"], state["best_metrics"] = score, record
-            save()
-
-    log_every = max(1, total_steps // 100)
-    step, micro, loss_sum, loss_count = 0, 0, 0.0, 0
-    epoch_done = 0.0
-    stopped_by = "epochs"
-    start = time.monotonic()
-    deadline = start + config.time_budget * 60 if config.time_budget is not None else None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total_steps, disable=not config.progress, desc="fine-tuning", unit="step", dynamic_ncols=True)
-    model.train()
-    optimizer.zero_grad(set_to_none=True)
+    refuse_overwrite(out, config.resume)
     try:
-        for epoch in range(config.epochs):
-            batches = batch_order(lengths, config.batch_size, shuffle=True, group_by_length=config.group_by_length,
-                                  rng=rng)
-            for number, indices in enumerate(batches):
-                batch = {k: v.to(device) for k, v in collate([train_features[i] for i in indices], pad_id).items()}
-                loss = model(**batch).loss
-                (loss / config.grad_accum).backward()
-                loss_sum += loss.item()
-                loss_count += 1
-                micro += 1
-                if micro % config.grad_accum and number != len(batches) - 1:
-                    continue
-                if config.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                step += 1
-                lr = schedule.apply(optimizer, step)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                epoch_done = epoch + (number + 1) / len(batches)
-                bar.update(1)
-                if step % log_every == 0:
-                    log({"kind": "train", "step": step, "epoch": round(epoch_done, 3), "loss": loss_sum / loss_count,
-                         "lr": lr, "elapsed": round(time.monotonic() - start, 2)})
-                    bar.set_postfix(loss=f"{loss_sum / loss_count:.4f}")
-                    loss_sum, loss_count = 0.0, 0
-                if config.max_steps is not None and step >= config.max_steps:
-                    stopped_by = "max_steps"
-                elif deadline is not None and time.monotonic() >= deadline:
-                    stopped_by = "time_budget"
-                if stopped_by != "epochs":
-                    break
-            run_evaluation(step, epoch_done)
-            if stopped_by != "epochs":
-                break
-        interrupted = False
-    except KeyboardInterrupt:
-        interrupted, stopped_by = True, "interrupted"
-        logger.warning("interrupted at step %d: saving and stopping", step)
-    finally:
-        bar.close()
-    model.eval()
-    if not state["saved"]:
-        save()
-    train_time = time.monotonic() - start
-    best = state["best_metrics"] or {}
-    result = {
-        **{k: v for k, v in best.items() if k not in ("step", "epoch")},
-        **(info or {}),
-        "main_metric": main_metric if evaluate is not None else None,
-        "best_step": best.get("step"),
-        "best_epoch": best.get("epoch"),
-        "steps": step,
-        "total_steps_planned": total_steps,
-        "epochs_completed": round(epoch_done, 3),
-        "stopped_by": stopped_by,
-        "interrupted": interrupted,
-        "train_examples": len(train_features),
-        "train_time_seconds": round(train_time, 2),
-        "peak_memory_mb": round(peak_memory_mb(device), 1),
-        "device": str(device),
-        "history": state["history"],
-        "config": dataclasses.asdict(config),
-    }
-    try:
-        (out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        plot_finetune_curves(events, out / "curves.png", main_metric)
-    except OSError as error:
-        raise BertError(f"cannot write the metrics into {out}: {error.strerror or error} (the model is saved "
-                        "there)") from None
-    return result
+        return _Run(model, tokenizer, train_features, out, config, evaluate, main_metric, info or {}).run()
+    except OSError as error:  # e.g. the disk filled up while metrics.jsonl was written
+        where = f"{error.filename}: " if error.filename else ""
+        latest = latest_checkpoint(out / "checkpoints")
+        kept = f"; the latest complete checkpoint is {latest}, continue from it with --resume" if latest else ""
+        raise BertError(f"{where}{error.strerror or error}; training stopped{kept}") from None

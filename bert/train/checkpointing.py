@@ -10,6 +10,9 @@ Layout of ``RUN/checkpoints/step-0000100/``::
     trainer_state.json               the same scalars, human-readable (step, epoch, index, elapsed seconds,
                                      lr, total_steps of the schedule)
 
+Fine-tuning (:mod:`bert.finetune.trainer`) writes the same folders: its own state goes into ``TrainingState.extra``
+(no masking generator, a data order of its own) and a copy of the best model so far comes along as an extra file.
+
 Atomicity: a checkpoint is written into ``RUN/checkpoints/.tmp-step-0000100-<pid>/``, every file is fsync'ed, the
 folder is renamed to ``step-0000100`` (one atomic ``rename``), and the parent folder is fsync'ed. A process killed
 mid-write leaves only a ``.tmp-*`` folder, which :func:`latest_checkpoint` never considers (and the next save
@@ -24,7 +27,7 @@ import os
 import random
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +88,9 @@ class TrainingState:
     optimizer: dict[str, Any]
     schedule: dict[str, Any]
     rng: dict[str, Any]
-    masking_generator: torch.Tensor
-    data_order_generator: torch.Tensor  # the data-order generator's state *before* it drew this epoch's order
+    masking_generator: torch.Tensor | None = None  # pretraining's; None for fine-tuning
+    data_order_generator: torch.Tensor | None = None  # its state *before* it drew this epoch's order (pretraining)
+    extra: dict[str, Any] = field(default_factory=dict)  # a caller's own state (fine-tuning's), loadable as weights
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -100,10 +104,13 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState) -> Path:
+def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState,
+                    extra_files: dict[str, Path] | None = None) -> Path:
     """Write one checkpoint atomically (see the module docstring); returns its folder.
 
-    If the folder for this step already exists (a resumed run saving the step it resumed from) it is left as is.
+    ``extra_files`` (name in the checkpoint → existing file) are copied in before the folder is renamed, so they are
+    part of the same atomic write. If the folder for this step already exists (a resumed run saving the step it
+    resumed from) it is left as is.
     """
     checkpoints_dir.mkdir(parents=True, exist_ok=True)
     final = checkpoints_dir / checkpoint_name(state.step)
@@ -125,6 +132,8 @@ def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState) -> 
         summary = {"step": state.step, "epoch": state.epoch, "index": state.index, "elapsed": state.elapsed,
                    "lr": state.optimizer["param_groups"][0]["lr"], "total_steps": state.schedule.get("total_steps")}
         (tmp / TRAINER_STATE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        for name, source in (extra_files or {}).items():
+            shutil.copyfile(source, tmp / name)
         for file in tmp.iterdir():
             _fsync_path(file)
         _fsync_path(tmp)
@@ -187,11 +196,16 @@ def prune_checkpoints(checkpoints_dir: Path, keep_last: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module) -> TrainingState:
-    """Load the model weights of checkpoint ``path`` into ``model`` and return the rest of its state."""
-    load_into(model, read_state_dict(find_weights(path)), source=str(path))
+def read_training_state(path: Path) -> TrainingState:
+    """The non-model part of checkpoint ``path`` (e.g. to compare its settings before touching a model)."""
     try:
         data = torch.load(path / TRAINING_STATE, map_location="cpu", weights_only=True)
     except Exception as error:  # a corrupt or foreign file
         raise BertError(f"cannot read {path / TRAINING_STATE}: {error}") from None
     return TrainingState(**data)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module) -> TrainingState:
+    """Load the model weights of checkpoint ``path`` into ``model`` and return the rest of its state."""
+    load_into(model, read_state_dict(find_weights(path)), source=str(path))
+    return read_training_state(path)

@@ -15,15 +15,20 @@ class PretrainConfig:
     """Settings of a pretraining run. Only ``data``, ``out`` and one of ``max_steps``/``time_budget`` are required.
 
     data: a folder written by ``bert prepare`` (train/, eval/, meta.json, tokenizer/).
-    config: a preset name (tiny, mini, small, medium, base, large) or a path to a BERT config.json (default mini);
-        ``vocab_size`` always comes from the data's tokenizer. ``model_overrides`` replace further fields
-        (e.g. ``{"hidden_dropout_prob": 0.0}``).
+    config: a preset name (tiny, mini, small, medium, base, large; a variant at such a size: albert-mini,
+        roberta-small, distilbert-mini, ...) or a path to a config.json of any supported model type (default mini);
+        ``vocab_size`` and ``pad_token_id`` always come from the data's tokenizer, which must be of the model type's
+        kind (WordPiece for BERT and DistilBERT, byte-level BPE for RoBERTa, unigram for ALBERT).
+        ``model_overrides`` replace further fields (e.g. ``{"hidden_dropout_prob": 0.0}``). The model trained is
+        BertForPreTraining, AlbertForPreTraining, RobertaForMaskedLM or DistilBertForMaskedLM.
     init_from: continue pretraining a checkpoint (a folder or a model name) instead of starting from random
         weights; its config.json is the architecture (``config`` must then be None), its vocabulary must be the
         data's, heads it lacks are freshly initialised (see :mod:`bert.train.init_from`).
     head_lr: peak learning rate of the pretraining heads (``cls.*``), when it should differ from ``lr``.
-    objective: "mlm+nsp" or "mlm"; None trains what the data holds (``bert prepare --objective``). "mlm" on
-        sentence-pair data ignores the NSP labels; MLM-only training freezes the pooler and NSP layer.
+    objective: "mlm+nsp", "mlm+sop" or "mlm"; None trains what the data holds (``bert prepare --objective``). "mlm"
+        on sentence-pair data ignores the pair labels; MLM-only training freezes the pooler and sentence head.
+        Sentence-order labels train BERT's two-way sentence layer or ALBERT's SOP head; RoBERTa and DistilBERT
+        train "mlm" only.
     out: the run folder (metrics.jsonl, curves.png, checkpoints/, final/).
     max_steps / time_budget (minutes): when to stop; the learning rate decays to 0 at max_steps, or at the
         number of steps estimated to fit in the time budget (see :mod:`bert.train.schedule`).
@@ -85,7 +90,7 @@ class PretrainConfig:
             (self.grad_accum > 0, "--grad-accum must be positive"),
             (self.lr > 0, "--lr must be positive"),
             (self.head_lr is None or self.head_lr > 0, "--head-lr must be positive"),
-            (self.objective in (None, "mlm+nsp", "mlm"), "--objective must be mlm+nsp or mlm"),
+            (self.objective in (None, "mlm+nsp", "mlm+sop", "mlm"), "--objective must be mlm+nsp, mlm+sop or mlm"),
             (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
             (0.0 <= self.warmup_fraction < 1.0, "--warmup-fraction must be in [0, 1)"),
             (self.weight_decay >= 0, "--weight-decay must be >= 0"),

@@ -1,4 +1,4 @@
-"""Held-out evaluation of a pretraining model: MLM loss and accuracy (and NSP accuracy) on prepared data.
+"""Held-out evaluation of a pretraining model: MLM loss and accuracy (and NSP or SOP accuracy) on prepared data.
 
 Every evaluation masks the same examples the same way (a fixed seed, always 15% of the tokens, at most
 ceil(0.15 * T) per sequence, whatever the training masking rate), so evaluations of one run, of different runs and
@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from bert.checkpoint import PreTrainedModel
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
-from bert.heads import BertForPreTraining
 from bert.train.loss import PretrainingObjective, summarize
 
 EVAL_MASKING_SEED = 20181011
@@ -30,15 +30,17 @@ def eval_collator(tokenizer: Any, seq_len: int, whole_word_masking: bool = False
 
 
 @torch.no_grad()
-def evaluate(model: BertForPreTraining | PretrainingObjective, data: PretrainingDataset, collator: MaskingCollator,
-             batch_size: int = 32, max_examples: int | None = None, nsp: bool = True,
+def evaluate(model: PreTrainedModel | PretrainingObjective, data: PretrainingDataset, collator: MaskingCollator,
+             batch_size: int = 32, max_examples: int | None = None, task: str | None = "nsp",
              device: torch.device | None = None,
              autocast: contextlib.AbstractContextManager | None = None) -> dict[str, float]:
-    """mlm_loss, mlm_accuracy (and with ``nsp``: nsp_loss, nsp_accuracy) over the first ``max_examples``
-    examples of ``data`` (all by default), in batches of ``batch_size``. The model is left in the mode it was in."""
-    objective = model if isinstance(model, PretrainingObjective) else PretrainingObjective(model, nsp=nsp)
+    """mlm_loss, mlm_accuracy (and for a sentence ``task``, "nsp" or "sop": its loss and accuracy, e.g.
+    sop_accuracy) over the first ``max_examples`` examples of ``data`` (all by default), in batches of
+    ``batch_size``. ``task`` applies to a bare model; an objective brings its own. The model is left in the mode it
+    was in."""
+    objective = model if isinstance(model, PretrainingObjective) else PretrainingObjective(model, task)
     device = device or next(objective.parameters()).device
-    was_training = objective.training
+    was_training = model.training  # a fresh wrapper is in train mode whatever the model's mode
     objective.eval()
     collator.generator.manual_seed(EVAL_MASKING_SEED)
     stats = torch.zeros(6, dtype=torch.float64)
@@ -49,4 +51,4 @@ def evaluate(model: BertForPreTraining | PretrainingObjective, data: Pretraining
         with autocast or contextlib.nullcontext():
             stats += objective(**batch).stats().cpu()
     objective.train(was_training)
-    return summarize(stats)
+    return summarize(stats, objective.task)

@@ -4,7 +4,8 @@ What most people with a small corpus do is not to pretrain from scratch (on a fe
 "frequent word" stage) but to keep training a pretrained BERT with the same objective on their own text. Three
 things make that work:
 
-* the architecture comes from the checkpoint's ``config.json`` (only dropout may be changed);
+* the architecture comes from the checkpoint's ``config.json`` (only dropout may be changed), and so does the model
+  type: a RoBERTa, ALBERT or DistilBERT checkpoint continues as that variant (:mod:`bert.variants`);
 * the prepared data must have been tokenized with the checkpoint's own vocabulary: the embedding row of id 2003
   means "is" only for the vocabulary the model was trained with, so a mismatch is refused before training;
 * heads the checkpoint has (a ``BertForPreTraining`` checkpoint) are kept, so training continues exactly where it
@@ -21,12 +22,12 @@ from typing import Any
 
 import torch
 
-from bert.checkpoint import LoadReport, find_weights, load_into, read_state_dict
+from bert.checkpoint import LoadReport, PreTrainedModel, find_weights, load_into, read_state_dict
 from bert.config import BertConfig
 from bert.errors import BertError
-from bert.heads import BertForPreTraining
 from bert.hub import resolve_model_folder
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer import FastTokenizer
+from bert.variants.auto import auto_class, auto_tokenizer
 
 
 @dataclass
@@ -39,13 +40,14 @@ class InitCheckpoint:
     @classmethod
     def resolve(cls, name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> InitCheckpoint:
         """Find the checkpoint (a folder or any name ``--model`` takes: weights/, HF cache, download) and read its
-        config. A missing or unreadable checkpoint is a :class:`BertError`."""
+        config (of its model type's class). A missing or unreadable checkpoint is a :class:`BertError`."""
         folder = resolve_model_folder(name_or_path)
         if not (folder / "config.json").is_file():
             raise BertError(f"--init-from {name_or_path}: {folder} has no config.json; is it a BERT checkpoint?")
-        return cls(folder, BertConfig.from_json_file(folder / "config.json", **(overrides or {})))
+        config_class = auto_class(folder, "base").config_class
+        return cls(folder, config_class.from_json_file(folder / "config.json", **(overrides or {})))
 
-    def check_vocabulary(self, data_tokenizer: BertTokenizer, data_dir: Path) -> None:
+    def check_vocabulary(self, data_tokenizer: FastTokenizer, data_dir: Path) -> None:
         """BertError unless the prepared data's vocabulary is the checkpoint's (same tokens at the same ids)."""
         fix = (f"prepare the data with the checkpoint's tokenizer: bert prepare ... --tokenizer {self.folder} "
                f"--out {data_dir}")
@@ -54,7 +56,7 @@ class InitCheckpoint:
             raise BertError(f"{data_dir} was tokenized with a {len(data_vocab)}-token vocabulary but the checkpoint "
                             f"{self.folder} has {self.config.vocab_size} tokens; {fix}")
         try:
-            own = BertTokenizer.from_pretrained(self.folder).get_vocab()
+            own = auto_tokenizer(self.folder).get_vocab()
         except BertError:
             return  # a checkpoint without tokenizer files: the sizes agree, which is all that can be checked
         if own != data_vocab:
@@ -68,7 +70,7 @@ class InitCheckpoint:
         """The checkpoint's tensors (memory-mapped where possible); a corrupt file is a :class:`BertError`."""
         return read_state_dict(find_weights(self.folder))
 
-    def load_into(self, model: BertForPreTraining, state: dict[str, torch.Tensor]) -> LoadReport:
+    def load_into(self, model: PreTrainedModel, state: dict[str, torch.Tensor]) -> LoadReport:
         """Copy the checkpoint's tensors ``state`` into ``model``; returns what was missing (fresh) or unused."""
         return load_into(model, state, source=str(self.folder))
 

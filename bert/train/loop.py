@@ -35,15 +35,15 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from bert.checkpoint import check_writable_directory
+from bert.checkpoint import PreTrainedModel, check_writable_directory
 from bert.compile import compile_for_training
-from bert.config import BertConfig
+from bert.config import MODEL_TYPES, VARIANT_PRESET_FIELDS, BertConfig, split_preset
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import load_meta
 from bert.errors import BertError
-from bert.heads import IGNORE_INDEX, BertForPreTraining
-from bert.tokenizer import BertTokenizer
+from bert.heads import IGNORE_INDEX
+from bert.tokenizer import FastTokenizer
 from bert.train.batches import DataOrder, masked_rows, microbatches
 from bert.train.checkpointing import (
     TrainingState,
@@ -61,23 +61,32 @@ from bert.train.config import PretrainConfig
 from bert.train.distributed import World, set_threads, setup, teardown
 from bert.train.evaluate import eval_collator, evaluate
 from bert.train.init_from import InitCheckpoint, fresh_heads_note
-from bert.train.loss import PretrainingObjective, summarize
+from bert.train.loss import (
+    SENTENCE_TASKS,
+    STAT_NAMES,
+    PretrainingObjective,
+    pretraining_heads,
+    sentence_tasks,
+    summarize,
+)
 from bert.train.metrics import MetricsLog, peak_rss_gb, plot_curves
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
+from bert.variants.auto import TOKENIZERS, auto_class, model_type_of
 
 PROBE_PASSES = 3  # forward+backward passes timed to estimate steps from --time-budget (the fastest counts)
 
 
-def pretrain(config: PretrainConfig) -> Path:
-    """Pretrain a BertForPreTraining as ``config`` says; returns ``RUN/final`` (model + tokenizer files).
+def pretrain(config: PretrainConfig, trainer_class: type[Trainer] | None = None) -> Path:
+    """Pretrain a model as ``config`` says (see :func:`pretraining_model_class`); returns ``RUN/final`` (model +
+    tokenizer files). ``trainer_class``: a :class:`Trainer` subclass to run instead (distillation's).
 
     Under torchrun every process calls this; the returned path is the same on all of them.
     """
     config.validate()
     world = setup()
     try:
-        return Trainer(config, world).run()
+        return (trainer_class or Trainer)(config, world).run()
     except OSError as error:  # e.g. the disk filled up while writing metrics.jsonl or curves.png
         where = f"{error.filename}: " if error.filename else ""
         latest = latest_checkpoint(Path(config.out) / "checkpoints")
@@ -88,13 +97,72 @@ def pretrain(config: PretrainConfig) -> Path:
         teardown(world)
 
 
+def _is_config_file(spec: str) -> bool:
+    return spec.endswith(".json") or os.sep in spec or Path(spec).is_file()
+
+
+def config_model_type(spec: str) -> str:
+    """The model type that ``--config`` names: a preset's ("albert-mini" → "albert", "mini" → "bert") or a
+    config.json's ``model_type``."""
+    return model_type_of(spec) if _is_config_file(spec) else split_preset(spec)[0]
+
+
 def build_model_config(spec: str, vocab_size: int, pad_token_id: int,
                        overrides: dict[str, Any] | None = None) -> BertConfig:
-    """A preset name or a config.json path, with the data's vocabulary size."""
+    """A preset name (BERT's "mini", a variant's "albert-mini") or a config.json path (of any model type), in the
+    model type's config class, with the data's vocabulary size and padding id."""
     fields = {"vocab_size": vocab_size, "pad_token_id": pad_token_id}
-    if spec.endswith(".json") or os.sep in spec or Path(spec).is_file():
-        return BertConfig.from_json_file(spec, **fields, **(overrides or {}))
-    return dataclasses.replace(BertConfig.preset(spec, **fields), **(overrides or {}))
+    if _is_config_file(spec):
+        return auto_class(spec, "base").config_class.from_json_file(spec, **fields, **(overrides or {}))
+    model_type, size = split_preset(spec)
+    config = auto_class({"model_type": model_type}, "base").config_class.preset(
+        size, **fields, **VARIANT_PRESET_FIELDS.get(model_type, {}))
+    return dataclasses.replace(config, **(overrides or {}))
+
+
+def pretraining_model_class(model_type: str) -> type[PreTrainedModel]:
+    """What ``bert pretrain`` trains for a model type: its ``*ForPreTraining`` (MLM + a sentence head: BERT,
+    ALBERT), or where it has none its ``*ForMaskedLM`` (RoBERTa, DistilBERT: MLM only)."""
+    try:
+        return auto_class({"model_type": model_type}, "pretraining")
+    except BertError:
+        return auto_class({"model_type": model_type}, "masked_lm")
+
+
+def training_objective(flag: str | None, data_objective: str, data_dir: Path) -> str:
+    """The objective to train: ``--objective`` (None: what the data holds); BertError when the data lacks its
+    labels. "mlm" trains on any data (sentence-pair labels are then ignored)."""
+    if flag in (None, "mlm", data_objective):
+        return flag or data_objective
+    if data_objective == "mlm":
+        raise BertError(f"{data_dir} holds MLM-only data (no sentence-pair labels); train it with --objective mlm, "
+                        f"or prepare sentence pairs with bert prepare --objective {flag}")
+    raise BertError(f"{data_dir} holds {data_objective} data ({SENTENCE_TASKS[data_objective].upper()} labels), not "
+                    f"{flag}; train it with --objective {data_objective} or --objective mlm, or prepare it again with "
+                    f"bert prepare --objective {flag}")
+
+
+def check_model_objective(model_type: str, model_class: type[PreTrainedModel], objective: str) -> None:
+    """BertError when the model cannot train the objective's sentence task (RoBERTa has no sentence head, ALBERT's
+    learns sentence order only)."""
+    task, tasks = SENTENCE_TASKS[objective], sentence_tasks(model_class)
+    if task is None or task in tasks:
+        return
+    name = MODEL_TYPES[model_type]
+    fix = (f"its sentence head learns {' or '.join(t.upper() for t in tasks)} only: prepare the data with "
+           f"bert prepare --objective mlm+{tasks[0]}, or" if tasks else "it has no sentence-pair head:")
+    raise BertError(f"{name} cannot train {task.upper()} ({objective} data); {fix} pass --objective mlm to train the "
+                    "masked LM alone")
+
+
+def data_tokenizer(model_type: str, tokenizer_dir: Path, data_dir: Path) -> FastTokenizer:
+    """The prepared data's tokenizer, as the model type's tokenizer class (so that ``RUN/final`` loads with
+    :func:`~bert.variants.auto.auto_tokenizer`); BertError when the data was tokenized for another family."""
+    try:
+        return TOKENIZERS[model_type].from_pretrained(tokenizer_dir)
+    except BertError as error:
+        raise BertError(f"{data_dir} was not tokenized for {MODEL_TYPES[model_type]} ({error}); prepare it with a "
+                        f"{MODEL_TYPES[model_type]} tokenizer: bert prepare ... --tokenizer DIR|NAME") from None
 
 
 def check_writable(out: Path) -> None:
@@ -133,7 +201,15 @@ def interrupt_flag() -> Iterator[dict[str, bool]]:
 
 
 class Trainer:
-    """Holds the state of one run; :meth:`run` trains. Use :func:`pretrain` rather than this class."""
+    """Holds the state of one run; :meth:`run` trains. Use :func:`pretrain` rather than this class.
+
+    A subclass (:class:`bert.train.distill.DistillTrainer`) changes what is trained through the hooks
+    :meth:`_init_checkpoint`, :meth:`_start_note`, :meth:`_build_objective`, :meth:`_normalizers`,
+    :meth:`_summarize` (with ``stats_size``), :meth:`_held_out` and :meth:`_plot_curves`.
+    """
+
+    command = "pretrain"  # the `bert` sub-command, in messages
+    stats_size = len(STAT_NAMES)  # the length of the objective's stats() vector
 
     def __init__(self, config: PretrainConfig, world: World) -> None:
         self.cfg = config
@@ -145,7 +221,6 @@ class Trainer:
 
         meta = load_meta(self.data_dir)
         self.tokenizer_dir = self.data_dir / "tokenizer"
-        self.tokenizer = BertTokenizer.from_pretrained(self.tokenizer_dir)
         self.train_data = PretrainingDataset(self.data_dir / "train")
         eval_dir = self.data_dir / "eval"
         self.eval_data = PretrainingDataset(eval_dir) if (eval_dir / "input_ids.npy").is_file() else None
@@ -153,15 +228,19 @@ class Trainer:
             self.eval_data = None
         self.seq_len = self.train_data.max_seq_len
         self.meta = meta
-        data_objective = meta.get("objective", "mlm+nsp")
-        if config.objective == "mlm+nsp" and data_objective == "mlm":
-            raise BertError(f"{self.data_dir} holds MLM-only data (no next-sentence labels); train it with "
-                            "--objective mlm, or prepare sentence pairs with bert prepare --objective mlm+nsp")
-        self.nsp = (config.objective or data_objective) == "mlm+nsp"
-        self.init: InitCheckpoint | None = None
+        objective = training_objective(config.objective, meta.get("objective", "mlm+nsp"), self.data_dir)
+        # The sentence task trained ("nsp", "sop"; None: MLM only); it names the metrics.
+        self.sentence_task = SENTENCE_TASKS[objective]
+        self.init: InitCheckpoint | None = self._init_checkpoint()  # checked before anything is written
         init_state = None
-        if config.init_from is not None:  # checked before anything is written
-            self.init = InitCheckpoint.resolve(config.init_from, config.model_overrides)
+        model_type = model_type_of(self.init.config) if self.init else config_model_type(config.config or "mini")
+        self.model_class = pretraining_model_class(model_type)
+        check_model_objective(model_type, self.model_class, objective)
+        if config.head_lr is not None and model_type != "bert":  # the optimizer finds heads by BERT's names (cls.*)
+            raise BertError(f"--head-lr applies to BERT's pretraining heads (cls.*) only, not to "
+                            f"{MODEL_TYPES[model_type]}'s; drop it")
+        self.tokenizer = data_tokenizer(model_type, self.tokenizer_dir, self.data_dir)
+        if self.init is not None:
             self.init.check_vocabulary(self.tokenizer, self.data_dir)
             # A resumed run continues from its own checkpoint: the initial weights are not read over it.
             if not (config.resume and latest_checkpoint(self.checkpoints_dir)):
@@ -190,19 +269,21 @@ class Trainer:
         else:
             self.model_config = build_model_config(config.config or "mini", self.collator.vocab_size,
                                                    self.tokenizer.pad_token_id, config.model_overrides)
-        if self.model_config.max_position_embeddings < self.seq_len:
-            raise BertError(f"the data has sequences of {self.seq_len} tokens but the model only "
-                            f"{self.model_config.max_position_embeddings} positions")
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
-        self.model = BertForPreTraining(self.model_config)
+        self.model = self.model_class(self.model_config)
+        positions = self.model.base_model.embeddings.max_length()  # RoBERTa's table also holds its padding offset
+        if positions < self.seq_len:
+            raise BertError(f"the data has sequences of {self.seq_len} tokens but the model only {positions} positions")
         if self.init is not None and init_state is not None:
             note = fresh_heads_note(self.init.load_into(self.model, init_state))
             del init_state
-            self._note(f"continuing pretraining from {self.init.folder}" + (f"; {note}" if note else ""))
-        if not self.nsp:  # MLM only: the pooler and NSP layer get no gradient; leave them as they are
-            for parameter in [*self.model.bert.pooler.parameters(), *self.model.cls.seq_relationship.parameters()]:
+            self._note(self._start_note(note))
+        sentence_head = pretraining_heads(self.model).sentence
+        if self.sentence_task is None and sentence_head is not None:
+            # MLM only: the pooler and sentence head get no gradient; leave them as they are
+            for parameter in [*self.model.base_model.pooler.parameters(), *sentence_head.parameters()]:
                 parameter.requires_grad_(False)
         self.model.to(world.device).train()
         self.model.gradient_checkpointing_enable(config.gradient_checkpointing)
@@ -226,7 +307,7 @@ class Trainer:
         elif self.metrics is not None:
             self.metrics.truncate_after(-1)
 
-        self.objective = PretrainingObjective(self.model, nsp=self.nsp)
+        self.objective = self._build_objective()
         if self.schedule is None:  # --time-budget alone: time a probe (before DDP wraps the model) to size it
             self.schedule = self._schedule(self._estimate_steps())
         self.wrapped: torch.nn.Module = self.objective
@@ -240,6 +321,21 @@ class Trainer:
     def _schedule(self, total_steps: int) -> WarmupLinearSchedule:
         warmup = resolve_warmup(total_steps, self.cfg.warmup_steps, self.cfg.warmup_fraction)
         return WarmupLinearSchedule(self.cfg.lr, warmup, total_steps)
+
+    def _init_checkpoint(self) -> InitCheckpoint | None:
+        """The checkpoint whose weights the model starts from (None: random weights), before anything is written."""
+        if self.cfg.init_from is None:
+            return None
+        return InitCheckpoint.resolve(self.cfg.init_from, self.cfg.model_overrides)
+
+    def _start_note(self, fresh: str | None) -> str:
+        """The log line saying where the weights come from (``fresh``: what the checkpoint lacked, or None)."""
+        assert self.init is not None
+        return f"continuing pretraining from {self.init.folder}" + (f"; {fresh}" if fresh else "")
+
+    def _build_objective(self) -> torch.nn.Module:
+        """The module that turns a masked batch into loss sums (see :mod:`bert.train.loss`); DDP wraps it."""
+        return PretrainingObjective(self.model, self.sentence_task)
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.checkpoints_dir)
@@ -264,7 +360,7 @@ class Trainer:
 
     def _note(self, message: str) -> None:
         if self.world.is_main:
-            print(f"bert pretrain: {message}", file=sys.stderr, flush=True)
+            print(f"bert {self.command}: {message}", file=sys.stderr, flush=True)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(device_type=self.world.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
@@ -325,8 +421,8 @@ class Trainer:
         if world.is_main and cfg.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=max_steps, initial=self.step, desc="pretrain", unit="step", dynamic_ncols=True)
-        window = torch.zeros(6, dtype=torch.float64)
+            bar = tqdm(total=max_steps, initial=self.step, desc=self.command, unit="step", dynamic_ncols=True)
+        window = torch.zeros(self.stats_size, dtype=torch.float64)
         window_tokens, window_seconds, window_steps = 0, 0.0, 0
         tokens_per_step = self.per_step * self.seq_len
         started = time.perf_counter() - self.elapsed
@@ -351,7 +447,8 @@ class Trainer:
                         bar.set_postfix(mlm_loss=f"{float(stats[0] / max(stats[2], 1)):.3f}", lr=f"{lr:.2e}",
                                         tok_s=f"{tokens_per_step / seconds:,.0f}", refresh=False)
                     if self.metrics is not None and self.step % cfg.log_every == 0:
-                        self.metrics.write({"kind": "train", "step": self.step, **summarize(window), "lr": lr,
+                        self.metrics.write({"kind": "train", "step": self.step,
+                                            **self._summarize(window), "lr": lr,
                                             "tokens_per_second": window_tokens / window_seconds,
                                             "elapsed": self.elapsed})
                         window.zero_()
@@ -375,15 +472,14 @@ class Trainer:
             if bar is not None:
                 bar.close()
         if self.metrics is not None and window_steps:  # the steps since the last train line
-            self.metrics.write({"kind": "train", "step": self.step, **summarize(window),
+            self.metrics.write({"kind": "train", "step": self.step, **self._summarize(window),
                                 "lr": self.schedule.lr(self.step),
                                 "tokens_per_second": window_tokens / max(window_seconds, 1e-9),
                                 "elapsed": self.elapsed})
         if interrupted:
             path = self._save()
-            if world.is_main:
-                print(f"bert pretrain: interrupted at step {self.step}; saved {path}. To continue, run the same "
-                      "command with --resume", file=sys.stderr, flush=True)
+            self._note(f"interrupted at step {self.step}; saved {path}. To continue, run the same command with "
+                       "--resume")
             raise KeyboardInterrupt
         self._evaluate(None)
         self._save()
@@ -395,52 +491,72 @@ class Trainer:
         indices = self.order.next_step()
         batches = [self._to_device(masked_rows(self.train_data, self.collator, chunk, world.rank, world.world_size))
                    for chunk in microbatches(indices, cfg.grad_accum)]
-        totals = torch.tensor([float(sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in batches)),
-                               float(sum(len(b["next_sentence_label"]) for b in batches))], dtype=torch.float64)
-        world.all_reduce_sum(totals)
-        mlm_total, nsp_total = max(totals[0].item(), 1.0), max(totals[1].item(), 1.0)
+        normalizers = self._normalizers(batches)
 
         lr = self.schedule.apply(self.optimizer, self.step + 1)
-        stats = torch.zeros(6, dtype=torch.float64)
+        stats = torch.zeros(self.stats_size, dtype=torch.float64)
         for k, batch in enumerate(batches):
             last = k == len(batches) - 1
             sync = contextlib.nullcontext() if last or not world.distributed else self.wrapped.no_sync()
             with sync:
                 with self._autocast():
-                    out = self.wrapped(**batch, mlm_normalizer=mlm_total, nsp_normalizer=nsp_total)
+                    out = self.wrapped(**batch, **normalizers)
                 # DDP averages gradients over processes; the normalisers already divide by the global totals.
                 (out.loss * world.world_size).backward()
             stats += out.stats().cpu()
         world.all_reduce_sum(stats)
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-        summary = summarize(stats)
-        if not all(math.isfinite(v) for v in (summary["mlm_loss"], summary.get("nsp_loss", 0.0), grad_norm)):
+        summary = self._summarize(stats)
+        pair_loss = summary.get(f"{self.sentence_task}_loss", 0.0)
+        if not all(math.isfinite(v) for v in (summary["mlm_loss"], pair_loss, grad_norm)):
             last_good = latest_checkpoint(self.checkpoints_dir)
             kept = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was saved yet"
+            pair = f"{self.sentence_task.upper()} loss {pair_loss:.4g}, " if self.sentence_task else ""
             raise BertError(
-                f"the loss became non-finite at step {self.step + 1} (MLM loss {summary['mlm_loss']:.4g}, "
-                f"NSP loss {summary.get('nsp_loss', 0.0):.4g}, gradient norm {grad_norm:.4g}); training stopped and "
-                f"{kept}. Lower --lr or lengthen the warmup, then continue with --resume")
+                f"the loss became non-finite at step {self.step + 1} (MLM loss {summary['mlm_loss']:.4g}, {pair}"
+                f"gradient norm {grad_norm:.4g}); training stopped and {kept}. Lower --lr or lengthen the warmup, "
+                "then continue with --resume")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return stats, lr
 
+    def _normalizers(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """What every micro-batch's loss sums are divided by: the global batch's masked tokens and examples (summed
+        over processes), so that accumulation and DDP give the gradient of the mean loss over the global batch."""
+        totals = torch.tensor([float(sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in batches)),
+                               float(sum(len(b["next_sentence_label"]) for b in batches))], dtype=torch.float64)
+        self.world.all_reduce_sum(totals)
+        return {"mlm_normalizer": max(totals[0].item(), 1.0), "nsp_normalizer": max(totals[1].item(), 1.0)}
+
+    def _summarize(self, stats: torch.Tensor) -> dict[str, float]:
+        """Summed stats [stats_size] → the metrics of a train line."""
+        return summarize(stats, self.sentence_task)
+
+    def _held_out(self) -> dict[str, float]:
+        """The metrics of one evaluation (see :func:`~bert.train.evaluate.evaluate`)."""
+        return evaluate(self.objective, self.eval_data, self.eval_collator, self.cfg.batch_size,
+                        self.cfg.eval_batches * self.cfg.batch_size, device=self.world.device,
+                        autocast=self._autocast())
+
+    def _plot_curves(self) -> None:
+        assert self.metrics is not None
+        plot_curves(self.metrics.events, self.out / "curves.png")
+
     def _evaluate(self, bar: Any) -> dict[str, float] | None:
-        """Held-out MLM loss/accuracy and NSP accuracy on the first eval_batches × batch_size eval examples,
+        """Held-out MLM loss/accuracy and NSP or SOP accuracy on the first eval_batches × batch_size eval examples,
         masked with a fixed seed (rank 0 only; see :mod:`bert.train.evaluate`)."""
         if not self.world.is_main or self.eval_data is None or self.cfg.eval_batches == 0:
             return None
-        result = evaluate(self.objective, self.eval_data, self.eval_collator, self.cfg.batch_size,
-                          self.cfg.eval_batches * self.cfg.batch_size, device=self.world.device,
-                          autocast=self._autocast())
+        result = self._held_out()
         event = {"kind": "eval", "step": self.step, **result, "elapsed": self.elapsed, "peak_rss_gb": peak_rss_gb()}
         assert self.metrics is not None
         self.metrics.write(event)
-        plot_curves(self.metrics.events, self.out / "curves.png")
+        self._plot_curves()
+        accuracy = f"{self.sentence_task}_accuracy"
         message = (f"step {self.step}: eval MLM loss {result['mlm_loss']:.4f}, MLM accuracy "
-                   f"{result['mlm_accuracy']:.3f}" + (f", NSP accuracy {result['nsp_accuracy']:.3f}"
-                                                      if "nsp_accuracy" in result else ""))
+                   f"{result['mlm_accuracy']:.3f}" + (f", {self.sentence_task.upper()} accuracy {result[accuracy]:.3f}"
+                                                      if accuracy in result else ""))
         if bar is not None:
             bar.write(message)
         else:
@@ -462,15 +578,14 @@ class Trainer:
         return path
 
     def _export_final(self) -> Path:
-        """``RUN/final``: save_pretrained + the data's tokenizer files, swapped in atomically."""
+        """``RUN/final``: save_pretrained + the data's tokenizer, swapped in atomically. The tokenizer is saved as the
+        model's family (a DistilBERT's says DistilBertTokenizer: transformers then gives it no token_type_ids)."""
         final = self.out / "final"
         if self.world.is_main:
             tmp = self.out / f".tmp-final-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             self.model.save_pretrained(tmp)
-            for file in self.tokenizer_dir.iterdir():
-                if file.is_file():
-                    shutil.copy2(file, tmp / file.name)
+            self.tokenizer.save_pretrained(tmp)
             if final.exists():
                 old = self.out / f".old-final-{os.getpid()}"
                 os.rename(final, old)

@@ -1,5 +1,9 @@
 """The pretraining loss, computed where it matters: MLM logits only for the masked positions.
 
+The models it trains (see :func:`pretraining_heads`): ``BertForPreTraining`` (MLM + its two-way sentence head, for
+next-sentence or sentence-order labels), ``AlbertForPreTraining`` (MLM + sentence order) and the masked-LM models
+of RoBERTa and DistilBERT (MLM only). The sentence task's metrics carry its name: ``nsp_*`` or ``sop_*``.
+
 ``BertForPreTraining.forward`` scores every vocabulary word at every position ([B, T, V] logits) and then throws
 away all but the ~15% of positions that carry a label. At V = 30522 that decoder matmul is the single biggest
 cost of a small BERT. :func:`masked_lm_logits` gathers the hidden states of the labelled positions first
@@ -14,16 +18,50 @@ training give the same gradients as one big batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bert.checkpoint import PreTrainedModel
 from bert.heads import IGNORE_INDEX, BertForPreTraining
+from bert.variants.albert import AlbertForPreTraining
+
+# The sentence task of each data objective (None: masked-LM alone); it names the metrics (nsp_loss, sop_accuracy).
+SENTENCE_TASKS: dict[str, str | None] = {"mlm+nsp": "nsp", "mlm+sop": "sop", "mlm": None}
 
 
-def masked_lm_logits(model: BertForPreTraining, hidden_states: torch.Tensor,
+class PretrainingHeads(NamedTuple):
+    """A pretraining model's heads: ``mlm`` [..., H] → [..., V]; ``sentence`` the two-way sentence-pair classifier
+    on the pooled first token [B, H] → [B, 2] (None for masked-LM models)."""
+
+    mlm: Callable[[torch.Tensor], torch.Tensor]
+    sentence: nn.Module | None
+
+
+def pretraining_heads(model: PreTrainedModel) -> PretrainingHeads:
+    """The heads of a BertForPreTraining, an AlbertForPreTraining or a ``*ForMaskedLM`` model (MLM only)."""
+    if isinstance(model, BertForPreTraining):
+        return PretrainingHeads(model.cls.predictions, model.cls.seq_relationship)
+    if isinstance(model, AlbertForPreTraining):
+        return PretrainingHeads(model.predictions, model.sop_classifier)
+    return PretrainingHeads(model.mlm_logits, None)
+
+
+def sentence_tasks(model_class: type[PreTrainedModel]) -> tuple[str, ...]:
+    """The sentence tasks a pretraining model class trains: BERT's two-way layer learns next-sentence or
+    sentence-order labels, ALBERT's head sentence order (its pretraining task); masked-LM models none."""
+    if issubclass(model_class, BertForPreTraining):
+        return ("nsp", "sop")
+    if issubclass(model_class, AlbertForPreTraining):
+        return ("sop",)
+    return ()
+
+
+def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor,
                      labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the MLM head on the labelled positions only.
 
@@ -32,10 +70,10 @@ def masked_lm_logits(model: BertForPreTraining, hidden_states: torch.Tensor,
     """
     selected = labels != IGNORE_INDEX  # [B, T]
     rows = hidden_states[selected]  # [M, H]
-    return model.cls.predictions(rows), labels[selected]
+    return pretraining_heads(model).mlm(rows), labels[selected]
 
 
-def masked_lm_loss(model: BertForPreTraining, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def masked_lm_loss(model: PreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over the masked positions: equal to ``bert.heads.mlm_loss`` on the full logits."""
     logits, targets = masked_lm_logits(model, hidden_states, labels)
     return F.cross_entropy(logits.float(), targets)
@@ -45,7 +83,8 @@ def masked_lm_loss(model: BertForPreTraining, hidden_states: torch.Tensor, label
 class LossSums:
     """Per-batch *sums* (not means), so that batches and processes combine exactly by adding them up.
 
-    ``loss`` is the differentiable objective, already divided by the normalisers the caller passed in.
+    ``loss`` is the differentiable objective, already divided by the normalisers the caller passed in. The
+    ``nsp_*`` sums are those of the sentence task, whichever it is (NSP or SOP; :func:`summarize` names it).
     """
 
     loss: torch.Tensor
@@ -65,21 +104,25 @@ class LossSums:
 STAT_NAMES = ("mlm_loss_sum", "mlm_correct", "mlm_count", "nsp_loss_sum", "nsp_correct", "nsp_count")
 
 
-def summarize(stats: torch.Tensor) -> dict[str, float]:
-    """Turn summed stats (see :meth:`LossSums.stats`) into mlm_loss, mlm_accuracy, nsp_loss, nsp_accuracy (the
-    NSP values only when NSP was trained: MLM-only runs have none)."""
+def summarize(stats: torch.Tensor, task: str | None = "nsp") -> dict[str, float]:
+    """Turn summed stats (see :meth:`LossSums.stats`) into mlm_loss, mlm_accuracy and the sentence task's
+    ``{task}_loss``, ``{task}_accuracy`` (nsp_* or sop_*; only when it was trained: MLM-only runs have none)."""
     s = dict(zip(STAT_NAMES, stats.tolist(), strict=True))
-    mlm, nsp = max(s["mlm_count"], 1.0), s["nsp_count"]
+    mlm, pairs = max(s["mlm_count"], 1.0), s["nsp_count"]
     result = {"mlm_loss": s["mlm_loss_sum"] / mlm, "mlm_accuracy": s["mlm_correct"] / mlm}
-    if nsp:
-        result.update(nsp_loss=s["nsp_loss_sum"] / nsp, nsp_accuracy=s["nsp_correct"] / nsp)
+    if pairs and task is not None:
+        result.update({f"{task}_loss": s["nsp_loss_sum"] / pairs, f"{task}_accuracy": s["nsp_correct"] / pairs})
     return result
 
 
 class PretrainingObjective(nn.Module):
-    """``BertForPreTraining`` + the masked-only MLM loss + the NSP loss, as one module (DDP wraps this).
+    """A pretraining model (see :func:`pretraining_heads`) + the masked-only MLM loss + the sentence task's loss, as
+    one module (DDP wraps this).
 
-    ``nsp=False`` (MLM-only data) leaves the NSP loss out: its sums are 0 and the batch's labels are ignored.
+    ``task`` "nsp" or "sop" trains the model's sentence head on the batch's ``next_sentence_label`` (next-sentence
+    or sentence-order labels; which one only names the metrics); None (MLM only) leaves that loss out: its sums are
+    0 and the labels are ignored. A model with a single token type (RoBERTa) or none (DistilBERT) reads no
+    ``token_type_ids``.
 
     ``forward(batch, mlm_normalizer, nsp_normalizer)`` returns :class:`LossSums` whose ``loss`` is
     ``mlm_loss_sum / mlm_normalizer + nsp_loss_sum / nsp_normalizer``. With the normalisers set to the global
@@ -88,23 +131,29 @@ class PretrainingObjective(nn.Module):
     world size before backward).
     """
 
-    def __init__(self, model: BertForPreTraining, nsp: bool = True) -> None:
+    def __init__(self, model: PreTrainedModel, task: str | None = "nsp") -> None:
         super().__init__()
         self.model = model
-        self.nsp = nsp
+        self.task = task
+        self.heads = pretraining_heads(model)
+        if task is not None and task not in sentence_tasks(type(model)):
+            raise ValueError(f"{type(model).__name__} has no head for the {task!r} task")
+        self.segments = model.config.type_vocab_size > 1
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor, next_sentence_label: torch.Tensor,
                 mlm_normalizer: float = 1.0, nsp_normalizer: float = 1.0) -> LossSums:
-        out = self.model.bert(input_ids, token_type_ids, attention_mask)
+        """All inputs [B, T] but next_sentence_label [B]; labels -100 where a token is not masked."""
+        out = self.model.run_encoder(input_ids, token_type_ids if self.segments else None, attention_mask,
+                                     False, False)
         logits, targets = masked_lm_logits(self.model, out.last_hidden_state, labels)
         logits = logits.float()
         mlm_sum = F.cross_entropy(logits, targets, reduction="sum")
         with torch.no_grad():
             mlm_correct = (logits.argmax(-1) == targets).sum()
         nsp_targets = next_sentence_label.reshape(-1)
-        if self.nsp:
-            nsp_logits = self.model.cls.seq_relationship(out.pooler_output).float()  # [B, 2]
+        if self.task is not None:
+            nsp_logits = self.heads.sentence(out.pooler_output).float()  # [B, 2]
             nsp_sum = F.cross_entropy(nsp_logits, nsp_targets, reduction="sum")
             with torch.no_grad():
                 nsp_correct = (nsp_logits.argmax(-1) == nsp_targets).sum()

@@ -1,7 +1,8 @@
 """What a run writes as it goes: ``RUN/metrics.jsonl`` (one JSON object per event) and ``RUN/curves.png``.
 
 Each line of metrics.jsonl has ``kind`` ("train" or "eval"), ``step``, and the measured values among
-``mlm_loss``, ``mlm_accuracy``, ``nsp_loss``, ``nsp_accuracy``, ``lr``, ``tokens_per_second`` and ``elapsed``
+``mlm_loss``, ``mlm_accuracy``, the sentence task's ``nsp_loss``, ``nsp_accuracy`` (next-sentence data) or
+``sop_loss``, ``sop_accuracy`` (sentence-order data), ``lr``, ``tokens_per_second`` and ``elapsed``
 (seconds of training). Train lines average the steps since the previous train line; ``tokens_per_second`` counts
 every position of the global batch (batch × sequence length × processes × accumulation, padding included) per
 second of step time (evaluation and checkpointing excluded). Eval lines also carry ``peak_rss_gb``, the process's
@@ -62,17 +63,17 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_curves(events: list[dict[str, Any]], path: Path) -> bool:
-    """Draw MLM loss, MLM accuracy and (when the run trains NSP) NSP accuracy against the step (train and eval)
-    into ``path``.
+    """Draw MLM loss, MLM accuracy and (when the run trains one) the sentence task's accuracy, NSP or SOP, against
+    the step (train and eval) into ``path``.
 
     Matplotlib is optional: when it is missing, warn once and return False.
     """
     plt = pyplot()
     if plt is None:
         return False
-    panels = (("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy"), ("nsp_accuracy", "NSP accuracy"))
-    if not any("nsp_accuracy" in e for e in events):  # an MLM-only run
-        panels = panels[:2]
+    panels = [("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy")]
+    panels += [(f"{task}_accuracy", f"{task.upper()} accuracy") for task in ("nsp", "sop")
+               if any(f"{task}_accuracy" in e for e in events)]  # none in an MLM-only run
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5))
     for axis, (key, title) in zip(axes, panels, strict=True):
         for kind, style in (("train", "-"), ("eval", "o-")):

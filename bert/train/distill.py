@@ -1,0 +1,404 @@
+"""Knowledge distillation: :func:`distill` (the Python API behind ``bert distill``), DistilBERT's recipe.
+
+A small *student* BERT learns to imitate a trained *teacher* on prepared pretraining data (Sanh et al., 2019,
+"DistilBERT"). The student starts as
+
+* ``student_layers`` K of the teacher's L layers, spread evenly from the first (layer ``i * L // K`` becomes layer
+  i: 6 of 12 → 0, 2, 4, 6, 8, 10; 3 of 6 → 0, 2, 4), with the teacher's embeddings, pooler and heads — the
+  default is half the teacher's layers; or
+* random weights of a given size (``config``: a preset or a config.json, ``--student-config``); or
+* another checkpoint (``init_from``).
+
+Its loss, per global batch of M masked positions and N real (non-padding) tokens, with s / t the student's /
+teacher's MLM logits at a masked position and h_s / h_t their last hidden states at a token::
+
+    alpha_ce  · T² · (1/M) Σ_masked KL(softmax(t/T) ‖ softmax(s/T))    the teacher's soft targets
+  + alpha_mlm ·      (1/M) Σ_masked −log softmax(s)[label]             the hard MLM loss
+  + alpha_cos ·      (1/N) Σ_real  (1 − cos(h_s, h_t))                 the hidden states' directions
+
+T² keeps the soft targets' gradients the same size whatever the temperature (Hinton et al., 2015). The defaults
+(T 2, 5 / 2 / 1) are those of Hugging Face's ``distiller.py``, which trained DistilBERT. The cosine term needs the
+student's hidden size to be the teacher's (``alpha_cos`` 0 otherwise). The teacher runs in eval mode without
+gradients, is never given to the optimizer and its weights never change; it must share the data's vocabulary
+(the check of :mod:`bert.train.init_from`). Distillation trains the masked LM only: the pooler and NSP head are
+copied from the teacher (or left as initialised) and frozen.
+
+Everything else is :class:`~bert.train.loop.Trainer`'s — time budget or max steps, evaluation, atomic checkpoints,
+exact ``--resume``, Ctrl-C, DDP, metrics.jsonl, curves.png: :class:`DistillTrainer` swaps only the student's
+starting point, the objective, the metrics and the curves. Train lines of metrics.jsonl carry each loss term
+(``soft_target_loss``, ``mlm_loss``, ``cosine_loss``) and their weighted sum ``loss``; eval lines score the student
+(``mlm_loss``, ``mlm_accuracy``) and the teacher (``teacher_mlm_loss``, ``teacher_mlm_accuracy``) on the same
+held-out batches with the same masks (the teacher once per process: it never changes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bert.config import BertConfig
+from bert.data.masking import MaskingCollator
+from bert.errors import BertError
+from bert.heads import BertForPreTraining
+from bert.hub import resolve_model_folder
+from bert.plotting import pyplot, save_figure
+from bert.tokenizer import BertTokenizer
+from bert.train.config import PretrainConfig
+from bert.train.distributed import World
+from bert.train.evaluate import evaluate
+from bert.train.init_from import InitCheckpoint
+from bert.train.loop import Trainer, build_model_config, pretrain
+from bert.train.loss import STAT_NAMES, LossSums, masked_lm_logits, summarize
+
+DISTILL_STAT_NAMES = (*STAT_NAMES, "soft_loss_sum", "cos_loss_sum", "cos_count")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+LAYER_NAME = re.compile(r"^bert\.encoder\.layer\.(\d+)\.(.+)$")
+
+
+@dataclass
+class DistillConfig(PretrainConfig):
+    """Settings of a distillation run: every :class:`~bert.train.config.PretrainConfig` setting (length,
+    optimisation, masking, evaluation, checkpoints) means what it means there, plus:
+
+    teacher: the trained model (a folder or a name, as ``--model`` takes); required.
+    student_layers: K — the student is K of the teacher's layers (see the module docstring; default: half of
+        them). ``config`` (a preset or config.json: random weights of that size) or ``init_from`` (a checkpoint)
+        start the student elsewhere instead; at most one of the three.
+    temperature: T of the soft targets. alpha_ce / alpha_mlm / alpha_cos: the weights of the soft-target, hard
+        MLM and cosine losses.
+    objective: always "mlm" (the student trains the masked LM only).
+    """
+
+    teacher: str | None = None
+    student_layers: int | None = None
+    temperature: float = 2.0
+    alpha_ce: float = 5.0
+    alpha_mlm: float = 2.0
+    alpha_cos: float = 1.0
+    objective: str | None = "mlm"
+
+    def validate(self) -> None:
+        """BertError for settings that cannot work, before anything is loaded."""
+        starts = [flag for flag, value in (("--student-layers", self.student_layers), ("--student-config", self.config),
+                                           ("--init-from", self.init_from)) if value is not None]
+        checks = [
+            (self.teacher is not None, "give --teacher: the trained model whose predictions the student learns"),
+            (len(starts) <= 1, f"{' and '.join(starts)} together: the student starts from one of them"),
+            (self.student_layers is None or self.student_layers > 0, "--student-layers must be positive"),
+            (self.temperature > 0, "--temperature must be positive"),
+            (min(self.alpha_ce, self.alpha_mlm, self.alpha_cos) >= 0,
+             "--alpha-ce, --alpha-mlm and --alpha-cos must be >= 0"),
+            (self.alpha_ce + self.alpha_mlm + self.alpha_cos > 0, "at least one of the loss weights must be positive"),
+            (self.objective == "mlm", "distillation trains the masked LM only (the NSP head is copied from the "
+                                      "teacher and left as it is): --objective must be mlm"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise BertError(message)
+        super().validate()
+
+
+def distill(config: DistillConfig) -> Path:
+    """Distil ``config.teacher`` into a student as ``config`` says; returns ``RUN/final`` (the student +
+    tokenizer: a BertForPreTraining checkpoint that ``bert fill-mask --model`` and transformers load).
+
+    Under torchrun every process calls this; the returned path is the same on all of them.
+    """
+    return pretrain(config, DistillTrainer)
+
+
+# ---- teacher and student ---------------------------------------------------------------------------------------
+
+@dataclass
+class Teacher:
+    """The teacher model (eval mode, no gradients), its checkpoint, and the parameters that checkpoint lacked."""
+
+    checkpoint: InitCheckpoint
+    model: BertForPreTraining
+    missing: list[str]
+
+
+def load_teacher(name_or_path: str) -> Teacher:
+    """Find and load the teacher; BertError unless it is a BERT checkpoint with a trained masked-LM head."""
+    try:
+        folder = resolve_model_folder(name_or_path)
+        if not (folder / "config.json").is_file():
+            raise BertError(f"{folder} has no config.json; is it a BERT checkpoint?")
+        checkpoint = InitCheckpoint(folder, BertConfig.from_json_file(folder / "config.json"))
+    except BertError as error:
+        raise BertError(f"--teacher {name_or_path}: {error}") from None
+    model = BertForPreTraining(checkpoint.config)
+    missing = checkpoint.load_into(model, checkpoint.read_weights()).missing
+    untrained = [name for name in missing if name.startswith("cls.predictions.")]
+    if untrained:
+        raise BertError(f"--teacher {name_or_path}: {folder} has no masked-LM head ({untrained[0]} is missing), so "
+                        "it cannot predict masked words; train one first: bert pretrain --init-from "
+                        f"{name_or_path} ...")
+    model.eval().requires_grad_(False)
+    return Teacher(checkpoint, model, missing)
+
+
+def spread_layers(teacher_layers: int, student_layers: int) -> list[int]:
+    """Which teacher layers a K-layer student takes: ``[i * L // K for i in range(K)]`` (6 of 12 → 0, 2, ..., 10)."""
+    return [i * teacher_layers // student_layers for i in range(student_layers)]
+
+
+@dataclass
+class StudentStart(InitCheckpoint):
+    """A student made of teacher ``layers`` (``config``: the teacher's with that many layers), its other weights
+    the teacher's: what the Trainer loads instead of a checkpoint's tensors (``folder`` is the teacher's)."""
+
+    layers: list[int] = field(default_factory=list)
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def from_teacher(cls, teacher: Teacher, student_layers: int,
+                     overrides: dict[str, Any] | None = None) -> StudentStart:
+        """BertError unless 1 <= ``student_layers`` <= the teacher's layers. ``overrides`` (dropout) replace config
+        fields. The weights are the teacher's tensors, renamed (teacher layer ``layers[i]`` → student layer i);
+        parameters the teacher's checkpoint lacked are left out (so they count as fresh)."""
+        total = teacher.checkpoint.config.num_hidden_layers
+        if not 0 < student_layers <= total:
+            raise BertError(f"--student-layers {student_layers}: the teacher {teacher.checkpoint.folder} has {total} "
+                            f"layers; choose 1 to {total}")
+        layers = spread_layers(total, student_layers)
+        position = {layer: i for i, layer in enumerate(layers)}
+        weights = {}
+        for name, tensor in teacher.model.state_dict().items():
+            match = LAYER_NAME.match(name)
+            if name in teacher.missing or (match is not None and int(match.group(1)) not in position):
+                continue
+            if match is not None:
+                name = f"bert.encoder.layer.{position[int(match.group(1))]}.{match.group(2)}"
+            weights[name] = tensor
+        config = dataclasses.replace(teacher.checkpoint.config, num_hidden_layers=student_layers,
+                                     **(overrides or {}))
+        return cls(teacher.checkpoint.folder, config, layers, weights)
+
+    def read_weights(self) -> dict[str, torch.Tensor]:
+        return self.weights
+
+
+def save_student(teacher: str, student_layers: int, out: str | Path) -> Path:
+    """Write the student that distillation starts from (``student_layers`` of the teacher's layers, its embeddings,
+    pooler and heads) to ``out`` with the teacher's tokenizer files: a checkpoint that ``bert pretrain --init-from``
+    trains without a teacher, to see what the teacher adds. Returns ``out``."""
+    start = StudentStart.from_teacher(load_teacher(teacher), student_layers)
+    student = BertForPreTraining(start.config)
+    start.load_into(student, start.weights)
+    student.save_pretrained(out)
+    for name in TOKENIZER_FILES:
+        if (start.folder / name).is_file():
+            shutil.copy2(start.folder / name, Path(out) / name)
+    return Path(out)
+
+
+def check_student(student: BertConfig, teacher: BertConfig, alpha_cos: float) -> None:
+    """BertError unless a student of config ``student`` can learn from ``teacher`` (same vocabulary; the same
+    hidden size when the cosine loss is on)."""
+    if student.model_type != "bert":
+        raise BertError(f"the student is a {student.model_type} model; distillation trains BERT students")
+    if student.vocab_size != teacher.vocab_size:
+        raise BertError(f"the teacher scores {teacher.vocab_size} words but the student {student.vocab_size}: their "
+                        "MLM distributions cannot be compared; use --student-layers (the teacher's own embeddings)")
+    if alpha_cos and student.hidden_size != teacher.hidden_size:
+        raise BertError(f"the cosine loss compares hidden states, but the student's have {student.hidden_size} "
+                        f"dimensions and the teacher's {teacher.hidden_size}: choose a student of hidden size "
+                        f"{teacher.hidden_size}, or pass --alpha-cos 0")
+
+
+# ---- the objective -----------------------------------------------------------------------------------------------
+
+@dataclass
+class DistillationSums(LossSums):
+    """:class:`~bert.train.loss.LossSums` (the student's hard MLM sums; no NSP) plus the distillation sums."""
+
+    soft_loss_sum: torch.Tensor
+    cos_loss_sum: torch.Tensor
+    cos_count: torch.Tensor
+
+    def stats(self) -> torch.Tensor:
+        """The sums of :data:`DISTILL_STAT_NAMES` as one float64 vector."""
+        base = super().stats()
+        extra = [t.detach().double().to(base.device) for t in (self.soft_loss_sum, self.cos_loss_sum, self.cos_count)]
+        return torch.cat([base, torch.stack(extra)])
+
+
+class DistillationObjective(nn.Module):
+    """Student + teacher + the distillation loss (see the module docstring), as one module (DDP wraps this).
+
+    ``forward`` takes a masked batch (all [B, T] but next_sentence_label [B], which is ignored, as is
+    ``nsp_normalizer``) and the global batch's masked-token and real-token counts (``mlm_normalizer``,
+    ``token_normalizer``), and returns
+    :class:`DistillationSums` whose ``loss`` is the weighted sum of the three means over the global batch.
+    The teacher stays in eval mode whatever mode this module is put in.
+    """
+
+    def __init__(self, student: BertForPreTraining, teacher: BertForPreTraining, temperature: float = 2.0,
+                 alpha_ce: float = 5.0, alpha_mlm: float = 2.0, alpha_cos: float = 1.0) -> None:
+        super().__init__()
+        check_student(student.config, teacher.config, alpha_cos)
+        self.model = student
+        self.teacher = teacher.requires_grad_(False)
+        self.temperature = temperature
+        self.alpha_ce, self.alpha_mlm, self.alpha_cos = alpha_ce, alpha_mlm, alpha_cos
+        self.cosine = student.config.hidden_size == teacher.config.hidden_size  # else the term is left out
+
+    def train(self, mode: bool = True) -> DistillationObjective:
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor, next_sentence_label: torch.Tensor, mlm_normalizer: float = 1.0,
+                nsp_normalizer: float = 1.0, token_normalizer: float = 1.0) -> DistillationSums:
+        t = self.temperature
+        hidden = self.model.run_encoder(input_ids, token_type_ids, attention_mask, False, False).last_hidden_state
+        with torch.no_grad():  # not inference_mode: its tensors could not be saved for the student's backward
+            teacher_hidden = self.teacher.run_encoder(input_ids, token_type_ids, attention_mask, False,
+                                                      False).last_hidden_state  # [B, T, H]
+            teacher_logits, _ = masked_lm_logits(self.teacher, teacher_hidden, labels)  # [M, V]
+            teacher_log_probs = F.log_softmax(teacher_logits.float() / t, dim=-1)
+        logits, targets = masked_lm_logits(self.model, hidden, labels)
+        logits = logits.float()  # [M, V]
+        mlm_sum = F.cross_entropy(logits, targets, reduction="sum")
+        soft_sum = F.kl_div(F.log_softmax(logits / t, dim=-1), teacher_log_probs, reduction="sum",
+                            log_target=True) * t ** 2
+        real = attention_mask.bool()  # [B, T]
+        if self.cosine:
+            cos_sum = (1 - F.cosine_similarity(hidden[real].float(), teacher_hidden[real].float(), dim=-1)).sum()
+        else:
+            cos_sum = logits.new_zeros(())
+        with torch.no_grad():
+            mlm_correct = (logits.argmax(-1) == targets).sum()
+        zero = torch.zeros((), device=logits.device)
+        return DistillationSums(
+            loss=(self.alpha_ce * soft_sum + self.alpha_mlm * mlm_sum) / mlm_normalizer
+            + self.alpha_cos * cos_sum / token_normalizer,
+            mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=torch.tensor(targets.numel()),
+            nsp_loss_sum=zero, nsp_correct=zero, nsp_count=torch.tensor(0),
+            soft_loss_sum=soft_sum, cos_loss_sum=cos_sum,
+            cos_count=real.sum() if self.cosine else zero)
+
+    def summarize(self, stats: torch.Tensor) -> dict[str, float]:
+        """Summed stats ([len(DISTILL_STAT_NAMES)]) → mlm_loss, mlm_accuracy, soft_target_loss, cosine_loss (when
+        computed) and their weighted sum, ``loss``."""
+        s = dict(zip(DISTILL_STAT_NAMES, stats.tolist(), strict=True))
+        result = summarize(stats[:len(STAT_NAMES)], None)
+        result["soft_target_loss"] = s["soft_loss_sum"] / max(s["mlm_count"], 1.0)
+        loss = self.alpha_ce * result["soft_target_loss"] + self.alpha_mlm * result["mlm_loss"]
+        if s["cos_count"]:
+            result["cosine_loss"] = s["cos_loss_sum"] / s["cos_count"]
+            loss += self.alpha_cos * result["cosine_loss"]
+        result["loss"] = loss
+        return result
+
+
+# ---- the trainer -------------------------------------------------------------------------------------------------
+
+class DistillTrainer(Trainer):
+    """The pretraining :class:`~bert.train.loop.Trainer` with a teacher: use :func:`distill` rather than this."""
+
+    command = "distill"
+    stats_size = len(DISTILL_STAT_NAMES)
+    cfg: DistillConfig
+    objective: DistillationObjective
+    teacher: BertForPreTraining
+
+    def __init__(self, config: DistillConfig, world: World) -> None:
+        self.teacher_result: dict[str, float] | None = None  # the teacher's held-out metrics (computed once)
+        super().__init__(config, world)
+
+    def _init_checkpoint(self) -> InitCheckpoint | None:
+        """Load and check the teacher (before anything is written), then say where the student starts."""
+        cfg = self.cfg
+        teacher = load_teacher(cfg.teacher)
+        self.teacher = teacher.model.to(self.world.device)
+        if cfg.config is None and cfg.init_from is None:  # the Trainer checks its vocabulary: the teacher's
+            layers = cfg.student_layers or max(1, teacher.checkpoint.config.num_hidden_layers // 2)
+            return StudentStart.from_teacher(teacher, layers, cfg.model_overrides)
+        tokenizer = BertTokenizer.from_pretrained(self.tokenizer_dir)
+        teacher.checkpoint.check_vocabulary(tokenizer, self.data_dir)
+        start = super()._init_checkpoint()
+        student = start.config if start is not None else build_model_config(
+            cfg.config, MaskingCollator.from_tokenizer(tokenizer).vocab_size, tokenizer.pad_token_id,
+            cfg.model_overrides)
+        check_student(student, teacher.checkpoint.config, cfg.alpha_cos)
+        return start
+
+    def _start_note(self, fresh: str | None) -> str:
+        assert self.init is not None
+        origin = str(self.init.folder)
+        if isinstance(self.init, StudentStart):
+            origin = (f"layers {', '.join(map(str, self.init.layers))} of the teacher's "
+                      f"{self.teacher.config.num_hidden_layers} ({origin}) and its embeddings, pooler and heads")
+        return f"the student starts from {origin}" + (f"; {fresh}" if fresh else "")
+
+    def _build_objective(self) -> DistillationObjective:
+        cfg = self.cfg
+        return DistillationObjective(self.model, self.teacher, cfg.temperature, cfg.alpha_ce, cfg.alpha_mlm,
+                                     cfg.alpha_cos)
+
+    def _normalizers(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+        tokens = torch.tensor([float(sum(int(b["attention_mask"].sum()) for b in batches))], dtype=torch.float64)
+        self.world.all_reduce_sum(tokens)
+        return {**super()._normalizers(batches), "token_normalizer": max(tokens.item(), 1.0)}
+
+    def _summarize(self, stats: torch.Tensor) -> dict[str, float]:
+        return self.objective.summarize(stats)
+
+    def _held_out(self) -> dict[str, float]:
+        """The student's held-out MLM loss and accuracy, and the teacher's on the same batches and masks."""
+        def score(model: BertForPreTraining) -> dict[str, float]:
+            return evaluate(model, self.eval_data, self.eval_collator, self.cfg.batch_size,
+                            self.cfg.eval_batches * self.cfg.batch_size, task=None, device=self.world.device,
+                            autocast=self._autocast())
+
+        if self.teacher_result is None:
+            self.teacher_result = score(self.teacher)
+            self._note(f"teacher: held-out MLM loss {self.teacher_result['mlm_loss']:.4f}, MLM accuracy "
+                       f"{self.teacher_result['mlm_accuracy']:.3f}")
+        return {**score(self.model), **{f"teacher_{key}": value for key, value in self.teacher_result.items()}}
+
+    def _plot_curves(self) -> None:
+        assert self.metrics is not None
+        plot_distillation_curves(self.metrics.events, self.out / "curves.png")
+
+
+def plot_distillation_curves(events: list[dict[str, Any]], path: Path) -> bool:
+    """Three panels against the step: the training loss terms; held-out MLM loss and MLM accuracy of the student
+    (train and eval) with the teacher's as a dashed line. False (and one warning) without matplotlib."""
+    plt = pyplot()
+    if plt is None:
+        return False
+    figure, axes = plt.subplots(1, 3, figsize=(13.5, 3.5))
+
+    def line(axis: Any, kind: str, key: str, style: str, label: str) -> None:
+        points = [(e["step"], e[key]) for e in events if e.get("kind") == kind and key in e]
+        if points:
+            steps, values = zip(*points, strict=True)
+            axis.plot(steps, values, style, label=label, markersize=3)
+
+    for key, label in (("soft_target_loss", "soft targets (KL · T²)"), ("mlm_loss", "hard MLM"),
+                       ("cosine_loss", "cosine")):
+        line(axes[0], "train", key, "-", label)
+    for axis, key in ((axes[1], "mlm_loss"), (axes[2], "mlm_accuracy")):
+        line(axis, "train", key, "-", "student, train")
+        line(axis, "eval", key, "o-", "student, held out")
+        line(axis, "eval", f"teacher_{key}", "--", "teacher, held out")
+    for axis, title in zip(axes, ("loss terms (train)", "MLM loss", "MLM accuracy"), strict=True):
+        axis.set_title(title)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        if axis.lines:  # no train line yet at a step-0 evaluation
+            axis.legend()
+    save_figure(figure, path)
+    return True
