@@ -35,6 +35,9 @@ RESUMABLE = ["--epochs", "2", "--grad-accum", "2", "--group-by-length", "--save-
              "--eval-every", "2", "--lr", "5e-3", "--seed", "3", "--no-progress"]
 
 
+TASKS = ["classify", "ner", "qa"]
+
+
 class Crash(Exception):
     """Stands for whatever kills a process in the middle of a step."""
 
@@ -118,7 +121,7 @@ def assert_same_run(expected: Path, actual: Path) -> None:
     assert not [p for p in (actual / "checkpoints").iterdir() if p.name.startswith(".")]  # no debris left
 
 
-@pytest.mark.parametrize("task", ["classify", "ner", "qa"])
+@pytest.mark.parametrize("task", TASKS)
 def test_a_run_that_crashed_mid_step_resumes_to_the_uninterrupted_result(
         task: str, encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,10 +183,11 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.parametrize("task", TASKS)
 def test_kill_9_while_a_checkpoint_is_written_then_resume_ends_as_the_uninterrupted_run(
-        encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path) -> None:
+        task: str, encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = task_args("classify", encoder, files, out)
+    args = task_args(task, encoder, files, out)
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "TOKENIZERS_PARALLELISM": "false",
            "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "stderr.txt"
@@ -204,7 +208,7 @@ def test_kill_9_while_a_checkpoint_is_written_then_resume_ends_as_the_uninterrup
     assert max(e["step"] for e in read_metrics(out / "metrics.jsonl")) == 6  # step 6 evaluated, then killed
 
     assert main([*args, "--resume"]) == 0
-    assert_same_run(uninterrupted("classify"), out)
+    assert_same_run(uninterrupted(task), out)
 
 
 def test_resume_refuses_other_settings_and_a_fresh_run_refuses_a_folder_with_checkpoints(
