@@ -190,6 +190,22 @@ POSITIVE = ["a great film", "wonderful and moving", "i loved it", "superb acting
 NEGATIVE = ["a terrible film", "boring and dull", "i hated it", "awful acting", "a waste of time", "dreadful"]
 
 
+def ctrl_c_during_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    """Send SIGINT to this process in the middle of optimizer step ``step`` of the pretraining loop (as if the user
+    pressed Ctrl-C then); undo with ``monkeypatch.undo()`` before resuming."""
+    from bert.train.batches import DataOrder
+
+    original, calls = DataOrder.next_step, {"n": 0}
+
+    def next_step(self: DataOrder):
+        calls["n"] += 1
+        if calls["n"] == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self)
+
+    monkeypatch.setattr(DataOrder, "next_step", next_step)
+
+
 def sentiment_file(path: Path, repeat: int = 4) -> Path:
     """A TSV of sentence/label rows, pos and neg, ``repeat`` times over."""
     rows = [(t, "pos") for t in POSITIVE] + [(t, "neg") for t in NEGATIVE]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from support import ctrl_c_during_step
 from test_pretrain_loop import REPO, write_corpus
 
 from bert.cli import main
@@ -23,7 +23,6 @@ from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
 from bert.heads import BertForPreTraining
 from bert.tokenizer import BertTokenizer
-from bert.train.batches import DataOrder
 from bert.train.distill import (
     DistillationObjective,
     DistillConfig,
@@ -169,18 +168,10 @@ def test_interrupted_and_resumed_run_ends_like_the_uninterrupted_one(corpus, tmp
     distill(settings(corpus, straight, **common))
 
     resumed = tmp_path / "resumed"
-    original, calls = DataOrder.next_step, {"n": 0}
-
-    def ctrl_c_during_step_5(self: DataOrder):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(self)
-
-    monkeypatch.setattr(DataOrder, "next_step", ctrl_c_during_step_5)
+    ctrl_c_during_step(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         distill(settings(corpus, resumed, **common))
-    monkeypatch.setattr(DataOrder, "next_step", original)
+    monkeypatch.undo()
     assert (resumed / "checkpoints" / "step-0000005").is_dir() and not (resumed / "final").exists()
     distill(settings(corpus, resumed, resume=True, **common))
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from support import ctrl_c_during_step
 from test_pretrain_loop import REPO, TINY, write_corpus
 
 from bert.cli import main
@@ -27,7 +28,6 @@ from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.tokenizer import BertTokenizer
 from bert.train import PretrainConfig, pretrain
-from bert.train.batches import DataOrder
 from bert.train.distributed import World
 from bert.train.evaluate import EVAL_MASKING_SEED
 from bert.train.loop import Trainer
@@ -325,19 +325,10 @@ def test_ddp_init_from_mlm_only_two_processes_match_one(corpus, tmp_path: Path) 
 
 def test_interrupted_init_from_run_saves_and_resumes(corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
-    original = DataOrder.next_step
-    calls = {"n": 0}
-
-    def ctrl_c_at_step_3(self: DataOrder):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(self)
-
-    monkeypatch.setattr(DataOrder, "next_step", ctrl_c_at_step_3)
+    ctrl_c_during_step(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         pretrain(settings(corpus["pairs"], tmp_path / "run", checkpoint, max_steps=5))
-    monkeypatch.setattr(DataOrder, "next_step", original)
+    monkeypatch.undo()
     pretrain(settings(corpus["pairs"], tmp_path / "run", checkpoint, max_steps=5, resume=True))
     assert [e["step"] for e in evals(tmp_path / "run")] == [0, 5]  # no second step-0 evaluation on resume
 

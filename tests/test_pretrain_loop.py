@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from support import ctrl_c_during_step
 from test_compile import count_inductor_compilations
 
 from bert.cli import main
@@ -25,7 +26,6 @@ from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.model import BertModel
 from bert.train import PretrainConfig, loop, pretrain
-from bert.train.batches import DataOrder
 from bert.train.checkpointing import latest_checkpoint, list_checkpoints
 from bert.train.loop import Trainer
 from bert.train.metrics import read_metrics
@@ -125,19 +125,10 @@ def test_interrupt_and_resume_match_an_uninterrupted_run(data: Path, tmp_path: P
     pretrain(settings(data, straight, max_steps=16, save_every=4))
 
     resumed = tmp_path / "resumed"
-    original = DataOrder.next_step
-    calls = {"n": 0}
-
-    def ctrl_c_during_step_10(self: DataOrder):
-        calls["n"] += 1
-        if calls["n"] == 10:
-            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C in the middle of step 10
-        return original(self)
-
-    monkeypatch.setattr(DataOrder, "next_step", ctrl_c_during_step_10)
+    ctrl_c_during_step(monkeypatch, 10)
     with pytest.raises(KeyboardInterrupt):
         pretrain(settings(data, resumed, max_steps=16, save_every=4))
-    monkeypatch.setattr(DataOrder, "next_step", original)
+    monkeypatch.undo()
     assert latest_checkpoint(resumed / "checkpoints").name == "step-0000010"  # the interrupt saved step 10
     assert not (resumed / "final").exists()
 
