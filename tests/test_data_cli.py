@@ -33,6 +33,14 @@ def test_train_tokenizer_then_prepare(tmp_path, capsys):
     assert main(argv) == 1
     assert "--overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite", "--quiet"]) == 0
+    assert main([*argv, "--overwrite", "--quiet", "--sentence-pair-prob", "0.5"]) == 0
+    more = json.loads((tmp_path / "data/meta.json").read_text())
+    assert more["sentence_pair_prob"] == 0.5
+    assert more["splits"]["train"]["examples"] > meta["splits"]["train"]["examples"]
+    capsys.readouterr()
+    assert main([*argv, "--overwrite", "--sentence-pair-prob", "0.5", "--objective", "mlm"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--sentence-pair-prob" in err and "mlm+nsp" in err
 
 
 def test_missing_input_is_one_line_error(tmp_path, capsys):

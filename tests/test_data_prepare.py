@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bert.data import CorpusWarning, PretrainingDataset, prepare_pretraining_data, train_tokenizer
-from bert.data.examples import NOT_NEXT, SWAPPED, create_pairs
+from bert.data.examples import IS_NEXT, NOT_NEXT, SWAPPED, create_pairs, create_sentence_pairs
 from bert.errors import BertError
 
 FRUITS = ["apple", "pear", "plum", "kiwi", "lime", "fig", "date", "grape", "melon", "berry"]
@@ -404,3 +404,64 @@ def test_eval_files_make_the_evaluation_split(corpus_and_tokenizer, tmp_path):
     for example in eval_split:
         words = words_of(tokenizer, example["input_ids"][example["attention_mask"].bool()])
         assert all(w.startswith("f") for w in words if not w.startswith("["))
+
+
+def test_sentence_pairs_are_one_whole_sentence_and_its_next_or_another_documents():
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 12) for _ in range(600)]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    bounds = [0, 150, 151, 400, 600]  # document 1 has a single sentence: it can be a random B, never an A
+    documents = list(zip(bounds, bounds[1:], strict=False))
+    document_of = {s: d for d, (first, last) in enumerate(documents) for s in range(first, last)}
+    sentence_at = {int(start): s for s, start in enumerate(offsets[:-1])}
+    spans = create_sentence_pairs(offsets, documents, 64, 0.5, random.Random(1))
+    eligible = sum(last - first - 1 for first, last in documents)
+    assert 0.4 * eligible < len(spans) < 0.6 * eligible
+    assert 0.4 < spans.nsp_labels.mean() < 0.6
+    for a_start, a_end, b_start, b_end, label in zip(spans.a_start, spans.a_end, spans.b_start, spans.b_end,
+                                                     spans.nsp_labels, strict=True):
+        a, b = sentence_at[int(a_start)], sentence_at[int(b_start)]  # both start at a sentence (no truncation)
+        assert a_end == offsets[a + 1] and b_end == offsets[b + 1]  # ... and are that one whole sentence
+        if label == IS_NEXT:
+            assert b == a + 1 and document_of[b] == document_of[a]
+        else:
+            assert label == NOT_NEXT and document_of[b] != document_of[a]
+    assert create_sentence_pairs(offsets, documents, 64, 0.0, random.Random(1)).nsp_labels.size == 0
+    assert len(create_sentence_pairs(offsets, documents[:1], 64, 1.0, random.Random(1))) == 0  # no other document
+
+
+def test_sentence_pairs_truncate_to_the_sequence_length():
+    offsets = np.array([0, 50, 100, 130, 200])
+    spans = create_sentence_pairs(offsets, [(0, 2), (2, 4)], 32, 1.0, random.Random(0))
+    assert len(spans) == 2
+    assert ((spans.a_end - spans.a_start) + (spans.b_end - spans.b_start) <= 29).all()
+
+
+def test_sentence_pair_prob_adds_training_pairs_and_keeps_the_evaluation_split(corpus_and_tokenizer, tmp_path):
+    corpus, tokenizer = corpus_and_tokenizer
+    plain = prepare_pretraining_data([corpus], tokenizer, tmp_path / "plain", max_seq_len=64, seed=3)
+    more = prepare_pretraining_data([corpus], tokenizer, tmp_path / "more", max_seq_len=64, seed=3,
+                                    sentence_pair_prob=0.3)
+    assert more["sentence_pair_prob"] == 0.3 and plain["sentence_pair_prob"] == 0.0
+    assert more["splits"]["eval"] == plain["splits"]["eval"]
+    for name in ("input_ids.npy", "nsp_labels.npy", "lengths.npy"):
+        assert (tmp_path / "more" / "eval" / name).read_bytes() == (tmp_path / "plain" / "eval" / name).read_bytes()
+    added = more["splits"]["train"]["examples"] - plain["splits"]["train"]["examples"]
+    sentences = more["corpus"]["sentences"] - more["corpus"]["documents"]  # sentences with a next one
+    assert 0.2 * sentences < added < 0.4 * sentences
+    data = PretrainingDataset(tmp_path / "more" / "train")
+    two_sentence = [data[i] for i in range(len(data))
+                    if int((data[i]["input_ids"] == tokenizer.convert_tokens_to_ids(".")).sum()) == 2]
+    labels = [int(example["next_sentence_label"]) for example in two_sentence]
+    assert len(two_sentence) >= added and 0.35 < np.mean(labels) < 0.65  # short pairs are no longer mostly NotNext
+
+
+def test_sentence_pair_prob_errors(corpus_and_tokenizer, tmp_path):
+    corpus, tokenizer = corpus_and_tokenizer
+    with pytest.raises(BertError, match="sentence-pair-prob must be between 0 and 1"):
+        prepare_pretraining_data([corpus], tokenizer, tmp_path / "out", sentence_pair_prob=1.5)
+    for objective in ("mlm", "mlm+sop"):
+        with pytest.raises(BertError, match=r"use it with --objective mlm\+nsp"):
+            prepare_pretraining_data([corpus], tokenizer, tmp_path / "out", sentence_pair_prob=0.1,
+                                     objective=objective)
+    assert not (tmp_path / "out").exists()

@@ -41,6 +41,7 @@ def _prepare(args: argparse.Namespace) -> None:
             overwrite=args.overwrite,
             progress=False if args.quiet else None,
             objective=args.objective,
+            sentence_pair_prob=args.sentence_pair_prob,
         )
     label = {"mlm+nsp": ("not_next", "NotNext"), "mlm+sop": ("swapped", "swapped")}.get(meta["objective"])
     for split, info in meta["splits"].items():
@@ -97,6 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=12345, help="random seed (default 12345, as the original)")
     p.add_argument(
         "--short-seq-prob", type=float, default=0.1, metavar="P", help="chance of a shorter target length (0.1)"
+    )
+    p.add_argument(
+        "--sentence-pair-prob", type=float, default=0.0, metavar="P",
+        help="mlm+nsp: chance that a training sentence also starts a one-sentence pair, B its next sentence or a "
+             "random other document's, half each (default 0: the original's pairs only, where a one-sentence A "
+             "always gets a random B)",
     )
     p.add_argument(
         "--dupe-factor",

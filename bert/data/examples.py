@@ -27,6 +27,11 @@ Sentence-order prediction (``sentence_order=True``, ALBERT's ``create_pretrainin
 ``random_next_sentence``): the same chunks and the same A/B split, but B is always the rest of the chunk, and with
 probability 1/2 the two are swapped (label 1, :data:`SWAPPED`) before truncation. A pair therefore never joins
 two documents. ALBERT pairs a one-sentence chunk with a random other document; here such a chunk yields nothing.
+
+One-sentence pairs (:func:`create_sentence_pairs`, an addition, off by default): in the original a chunk of one
+sentence is always NotNext, so a pair of two short sentences ("The man went to the store." / "He bought a gallon of
+milk.") is seen mostly with a random B, and a model learns to call such pairs NotNext. These pairs are A = one
+sentence and B = the next sentence (IsNext) or a sentence of another document (NotNext), half each.
 """
 
 from __future__ import annotations
@@ -173,6 +178,48 @@ def _same_document_start(
     if k < before:
         return first, chunk_start, first + k  # B stops before the chunk begins
     return first, last, chunk_last + 2 + (k - before)
+
+
+def create_sentence_pairs(
+    segment_offsets: np.ndarray,
+    documents: Sequence[tuple[int, int]],
+    max_seq_len: int,
+    sentence_pair_prob: float,
+    rng: random.Random,
+) -> PairSpans:
+    """One-sentence NSP pairs (see the module docstring), in document order: each sentence that has a next one
+    in its document starts a pair with probability ``sentence_pair_prob``; B is that next sentence or, for half of
+    the pairs, a random sentence of a random other document. Needs two documents or more (else no pairs)."""
+    out = [array("q") for _ in range(5)]
+    if len(documents) < 2:
+        return PairSpans(*(np.zeros(0, np.int64) for _ in range(5)))
+    offsets = segment_offsets.tolist()
+    max_num_tokens = max_seq_len - 3
+    for document_index, (first, last) in enumerate(documents):
+        for sentence in range(first, last - 1):
+            if rng.random() >= sentence_pair_prob:
+                continue
+            b_sentence, label = sentence + 1, IS_NEXT
+            if rng.random() < 0.5:
+                other = rng.randint(0, len(documents) - 2)
+                r_first, r_last = documents[other + (other >= document_index)]  # any document but this one
+                b_sentence, label = rng.randint(r_first, r_last - 1), NOT_NEXT
+            a, b = truncate_seq_pair((offsets[sentence], offsets[sentence + 1]),
+                                     (offsets[b_sentence], offsets[b_sentence + 1]), max_num_tokens, rng)
+            for column, value in zip(out, (*a, *b, label), strict=True):
+                column.append(value)
+    return PairSpans(*(np.frombuffer(column, dtype=np.int64).copy() if len(column) else np.zeros(0, np.int64)
+                       for column in out))
+
+
+def concatenate_shuffled(parts: Sequence[PairSpans], rng: random.Random) -> PairSpans:
+    """The examples of ``parts`` together, in a random order drawn from ``rng``."""
+    columns = [np.concatenate([getattr(part, name) for part in parts])
+               for name in ("a_start", "a_end", "b_start", "b_end", "nsp_labels")]
+    order = list(range(len(columns[4])))
+    rng.shuffle(order)
+    perm = np.asarray(order, dtype=np.int64)
+    return PairSpans(*(column[perm] for column in columns))
 
 
 def create_pairs(

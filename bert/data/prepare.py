@@ -25,7 +25,7 @@ from typing import Any
 from bert.checkpoint import check_writable_directory
 from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
-from bert.data.examples import PairSpans, create_pairs
+from bert.data.examples import PairSpans, concatenate_shuffled, create_pairs, create_sentence_pairs
 from bert.data.packing import pack_full_sentences
 from bert.data.tokenized import TokenizedCorpus, tokenize_documents
 from bert.errors import BertError
@@ -56,13 +56,18 @@ def _load_tokenizer(tokenizer: Any) -> FastTokenizer:
 
 
 def _check_settings(max_seq_len: int, short_seq_prob: float, dupe_factor: int, eval_fraction: float, fmt: str,
-                    objective: str) -> None:
+                    objective: str, sentence_pair_prob: float) -> None:
     if objective not in OBJECTIVES:
         raise BertError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
     if max_seq_len < 5:
         raise BertError(f"--max-seq-len must be at least 5 ([CLS] A [SEP] B [SEP] with 2 tokens), got {max_seq_len}")
     if not 0.0 <= short_seq_prob <= 1.0:
         raise BertError(f"--short-seq-prob must be between 0 and 1, got {short_seq_prob}")
+    if not 0.0 <= sentence_pair_prob <= 1.0:
+        raise BertError(f"--sentence-pair-prob must be between 0 and 1, got {sentence_pair_prob}")
+    if sentence_pair_prob > 0 and objective != "mlm+nsp":
+        raise BertError(f"--sentence-pair-prob makes next-sentence pairs: use it with --objective mlm+nsp, "
+                        f"not {objective}")
     if dupe_factor < 1:
         raise BertError(f"--dupe-factor must be at least 1, got {dupe_factor}")
     if not 0.0 <= eval_fraction < 1.0:
@@ -108,9 +113,11 @@ def _split_summary(spans: PairSpans, num_documents: int, objective: str) -> dict
 def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCorpus],
                     split_ranges: dict[str, list[tuple[int, int]]], max_seq_len: int, short_seq_prob: float,
                     dupe_factor: int, eval_fraction: float, names: str, rng: random.Random,
-                    sentence_order: bool) -> dict[str, PairSpans]:
+                    sentence_order: bool, sentence_pair_prob: float) -> dict[str, PairSpans]:
     """The sentence-pair examples of both splits, with the warnings they call for: google-research/bert's NSP pairs,
-    or with ``sentence_order`` ALBERT's sentence-order pairs (which need no second document)."""
+    or with ``sentence_order`` ALBERT's sentence-order pairs (which need no second document). With
+    ``sentence_pair_prob`` the training split also gets one-sentence pairs (drawn after both splits, so the
+    evaluation split is the same as without them)."""
     if not sentence_order and corpus.num_documents == 1:
         warnings.warn(
             "the corpus has a single document (separate documents with a blank line, or use --format wikitext"
@@ -133,6 +140,10 @@ def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCo
                             dupe_factor if split == "train" else 1, rng, sentence_order)
         for split in ("train", "eval")
     }
+    if sentence_pair_prob > 0:
+        extra = create_sentence_pairs(split_corpus["train"].segment_offsets, split_ranges["train"], max_seq_len,
+                                      sentence_pair_prob, rng)
+        spans["train"] = concatenate_shuffled([spans["train"], extra], rng)
     if len(spans["train"]) == 0:
         raise BertError(f"{names} yields no training examples: a document needs at least two sentences")
     if not sentence_order and int(spans["train"].nsp_labels.sum()) == 0:
@@ -164,6 +175,7 @@ def prepare_pretraining_data(
     overwrite: bool = False,
     progress: bool | None = None,
     objective: str = "mlm+nsp",
+    sentence_pair_prob: float = 0.0,
 ) -> dict[str, Any]:
     """Prepare pretraining data from text ``files`` into ``out_dir``; returns the ``meta.json`` contents.
 
@@ -174,12 +186,14 @@ def prepare_pretraining_data(
     ``format`` is ``"plain"``, ``"wikitext"`` or ``"gutenberg"`` (:mod:`bert.data.corpus`). ``objective``:
     ``"mlm+nsp"`` (sentence pairs with next-sentence labels), ``"mlm+sop"`` (two consecutive segments of a
     document, swapped for half of them: sentence-order labels, 1 = swapped) or ``"mlm"`` (full-sentence packing,
-    no labels).
+    no labels). ``sentence_pair_prob`` (mlm+nsp only): the chance that a training sentence also starts a
+    one-sentence pair (A = the sentence, B = the next one or a random other document's; see
+    :func:`~bert.data.examples.create_sentence_pairs`).
     ``progress=None`` shows a bar for inputs of 4 MB or more. Problems with the input raise
     :class:`~bert.errors.BertError`; repaired or skipped input (invalid UTF-8, empty documents, a single-document
     corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
     """
-    _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format, objective)
+    _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format, objective, sentence_pair_prob)
     paths = check_input_files(files)
     eval_paths = check_input_files(eval_files) if eval_files else []
     if eval_paths:
@@ -240,7 +254,8 @@ def prepare_pretraining_data(
                              "tokens": int(packed[split][1].sum())} for split in SPLITS}
     else:
         spans = _sentence_pairs(corpus, split_corpus, split_ranges, max_seq_len, short_seq_prob, dupe_factor,
-                                eval_fraction, names, rng, sentence_order=objective == "mlm+sop")
+                                eval_fraction, names, rng, sentence_order=objective == "mlm+sop",
+                                sentence_pair_prob=sentence_pair_prob)
         summaries = {split: _split_summary(spans[split], len(split_ranges[split]), objective) for split in SPLITS}
 
     meta: dict[str, Any] = {
@@ -260,6 +275,7 @@ def prepare_pretraining_data(
         },
         "seed": seed,
         "short_seq_prob": short_seq_prob,
+        "sentence_pair_prob": sentence_pair_prob,
         "dupe_factor": dupe_factor,
         "eval_fraction": eval_fraction,
         "input_format": format,
