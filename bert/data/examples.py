@@ -192,7 +192,7 @@ def create_sentence_pairs(
     the pairs, a random sentence of a random other document. Needs two documents or more (else no pairs)."""
     out = [array("q") for _ in range(5)]
     if len(documents) < 2:
-        return PairSpans(*(np.zeros(0, np.int64) for _ in range(5)))
+        return _spans(out)
     offsets = segment_offsets.tolist()
     max_num_tokens = max_seq_len - 3
     for document_index, (first, last) in enumerate(documents):
@@ -208,8 +208,13 @@ def create_sentence_pairs(
                                      (offsets[b_sentence], offsets[b_sentence + 1]), max_num_tokens, rng)
             for column, value in zip(out, (*a, *b, label), strict=True):
                 column.append(value)
-    return PairSpans(*(np.frombuffer(column, dtype=np.int64).copy() if len(column) else np.zeros(0, np.int64)
-                       for column in out))
+    return _spans(out)
+
+
+def _spans(columns: list[array]) -> PairSpans:
+    """PairSpans of five ``array('q')`` columns: a_start, a_end, b_start, b_end, label."""
+    return PairSpans(*(np.frombuffer(column, dtype=np.int64) if len(column) else np.zeros(0, np.int64)
+                       for column in columns))
 
 
 def concatenate_shuffled(parts: Sequence[PairSpans], rng: random.Random) -> PairSpans:
@@ -240,8 +245,4 @@ def create_pairs(
         for document_index in range(len(documents)):
             create_pairs_from_document(documents, document_index, offsets, max_seq_len, short_seq_prob, rng, out,
                                        sentence_order)
-    order = list(range(len(out[4])))
-    rng.shuffle(order)  # same draws as shuffling the instance list itself
-    perm = np.asarray(order, dtype=np.int64)
-    arrays = [np.frombuffer(column, dtype=np.int64)[perm] if len(column) else np.zeros(0, np.int64) for column in out]
-    return PairSpans(*arrays)
+    return concatenate_shuffled([_spans(out)], rng)  # same draws as the original's shuffle of its instance list
