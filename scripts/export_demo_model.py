@@ -114,12 +114,11 @@ def lesson_lines(folder: Path) -> tuple[str, str]:
     outside the top 5; the true continuation of the short pair judged NotNext)."""
     model, tokenizer = load(BertForPreTraining, folder)
     lines, limits = [], []
-    for sentence in LESSON_MASKS:
-        guesses = fill_mask(model, tokenizer, sentence, top_k=5)[0]
-        shown = ", ".join(f"{c['token']} ({c['score']:.2f})" for c in guesses)
+    ranked = [fill_mask(model, tokenizer, sentence, top_k=tokenizer.vocab_size)[0] for sentence in LESSON_MASKS]
+    for sentence, guesses in zip(LESSON_MASKS, ranked, strict=True):
+        shown = ", ".join(f"{c['token']} ({c['score']:.2f})" for c in guesses[:5])
         lines.append(f"* `{sentence}` → {shown}")
-    capital = fill_mask(model, tokenizer, LESSON_MASKS[0], top_k=tokenizer.vocab_size)[0]
-    paris_rank = [c["token"] for c in capital].index("paris") + 1
+    paris_rank = [c["token"] for c in ranked[0]].index("paris") + 1  # LESSON_MASKS[0] asks for the capital of France
     if paris_rank > 5:
         limits.append(f"Not what the lesson wants: *paris* is only number {paris_rank} for the capital of France.")
     nsp_model, _ = load(BertForNextSentencePrediction, folder)
