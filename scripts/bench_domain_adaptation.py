@@ -51,6 +51,11 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "weights" / "bert-demo"), help="the model to adapt")
     parser.add_argument("--minutes", type=float, default=10.0, help="continued-pretraining budget")
     parser.add_argument("--lr", type=float, default=2e-4, help="continued-pretraining peak learning rate")
+    parser.add_argument("--batch-size", type=int, default=32, help="continued-pretraining batch size")
+    parser.add_argument("--dropout", type=float, default=0.1, help="continued-pretraining dropout")
+    parser.add_argument("--dupe-factor", type=int, default=1,
+                        help="passes over the posts when packing them (each packs them in another order)")
+    parser.add_argument("--bf16", action="store_true", help="continued pretraining under bfloat16 autocast")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="fine-tuning seeds")
     parser.add_argument("--epochs", type=int, default=3, help="NER fine-tuning epochs")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-adapt")
@@ -65,11 +70,13 @@ def main() -> None:
     data, run = args.out / "data", args.out / "adapt"
     if not (data / "meta.json").is_file():
         bert("prepare", str(args.out / "train.txt"), "--eval-files", str(args.out / "dev.txt"), "--objective", "mlm",
-             "--no-sentence-split", "--tokenizer", args.model, "--out", str(data), "--max-seq-len", "128", "--quiet")
+             "--no-sentence-split", "--tokenizer", args.model, "--out", str(data), "--max-seq-len", "128",
+             "--dupe-factor", str(args.dupe_factor), "--quiet")
     if not (run / "final" / "config.json").is_file():
         bert("pretrain", "--data", str(data), "--init-from", args.model, "--out", str(run), "--time-budget",
-             str(args.minutes), "--batch-size", "32", "--lr", str(args.lr), "--warmup-fraction", "0.06",
-             "--dropout", "0.1", "--eval-every", "100", "--eval-batches", "1000", "--save-every", "100",
+             str(args.minutes), "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-fraction",
+             "0.06", "--dropout", str(args.dropout), *(["--bf16"] if args.bf16 else []),
+             "--eval-every", "100", "--eval-batches", "1000", "--save-every", "100",
              "--keep-last", "1", "--no-progress", *(["--resume"] if (run / "checkpoints").is_dir() else []))
     evals = [e for e in read_metrics(run / "metrics.jsonl") if e["kind"] == "eval"]
     before, after = evals[0], evals[-1]
@@ -90,6 +97,8 @@ def main() -> None:
 
     report = {
         "posts": posts, "adapt_minutes": args.minutes, "adapt_steps": after["step"], "lr": args.lr,
+        "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16,
+        "dupe_factor": args.dupe_factor,
         "mlm_accuracy_before": before["mlm_accuracy"], "mlm_accuracy_after": after["mlm_accuracy"],
         "mlm_loss_before": before["mlm_loss"], "mlm_loss_after": after["mlm_loss"],
         "ner_recipe": recipe, "seeds": args.seeds, "ner_f1": f1,

@@ -244,12 +244,10 @@ def test_demo_model_answers_the_lessons_sentences_sensibly():
 
     model, tokenizer = load(bert.BertForMaskedLM, DEMO_MODEL)
     capital = [c["token"] for c in fill_mask(model, tokenizer, "The capital of France is [MASK].", top_k=50)[0]]
-    # The demo model's answers here are verbs (built, established); paris is number 26, as its model card says.
-    assert "paris" in capital[:5] or f"*paris* is only number {capital.index('paris') + 1}" in (
-        DEMO_MODEL / "README.md").read_text()
+    assert "paris" in capital[:5], capital  # fifth, behind established, known, built, located
     cat = [c["token"] for c in fill_mask(model, tokenizer, "The cat sat on the [MASK].", top_k=5)[0]]
     assert {"floor", "bed", "mat", "ground", "couch", "table", "chair", "sofa", "grass", "porch"} & set(cat), cat
     nsp_model, _ = load(bert.BertForNextSentencePrediction, DEMO_MODEL)
     follows = next_sentence(nsp_model, tokenizer, "The man went to the store.", "He bought a gallon of milk.")
     unrelated = next_sentence(nsp_model, tokenizer, "The man went to the store.", "Penguins are flightless birds.")
-    assert follows["is_next"] > 0.5 > 0.1 > unrelated["is_next"]  # 0.95 and 0.001
+    assert follows["is_next"] > 0.5 > 0.1 > unrelated["is_next"]  # 0.94 and 0.09
