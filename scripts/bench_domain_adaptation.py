@@ -53,8 +53,6 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4, help="continued-pretraining peak learning rate")
     parser.add_argument("--batch-size", type=int, default=32, help="continued-pretraining batch size")
     parser.add_argument("--dropout", type=float, default=0.1, help="continued-pretraining dropout")
-    parser.add_argument("--dupe-factor", type=int, default=1,
-                        help="passes over the posts when packing them (each packs them in another order)")
     parser.add_argument("--bf16", action="store_true", help="continued pretraining under bfloat16 autocast")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="fine-tuning seeds")
     parser.add_argument("--epochs", type=int, default=3, help="NER fine-tuning epochs")
@@ -70,8 +68,7 @@ def main() -> None:
     data, run = args.out / "data", args.out / "adapt"
     if not (data / "meta.json").is_file():
         bert("prepare", str(args.out / "train.txt"), "--eval-files", str(args.out / "dev.txt"), "--objective", "mlm",
-             "--no-sentence-split", "--tokenizer", args.model, "--out", str(data), "--max-seq-len", "128",
-             "--dupe-factor", str(args.dupe_factor), "--quiet")
+             "--no-sentence-split", "--tokenizer", args.model, "--out", str(data), "--max-seq-len", "128", "--quiet")
     if not (run / "final" / "config.json").is_file():
         bert("pretrain", "--data", str(data), "--init-from", args.model, "--out", str(run), "--time-budget",
              str(args.minutes), "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-fraction",
@@ -98,7 +95,6 @@ def main() -> None:
     report = {
         "posts": posts, "adapt_minutes": args.minutes, "adapt_steps": after["step"], "lr": args.lr,
         "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16,
-        "dupe_factor": args.dupe_factor,
         "mlm_accuracy_before": before["mlm_accuracy"], "mlm_accuracy_after": after["mlm_accuracy"],
         "mlm_loss_before": before["mlm_loss"], "mlm_loss_after": after["mlm_loss"],
         "ner_recipe": recipe, "seeds": args.seeds, "ner_f1": f1,
