@@ -1,6 +1,7 @@
 """Domain adaptation by continued pretraining ("don't stop pretraining"): the demo model on tweets and forum posts.
 
-    python scripts/bench_domain_adaptation.py [--minutes 10] [--seeds 1 2] [--epochs 3] [--out runs/bench-adapt]
+    python scripts/bench_domain_adaptation.py [--minutes 10] [--lr 2e-4] [--bf16] [--dropout 0.1] [--batch-size 32]
+        [--seeds 1 2] [--epochs 3] [--out runs/bench-adapt]
 
 1. The text of the WNUT-17 training sentences (``../shared/data/ner-wnut17``; tweets, Reddit and forum posts, far
    from the Wikipedia and books the demo model saw) is written one post per line, and prepared MLM-only
