@@ -1,6 +1,7 @@
 """Domain adaptation by continued pretraining ("don't stop pretraining"): the demo model on tweets and forum posts.
 
     python scripts/bench_domain_adaptation.py [--minutes 10] [--lr 2e-4] [--bf16] [--dropout 0.1] [--batch-size 32]
+        [--mask-prob 0.15]
         [--seeds 1 2] [--epochs 3] [--out runs/bench-adapt]
 
 1. The text of the WNUT-17 training sentences (``../shared/data/ner-wnut17``; tweets, Reddit and forum posts, far
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -55,6 +57,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="continued-pretraining batch size")
     parser.add_argument("--dropout", type=float, default=0.1, help="continued-pretraining dropout")
     parser.add_argument("--bf16", action="store_true", help="continued pretraining under bfloat16 autocast")
+    parser.add_argument("--mask-prob", type=float, default=0.15,
+                        help="continued pretraining's masking probability (the evaluation always masks 15%%)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="fine-tuning seeds")
     parser.add_argument("--epochs", type=int, default=3, help="NER fine-tuning epochs")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-adapt")
@@ -74,6 +78,7 @@ def main() -> None:
         bert("pretrain", "--data", str(data), "--init-from", args.model, "--out", str(run), "--time-budget",
              str(args.minutes), "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-fraction",
              "0.06", "--dropout", str(args.dropout), *(["--bf16"] if args.bf16 else []),
+             "--mask-prob", str(args.mask_prob), "--max-predictions-per-seq", str(math.ceil(args.mask_prob * 128)),
              "--eval-every", "100", "--eval-batches", "1000", "--save-every", "100",
              "--keep-last", "1", "--no-progress", *(["--resume"] if (run / "checkpoints").is_dir() else []))
     evals = [e for e in read_metrics(run / "metrics.jsonl") if e["kind"] == "eval"]
@@ -95,7 +100,7 @@ def main() -> None:
 
     report = {
         "posts": posts, "adapt_minutes": args.minutes, "adapt_steps": after["step"], "lr": args.lr,
-        "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16,
+        "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16, "mask_prob": args.mask_prob,
         "mlm_accuracy_before": before["mlm_accuracy"], "mlm_accuracy_after": after["mlm_accuracy"],
         "mlm_loss_before": before["mlm_loss"], "mlm_loss_after": after["mlm_loss"],
         "ner_recipe": recipe, "seeds": args.seeds, "ner_f1": f1,

@@ -6,7 +6,8 @@ The demo model (weights/bert-demo, made by scripts/pretrain_demo_model.sh) conti
 that `bert prepare` reads in different formats: WikiText-2 (``--format wikitext``) and Project Gutenberg books
 (``--format gutenberg``). This script reads both with the same readers and writes, in OUT_DIR:
 
-* ``train.txt``: WikiText-2 train + every book except the held-out ones;
+* ``train.txt``: WikiText-2 train + every book except the held-out ones (stage 1);
+* ``wikitext-train.txt``: WikiText-2 train alone (stage 2);
 * ``valid.txt``: WikiText-2 validation (the held-out set of the demo model's targets);
 * ``books-heldout.txt``: the held-out books (never trained on; a second, out-of-Wikipedia evaluation).
 
@@ -45,6 +46,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     train = write_documents(args.out / "train.txt", ([wikitext / "wiki.train.tokens"], "wikitext"),
                             (training_books, "gutenberg"))
+    write_documents(args.out / "wikitext-train.txt", ([wikitext / "wiki.train.tokens"], "wikitext"))
     valid = write_documents(args.out / "valid.txt", ([wikitext / "wiki.valid.tokens"], "wikitext"))
     heldout = write_documents(args.out / "books-heldout.txt", (held_out, "gutenberg"))
     print(f"{args.out}: train {train} documents ({len(training_books)} books + WikiText-2 train), valid {valid}, "

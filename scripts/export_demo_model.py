@@ -70,9 +70,10 @@ Merity et al., 2016) and Project Gutenberg eBooks (public domain in the USA).
 | stage 1 | {minutes1:.0f} minutes, {steps1:,} steps of 32 pairs, float32: lr 3e-4 (fresh heads 1.5e-3); the original \
 BERT's pairs ({pairs1:,}: dupe factor 2, 10% shorter targets) |
 | stage 2 | {minutes2:.0f} minutes, {steps2:,} steps of 32 pairs, bfloat16 autocast (float32 weights): `--init-from` \
-stage 1's model (fresh optimiser), lr 1.5e-4; new pairings (another seed) plus one-sentence pairs \
-(`--sentence-pair-prob 0.1`: one in ten sentences is also an A, its B the next sentence or another document's, half \
-each; {pairs2:,} pairs in all), so that short true pairs like the NSP lesson's are not nearly all NotNext |
+stage 1's model (fresh optimiser), lr 1.5e-4, on WikiText-2 train alone (the held-out set's domain; the books were \
+for general English), paired anew (another seed, dupe factor 2) plus one-sentence pairs (`--sentence-pair-prob 0.1`: \
+one in ten sentences is also an A, its B the next sentence or another document's, half each; {pairs2:,} pairs in \
+all), so that short true pairs like the NSP lesson's are not nearly all NotNext |
 | budget | {minutes:.0f} minutes wall-clock on 2 CPU cores (torch 2.13 CPU), {steps:,} steps ({tokens_m:.0f}M tokens \
 of 128-token rows) |
 | recipe | AdamW, 5% warmup, linear decay to 0 at the end of each stage's budget, weight decay 0.01, no dropout, \

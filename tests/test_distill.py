@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from support import ctrl_c_during_step
 from test_pretrain_loop import REPO, write_corpus
 
@@ -186,6 +186,25 @@ def test_interrupted_and_resumed_run_ends_like_the_uninterrupted_one(corpus, tmp
         for key in ("mlm_loss", "mlm_accuracy", "soft_target_loss", "cosine_loss", "loss", "teacher_mlm_accuracy"):
             if key in x:
                 assert x[key] == pytest.approx(y[key], rel=1e-6), (x["kind"], x["step"], key)
+
+
+def test_resume_with_a_teacher_whose_weights_changed_is_refused_in_one_line(corpus, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    teacher = tmp_path / "teacher"
+    shutil.copytree(corpus["teacher"], teacher)
+    run = tmp_path / "run"
+    distill(settings(corpus, run, teacher=str(teacher), max_steps=4, save_every=2))
+    weights = load_file(teacher / "model.safetensors")
+    weights["cls.predictions.bias"] += 0.5  # the teacher folder now holds another model
+    save_file(weights, teacher / "model.safetensors", metadata={"format": "pt"})
+    metrics = (run / "metrics.jsonl").read_bytes()
+    assert main(["distill", "--teacher", str(teacher), "--data", str(corpus["pairs"]), "--out", str(run),
+                 "--student-layers", "2", "--max-steps", "6", "--save-every", "2", "--batch-size", "8",
+                 "--no-progress", "--threads", "1", "--resume"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "step-0000004 was distilled from a teacher with other weights" in error and "Traceback" not in error
+    assert (run / "metrics.jsonl").read_bytes() == metrics
+    assert max(c.name for c in (run / "checkpoints").iterdir()) == "step-0000004"
 
 
 def test_cli_run_on_mlm_only_data_logs_every_term_and_evaluates_teacher_and_student(corpus, tmp_path: Path) -> None:

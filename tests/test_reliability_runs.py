@@ -134,6 +134,7 @@ def test_ctrl_c_to_a_pretraining_process_saves_exits_130_and_resume_continues(da
     stderr = interrupt_when(process, lambda: lines_in(run / "metrics.jsonl") >= 5)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
+    assert "stopping: finishing the current step (and its evaluation), then saving; press Ctrl-C again" in stderr
     found = re.search(r"interrupted at step (\d+); saved (\S+)\. To continue, run the same command with --resume",
                       stderr)
     assert found, stderr
@@ -166,7 +167,7 @@ def test_ctrl_c_to_a_finetuning_process_keeps_the_model_exits_130_and_training_c
                             "--epochs", "400", "--batch-size", "4", "--max-seq-len", "16", "--no-progress"])
     stderr = interrupt_when(process, lambda: lines_in(out / "metrics.jsonl") >= 2)
     assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr and "stopping: finishing the current step" in stderr
     found = re.search(r"interrupted at step (\d+); .* is in (\S+); to train it further, pass --model", stderr)
     assert found and Path(found.group(2)) == out, stderr
     metrics = json.loads((out / "metrics.json").read_text())

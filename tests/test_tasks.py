@@ -244,10 +244,10 @@ def test_demo_model_answers_the_lessons_sentences_sensibly():
 
     model, tokenizer = load(bert.BertForMaskedLM, DEMO_MODEL)
     capital = [c["token"] for c in fill_mask(model, tokenizer, "The capital of France is [MASK].", top_k=50)[0]]
-    assert "paris" in capital[:5], capital  # fifth, behind established, known, built, located
+    assert "paris" in capital[:5], capital  # second, behind france
     cat = [c["token"] for c in fill_mask(model, tokenizer, "The cat sat on the [MASK].", top_k=5)[0]]
     assert {"floor", "bed", "mat", "ground", "couch", "table", "chair", "sofa", "grass", "porch"} & set(cat), cat
     nsp_model, _ = load(bert.BertForNextSentencePrediction, DEMO_MODEL)
     follows = next_sentence(nsp_model, tokenizer, "The man went to the store.", "He bought a gallon of milk.")
     unrelated = next_sentence(nsp_model, tokenizer, "The man went to the store.", "Penguins are flightless birds.")
-    assert follows["is_next"] > 0.5 > 0.1 > unrelated["is_next"]  # 0.94 and 0.09
+    assert follows["is_next"] > 0.5 > 0.1 > unrelated["is_next"]  # 0.80 and 0.05

@@ -308,7 +308,8 @@ class _Run:
             self.saved = True
         self.rng_to_restore = state.rng  # restored just before the first step
         self.metrics.truncate_after(self.step)
-        logger.warning("resuming from %s (step %d of %d)", path, self.step, self.total_steps)
+        logger.warning("resuming from %s (step %d of %d; its weights replace the starting model's, a new head's "
+                       "included)", path, self.step, self.total_steps)
 
     def _save_checkpoint(self) -> Path:
         extra = {"settings": self.settings, "order_state": self.order_state, "progress": self.progress,

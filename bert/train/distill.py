@@ -34,6 +34,7 @@ held-out batches with the same masks (the teacher once per process: it never cha
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -144,6 +145,15 @@ def load_teacher(name_or_path: str) -> Teacher:
                         f"{name_or_path} ...")
     model.eval().requires_grad_(False)
     return Teacher(checkpoint, model, missing)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of a model's tensors, names and values: which teacher a distillation checkpoint was made with."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def spread_layers(teacher_layers: int, student_layers: int) -> list[int]:
@@ -321,6 +331,7 @@ class DistillTrainer(Trainer):
         """Load and check the teacher (before anything is written), then say where the student starts."""
         cfg = self.cfg
         teacher = load_teacher(cfg.teacher)
+        self.teacher_digest = weights_digest(teacher.model)
         self.teacher = teacher.model.to(self.world.device)
         if cfg.config is None and cfg.init_from is None:  # the Trainer checks its vocabulary: the teacher's
             layers = cfg.student_layers or max(1, teacher.checkpoint.config.num_hidden_layers // 2)
@@ -333,6 +344,15 @@ class DistillTrainer(Trainer):
             cfg.model_overrides)
         check_student(student, teacher.checkpoint.config, cfg.alpha_cos)
         return start
+
+    def _checkpoint_extra(self) -> dict[str, Any]:
+        return {"teacher_sha256": self.teacher_digest}
+
+    def _check_resumable(self, extra: dict[str, Any], path: Path) -> None:
+        if extra.get("teacher_sha256", self.teacher_digest) != self.teacher_digest:
+            raise BertError(f"--resume: {path} was distilled from a teacher with other weights than --teacher "
+                            f"{self.cfg.teacher} has now; resume with the teacher it started with, or choose another "
+                            "--out to start afresh")
 
     def _start_note(self, fresh: str | None) -> str:
         assert self.init is not None

@@ -85,8 +85,10 @@ def pretrain(config: PretrainConfig, trainer_class: type[Trainer] | None = None)
     """
     config.validate()
     world = setup()
+    trainer = None
     try:
-        return (trainer_class or Trainer)(config, world).run()
+        trainer = (trainer_class or Trainer)(config, world)
+        return trainer.run()
     except OSError as error:  # e.g. the disk filled up while writing metrics.jsonl or curves.png
         where = f"{error.filename}: " if error.filename else ""
         latest = latest_checkpoint(Path(config.out) / "checkpoints")
@@ -94,6 +96,7 @@ def pretrain(config: PretrainConfig, trainer_class: type[Trainer] | None = None)
         raise BertError(f"{where}{error.strerror or error}; training stopped and {kept}. Fix that, then continue "
                         "with --resume") from None
     finally:
+        del trainer  # its DDP wrapper holds the process group: free it before teardown destroys the group
         teardown(world)
 
 
@@ -182,6 +185,9 @@ def interrupt_flag() -> Iterator[dict[str, bool]]:
     previous: dict[int, Any] = {}
 
     def handle(signum: int, frame: Any) -> None:
+        if not flag["set"]:  # an evaluation can take a while: say why nothing stops yet (os.write: signal-safe)
+            os.write(2, b"\nstopping: finishing the current step (and its evaluation), then saving; press Ctrl-C "
+                        b"again to stop at once\n")
         flag["set"] = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -345,6 +351,7 @@ class Trainer:
                 self.metrics.truncate_after(-1)
             return
         state = load_checkpoint(path, self.model)
+        self._check_resumable(state.extra, path)
         self.optimizer.load_state_dict(state.optimizer)
         self.schedule = WarmupLinearSchedule.from_state_dict(state.schedule)
         if self.cfg.max_steps is not None and self.cfg.max_steps != self.schedule.total_steps:
@@ -357,6 +364,13 @@ class Trainer:
         if self.metrics is not None:
             self.metrics.truncate_after(self.step)
         self._note(f"resuming from {path} (step {self.step})")
+
+    def _checkpoint_extra(self) -> dict[str, Any]:
+        """A subclass's own state, saved in every checkpoint (and checked by :meth:`_check_resumable`)."""
+        return {}
+
+    def _check_resumable(self, extra: dict[str, Any], path: Path) -> None:
+        """BertError when this run cannot continue checkpoint ``path`` (given its :meth:`_checkpoint_extra`)."""
 
     def _note(self, message: str) -> None:
         if self.world.is_main:
@@ -571,7 +585,7 @@ class Trainer:
                 step=self.step, epoch=self.order.epoch, index=self.order.index, elapsed=self.elapsed,
                 optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(), rng=capture_rng_states(),
                 masking_generator=self.collator.generator.get_state(),
-                data_order_generator=self.order.epoch_start_state)
+                data_order_generator=self.order.epoch_start_state, extra=self._checkpoint_extra())
             path = save_checkpoint(self.checkpoints_dir, self.model, state)
             prune_checkpoints(self.checkpoints_dir, self.cfg.keep_last)
         self.world.barrier()
