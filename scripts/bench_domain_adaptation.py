@@ -1,7 +1,7 @@
 """Domain adaptation by continued pretraining ("don't stop pretraining"): the demo model on tweets and forum posts.
 
-    python scripts/bench_domain_adaptation.py [--minutes 10] [--lr 2e-4] [--bf16] [--dropout 0.1] [--batch-size 32]
-        [--mask-prob 0.15]
+    python scripts/bench_domain_adaptation.py [--minutes 10] [--lr 2e-4] [--head-lr LR] [--bf16] [--dropout 0.1]
+        [--batch-size 32] [--mask-prob 0.15] [--warmup-fraction 0.06] [--weight-decay 0.01]
         [--seeds 1 2] [--epochs 3] [--out runs/bench-adapt]
 
 1. The text of the WNUT-17 training sentences (``../shared/data/ner-wnut17``; tweets, Reddit and forum posts, far
@@ -54,12 +54,16 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "weights" / "bert-demo"), help="the model to adapt")
     parser.add_argument("--minutes", type=float, default=10.0, help="continued-pretraining budget")
     parser.add_argument("--lr", type=float, default=2e-4, help="continued-pretraining peak learning rate")
+    parser.add_argument("--head-lr", type=float, help="the MLM head's peak learning rate (default: --lr)")
     parser.add_argument("--batch-size", type=int, default=32, help="continued-pretraining batch size")
     parser.add_argument("--dropout", type=float, default=0.1, help="continued-pretraining dropout")
     parser.add_argument("--bf16", action="store_true", help="continued pretraining under bfloat16 autocast")
     parser.add_argument("--mask-prob", type=float, default=0.15,
                         help="continued pretraining's masking probability (the evaluation always masks 15%%)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="fine-tuning seeds")
+    parser.add_argument("--warmup-fraction", type=float, default=0.06, help="continued-pretraining warmup")
+    parser.add_argument("--weight-decay", type=float, default=0.01, help="continued-pretraining weight decay")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2],
+                        help="fine-tuning seeds (none: the adaptation alone)")
     parser.add_argument("--epochs", type=int, default=3, help="NER fine-tuning epochs")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-adapt")
     args = parser.parse_args()
@@ -76,8 +80,10 @@ def main() -> None:
              "--no-sentence-split", "--tokenizer", args.model, "--out", str(data), "--max-seq-len", "128", "--quiet")
     if not (run / "final" / "config.json").is_file():
         bert("pretrain", "--data", str(data), "--init-from", args.model, "--out", str(run), "--time-budget",
-             str(args.minutes), "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-fraction",
-             "0.06", "--dropout", str(args.dropout), *(["--bf16"] if args.bf16 else []),
+             str(args.minutes), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+             *(["--head-lr", str(args.head_lr)] if args.head_lr else []), "--warmup-fraction",
+             str(args.warmup_fraction), "--weight-decay", str(args.weight_decay), "--dropout", str(args.dropout),
+             *(["--bf16"] if args.bf16 else []),
              "--mask-prob", str(args.mask_prob), "--max-predictions-per-seq", str(math.ceil(args.mask_prob * 128)),
              "--eval-every", "100", "--eval-batches", "1000", "--save-every", "100",
              "--keep-last", "1", "--no-progress", *(["--resume"] if (run / "checkpoints").is_dir() else []))
@@ -100,7 +106,8 @@ def main() -> None:
 
     report = {
         "posts": posts, "adapt_minutes": args.minutes, "adapt_steps": after["step"], "lr": args.lr,
-        "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16, "mask_prob": args.mask_prob,
+        "head_lr": args.head_lr, "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16,
+        "mask_prob": args.mask_prob, "warmup_fraction": args.warmup_fraction, "weight_decay": args.weight_decay,
         "mlm_accuracy_before": before["mlm_accuracy"], "mlm_accuracy_after": after["mlm_accuracy"],
         "mlm_loss_before": before["mlm_loss"], "mlm_loss_after": after["mlm_loss"],
         "ner_recipe": recipe, "seeds": args.seeds, "ner_f1": f1,
@@ -109,6 +116,8 @@ def main() -> None:
     gain = after["mlm_accuracy"] - before["mlm_accuracy"]
     print(f"held-out MLM accuracy on WNUT dev text: {before['mlm_accuracy']:.3f} before, {after['mlm_accuracy']:.3f} "
           f"after {after['step']} steps ({args.minutes:g} min): {gain:+.3f} (target +0.05)")
+    if not args.seeds:
+        return
     print("| fine-tuned from | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean |")
     print("|---|" + "---|" * (len(args.seeds) + 1))
     for name, values in f1.items():

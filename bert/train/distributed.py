@@ -32,6 +32,14 @@ class World:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def native_bf16(self) -> bool:
+        """Whether bfloat16 runs in hardware here: a CPU needs AVX512-BF16 or AMX (without them, oneDNN emulates
+        bfloat16 and autocast trains many times slower than float32); on CUDA, torch's own check."""
+        if self.device.type == "cuda":
+            return torch.cuda.is_bf16_supported()
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum ``tensor`` over all processes (in place; a no-op in a single process)."""
         if self.distributed:

@@ -224,6 +224,10 @@ class Trainer:
         self.out = Path(config.out)
         self.checkpoints_dir = self.out / "checkpoints"
         set_threads(world, config.threads)
+        if config.bf16 and not world.native_bf16:
+            needs = " (AVX512-BF16 or AMX)" if world.device.type == "cpu" else ""
+            self._note(f"--bf16: this {world.device.type.upper()} has no bfloat16 instructions{needs}, so autocast "
+                       "emulates them and trains many times slower than float32 here; drop --bf16 on this machine")
 
         meta = load_meta(self.data_dir)
         self.tokenizer_dir = self.data_dir / "tokenizer"
