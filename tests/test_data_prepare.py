@@ -465,3 +465,19 @@ def test_sentence_pair_prob_errors(corpus_and_tokenizer, tmp_path):
             prepare_pretraining_data([corpus], tokenizer, tmp_path / "out", sentence_pair_prob=0.1,
                                      objective=objective)
     assert not (tmp_path / "out").exists()
+
+
+def test_mlm_evaluation_files_pack_the_same_sequences_whatever_the_training_files(corpus_and_tokenizer, tmp_path):
+    corpus, tokenizer = corpus_and_tokenizer
+    valid = tmp_path / "valid.txt"
+    valid.write_text("\n\n".join(" ".join(code(d) + fruit for fruit in FRUITS[:6]) + " ." for d in range(500, 540))
+                     + "\n", encoding="utf-8")
+    shorter = tmp_path / "shorter.txt"  # another training text: the first half of the documents
+    documents = corpus.read_text(encoding="utf-8").split("\n\n")
+    shorter.write_text("\n\n".join(documents[:len(documents) // 2]), encoding="utf-8")
+    evals = []
+    for name, train in (("full", corpus), ("half", shorter)):
+        prepare_pretraining_data([train], tokenizer, tmp_path / name, max_seq_len=32, eval_files=[valid],
+                                 objective="mlm")
+        evals.append([example["input_ids"].tolist() for example in PretrainingDataset(tmp_path / name / "eval")])
+    assert len(evals[0]) > 2 and evals[0] == evals[1]

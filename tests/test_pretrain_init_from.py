@@ -29,7 +29,7 @@ from bert.heads import BertForPreTraining
 from bert.tokenizer import BertTokenizer
 from bert.train import PretrainConfig, pretrain
 from bert.train.distributed import World
-from bert.train.evaluate import EVAL_MASKING_SEED
+from bert.train.evaluate import EVAL_MASKING_SEED, evaluate
 from bert.train.loop import Trainer
 from bert.train.metrics import read_metrics
 
@@ -109,6 +109,19 @@ def test_pretraining_checkpoint_loads_exactly_and_step_0_eval_matches_transforme
     assert step0["mlm_accuracy"] == pytest.approx(float(torch.cat(mlm_hits).float().mean()), abs=1e-9)
     assert step0["nsp_loss"] == pytest.approx(float(torch.cat(nsp_losses).mean()), abs=1e-5)
     assert step0["nsp_accuracy"] == pytest.approx(float(torch.cat(nsp_hits).float().mean()), abs=1e-9)
+
+
+def test_evaluation_seed_draws_other_masked_tokens_and_the_default_is_the_step_0_evaluation(corpus,
+                                                                                          tmp_path: Path) -> None:
+    checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
+    config = settings(corpus["packed"], tmp_path / "run", checkpoint, max_steps=1, objective="mlm", eval_batches=100)
+    trainer = Trainer(config, World())
+    held_out = {seed: evaluate(trainer.model, trainer.eval_data, trainer.eval_collator, task=None, seed=seed)
+                for seed in (EVAL_MASKING_SEED, 1, 2)}
+    assert evaluate(trainer.model, trainer.eval_data, trainer.eval_collator, task=None, seed=1) == held_out[1]
+    assert len({result["mlm_loss"] for result in held_out.values()}) == 3
+    pretrain(config)
+    assert evals(tmp_path / "run")[0]["mlm_loss"] == pytest.approx(held_out[EVAL_MASKING_SEED]["mlm_loss"], abs=1e-6)
 
 
 def test_bare_encoder_gets_fresh_named_heads_a_tied_decoder_and_learns(corpus, tmp_path: Path,

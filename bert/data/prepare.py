@@ -245,10 +245,14 @@ def prepare_pretraining_data(
         offsets = split_corpus["eval"].document_offsets.tolist()
         split_ranges["eval"] = [(offsets[d], offsets[d + 1]) for d in range(split_corpus["eval"].num_documents)]
     if objective == "mlm":
+        # An evaluation file set is packed by its own seeded RNG: the same held-out sequences whatever the training
+        # files, so runs adapted on different text are measured on the same examples.
+        split_rng = {"train": rng, "eval": random.Random(seed) if eval_paths else rng}
         packed = {split: pack_full_sentences(split_corpus[split].tokens, split_corpus[split].segment_offsets,
                                              split_ranges[split], max_seq_len, cls_id=tok.cls_token_id,
                                              sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
-                                             dupe_factor=dupe_factor if split == "train" else 1, rng=rng)
+                                             dupe_factor=dupe_factor if split == "train" else 1,
+                                             rng=split_rng[split])
                   for split in SPLITS}
         summaries = {split: {"documents": len(split_ranges[split]), "examples": len(packed[split][1]),
                              "tokens": int(packed[split][1].sum())} for split in SPLITS}

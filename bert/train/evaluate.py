@@ -33,16 +33,18 @@ def eval_collator(tokenizer: Any, seq_len: int, whole_word_masking: bool = False
 def evaluate(model: PreTrainedModel | PretrainingObjective, data: PretrainingDataset, collator: MaskingCollator,
              batch_size: int = 32, max_examples: int | None = None, task: str | None = "nsp",
              device: torch.device | None = None,
-             autocast: contextlib.AbstractContextManager | None = None) -> dict[str, float]:
+             autocast: contextlib.AbstractContextManager | None = None,
+             seed: int = EVAL_MASKING_SEED) -> dict[str, float]:
     """mlm_loss, mlm_accuracy (and for a sentence ``task``, "nsp" or "sop": its loss and accuracy, e.g.
     sop_accuracy) over the first ``max_examples`` examples of ``data`` (all by default), in batches of
-    ``batch_size``. ``task`` applies to a bare model; an objective brings its own. The model is left in the mode it
-    was in."""
+    ``batch_size``. ``task`` applies to a bare model; an objective brings its own. ``seed`` picks the masking
+    (another seed: another draw of masked tokens, for a more precise figure averaged over draws). The model is
+    left in the mode it was in."""
     objective = model if isinstance(model, PretrainingObjective) else PretrainingObjective(model, task)
     device = device or next(objective.parameters()).device
     was_training = model.training  # a fresh wrapper is in train mode whatever the model's mode
     objective.eval()
-    collator.generator.manual_seed(EVAL_MASKING_SEED)
+    collator.generator.manual_seed(seed)
     stats = torch.zeros(6, dtype=torch.float64)
     n = len(data) if max_examples is None else min(len(data), max_examples)
     for start in range(0, n, batch_size):
