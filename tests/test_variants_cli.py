@@ -108,6 +108,29 @@ def test_unsupported_model_type_is_a_one_line_error_naming_the_supported_ones(ch
         assert err.count("\n") == 1
 
 
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_convert_rewrites_a_variants_bin_checkpoint_as_safetensors_with_its_tokenizer(checkpoints, variant,
+                                                                                       tmp_path, capsys):
+    folder, reference_tokenizer = checkpoints[variant]
+    reference = getattr(transformers, PREFIXES[variant] + "ForMaskedLM").from_pretrained(folder).eval()
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    torch.save(reference.state_dict(), legacy / "pytorch_model.bin")  # the pre-safetensors format
+    reference.config.save_pretrained(legacy)
+    reference_tokenizer.save_pretrained(legacy)
+    assert main(["convert", str(legacy), str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {PREFIXES[variant]}ForMaskedLM to {tmp_path / 'out'}"
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    text = f"The capital of France is {reference_tokenizer.mask_token}."
+    assert main(["fill-mask", text, "--model", str(tmp_path / "out"), "--json", "--top-k", "3"]) == 0
+    predictions = json.loads(capsys.readouterr().out)
+    batch = reference_tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = reference(**batch).logits[0]
+    position = (batch["input_ids"][0] == reference_tokenizer.mask_token_id).nonzero().item()
+    assert [c["token_id"] for c in predictions[0]] == logits[position].topk(3).indices.tolist()
+
 PUBLISHED = {"bert-base-uncased": (transformers.BertConfig, transformers.BertModel, 110),
              "roberta-base": (transformers.RobertaConfig, transformers.RobertaModel, 125),
              "albert-base-v2": (transformers.AlbertConfig, transformers.AlbertModel, 12),

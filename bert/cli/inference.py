@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 MODEL_HELP = "checkpoint folder or model name (default: bert-base-uncased, else the bundled demo model)"
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+# BERT and DistilBERT read vocab.txt, RoBERTa vocab.json + merges.txt, ALBERT tokenizer.json (from its spiece.model).
+TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "spiece.model", "tokenizer.json", "tokenizer_config.json",
+                   "special_tokens_map.json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,8 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--to", help="target folder (default weights/<name>)")
     p.set_defaults(func=run_download)
 
-    p = subparsers.add_parser("convert", help="rewrite any BERT checkpoint (.bin, legacy names, shards) as "
-                                              "config.json + model.safetensors (+ tokenizer files)")
+    p = subparsers.add_parser("convert", help="rewrite any BERT, RoBERTa, ALBERT or DistilBERT checkpoint (.bin, "
+                                              "legacy names, shards) as config.json + model.safetensors (+ tokenizer "
+                                              "files)")
     p.add_argument("source")
     p.add_argument("out")
     p.set_defaults(func=run_convert)
@@ -220,17 +223,19 @@ def run_download(args: argparse.Namespace) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> None:
-    import bert
     from bert.checkpoint import check_writable_directory
-    from bert.config import BertConfig
+    from bert.config import CLASS_PREFIXES, read_config_json
     from bert.hub import resolve_model_dir
+    from bert.variants.auto import MODULES, model_type_of
 
     source = resolve_model_dir(args.source)
     check_writable_directory(args.out, create=False)
     folder = source if source.is_dir() else source.parent
-    config = BertConfig.from_json_file(folder / "config.json")
-    architecture = (config.extra.get("architectures") or ["BertModel"])[0]
-    cls = getattr(bert, architecture, None) if architecture.startswith("Bert") else None
+    model_type = model_type_of(folder)
+    architecture = (read_config_json(folder / "config.json").get("architectures")
+                    or [CLASS_PREFIXES[model_type] + "Model"])[0]
+    cls = next((getattr(module, architecture) for module in MODULES[model_type]
+                if architecture.startswith(CLASS_PREFIXES[model_type]) and hasattr(module, architecture)), None)
     if cls is None:
         raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
     model = cls.from_pretrained(source)
