@@ -1,15 +1,16 @@
 """Domain adaptation by continued pretraining ("don't stop pretraining"): the demo model on tweets and forum posts.
 
     python scripts/bench_domain_adaptation.py [--minutes 10] [--lr 2e-4] [--head-lr LR] [--bf16] [--dropout 0.1]
-        [--batch-size 32] [--mask-prob 0.15] [--warmup-fraction 0.06] [--weight-decay 0.01] [--raw-text]
-        [--adapt-on train|train+test] [--maskings 10] [--seeds 1 2] [--epochs 3] [--out runs/bench-adapt]
+        [--batch-size 32] [--mask-prob 0.15] [--warmup-fraction 0.06] [--weight-decay 0.01]
+        [--links replace|drop|keep] [--adapt-on train|train+test] [--maskings 10] [--seeds 1 2] [--epochs 3]
+        [--out runs/bench-adapt]
 
 1. The text of the WNUT-17 training sentences (``../shared/data/ner-wnut17``; tweets, Reddit and forum posts, far
    from the Wikipedia and books the demo model saw) is written one post per line, user mentions and links replaced
-   by ``@user`` and ``url`` as BERTweet does (``--raw-text``: kept), and prepared MLM-only (``bert prepare
-   --objective mlm``: posts packed into full 128-token sequences); the dev sentences' text, as it is, is the
-   held-out set. ``--adapt-on train+test`` adds the test sentences' text (unlabelled posts from the dev set's
-   sources; not the benchmark's recipe, which adapts on the training text alone).
+   by ``@user`` and ``url`` as BERTweet does (``--links drop``: removed; ``keep``: kept), and prepared MLM-only
+   (``bert prepare --objective mlm``: posts packed into full 128-token sequences); the dev sentences' text, as it
+   is, is the held-out set. ``--adapt-on train+test`` adds the test sentences' text (unlabelled posts from the dev
+   set's sources; not the benchmark's recipe, which adapts on the training text alone).
 2. ``bert pretrain --init-from <demo model>`` continues MLM-only pretraining for ``--minutes``; its step-0 and final
    evaluations are the held-out MLM accuracy before and after (target: +0.05 absolute). Both models are then
    evaluated under ``--maskings`` draws of masked tokens too, and the mean gain is printed with its range.
@@ -39,18 +40,23 @@ URL = re.compile(r"^(https?://|www\.)\S+$")
 MENTION = re.compile(r"^@\w+$")
 
 
-def normalize(word: str) -> str:
-    """A tweet's user mention becomes ``@user`` and its link ``url`` (as BERTweet does); ``&lt;`` becomes ``<``."""
-    return "@user" if MENTION.match(word) else "url" if URL.match(word) else html.unescape(word)
+def normalize(word: str, links: str) -> str:
+    """A tweet's user mention becomes ``@user`` and its link ``url`` (``links="replace"``, as BERTweet does), or
+    nothing (``"drop"``); ``&lt;`` becomes ``<``. ``links="keep"``: the word as it is."""
+    if links == "keep":
+        return word
+    if MENTION.match(word) or URL.match(word):
+        return "" if links == "drop" else "@user" if MENTION.match(word) else "url"
+    return html.unescape(word)
 
 
-def conll_text(source: Path, target: Path, normalized: bool) -> int:
+def conll_text(source: Path, target: Path, links: str) -> int:
     """One sentence (post) per line, words joined by spaces, a blank line after each (each post is a document)."""
     sentences, words = [], []
     for line in source.read_text(encoding="utf-8").splitlines():
         if line.strip():
-            word = line.split("\t")[0].split()[0]
-            words.append(normalize(word) if normalized else word)
+            if word := normalize(line.split("\t")[0].split()[0], links):
+                words.append(word)
         elif words:
             sentences.append(" ".join(words))
             words = []
@@ -101,8 +107,9 @@ def main() -> None:
     parser.add_argument("--adapt-on", choices=("train", "train+test"), default="train",
                         help="the posts' text to adapt on: the training split's (the benchmark), or with the test "
                              "split's too (unlabelled text from the dev set's sources)")
-    parser.add_argument("--raw-text", action="store_true",
-                        help="keep links and user mentions as they are (by default they become url and @user)")
+    parser.add_argument("--links", choices=("replace", "drop", "keep"), default="replace",
+                        help="the training posts' links and user mentions: replaced by url and @user (the default), "
+                             "dropped, or kept as they are")
     parser.add_argument("--maskings", type=int, default=10,
                         help="maskings of the dev text that the before/after accuracy is averaged over")
     parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2],
@@ -116,7 +123,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     splits = (("train", "wnut17train.conll"), ("dev", "emerging.dev.conll"), ("test", "emerging.test.annotated"))
-    posts = {split: conll_text(WNUT / name, args.out / f"{split}.txt", split != "dev" and not args.raw_text)
+    posts = {split: conll_text(WNUT / name, args.out / f"{split}.txt", "keep" if split == "dev" else args.links)
              for split, name in splits}
     adapt_on = [str(args.out / f"{split}.txt") for split in ("train", "test") if split in args.adapt_on.split("+")]
     data, run = args.out / "data", args.out / "adapt"
@@ -156,7 +163,7 @@ def main() -> None:
         "posts": posts, "adapt_minutes": args.minutes, "adapt_steps": after["step"], "lr": args.lr,
         "head_lr": args.head_lr, "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16,
         "mask_prob": args.mask_prob, "warmup_fraction": args.warmup_fraction, "weight_decay": args.weight_decay,
-        "normalized_text": not args.raw_text, "adapt_on": args.adapt_on,
+        "links": args.links, "adapt_on": args.adapt_on,
         "mlm_accuracy_before": before["mlm_accuracy"], "mlm_accuracy_after": after["mlm_accuracy"],
         "mlm_loss_before": before["mlm_loss"], "mlm_loss_after": after["mlm_loss"],
         "mlm_accuracy_over_maskings": maskings, "mean_gain_over_maskings": statistics.mean(gains),

@@ -246,4 +246,9 @@ def test_shapes_lists_every_tensor_with_its_shape(page):
                   "[1, 2]"):
         expect(table.locator("td.shape", has_text=re.compile(rf"^{re.escape(shape)}$")).first).to_be_visible()
     expect(view.locator(".dims")).to_contain_text("T = 4")
+    groups = table.locator("tr.group")
+    expect(groups).to_have_count(1 + 6 + 1)
+    expect(groups.first).to_have_text("input and embeddings")
+    expect(groups.nth(1)).to_have_text("layer 0")
+    expect(groups.last).to_have_text("heads")
     screenshot(page, "shapes")

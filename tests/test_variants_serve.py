@@ -6,6 +6,7 @@ explorer's info tells the page the model's mask token and that there is no NSP v
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -106,5 +107,34 @@ def test_explorer_serves_each_variant_with_its_mask_token_and_no_nsp_view(checkp
         similarity = client.post("/api/similarity", json={"sentences": ["The river bank.", "The bank paid."],
                                                           "word": "bank"})
         assert similarity.status_code == 200 and similarity.json()["mode"] == "word"
-        shapes = client.post("/api/shapes", json={"text": "The cat sat."})
-        assert shapes.status_code == 422 and "follows BERT's own modules" in shapes.json()["detail"]
+
+
+# rows per layer in the Shapes view, and the modules that must appear in it (a layer's, with {layer} for ALBERT's
+# shared one, which shows up once per application)
+SHAPE_ROWS = {"roberta": 8, "albert": 7, "distilbert": 8}
+SHAPE_MODULES = {
+    "roberta": ["roberta.embeddings.position_embeddings", "roberta.encoder.layer.1.attention.self", "lm_head"],
+    "albert": ["albert.embeddings.word_embeddings", "albert.encoder.embedding_hidden_mapping_in",
+               "albert.encoder.albert_layer_groups.0.albert_layers.0.attention", "predictions"],
+    "distilbert": ["distilbert.embeddings", "distilbert.transformer.layer.1.ffn.lin1", "vocab_projector"],
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_shapes_view_traces_each_variants_own_modules_layer_by_layer(checkpoints, variant) -> None:
+    folder, _ = checkpoints[variant]
+    with TestClient(create_app(folder), raise_server_exceptions=False) as client:
+        data = client.post("/api/shapes", json={"text": "The cat sat.", "text_pair": "It slept."}).json()
+    rows, dims = data["tensors"], data["dims"]
+    t = len(data["tokens"])
+    assert (dims["T"], dims["L"], dims["V"]) == (t, 2, len(checkpoints[variant][1]))
+    assert ("E" in dims) == (variant == "albert")
+    per_layer = [sum(row["layer"] == i for row in rows) for i in range(2)]
+    assert per_layer == [SHAPE_ROWS[variant]] * 2 and {row["part"] for row in rows} == {"embeddings", "layer", "heads"}
+    layers = [row["layer"] for row in rows if row["part"] == "layer"]
+    assert layers == sorted(layers) and all(row["layer"] is None for row in rows if row["part"] != "layer")
+    assert set(SHAPE_MODULES[variant]) <= {row["module"] for row in rows}
+    assert rows[-1]["part"] == "heads" and rows[-1]["shape"] == [1, t, dims["V"]]  # the MLM logits come last
+    for row in rows:  # every row's symbolic shape, read with this input's sizes, is its real shape
+        symbols = re.findall(r"[A-Z]|\d+", row["symbols"])
+        assert [dims[s] for s in symbols] == row["shape"], row

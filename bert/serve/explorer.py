@@ -26,6 +26,7 @@ from torch import nn
 
 from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
+from bert.serve.shapes import dimensions, layers_in_order, watched_modules
 from bert.tasks import (
     choose_model,
     cosine_similarity_matrix,
@@ -182,68 +183,39 @@ class Explorer:
                 "matrix": rounded(cosine_similarity_matrix(vectors))}
 
     def shapes(self, text: str, text_pair: str | None = None) -> dict[str, Any]:
-        """Every tensor's shape on the way from input_ids to the MLM and NSP logits, as this input produces them.
+        """Every tensor's shape on the way from input_ids to the logits, as this input produces them.
 
-        Read from forward hooks on the real modules, in the order the forward pass reaches them.
+        Read from forward hooks on the real modules (:mod:`bert.serve.shapes` says which, for each model type), in
+        the order the forward pass reaches them; a layer's number is counted as the layers run.
         """
-        if self.model.config.model_type != "bert":
-            raise InvalidInput(f"the shapes view follows BERT's own modules; {self.name} is a "
-                               f"{self.model.config.model_type} model (see `bert info` for its parts)")
         tokens = self.tokens(text, text_pair)
         batch = encode(self.tokenizer, self.model, text, text_pair)
         rows = [{"name": name, "module": "(tokenizer)", "symbols": "[B, T]", "shape": shape_of(batch[name]),
-                 "layer": None} for name in ("input_ids", "token_type_ids")]
+                 "part": "embeddings", "layer": None} for name in ("input_ids", "token_type_ids") if name in batch]
         module_names = {module: name for name, module in self.model.named_modules()}
+        layer = -1
 
-        def record(labels: list[tuple[int, str, str]], layer: int | None):
+        def next_layer(module: nn.Module, inputs: Any) -> None:
+            nonlocal layer
+            layer += 1
+
+        def record(labels: list[tuple[int, str, str]], part: str):
             def hook(module: nn.Module, inputs: Any, output: Any) -> None:
                 outputs = output if isinstance(output, tuple) else (output,)
                 for index, label, symbols in labels:
                     if (tensor := outputs[index]) is not None:
                         rows.append({"name": label, "module": module_names[module], "symbols": symbols,
-                                     "shape": shape_of(tensor), "layer": layer})
+                                     "shape": shape_of(tensor), "part": part,
+                                     "layer": layer if part == "layer" else None})
             return hook
 
         with self.running():  # the hooks are added under the lock, so no other request's forward pass fires them
-            handles = [module.register_forward_hook(record(labels, layer))
-                       for module, labels, layer in self.watched_modules()]
+            handles = [module.register_forward_pre_hook(next_layer) for module in set(layers_in_order(self.model))]
+            handles += [module.register_forward_hook(record(labels, part))
+                        for module, labels, part in watched_modules(self.model)]
             try:
                 self.model(**batch, output_attentions=True)
             finally:
                 for handle in handles:
                     handle.remove()
-        config = self.model.config
-        dims = {"B": 1, "T": len(tokens), "H": config.hidden_size, "N": config.num_attention_heads,
-                "D": config.head_dim, "I": config.intermediate_size, "V": config.vocab_size,
-                "L": config.num_hidden_layers}
-        return {"model": self.name, "tokens": tokens, "dims": dims, "tensors": rows}
-
-    def watched_modules(self) -> list[tuple[nn.Module, list[tuple[int, str, str]], int | None]]:
-        """(module, [(index of the output, label, symbolic shape), ...], layer) for :meth:`shapes`."""
-        bert, heads = self.model.bert, self.model.cls
-        embeddings = bert.embeddings
-        activation = self.model.config.hidden_act.upper()
-        watched: list[tuple[nn.Module, list[tuple[int, str, str]], int | None]] = [
-            (embeddings.word_embeddings, [(0, "word embeddings", "[B, T, H]")], None),
-            (embeddings.token_type_embeddings, [(0, "segment embeddings", "[B, T, H]")], None),
-            (embeddings.position_embeddings, [(0, "position embeddings (shared by the batch)", "[T, H]")], None),
-            (embeddings, [(0, "embeddings: sum → LayerNorm", "[B, T, H]")], None),
-        ]
-        for i, layer in enumerate(bert.encoder.layer):
-            attention = layer.attention.self  # returns (context, probabilities)
-            watched += [
-                (attention.query, [(0, "queries (N heads of D side by side)", "[B, T, H]")], i),
-                (attention.key, [(0, "keys", "[B, T, H]")], i),
-                (attention.value, [(0, "values", "[B, T, H]")], i),
-                (attention, [(1, "attention probabilities softmax(QKᵀ/√D)", "[B, N, T, T]"),
-                             (0, "context: probabilities × values, heads joined", "[B, T, H]")], i),
-                (layer.attention.output, [(0, "attention output: dense → Add & LayerNorm", "[B, T, H]")], i),
-                (layer.intermediate, [(0, f"feed-forward intermediate: dense → {activation}", "[B, T, I]")], i),
-                (layer.output, [(0, "layer output: dense → Add & LayerNorm", "[B, T, H]")], i),
-            ]
-        watched += [
-            (bert.pooler, [(0, "pooler: tanh(dense([CLS]))", "[B, H]")], None),
-            (heads.predictions, [(0, "MLM logits (one score per vocabulary word)", "[B, T, V]")], None),
-            (heads.seq_relationship, [(0, "NSP logits (IsNext, NotNext)", "[B, 2]")], None),
-        ]
-        return watched
+        return {"model": self.name, "tokens": tokens, "dims": dimensions(self.model, len(tokens)), "tensors": rows}

@@ -356,8 +356,9 @@ function renderSimilarity(data) {
 // ---- shapes ---------------------------------------------------------------------------------------------------
 const DIMENSIONS = {
   B: "batch", T: "tokens", H: "hidden size", N: "heads", D: "head size H/N", I: "intermediate size", V: "vocabulary",
-  L: "layers",
+  L: "layers", E: "embedding size (ALBERT)",
 };
+const PARTS = { embeddings: "input and embeddings", heads: "heads" };
 
 function renderShapes(data) {
   const dims = el("div", { class: "dims" }, Object.entries(data.dims).map(([symbol, size]) =>
@@ -366,8 +367,7 @@ function renderShapes(data) {
   const body = [];
   let group;
   data.tensors.forEach((tensor) => {
-    const name = tensor.layer === null ? (tensor.module.startsWith("cls") || tensor.module === "bert.pooler"
-      ? "heads" : "input and embeddings") : `layer ${tensor.layer}`;
+    const name = tensor.part === "layer" ? `layer ${tensor.layer}` : PARTS[tensor.part];
     if (name !== group) {
       group = name;
       body.push(el("tr", { class: "group" }, el("th", { colspan: 4, text: name })));
@@ -403,10 +403,6 @@ async function showModel() {
     if (!info.next_sentence) { // RoBERTa, DistilBERT and ALBERT have no next-sentence head
       $("#tab-nsp").hidden = true;
       delete views.nsp;
-    }
-    if (info.model_type !== "bert") { // the shapes view traces BERT's own modules
-      $("#tab-shapes").hidden = true;
-      delete views.shapes;
     }
     document.title = `BERT explorer · ${info.model}`;
     if (info.note) {
