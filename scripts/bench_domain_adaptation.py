@@ -45,8 +45,9 @@ def normalize(word: str, links: str) -> str:
     nothing (``"drop"``); ``&lt;`` becomes ``<``. ``links="keep"``: the word as it is."""
     if links == "keep":
         return word
-    if MENTION.match(word) or URL.match(word):
-        return "" if links == "drop" else "@user" if MENTION.match(word) else "url"
+    placeholder = "@user" if MENTION.match(word) else "url" if URL.match(word) else None
+    if placeholder:
+        return "" if links == "drop" else placeholder
     return html.unescape(word)
 
 

@@ -234,11 +234,10 @@ def run_convert(args: argparse.Namespace) -> None:
     model_type = model_type_of(folder)
     architecture = (read_config_json(folder / "config.json").get("architectures")
                     or [CLASS_PREFIXES[model_type] + "Model"])[0]
-    cls = next((getattr(module, architecture) for module in MODULES[model_type]
-                if architecture.startswith(CLASS_PREFIXES[model_type]) and hasattr(module, architecture)), None)
-    if cls is None:
+    classes = [getattr(module, architecture) for module in MODULES[model_type] if hasattr(module, architecture)]
+    if not architecture.startswith(CLASS_PREFIXES[model_type]) or not classes:
         raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
-    model = cls.from_pretrained(source)
+    model = classes[0].from_pretrained(source)
     model.save_pretrained(args.out)
     try:
         for name in TOKENIZER_FILES:
