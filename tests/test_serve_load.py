@@ -17,7 +17,7 @@ import httpx
 from support import ARTIFACTS, ServerProcess, make_tiny_model
 
 CLIENTS = 50
-MAX_RSS_GROWTH = 200 * 2**20
+MAX_RSS_GROWTH = 64 * 2**20
 WORDS = ("the", "cat", "sat", "on", "a", "warm", "mat", "while", "dog", "ran", "after", "red", "ball", "in", "park",
          "she", "read", "book", "by", "river", "bank", "money", "paid", "into", "my", "old", "friend", "city", "rain")
 
