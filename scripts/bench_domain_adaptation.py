@@ -1,7 +1,7 @@
 """Domain adaptation by continued pretraining ("don't stop pretraining"): the demo model on tweets and forum posts.
 
     python scripts/bench_domain_adaptation.py [--minutes 10] [--lr 2e-4] [--head-lr LR] [--bf16] [--dropout 0.1]
-        [--batch-size 32] [--mask-prob 0.15] [--warmup-fraction 0.06] [--weight-decay 0.01]
+        [--batch-size 32] [--mask-prob 0.15] [--whole-word-masking] [--warmup-fraction 0.06] [--weight-decay 0.01]
         [--links replace|drop|keep] [--adapt-on train|train+test] [--maskings 10] [--seeds 1 2] [--epochs 3]
         [--out runs/bench-adapt]
 
@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="continued pretraining under bfloat16 autocast")
     parser.add_argument("--mask-prob", type=float, default=0.15,
                         help="continued pretraining's masking probability (the evaluation always masks 15%%)")
+    parser.add_argument("--whole-word-masking", action="store_true",
+                        help="continued pretraining masks whole words (the evaluation always masks word pieces)")
     parser.add_argument("--warmup-fraction", type=float, default=0.06, help="continued-pretraining warmup")
     parser.add_argument("--weight-decay", type=float, default=0.01, help="continued-pretraining weight decay")
     parser.add_argument("--adapt-on", choices=("train", "train+test"), default="train",
@@ -137,6 +139,7 @@ def main() -> None:
              *(["--head-lr", str(args.head_lr)] if args.head_lr else []), "--warmup-fraction",
              str(args.warmup_fraction), "--weight-decay", str(args.weight_decay), "--dropout", str(args.dropout),
              *(["--bf16"] if args.bf16 else []),
+             *(["--whole-word-masking"] if args.whole_word_masking else []),
              "--mask-prob", str(args.mask_prob), "--max-predictions-per-seq", str(math.ceil(args.mask_prob * 128)),
              "--eval-every", "100", "--eval-batches", "1000", "--save-every", "100",
              "--keep-last", "1", "--no-progress", *(["--resume"] if (run / "checkpoints").is_dir() else []))
@@ -163,8 +166,9 @@ def main() -> None:
     report = {
         "posts": posts, "adapt_minutes": args.minutes, "adapt_steps": after["step"], "lr": args.lr,
         "head_lr": args.head_lr, "batch_size": args.batch_size, "dropout": args.dropout, "bf16": args.bf16,
-        "mask_prob": args.mask_prob, "warmup_fraction": args.warmup_fraction, "weight_decay": args.weight_decay,
-        "links": args.links, "adapt_on": args.adapt_on,
+        "mask_prob": args.mask_prob, "whole_word_masking": args.whole_word_masking,
+        "warmup_fraction": args.warmup_fraction, "weight_decay": args.weight_decay, "links": args.links,
+        "adapt_on": args.adapt_on,
         "mlm_accuracy_before": before["mlm_accuracy"], "mlm_accuracy_after": after["mlm_accuracy"],
         "mlm_loss_before": before["mlm_loss"], "mlm_loss_after": after["mlm_loss"],
         "mlm_accuracy_over_maskings": maskings, "mean_gain_over_maskings": statistics.mean(gains),
