@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bert.config import BertConfig
+from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.train.checkpointing import latest_checkpoint, list_checkpoints, prune_checkpoints
 from bert.train.loss import PretrainingObjective, masked_lm_loss, summarize
@@ -98,6 +99,41 @@ def test_parameter_groups_skip_decay_on_biases_and_layernorm() -> None:
     assert len(decayed) + len(undecayed) == len(list(model.parameters()))  # the tied decoder counted once
     optimizer = build_optimizer(model, "adamw", 1e-3, 0.01)
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
+
+
+HEADS = {  # model class: the names of its pretraining heads' parameters (the tied decoder is the word embeddings)
+    "BertForPreTraining": ("cls.",),
+    "AlbertForPreTraining": ("predictions.", "sop_classifier."),
+    "RobertaForMaskedLM": ("lm_head.",),
+    "DistilBertForMaskedLM": ("vocab_transform.", "vocab_layer_norm.", "vocab_projector."),
+}
+
+
+@pytest.mark.parametrize("class_name", HEADS)
+def test_head_learning_rate_groups_hold_exactly_each_models_heads(class_name: str) -> None:
+    import bert
+
+    model_class = getattr(bert, class_name)
+    config_class = getattr(bert, class_name.replace("ForPreTraining", "Config").replace("ForMaskedLM", "Config"))
+    model = model_class(config_class(vocab_size=50, max_position_embeddings=40, hidden_size=16, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32))
+    groups = parameter_groups(model, 0.01, head_lr_scale=5.0)
+    names = {id(p): n for n, p in model.named_parameters()}
+    in_heads = {names[id(p)] for g in groups if g.get("lr_scale") == 5.0 for p in g["params"]}
+    in_encoder = {names[id(p)] for g in groups if "lr_scale" not in g for p in g["params"]}
+    assert in_heads and in_heads == {n for n in names.values() if n.startswith(HEADS[class_name])}
+    assert in_encoder == set(names.values()) - in_heads
+    assert all(n.startswith(model.base_model_prefix + ".") for n in in_encoder)
+    decoder = model.get_parameter(model.tied_decoder)  # tied: it is the word embeddings, at the encoder's rate
+    assert decoder is getattr(model, model.base_model_prefix).embeddings.word_embeddings.weight
+    assert names[id(decoder)] in in_encoder
+
+
+def test_head_learning_rate_on_a_model_without_heads_is_an_error() -> None:
+    import bert
+
+    with pytest.raises(BertError, match="heads around an encoder"):
+        parameter_groups(bert.BertModel(bert.BertConfig.preset("tiny")), 0.01, head_lr_scale=5.0)
 
 
 @pytest.mark.parametrize("name", ["albert", "distilbert", "roberta"])

@@ -58,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--grad-accum", type=int, default=1, metavar="K", help="micro-batches per optimizer step")
     opt.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
     opt.add_argument("--head-lr", type=float, metavar="LR",
-                     help="peak learning rate of BERT's MLM/NSP heads (default: --lr), e.g. for fresh heads on a "
-                          "pretrained encoder")
+                     help="peak learning rate of the pretraining heads (MLM, NSP/SOP; default: --lr), e.g. for fresh "
+                          "heads on a pretrained encoder")
     warm = opt.add_mutually_exclusive_group()
     warm.add_argument("--warmup-steps", type=int, metavar="N", help="linear warmup steps")
     warm.add_argument("--warmup-fraction", type=float, default=0.01, metavar="F",

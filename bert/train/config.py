@@ -24,7 +24,8 @@ class PretrainConfig:
     init_from: continue pretraining a checkpoint (a folder or a model name) instead of starting from random
         weights; its config.json is the architecture (``config`` must then be None), its vocabulary must be the
         data's, heads it lacks are freshly initialised (see :mod:`bert.train.init_from`).
-    head_lr: peak learning rate of the pretraining heads (``cls.*``), when it should differ from ``lr``.
+    head_lr: peak learning rate of the pretraining heads (every parameter outside the encoder: BERT's ``cls.*``,
+        RoBERTa's ``lm_head.*``, ...), when it should differ from ``lr``.
     objective: "mlm+nsp", "mlm+sop" or "mlm"; None trains what the data holds (``bert prepare --objective``). "mlm"
         on sentence-pair data ignores the pair labels; MLM-only training freezes the pooler and sentence head.
         Sentence-order labels train BERT's two-way sentence layer or ALBERT's SOP head; RoBERTa and DistilBERT

@@ -246,9 +246,6 @@ class Trainer:
         model_type = model_type_of(self.init.config) if self.init else config_model_type(config.config or "mini")
         self.model_class = pretraining_model_class(model_type)
         check_model_objective(model_type, self.model_class, objective)
-        if config.head_lr is not None and model_type != "bert":  # the optimizer finds heads by BERT's names (cls.*)
-            raise BertError(f"--head-lr applies to BERT's pretraining heads (cls.*) only, not to "
-                            f"{MODEL_TYPES[model_type]}'s; drop it")
         self.tokenizer = data_tokenizer(model_type, self.tokenizer_dir, self.data_dir)
         if self.init is not None:
             self.init.check_vocabulary(self.tokenizer, self.data_dir)

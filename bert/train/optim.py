@@ -17,24 +17,27 @@ from bert.errors import BertError
 OPTIMIZERS = ("adamw", "lamb")
 
 
-HEAD_PREFIX = "cls."  # the pretraining heads (MLM transform + output bias, NSP); the tied decoder is the embeddings
-
-
 def parameter_groups(model: nn.Module, weight_decay: float, head_lr_scale: float = 1.0) -> list[dict]:
     """Split the trainable parameters into [decayed, not decayed].
 
     Not decayed: every bias (``*.bias``, including ``cls.predictions.bias``) and every LayerNorm weight, found by
     module type, so the variants' names (``sa_layer_norm``, ``full_layer_layer_norm``, ...) count too. A tied
     parameter (decoder = word embeddings) appears once, under its first name. With ``head_lr_scale`` != 1 the
-    pretraining heads (``cls.*``) get two groups of their own whose ``lr_scale`` multiplies the scheduled learning
-    rate (a freshly initialised head next to a pretrained encoder).
+    heads (every parameter outside the encoder: BERT's ``cls.*``, RoBERTa's ``lm_head.*``, ALBERT's ``predictions.*``
+    and ``sop_classifier.*``, DistilBERT's ``vocab_*``; not the tied decoder, which is the encoder's word embeddings)
+    get two groups of their own whose ``lr_scale`` multiplies the scheduled learning rate (a freshly initialised
+    head next to a pretrained encoder).
     """
+    encoder = getattr(model, "base_model_prefix", None)
+    if head_lr_scale != 1.0 and not isinstance(getattr(model, encoder or "", None), nn.Module):
+        raise BertError(f"a separate head learning rate needs a model with heads around an encoder, not "
+                        f"{type(model).__name__}")
     groups = {(head, decay): [] for head in (False, True) for decay in (True, False)}
     norms = {id(p) for module in model.modules() if isinstance(module, nn.LayerNorm) for p in module.parameters()}
     for name, parameter in model.named_parameters():  # named_parameters() yields shared parameters once
         if not parameter.requires_grad:
             continue
-        head = head_lr_scale != 1.0 and name.startswith(HEAD_PREFIX)
+        head = head_lr_scale != 1.0 and not name.startswith(f"{encoder}.")
         groups[head, not (name.endswith("bias") or id(parameter) in norms)].append(parameter)
     return [{"params": params, "weight_decay": weight_decay if decay else 0.0, "adapt": decay,
              **({"lr_scale": head_lr_scale} if head else {})}
