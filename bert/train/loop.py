@@ -164,8 +164,8 @@ def data_tokenizer(model_type: str, tokenizer_dir: Path, data_dir: Path) -> Fast
     try:
         return TOKENIZERS[model_type].from_pretrained(tokenizer_dir)
     except BertError as error:
-        raise BertError(f"{data_dir} was not tokenized for {MODEL_TYPES[model_type]} ({error}); prepare it with a "
-                        f"{MODEL_TYPES[model_type]} tokenizer: bert prepare ... --tokenizer DIR|NAME") from None
+        raise BertError(f"{data_dir} was not tokenized for {MODEL_TYPES[model_type]} ({error}); prepare it with "
+                        f"{MODEL_TYPES[model_type]}'s tokenizer: bert prepare ... --tokenizer DIR|NAME") from None
 
 
 def check_writable(out: Path) -> None:
