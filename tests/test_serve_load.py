@@ -17,7 +17,7 @@ import httpx
 from support import ARTIFACTS, ServerProcess, make_tiny_model
 
 CLIENTS = 50
-MAX_RSS_GROWTH = 64 * 2**20
+MAX_RSS_GROWTH = 24 * 2**20  # after warm-up; measured 0–2 MB on 2 cores, and +26 MB with a 20 KB-per-request leak
 WORDS = ("the", "cat", "sat", "on", "a", "warm", "mat", "while", "dog", "ran", "after", "red", "ball", "in", "park",
          "she", "read", "book", "by", "river", "bank", "money", "paid", "into", "my", "old", "friend", "city", "rain")
 
@@ -46,7 +46,9 @@ def problem_with(endpoint: str, body: dict, answer: httpx.Response) -> str | Non
 
 def test_fifty_concurrent_clients_get_only_correct_200s_and_memory_stays_flat(tmp_path):
     seconds = float(os.environ.get("BERT_LOAD_SECONDS", "30"))
-    window = min(5.0, seconds / 3)  # memory is compared between the first and the last `window` seconds
+    # Memory is compared between the second and the last `window` seconds: the first is warm-up (threads start,
+    # the first forward passes allocate their buffers), and its length depends on the machine.
+    window = min(5.0, seconds / 3)
     model = make_tiny_model(tmp_path / "tiny")
     failures: list[str] = []
     latencies: list[float] = []
@@ -92,7 +94,7 @@ def test_fifty_concurrent_clients_get_only_correct_200s_and_memory_stays_flat(tm
         assert server.stop() == 0, "Ctrl-C did not stop the server cleanly:\n" + "\n".join(server.output[-30:])
         log = "\n".join(server.output)
 
-    first = [rss for t, rss in samples if t <= window]
+    warm = [rss for t, rss in samples if window <= t <= 2 * window]
     last = [rss for t, rss in samples if t >= seconds - window]
     ordered = sorted(latencies)
     report = {
@@ -100,7 +102,7 @@ def test_fifty_concurrent_clients_get_only_correct_200s_and_memory_stays_flat(tm
         "requests_per_second": round(len(latencies) / elapsed, 1),
         "latency_ms": {f"p{p}": round(1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
                        for p in (50, 95, 99)} if ordered else {},
-        "server_rss_mb": {"first": round(statistics.mean(first) / 2**20, 1) if first else None,
+        "server_rss_mb": {"warm": round(statistics.mean(warm) / 2**20, 1) if warm else None,
                           "last": round(statistics.mean(last) / 2**20, 1) if last else None,
                           "max": round(max(rss for _, rss in samples) / 2**20, 1) if samples else None},
     }
@@ -111,6 +113,6 @@ def test_fifty_concurrent_clients_get_only_correct_200s_and_memory_stays_flat(tm
     assert failures == [], f"{len(failures)} failed requests, e.g. {failures[:5]}"
     assert len(latencies) >= CLIENTS, report
     assert "Traceback" not in log and log.rstrip().endswith("bert serve: stopped"), log[-3000:]
-    assert first and last, f"too few memory samples: {samples}"
-    growth = statistics.mean(last) - statistics.mean(first)
+    assert warm and last, f"too few memory samples: {samples}"
+    growth = statistics.mean(last) - statistics.mean(warm)
     assert growth < MAX_RSS_GROWTH, f"server RSS grew by {growth / 2**20:.0f} MB under load: {report}"
