@@ -314,6 +314,16 @@ def test_listen_binds_loopback_and_reports_its_url(app):
     assert config.host == "127.0.0.1" and config.access_log is False
 
 
+def test_the_socket_accepts_connections_before_the_server_runs():
+    """bert serve prints the URL, then starts uvicorn: a client that connects in between must wait, not be refused."""
+    sock = listen(port=0)
+    try:
+        with socket.create_connection(sock.getsockname()[:2], timeout=5):
+            pass
+    finally:
+        sock.close()
+
+
 def test_listen_refuses_an_address_in_use():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
