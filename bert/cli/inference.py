@@ -226,7 +226,7 @@ def run_convert(args: argparse.Namespace) -> None:
     from bert.checkpoint import check_writable_directory
     from bert.config import CLASS_PREFIXES, read_config_json
     from bert.hub import resolve_model_dir
-    from bert.variants.auto import MODULES, model_type_of
+    from bert.variants.auto import class_named, model_type_of
 
     source = resolve_model_dir(args.source)
     check_writable_directory(args.out, create=False)
@@ -234,10 +234,10 @@ def run_convert(args: argparse.Namespace) -> None:
     model_type = model_type_of(folder)
     architecture = (read_config_json(folder / "config.json").get("architectures")
                     or [CLASS_PREFIXES[model_type] + "Model"])[0]
-    classes = [getattr(module, architecture) for module in MODULES[model_type] if hasattr(module, architecture)]
-    if not architecture.startswith(CLASS_PREFIXES[model_type]) or not classes:
+    cls = class_named(model_type, architecture) if architecture.startswith(CLASS_PREFIXES[model_type]) else None
+    if cls is None:
         raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
-    model = classes[0].from_pretrained(source)
+    model = cls.from_pretrained(source)
     model.save_pretrained(args.out)
     try:
         for name in TOKENIZER_FILES:

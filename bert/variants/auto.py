@@ -85,15 +85,17 @@ def auto_class(folder_or_config: str | os.PathLike | BertConfig | dict[str, Any]
     if task not in TASKS:
         raise BertError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     model_type = model_type_of(folder_or_config)
-    name = CLASS_PREFIXES[model_type] + TASKS[task]
-    for module in MODULES[model_type]:
-        if hasattr(module, name):
-            return getattr(module, name)
+    if (cls := class_named(model_type, CLASS_PREFIXES[model_type] + TASKS[task])) is not None:
+        return cls
     if task == "next_sentence" and model_type in NO_NEXT_SENTENCE:
         raise BertError(no_next_sentence_head(model_type))
-    have = [t for t, suffix in TASKS.items()
-            if any(hasattr(m, CLASS_PREFIXES[model_type] + suffix) for m in MODULES[model_type])]
+    have = [t for t, suffix in TASKS.items() if class_named(model_type, CLASS_PREFIXES[model_type] + suffix)]
     raise BertError(f"{MODEL_TYPES[model_type]} has no {task} model in this package (it has: {', '.join(have)})")
+
+
+def class_named(model_type: str, name: str) -> type[PreTrainedModel] | None:
+    """The class called ``name`` (e.g. "RobertaForMaskedLM") among a model type's modules, or None."""
+    return next((getattr(module, name) for module in MODULES[model_type] if hasattr(module, name)), None)
 
 
 def no_next_sentence_head(model_type: str) -> str:
