@@ -39,10 +39,15 @@ def make_tiny_model(folder: Path, max_positions: int = 64, cls: type = BertForPr
 
 
 class ServerProcess:
-    """``python -m bert serve --model M --port 0`` in a subprocess: its URL (read from what it prints), its RSS."""
+    """``python -m bert serve --model M --port 0`` in a subprocess: its URL (read from what it prints), its RSS.
 
-    def __init__(self, model: str | os.PathLike, start_timeout: float = 90.0) -> None:
+    ``python_args`` replace ``-m bert``, e.g. ``("-c", code)`` to run ``bert serve`` with something patched in (the
+    code gets ``serve --model M --port 0`` as ``sys.argv[1:]``)."""
+
+    def __init__(self, model: str | os.PathLike, start_timeout: float = 90.0,
+                 python_args: tuple[str, ...] = ("-m", "bert")) -> None:
         self.model = str(model)
+        self.python_args = python_args
         self.start_timeout = start_timeout
         self.output: list[str] = []
         self.url = ""
@@ -51,8 +56,9 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         env.setdefault("OMP_NUM_THREADS", "1")
-        self.process = subprocess.Popen([sys.executable, "-m", "bert", "serve", "--model", self.model, "--port", "0"],
-                                        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        command = [sys.executable, *self.python_args, "serve", "--model", self.model, "--port", "0"]
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
         found = threading.Event()
 
         def read() -> None:  # keeps draining the pipe for the server's whole life, so it never blocks on a full pipe
@@ -134,9 +140,10 @@ def train_roberta_tokenizer(folder: Path, vocab_size: int = 500) -> Any:
     return tokenizer
 
 
-def train_albert_tokenizer(folder: Path, vocab_size: int = 300) -> Any:
-    """A small unigram model trained on VARIANT_CORPUS, wrapped as transformers' AlbertTokenizerFast (which adds
-    ALBERT's normaliser, Metaspace and [CLS]/[SEP] template) and saved to ``folder``; returns that tokenizer."""
+def train_albert_tokenizer(folder: Path, vocab_size: int = 300, corpus: list[str] | None = None) -> Any:
+    """A small unigram model trained on ``corpus`` (default VARIANT_CORPUS), wrapped as transformers'
+    AlbertTokenizerFast (which adds ALBERT's normaliser, Metaspace and [CLS]/[SEP] template) and saved to ``folder``;
+    returns that tokenizer."""
     import json
 
     import transformers
@@ -145,7 +152,7 @@ def train_albert_tokenizer(folder: Path, vocab_size: int = 300) -> Any:
     backend = Tokenizer(models.Unigram())
     backend.normalizer = normalizers.Sequence([normalizers.NFKD(), normalizers.StripAccents(), normalizers.Lowercase()])
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.train_from_iterator(VARIANT_CORPUS, trainers.UnigramTrainer(
+    backend.train_from_iterator(corpus or VARIANT_CORPUS, trainers.UnigramTrainer(
         vocab_size=vocab_size, special_tokens=["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"], unk_token="<unk>",
         show_progress=False))
     vocab = [tuple(piece) for piece in json.loads(backend.to_str())["model"]["vocab"]]
@@ -248,3 +255,27 @@ def mean_loss(model: torch.nn.Module, features: list[dict], pad_token_id: int = 
     model.eval()
     with torch.no_grad():
         return float(model(**collate(features, pad_token_id)).loss)
+
+
+def make_weights_distinctive(folder: Path, seed: int = 0, scale: float = 0.05) -> dict[str, torch.Tensor]:
+    """Add independent noise to every floating tensor of ``folder/model.safetensors`` (saved back in place) and
+    return the new tensors: no tensor then equals what a fresh initialisation gives (LayerNorm 1 and 0, zero
+    biases), so a test that compares a model to the checkpoint sees every tensor that was not loaded."""
+    from safetensors.torch import load_file, save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    tensors = load_file(folder / "model.safetensors")
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point():
+            tensors[name] = tensor + scale * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    return tensors
+
+
+def perturb(model: torch.nn.Module) -> None:
+    """Make LayerNorm and bias parameters non-trivial (weights N(0.5, 0.2), biases N(0, 0.2), drawn from torch's
+    global generator), so that a mix-up of them would show: freshly initialised, they are 1 and 0 in every layer."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name.lower() or name.endswith("bias"):
+                parameter.normal_(0.5 if name.endswith("weight") else 0.0, 0.2)

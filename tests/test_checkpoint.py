@@ -11,6 +11,7 @@ import pytest
 import torch
 import transformers
 from safetensors.torch import save_file
+from support import perturb
 
 import bert
 from bert.checkpoint import read_state_dict
@@ -26,10 +27,37 @@ def tiny_config(**overrides) -> transformers.BertConfig:
 
 
 def save_reference(folder: Path, cls=transformers.BertForPreTraining, seed: int = 0) -> torch.nn.Module:
+    """A random transformers ``cls`` saved to ``folder``, with every LayerNorm weight and bias and every bias
+    (cls.predictions.bias too) set to distinct random values: freshly initialised they are 1 and 0 in every layer,
+    so a loader that put one layer's (or one LayerNorm's) tensor in another's place would still give equal logits."""
     torch.manual_seed(seed)
     reference = cls(tiny_config()).eval()
+    perturb(reference)
+    assert_distinct_layer_norms_and_biases(reference)
     reference.save_pretrained(folder)
     return reference
+
+
+def assert_distinct_layer_norms_and_biases(model: torch.nn.Module) -> None:
+    """No two LayerNorm or bias tensors of the same shape are equal, and none is all ones or all zeros: a mix-up
+    of any two of them, or one left at its initial value, changes the model."""
+    tensors = [(name, p) for name, p in model.named_parameters() if "LayerNorm" in name or name.endswith("bias")]
+    assert len(tensors) >= 10
+    for i, (name, tensor) in enumerate(tensors):
+        assert not torch.equal(tensor, torch.ones_like(tensor)) and not torch.equal(tensor, torch.zeros_like(tensor))
+        for other, tensor2 in tensors[i + 1:]:
+            assert tensor.shape != tensor2.shape or not torch.equal(tensor, tensor2), (name, other)
+
+
+def assert_loaded_exactly(ours: torch.nn.Module, reference: torch.nn.Module) -> int:
+    """Every tensor of ``ours`` equals the reference's tensor of the same name; returns how many were compared."""
+    theirs = reference.state_dict()
+    compared = 0
+    for name, tensor in ours.state_dict().items():
+        if name in theirs:
+            assert torch.equal(tensor, theirs[name]), name
+            compared += 1
+    return compared
 
 
 def rewrite_weights(folder: Path, rename) -> None:
@@ -94,6 +122,7 @@ def test_full_size_bert_base_uncased_layout_loads_with_nothing_missing(tmp_path,
     config = transformers.BertConfig()  # bert-base-uncased: 12 layers, 768 hidden, 30522 words
     torch.manual_seed(0)
     reference = transformers.BertForPreTraining(config).eval()
+    perturb(reference)  # LayerNorms and biases distinct in every layer (fresh: 1 and 0 everywhere)
     config.save_pretrained(tmp_path)
     state = bert_base_uncased_layout(reference.state_dict())
     assert len(state) == 207 and "bert.embeddings.LayerNorm.gamma" in state
@@ -106,6 +135,7 @@ def test_full_size_bert_base_uncased_layout_loads_with_nothing_missing(tmp_path,
 
     ours = bert.BertForPreTraining.from_pretrained(tmp_path)
     assert ours.load_report.missing == [] and ours.load_report.unexpected == []
+    assert assert_loaded_exactly(ours, reference) == len(ours.state_dict()) == 207  # every tensor, exactly
     ids = torch.tensor([[101, 1996, 3007, 1997, 2605, 2003, 103, 1012, 102]])
     with torch.no_grad():
         theirs, mine = reference(ids), ours(ids)
@@ -136,6 +166,7 @@ def test_checkpoint_name_variants_load_identically(tmp_path, variant):
     ours = bert.BertForPreTraining.from_pretrained(tmp_path)
     if variant != "no-bert-prefix-base":  # that file lost its cls.* heads' prefix-free names: they stay cls.*
         assert ours.load_report.missing == []
+    assert assert_loaded_exactly(ours, reference) == len(ours.state_dict())
     assert (logits_of(ours) - logits_of(reference)).abs().max() <= 1e-5
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from support import ctrl_c_during_step
+from support import ctrl_c_during_step, make_weights_distinctive
 from test_pretrain_loop import REPO, write_corpus
 
 from bert.cli import main
@@ -129,7 +129,10 @@ def test_each_loss_term_equals_a_direct_computation(corpus) -> None:
     assert student.bert.encoder.layer[0].attention.self.query.weight.grad is not None
 
 
-def test_a_student_with_all_the_teachers_layers_at_t1_starts_at_zero_soft_and_cosine_loss(corpus, tmp_path) -> None:
+def test_a_student_with_all_the_teachers_layers_at_t1_starts_at_zero_loss_and_scores_as_the_teacher_on_its_masks(
+        corpus, tmp_path: Path) -> None:
+    """The student is the teacher: zero soft-target and cosine loss at step 1, and at step 0 the held-out figures
+    of the teacher exactly, which it can only get on the teacher's batches with the teacher's masks."""
     run = tmp_path / "run"
     distill(settings(corpus, run, student_layers=4, temperature=1.0, max_steps=2))
     first = events(run, "train")[0]
@@ -137,6 +140,11 @@ def test_a_student_with_all_the_teachers_layers_at_t1_starts_at_zero_soft_and_co
     assert first["soft_target_loss"] == pytest.approx(0.0, abs=1e-6)
     assert first["cosine_loss"] == pytest.approx(0.0, abs=1e-6)
     assert first["mlm_loss"] > 0.1
+    start = events(run, "eval")[0]
+    assert start["step"] == 0
+    assert start["mlm_accuracy"] == start["teacher_mlm_accuracy"]
+    assert start["mlm_loss"] == pytest.approx(start["teacher_mlm_loss"], abs=1e-6)
+    assert start["teacher_mlm_loss"] > 0.1  # a real score over masked tokens, not an empty evaluation
 
 
 def sha256(path: Path) -> str:
@@ -285,7 +293,7 @@ def test_the_student_is_a_normal_checkpoint_for_fill_mask_and_transformers(corpu
     ours = BertForPreTraining.from_pretrained(final)
     theirs, info = transformers.BertForPreTraining.from_pretrained(final, output_loading_info=True)
     theirs.eval()
-    assert not info["missing_keys"] and not info["mismatched_keys"]
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     batch = masked_batch(corpus, 4)
     inputs = {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask")}
     with torch.no_grad():
@@ -306,6 +314,45 @@ def test_saved_truncated_student_is_what_distillation_starts_from(corpus, tmp_pa
     for name, tensor in trainer.model.state_dict().items():
         if name in saved:
             assert torch.equal(tensor, saved[name]), name
+
+
+def test_init_from_starts_the_student_from_that_checkpoints_weights(corpus, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """``bert distill --init-from``: the student's weights when training starts are the checkpoint's, bit for bit
+    (a 2-layer BERT that transformers made, with the teacher's vocabulary, every tensor made distinctive), not the
+    teacher's layers that are the default start."""
+    import transformers
+
+    checkpoint = tmp_path / "checkpoint"
+    vocab_size = len(BertTokenizer.from_pretrained(corpus["tokenizer"]).get_vocab())
+    torch.manual_seed(5)
+    transformers.BertForPreTraining(transformers.BertConfig(vocab_size=vocab_size, num_hidden_layers=2,
+                                                           **SIZE)).save_pretrained(checkpoint)
+    for file in corpus["tokenizer"].iterdir():
+        shutil.copy(file, checkpoint / file.name)
+    saved = make_weights_distinctive(checkpoint)
+    started: dict[str, torch.Tensor] = {}
+    original = DistillTrainer.run
+
+    def run(self: DistillTrainer) -> Path:  # the student as the loop receives it, before its first step
+        started.update({name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()})
+        return original(self)
+
+    monkeypatch.setattr(DistillTrainer, "run", run)
+    capsys.readouterr()
+    assert main(["distill", "--teacher", str(corpus["teacher"]), "--data", str(corpus["pairs"]), "--init-from",
+                 str(checkpoint), "--out", str(tmp_path / "run"), "--max-steps", "1", "--batch-size", "8",
+                 "--eval-batches", "1", "--no-progress", "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"the student starts from {checkpoint}" in err and "freshly initialised" not in err
+    assert set(started) - set(saved) == {"cls.predictions.decoder.weight"} and set(saved) <= set(started)
+    for name, tensor in saved.items():
+        assert torch.equal(started[name], tensor), name
+    assert torch.equal(started["cls.predictions.decoder.weight"], saved["bert.embeddings.word_embeddings.weight"])
+    teacher = load_file(corpus["teacher"] / "model.safetensors")
+    assert not torch.equal(started["bert.encoder.layer.0.attention.self.query.weight"],
+                           teacher["bert.encoder.layer.0.attention.self.query.weight"])
 
 
 def test_ddp_two_processes_match_one_process(corpus, tmp_path: Path) -> None:

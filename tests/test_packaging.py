@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -20,7 +22,11 @@ def test_pyproject_lists_every_package_of_bert() -> None:
     assert "bert._demo" in listed
 
 
-def test_a_non_editable_install_answers_offline_from_another_folder(tmp_path: Path) -> None:
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_non_editable_install_answers_offline_from_another_folder_as_the_checkout_does(tmp_path: Path) -> None:
     wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO),
@@ -44,6 +50,37 @@ def test_a_non_editable_install_answers_offline_from_another_folder(tmp_path: Pa
     assert result.returncode == 0, result.stderr[-2000:]
     assert "bundled demo model" in result.stderr and str(target) in result.stderr
     assert len(result.stdout.strip().splitlines()) >= 5
+
+    # The weights inside the installed package are the shipped ones, byte for byte (and so is every other file of
+    # weights/bert-demo: config, vocabulary, tokenizer, model card).
+    packaged = target / "bert" / "_demo"
+    assert sha256(packaged / "model.safetensors") == sha256(REPO / "weights" / "bert-demo" / "model.safetensors")
+    shipped = sorted(p.name for p in (REPO / "weights" / "bert-demo").iterdir() if p.is_file())
+    assert {name: sha256(packaged / name) for name in shipped} == {
+        name: sha256(REPO / "weights" / "bert-demo" / name) for name in shipped}
+
+    # The same answer as the checkout's editable install gives with the same (empty) cache: the same five words, in
+    # the same order, with the same probabilities; the printed table identical.
+    checkout_env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    answers = {}
+    for where_from, run_env in (("installed", env), ("checkout", checkout_env)):
+        answer = subprocess.run([sys.executable, "-m", "bert", "fill-mask", "The capital of France is [MASK].",
+                                 "--top-k", "5", "--json"], cwd=elsewhere, env=run_env, capture_output=True,
+                                text=True, timeout=120)
+        assert answer.returncode == 0, answer.stderr[-2000:]
+        assert "bundled demo model" in answer.stderr
+        answers[where_from] = json.loads(answer.stdout)[0]
+    assert str(REPO / "weights" / "bert-demo") in answer.stderr  # the checkout's run read the checkout's copy
+    installed, checkout = answers["installed"], answers["checkout"]
+    assert len(installed) == 5
+    assert [c["token"] for c in installed] == [c["token"] for c in checkout]
+    assert [c["token_id"] for c in installed] == [c["token_id"] for c in checkout]
+    # Same weights, same code: equal up to float round-off (a file that differs only slightly is the hash's to catch).
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(installed, checkout, strict=True)) < 1e-6
+    printed = subprocess.run([sys.executable, "-m", "bert", "fill-mask", "The capital of France is [MASK].",
+                              "--top-k", "5"], cwd=elsewhere, env=checkout_env, capture_output=True, text=True,
+                             timeout=120)
+    assert printed.returncode == 0 and printed.stdout == result.stdout, printed.stdout + result.stdout
     named = subprocess.run([sys.executable, "-m", "bert", "info", "--model", "bert-demo"], cwd=elsewhere, env=env,
                            capture_output=True, text=True, timeout=120)
     assert named.returncode == 0, named.stderr[-2000:]

@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch._inductor.compile_fx
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from support import ctrl_c_during_step
+from support import ctrl_c_during_step, make_weights_distinctive
+from test_compile import count_inductor_compilations
 from test_pretrain_loop import REPO, TINY, write_corpus
 
 from bert.cli import main
@@ -76,10 +78,14 @@ def test_pretraining_checkpoint_loads_exactly_and_step_0_eval_matches_transforme
     import transformers
 
     checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
+    saved = make_weights_distinctive(checkpoint)  # no tensor equals a fresh one (LayerNorm 1 and 0, zero biases)
     config = settings(corpus["pairs"], tmp_path / "run", checkpoint, max_steps=2)
     trainer = Trainer(config, World())
     reference = transformers.BertForPreTraining.from_pretrained(checkpoint).eval()
     ours = trainer.model.state_dict()
+    assert set(ours) - set(saved) == {"cls.predictions.decoder.weight"} and set(saved) <= set(ours)
+    for name, tensor in saved.items():
+        assert torch.equal(ours[name], tensor), name
     for name, tensor in reference.state_dict().items():
         if name in ours:
             assert torch.equal(ours[name], tensor), name
@@ -304,13 +310,40 @@ def test_prepare_accepts_a_model_name_as_tokenizer(tmp_path: Path) -> None:
     assert BertTokenizer.from_pretrained(tmp_path / "data" / "tokenizer").get_vocab() == demo
 
 
-def test_compiled_checkpointed_init_from_run_follows_the_eager_one(corpus, tmp_path: Path) -> None:
+def count_checkpointed_layers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Per graph handed to Inductor, how many gradient-checkpointed regions it holds (Dynamo turns each
+    ``torch.utils.checkpoint`` call it traces into one ``tag_activation_checkpoint`` operator, whose body the
+    backward recomputes)."""
+    counts: list[int] = []
+    compile_fx = torch._inductor.compile_fx.compile_fx
+    tag = torch.ops.higher_order.tag_activation_checkpoint
+
+    def recording_compile_fx(graph, *args, **kwargs):
+        counts.append(sum(node.target is tag for node in graph.graph.nodes))
+        return compile_fx(graph, *args, **kwargs)
+
+    monkeypatch.setattr(torch._inductor.compile_fx, "compile_fx", recording_compile_fx)
+    return counts
+
+
+def test_compiled_checkpointed_init_from_run_is_compiled_checkpointed_and_follows_the_eager_one(
+        corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--init-from`` with ``--compile --gradient-checkpointing``: graphs go to Inductor (none in the eager run),
+    every encoder layer is a checkpointed region inside them, and the loss curve is the eager one."""
+    torch._dynamo.reset()
+    compiled_graphs = count_inductor_compilations(monkeypatch)
+    checkpointed = count_checkpointed_layers(monkeypatch)
     checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
-    losses = {}
+    losses, graphs, regions = {}, {}, {}
     for name, fast in (("eager", False), ("compiled", True)):
+        before = len(compiled_graphs)
         pretrain(settings(corpus["pairs"], tmp_path / name, checkpoint, max_steps=4, compile=fast,
                           gradient_checkpointing=fast))
         losses[name] = [e["mlm_loss"] for e in read_metrics(tmp_path / name / "metrics.jsonl") if e["kind"] == "train"]
+        graphs[name], regions[name] = compiled_graphs[before:], checkpointed[before:]
+    assert graphs["eager"] == [] and len(graphs["compiled"]) > 0
+    # the graphs that hold the encoder hold each of its layers as one checkpointed region
+    assert {n for n in regions["compiled"] if n} == {TINY["num_hidden_layers"]}, regions["compiled"]
     assert len(losses["compiled"]) == 4
     assert losses["compiled"] == pytest.approx(losses["eager"], rel=1e-4)
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support import perturb
 
 import bert
 from bert.checkpoint import load_into
@@ -154,7 +155,16 @@ def reference() -> dict[str, torch.Tensor]:
                                                     num_attention_heads=2, intermediate_size=16,
                                                     max_position_embeddings=12))
     model.init_weights()  # the tied decoder is stored once, as the word embeddings, as in HF's files
-    return {name: tensor.clone() for name, tensor in model.state_dict().items() if name not in model.tied_weights}
+    # LayerNorms and biases distinct in every layer (fresh, they are 1 and 0 everywhere, as in the model loaded into,
+    # so a tensor loaded into another's place, or not loaded at all, would go unseen)
+    perturb(model)
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items() if name not in model.tied_weights}
+    fresh = bert.BertForPreTraining(model.config).state_dict()
+    for name, tensor in state.items():
+        assert not torch.equal(tensor, fresh[name]), name  # no tensor keeps the value a fresh model has
+        assert not any(torch.equal(tensor, other) for n, other in state.items() if n != name and other.shape ==
+                       tensor.shape), name  # nor equals another tensor of its shape
+    return state
 
 
 @st.composite

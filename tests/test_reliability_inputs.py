@@ -231,10 +231,26 @@ def test_a_batch_size_that_is_not_a_positive_integer_is_refused(encoder, batch_s
         sentence_embeddings(model, tokenizer, ["a", "b"], batch_size=batch_size)
 
 
-def test_cli_embed_takes_a_batch_size(tiny_dir, capsys):
+def test_cli_embed_runs_batch_size_texts_per_forward_pass_and_32_by_default(tiny_dir, capsys, monkeypatch):
+    """README: "`bert embed` runs `--batch-size` texts at a time (default 32)": the batch sizes that reach the
+    encoder's forward are recorded."""
+    batch_sizes = []
+    forward = bert.BertModel.forward
+
+    def recording_forward(self, input_ids=None, *args, **kwargs):
+        batch_sizes.append(input_ids.shape[0])
+        return forward(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(bert.BertModel, "forward", recording_forward)
     code, out, _ = cli(["embed", *[f"text {i}" for i in range(7)], "--model", str(tiny_dir), "--batch-size", "3",
                         "--json"], capsys)
     assert code == 0 and len(json.loads(out)) == 7
+    assert batch_sizes == [3, 3, 1]
+    batch_sizes.clear()
+    code, out, _ = cli(["embed", *[f"text number {i}" for i in range(40)], "--model", str(tiny_dir), "--json"], capsys)
+    assert code == 0 and len(json.loads(out)) == 40
+    assert batch_sizes == [32, 8]
+    monkeypatch.undo()
     code, _, err = cli(["embed", "x", "--model", str(tiny_dir), "--batch-size", "0"], capsys)
     assert one_line_error(code, err, "batch_size must be a positive integer")
 

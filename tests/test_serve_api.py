@@ -5,9 +5,14 @@ never a 500."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import socket
+import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -20,7 +25,7 @@ from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.serve.app import MAX_BODY_BYTES, STATIC_DIR, create_app, listen, make_server, url_of
 from bert.serve.explorer import Explorer
-from bert.tasks import fill_mask, load
+from bert.tasks import DEMO_MODEL, fill_mask, load
 
 MAX_POSITIONS = 64
 
@@ -185,6 +190,19 @@ def test_shapes_trace_every_tensor_from_input_ids_to_the_logits(client):
         assert [data["dims"].get(s, int(s) if s.isdigit() else None) for s in symbols] == row["shape"], row
 
 
+@pytest.mark.parametrize(("endpoint", "body"), [
+    ("fill-mask", {"text": "the [MASK] sat"}),
+    ("nsp", {"sentence_a": "the cat sat", "sentence_b": "it slept"}),
+    ("attention", {"text": "the cat sat"}),
+    ("similarity", {"sentences": ["river bank", "bank loan"]}),
+    ("similarity", {"sentences": ["river bank", "bank loan"], "word": "bank"}),
+    ("shapes", {"text": "the cat sat"}),
+], ids=["fill-mask", "nsp", "attention", "similarity-tokens", "similarity-word", "shapes"])
+def test_every_answer_names_the_model(client, tiny_dir, endpoint, body):
+    answer = post(client, endpoint, body)
+    assert answer.status_code == 200 and answer.json()["model"] == tiny_dir.name
+
+
 def test_the_shapes_hooks_are_removed_afterwards(app):
     explorer: Explorer = app.state.explorer
     explorer.shapes("hello")
@@ -314,23 +332,62 @@ def test_listen_binds_loopback_and_reports_its_url(app):
     assert config.host == "127.0.0.1" and config.access_log is False
 
 
-def test_the_socket_accepts_connections_before_the_server_runs():
-    """bert serve prints the URL, then starts uvicorn: a client that connects in between must wait, not be refused."""
-    sock = listen(port=0)
+def test_bert_serve_accepts_a_connection_the_moment_it_prints_its_url():
+    """A real ``bert serve``, frozen (SIGSTOP) as soon as its URL line is read, before uvicorn can start: connecting
+    to the printed URL must succeed then (the socket already listens), and the request sent over that connection must
+    be answered once the server resumes (the client waited in the backlog instead of being refused)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    server = subprocess.Popen([sys.executable, "-m", "bert", "serve", "--model", str(DEMO_MODEL), "--port", "0"],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(120, server.kill)  # a server that never prints its URL fails the test, not hangs it
+    watchdog.start()
+    output: list[str] = []
     try:
-        with socket.create_connection(sock.getsockname()[:2], timeout=5):
-            pass
+        assert server.stdout is not None
+        for line in server.stdout:
+            output.append(line)
+            if match := re.search(r" at http://(127\.0\.0\.1):(\d+)/ ", line):
+                break
+        else:
+            pytest.fail("bert serve printed no URL:\n" + "".join(output))
+        os.kill(server.pid, signal.SIGSTOP)  # nothing after the print runs until SIGCONT
+        try:
+            with socket.create_connection((match.group(1), int(match.group(2))), timeout=5) as connection:
+                connection.sendall(b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                os.kill(server.pid, signal.SIGCONT)
+                connection.settimeout(60)
+                response = b"".join(iter(lambda: connection.recv(65536), b""))
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        assert response.startswith(b"HTTP/1.1 200 "), response[:500]
+        assert json.loads(response.partition(b"\r\n\r\n")[2])["model"] == "bert-demo"
     finally:
-        sock.close()
+        watchdog.cancel()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        server.stdout.close()
 
 
-def test_listen_refuses_an_address_in_use():
+def test_listen_refuses_an_address_in_use_and_closes_its_socket(monkeypatch):
+    opened = []
+
+    class Recorded(socket.socket):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        monkeypatch.setattr(socket, "socket", Recorded)
         with pytest.raises(BertError, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
             listen("127.0.0.1", port).close()
+    assert len(opened) == 1 and opened[0].fileno() == -1  # the refused socket was closed, not left to the collector
 
 
 def test_serve_without_fastapi_says_how_to_install_it(monkeypatch, capsys, tiny_dir):

@@ -127,16 +127,80 @@ def test_attention_cli_rejects_empty_text_and_unwritable_out_with_one_line(tiny_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["file.txt"]
 
 
-def test_similarity_out_writes_a_heatmap_png_and_still_prints_the_table(minilm_dir, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def minilm_in_transformers(minilm_dir) -> tuple:
+    """all-MiniLM-L6-v2 as transformers loads it: (BertModel in eval mode, BertTokenizerFast)."""
+    import transformers
+
+    return (transformers.BertModel.from_pretrained(minilm_dir).eval(),
+            transformers.BertTokenizerFast.from_pretrained(minilm_dir))
+
+
+def transformers_cosines(reference_and_tokenizer: tuple, texts: list[str], word: str | None) -> torch.Tensor:
+    """[K, K] cosine similarities computed with transformers alone: of the mean of the last layer's vectors of the
+    word pieces that spell ``word``'s first occurrence in each text (found by characters, through the tokenizer's
+    offsets), or, without a word, of each text's mean-pooled last layer."""
+    import re
+
+    reference, tokenizer = reference_and_tokenizer
+    vectors = []
+    for text in texts:
+        batch = tokenizer(text, return_tensors="pt", return_offsets_mapping=True)
+        offsets = batch.pop("offset_mapping")[0].tolist()
+        with torch.no_grad():
+            hidden = reference(**batch).last_hidden_state[0]
+        if word is None:
+            vectors.append(hidden.mean(0))
+            continue
+        found = re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)
+        assert found, f"{word!r} is not in {text!r}"
+        pieces = [i for i, (start, end) in enumerate(offsets) if end > start and found.start() <= start
+                  and end <= found.end()]
+        assert pieces and offsets[pieces[0]][0] == found.start() and offsets[pieces[-1]][1] == found.end()
+        vectors.append(hidden[pieces].mean(0))
+    normalised = torch.nn.functional.normalize(torch.stack(vectors), dim=-1)
+    return normalised @ normalised.T
+
+
+@pytest.mark.parametrize(("texts", "word"), [
+    (["He sat by the river bank.", "She deposited cash at the bank.", "The bank approved the loan."], "bank"),
+    (["The overdraft fee was high.", "He ran up an overdraft at the bank.", "Overdraft limits were raised, then cut."],
+     "overdraft"),  # three word pieces: over ##dra ##ft
+    (["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby."], None),
+], ids=["one-piece-word", "three-piece-word", "mean-pooled-sentences"])
+def test_similarity_out_draws_and_prints_transformers_cosines_in_every_cell(minilm_dir, minilm_in_transformers,
+                                                                             tmp_path, monkeypatch, capsys, texts,
+                                                                             word):
+    import bert.study
+
+    drawn = {}
+    original_save_png = bert.study.save_png
+
+    def save_png(figure, path):  # what `--out` draws: the heatmap's cells and the numbers written in them
+        axes = figure.axes[0]
+        drawn["cells"] = torch.tensor(axes.images[0].get_array().tolist())
+        drawn["labels"] = [[float(t.get_text()) for t in axes.texts][i * len(texts):(i + 1) * len(texts)]
+                           for i in range(len(texts))]
+        drawn["title"] = axes.get_title()
+        return original_save_png(figure, path)
+
+    monkeypatch.setattr(bert.study, "save_png", save_png)
     out = tmp_path / "similarity.png"
-    texts = ["He sat by the river bank.", "She deposited cash at the bank.", "The bank approved the loan."]
-    code, stdout, err = run(["similarity", *texts, "--word", "bank", "--model", str(minilm_dir), "--out", str(out)],
-                            capsys)
+    argv = ["similarity", *texts, *(["--word", word] if word else []), "--model", str(minilm_dir), "--out", str(out)]
+    code, stdout, err = run(argv, capsys)
     assert code == 0, err
     assert is_png(out)
-    rows = [line for line in stdout.splitlines() if line[:2] in ("1.", "2.", "3.")]
-    assert len(rows) == 3 and rows[0].split()[-3] == "1.000"
     assert f"wrote {out}" in stdout
+    expected = transformers_cosines(minilm_in_transformers, texts, word)
+    rows = [line for line in stdout.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert len(rows) == 3
+    printed = torch.tensor([[float(x) for x in row.split()[-3:]] for row in rows])
+    assert (printed - expected).abs().max() <= 0.0005 + 1e-5  # the table: three decimals
+    assert (drawn["cells"] - expected).abs().max() <= 1e-5  # the heatmap's colours
+    assert (torch.tensor(drawn["labels"]) - expected).abs().max() <= 0.005 + 1e-5  # its annotations: two decimals
+    assert (f"{word!r} in each text" if word else "mean-pooled sentence vectors") in drawn["title"]
+    # A real model: the two closer contexts are told apart from the third (not a matrix of ones).
+    assert expected.min() < 0.9
 
 
 def test_drawing_without_matplotlib_is_a_one_line_error_saying_how_to_install_it(tiny_dir, tmp_path, monkeypatch,

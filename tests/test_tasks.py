@@ -165,18 +165,56 @@ def test_cli_unknown_model_is_one_line_error_without_traceback(tmp_path):
     assert result.stderr.strip().count("\n") == 0
 
 
-def test_convert_rewrites_a_legacy_checkpoint_as_safetensors(tiny_pretrained_dir, tmp_path, capsys):
+def legacy_name(name: str) -> str:
+    """The TF-era name of a BERT tensor (LayerNorm gamma/beta), as old checkpoints store it."""
+    return name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+
+
+def test_convert_writes_every_tensor_of_a_legacy_checkpoint_unchanged_and_logits_equal_transformers(
+        tiny_pretrained_dir, tmp_path, capsys):
+    from safetensors.torch import load_file
+
     source = tmp_path / "legacy"
     source.mkdir()
-    state = bert.BertForPreTraining.from_pretrained(tiny_pretrained_dir).state_dict()
-    torch.save({k.replace("LayerNorm.weight", "LayerNorm.gamma"): v for k, v in state.items()},
-               source / "pytorch_model.bin")
+    original = transformers.BertForPreTraining.from_pretrained(tiny_pretrained_dir)
+    torch.manual_seed(1)
+    with torch.no_grad():  # no tensor keeps its initial value (biases 0, LayerNorm weights 1), so none can pass by luck
+        for parameter in original.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    legacy = {legacy_name(k): v for k, v in original.state_dict().items()}
+    assert "bert.embeddings.LayerNorm.gamma" in legacy and "cls.predictions.decoder.weight" in legacy
+    torch.save(legacy, source / "pytorch_model.bin")  # .bin, gamma/beta, the tied decoder stored twice
     shutil.copy(tiny_pretrained_dir / "config.json", source / "config.json")
     shutil.copy(tiny_pretrained_dir / "vocab.txt", source / "vocab.txt")
     assert main(["convert", str(source), str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote BertForPreTraining to {tmp_path / 'out'}"
     assert {"config.json", "model.safetensors", "vocab.txt"} <= {p.name for p in (tmp_path / "out").iterdir()}
     converted = bert.BertForPreTraining.from_pretrained(tmp_path / "out")
-    assert converted.load_report.missing == []
+    assert converted.load_report.missing == [] and converted.load_report.unexpected == []
+
+    # Every tensor written is the source's, bit for bit, under its current name; every source tensor is written,
+    # except the two that are copies of written ones (the decoder tied to the word embeddings, its bias alias).
+    written = load_file(tmp_path / "out" / "model.safetensors")
+    for name, tensor in written.items():
+        assert legacy_name(name) in legacy, f"{name} is not in the source checkpoint"
+        original = legacy[legacy_name(name)]
+        assert tensor.dtype == original.dtype and torch.equal(tensor, original), f"{name} differs from the source"
+    copies = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+              "cls.predictions.decoder.bias": "cls.predictions.bias"}
+    assert set(legacy) == {legacy_name(name) for name in written} | set(copies)
+    for copy, kept in copies.items():
+        assert torch.equal(legacy[copy], written[kept])
+
+    # The converted model answers as transformers does on the source checkpoint (which it reads, gamma/beta and all).
+    reference = transformers.BertForPreTraining.from_pretrained(source).eval()
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(tiny_pretrained_dir)
+    batch = tokenizer(["The capital of France is [MASK].", "A short one."], ["It is Paris.", "Then a second."],
+                      padding=True, return_tensors="pt")
+    with torch.no_grad():
+        theirs, mine = reference(**batch), converted(**batch)
+    real = batch["attention_mask"].bool()
+    assert (mine.prediction_logits[real] - theirs.prediction_logits[real]).abs().max() <= 1e-5
+    assert (mine.seq_relationship_logits - theirs.seq_relationship_logits).abs().max() <= 1e-5
 
 
 # ---- published bert-base-uncased outputs (when the real weights are on this machine) ------------------------------

@@ -11,10 +11,11 @@ import pytest
 import torch
 import transformers
 from support import make_tiny_variant
+from test_released_configs import PUBLISHED_CONFIG_JSON
 
 import bert
 from bert.cli import main
-from bert.variants.auto import RELEASED_CONFIGS, auto_class, auto_tokenizer, released_config
+from bert.variants.auto import auto_class, auto_tokenizer, released_config
 from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer
 
 VARIANTS = ("roberta", "albert", "distilbert")
@@ -109,19 +110,47 @@ def test_unsupported_model_type_is_a_one_line_error_naming_the_supported_ones(ch
 
 
 
+# Tensors of a variant's MaskedLM state dict that the converted file leaves out because they are copies of others:
+# the decoder tied to the word embeddings, and the decoder's bias (RoBERTa, ALBERT) that is the head's own bias.
+TIED_COPIES = {
+    "roberta": {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight",
+                "lm_head.decoder.bias": "lm_head.bias"},
+    "albert": {"predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
+               "predictions.decoder.bias": "predictions.bias"},
+    "distilbert": {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"},
+}
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_convert_rewrites_a_variants_bin_checkpoint_as_safetensors_with_its_tokenizer(checkpoints, variant,
-                                                                                       tmp_path, capsys):
+def test_convert_rewrites_a_variants_bin_checkpoint_as_safetensors_with_every_tensor_and_transformers_logits(
+        checkpoints, variant, tmp_path, capsys):
+    from safetensors.torch import load_file
+
     folder, reference_tokenizer = checkpoints[variant]
     reference = getattr(transformers, PREFIXES[variant] + "ForMaskedLM").from_pretrained(folder).eval()
+    torch.manual_seed(1)
+    with torch.no_grad():  # no tensor keeps its initial value (biases 0, LayerNorm weights 1), so none can pass by luck
+        for parameter in reference.parameters():  # tied ones once: they stay tied
+            parameter.add_(0.05 * torch.randn_like(parameter))
     legacy = tmp_path / "legacy"
     legacy.mkdir()
-    torch.save(reference.state_dict(), legacy / "pytorch_model.bin")  # the pre-safetensors format
+    source_state = reference.state_dict()
+    torch.save(source_state, legacy / "pytorch_model.bin")  # the pre-safetensors format
     reference.config.save_pretrained(legacy)
     reference_tokenizer.save_pretrained(legacy)
     assert main(["convert", str(legacy), str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {PREFIXES[variant]}ForMaskedLM to {tmp_path / 'out'}"
     assert (tmp_path / "out" / "model.safetensors").is_file()
+
+    # Every tensor written is the source's, bit for bit; every source tensor is written, or is a tied copy of one.
+    written = load_file(tmp_path / "out" / "model.safetensors")
+    for name, tensor in written.items():
+        assert name in source_state, f"{name} is not in the source checkpoint"
+        assert tensor.dtype == source_state[name].dtype and torch.equal(tensor, source_state[name]), name
+    assert set(source_state) == set(written) | set(TIED_COPIES[variant])
+    for copy, kept in TIED_COPIES[variant].items():
+        assert torch.equal(source_state[copy], written[kept])
+
     text = f"The capital of France is {reference_tokenizer.mask_token}."
     assert main(["fill-mask", text, "--model", str(tmp_path / "out"), "--json", "--top-k", "3"]) == 0
     predictions = json.loads(capsys.readouterr().out)
@@ -130,6 +159,19 @@ def test_convert_rewrites_a_variants_bin_checkpoint_as_safetensors_with_its_toke
         logits = reference(**batch).logits[0]
     position = (batch["input_ids"][0] == reference_tokenizer.mask_token_id).nonzero().item()
     assert [c["token_id"] for c in predictions[0]] == logits[position].topk(3).indices.tolist()
+
+    # The converted checkpoint's logits, in our class and in transformers', equal transformers' on the source.
+    texts = [text, "Café 😀 東京, a second and longer line of text."]
+    batch = reference_tokenizer(texts, padding=True, return_tensors="pt")
+    real = batch["attention_mask"].bool()
+    converted = auto_class(tmp_path / "out", "masked_lm").from_pretrained(tmp_path / "out")
+    assert converted.load_report.missing == [] and converted.load_report.unexpected == []
+    reloaded = getattr(transformers, PREFIXES[variant] + "ForMaskedLM").from_pretrained(tmp_path / "out").eval()
+    with torch.no_grad():
+        expected = reference(**batch).logits
+        for model in (converted, reloaded):
+            assert (model(**batch).logits[real] - expected[real]).abs().max() <= 1e-5
+
 
 PUBLISHED = {"bert-base-uncased": (transformers.BertConfig, transformers.BertModel, 110),
              "roberta-base": (transformers.RobertaConfig, transformers.RobertaModel, 125),
@@ -143,7 +185,7 @@ def test_info_config_totals_equal_transformers_for_the_published_configs(name, c
     assert main(["info", "--config", name]) == 0
     out = capsys.readouterr().out.splitlines()
     total = int(out[-1].split()[-1].replace(",", ""))
-    reference_config = config_class(**{k: v for k, v in RELEASED_CONFIGS[name].items() if k != "model_type"})
+    reference_config = config_class.from_dict(PUBLISHED_CONFIG_JSON[name])  # the published file, not our copy
     with torch.device("meta"):  # sizes only
         reference = model_class(reference_config)
     assert total == reference.num_parameters()

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 import transformers
+from support import perturb
 from test_parity import check_span_losses, compare_outputs
 
 import bert
@@ -92,14 +93,6 @@ def make_labels(head: str, config, batch: dict) -> dict[str, torch.Tensor]:
     if head.endswith("QuestionAnswering"):
         return {"start_positions": torch.tensor([1, 3, 20]), "end_positions": torch.tensor([4, 3, 2])}
     return {}
-
-
-def perturb(model: torch.nn.Module) -> None:
-    """Make LayerNorm and bias parameters non-trivial, so that a mix-up of them would show."""
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "norm" in name.lower() or name.endswith("bias"):
-                parameter.normal_(0.5 if name.endswith("weight") else 0.0, 0.2)
 
 
 @contextmanager

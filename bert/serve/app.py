@@ -248,6 +248,7 @@ def listen(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
     """A TCP socket listening on ``host:port`` (port 0: a free one), or a BertError that says why it cannot be."""
     if not 0 <= port <= 65535:
         raise BertError(f"port must be between 0 and 65535, got {port}")
+    sock = None
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, protocol)
@@ -257,6 +258,8 @@ def listen(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
         # (uvicorn's default length) instead of being refused.
         sock.listen(2048)
     except OSError as error:
+        if sock is not None:
+            sock.close()
         raise BertError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     return sock
 
