@@ -444,7 +444,10 @@ def test_sentence_pair_prob_adds_training_pairs_and_keeps_the_evaluation_split(c
                                     sentence_pair_prob=0.3)
     assert more["sentence_pair_prob"] == 0.3 and plain["sentence_pair_prob"] == 0.0
     assert more["splits"]["eval"] == plain["splits"]["eval"]
-    for name in ("input_ids.npy", "nsp_labels.npy", "lengths.npy"):
+    files = sorted(path.name for path in (tmp_path / "plain" / "eval").iterdir())
+    assert files == ["input_ids.npy", "lengths.npy", "nsp_labels.npy", "segment_a_lengths.npy"]
+    assert sorted(path.name for path in (tmp_path / "more" / "eval").iterdir()) == files
+    for name in files:  # the whole evaluation split, byte for byte
         assert (tmp_path / "more" / "eval" / name).read_bytes() == (tmp_path / "plain" / "eval" / name).read_bytes()
     added = more["splits"]["train"]["examples"] - plain["splits"]["train"]["examples"]
     sentences = more["corpus"]["sentences"] - more["corpus"]["documents"]  # sentences with a next one

@@ -211,6 +211,60 @@ def test_kill_9_while_a_checkpoint_is_written_then_resume_ends_as_the_uninterrup
     assert_same_run(uninterrupted(task), out)
 
 
+HEADS = {"classify": "classifier.bias, classifier.weight", "ner": "classifier.bias, classifier.weight",
+         "qa": "qa_outputs.bias, qa_outputs.weight"}  # what the encoder lacks: each task's new head
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_resume_says_the_head_comes_from_the_checkpoint_and_never_that_it_is_freshly_initialised(
+        task: str, encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The encoder has no task head. Resumed from a checkpoint, the head is the checkpoint's trained one, and the
+    log says that, not the starting model's warning that it was freshly initialised; ``--resume`` with no
+    checkpoint to resume from starts afresh, and then the warning is true and is given."""
+    out = tmp_path / "out"
+    shutil.copytree(uninterrupted(task), out)  # a finished run: resuming it loads everything and trains nothing
+    caplog.clear()
+    assert main([*task_args(task, encoder, files, out), "--resume"]) == 0
+    assert "freshly initialised" not in caplog.text
+    assert (f"resuming from {out / 'checkpoints' / 'step-0000006'} (step 6 of 6): the model's weights are the "
+            f"checkpoint's, {HEADS[task]} included") in caplog.text
+
+    caplog.clear()
+    afresh = tmp_path / "afresh"
+    assert main([*task_args(task, encoder, files, afresh), "--resume", "--max-steps", "1"]) == 0
+    assert f"no checkpoint in {afresh / 'checkpoints'}; starting from scratch" in caplog.text
+    assert f"were freshly initialised (train them before use): {HEADS[task]}" in caplog.text
+    assert "resuming from" not in caplog.text
+
+
+def test_the_first_ctrl_c_during_an_evaluation_says_at_once_that_the_run_stops_after_it(
+        encoder: Path, files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture) -> None:
+    """Ctrl-C while the model is being evaluated (step 2's evaluation): before the evaluation goes on, the terminal
+    already says the run is stopping after it; the evaluation then ends and is logged, and the run stops there."""
+    from bert.finetune import classification
+
+    out = tmp_path / "out"
+    real_logits, shown = classification.classifier_logits, []
+
+    def logits_after_ctrl_c(*args, **kwargs) -> torch.Tensor:
+        if not shown:
+            signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C once, in the middle of the evaluation
+            shown.append(capfd.readouterr().err)  # what the terminal shows while the evaluation still runs
+        return real_logits(*args, **kwargs)
+
+    monkeypatch.setattr(classification, "classifier_logits", logits_after_ctrl_c)
+    assert main(task_args("classify", encoder, files, out)) == 130
+    assert len(shown) == 1, "the first Ctrl-C broke off the evaluation instead of letting it end"
+    assert "stopping: finishing the current step (and its evaluation), then saving" in shown[0], shown
+    err = capfd.readouterr().err
+    assert "interrupted at step 2;" in err and "Traceback" not in err, err
+    events = read_metrics(out / "metrics.jsonl")
+    assert [(e["kind"], e["step"]) for e in events][-2:] == [("train", 2), ("eval", 2)]  # evaluated, then stopped
+    assert json.loads((out / "metrics.json").read_text())["history"][-1]["step"] == 2
+
+
 def test_resume_refuses_other_settings_and_a_fresh_run_refuses_a_folder_with_checkpoints(
         encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path,
         capsys: pytest.CaptureFixture) -> None:

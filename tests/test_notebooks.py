@@ -1,8 +1,15 @@
 """The lesson notebooks in notebooks/: each runs top to bottom in a fresh Jupyter kernel of this interpreter (with
-the results their text states asserted along the way, see CLAIMS), and they are committed without outputs."""
+the results their text states asserted along the way, see CLAIMS) in under CPU_LIMIT_S seconds of one CPU core, and
+they are committed without outputs.
+
+The time is the kernel's CPU time (user + system, its children included) with torch on one thread, read in a last
+cell: on an idle core that is the wall time, and unlike the wall time it does not grow when other processes share
+the machine (on a 2-core machine under a load of 12, the notebooks measured 2-13 s of CPU but 10-56 s of wall time;
+with torch's default threads, threads spinning while they waited used up to 6 times as much: 43 s for notebook 06)."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -14,7 +21,9 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CELL_TIMEOUT_S = 120
+CELL_TIMEOUT_S = 120  # a hung cell fails the test rather than the whole run
+CPU_LIMIT_S = 30  # README: "each running in well under a minute on a CPU"
+KERNEL_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # one core: see the docstring
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 # Run first in every kernel: "python3" names a kernelspec, which could point at another Python than this one.
@@ -22,6 +31,11 @@ SAME_INTERPRETER = f"""import sys
 assert sys.prefix == {sys.prefix!r}, (
     f"the python3 kernel runs {{sys.executable}}, not {sys.executable}: "
     "run `python -m ipykernel install --sys-prefix` with this interpreter")"""
+
+# Run last: the CPU seconds the kernel has used, from its start (imports included) to here.
+CPU_SECONDS = """import resource
+print(sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+          for field in ("ru_utime", "ru_stime")))"""
 
 
 # What a notebook's text says its results show, asserted in the same kernel right after the cell that computes
@@ -70,15 +84,19 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_runs_top_to_bottom(path, tmp_path):
+def test_notebook_runs_top_to_bottom_within_the_cpu_time_limit(path, tmp_path):
     notebook = with_claims(path, nbformat.read(path, as_version=4))
     notebook.cells.insert(0, nbformat.v4.new_code_cell(SAME_INTERPRETER))
+    notebook.cells.append(nbformat.v4.new_code_cell(CPU_SECONDS))
     client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                             resources={"metadata": {"path": str(tmp_path)}})  # run in a scratch folder
     failure = None
     try:
-        client.execute()
+        client.execute(env=KERNEL_ENV)
     except (CellExecutionError, CellTimeoutError) as error:
         failure = ANSI_ESCAPE.sub("", str(error))  # the failing cell's source and its traceback, uncoloured
     if failure is not None:  # outside the except block, so pytest shows the cell's error rather than a chain
         pytest.fail(f"{path.name} failed:\n{failure}", pytrace=False)
+    [output] = notebook.cells[-1].outputs
+    seconds = float(output["text"])
+    assert seconds < CPU_LIMIT_S, f"{path.name} took {seconds:.1f} s of CPU time (limit {CPU_LIMIT_S} s)"

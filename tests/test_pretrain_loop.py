@@ -105,7 +105,7 @@ def test_export_loads_in_transformers_with_identical_logits(data: Path, tmp_path
     ours = BertForPreTraining.from_pretrained(final)
     theirs, info = transformers.BertForPreTraining.from_pretrained(final, output_loading_info=True)
     theirs.eval()
-    assert not info["missing_keys"] and not info["mismatched_keys"]
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     input_ids = torch.tensor([[2, 10, 11, 12, 3, 20, 21, 3, 0, 0]])
     mask = (input_ids != 0).long()
     types = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1, 0, 0]])
@@ -166,7 +166,12 @@ pretrain(PretrainConfig(**{config}))
 """
 
 
-def test_kill_9_during_a_checkpoint_leaves_the_previous_one_as_latest(data: Path, tmp_path: Path) -> None:
+def test_kill_9_during_a_checkpoint_leaves_the_previous_one_as_latest_and_resume_ends_as_the_uninterrupted_run(
+        data: Path, tmp_path: Path) -> None:
+    """Killed while step 4's training_state.pt is half written; --resume goes back to step 2 and ends with the final
+    weights and the metrics.jsonl (wall-clock fields aside) of the run that was never stopped (dropout on)."""
+    straight = tmp_path / "straight"
+    pretrain(settings(data, straight, max_steps=8, save_every=2))
     run = tmp_path / "run"
     config = settings(data, run, max_steps=8, save_every=2)
     kwargs = {**config.to_dict()}
@@ -180,9 +185,19 @@ def test_kill_9_during_a_checkpoint_leaves_the_previous_one_as_latest(data: Path
     leftovers = [p.name for p in (run / "checkpoints").iterdir()]
     assert any(name.startswith(".tmp-step-0000004") for name in leftovers)
     assert latest_checkpoint(run / "checkpoints").name == "step-0000002"
+    assert [e["step"] for e in train_events(run)] == [1, 2, 3, 4]  # the lines --resume must cut back
     pretrain(settings(data, run, max_steps=8, save_every=2, resume=True))
     assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [4, 6, 8]
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
+    a, b = load_file(straight / "final" / "model.safetensors"), load_file(run / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
+    wall_clock = ("elapsed", "tokens_per_second", "peak_rss_gb")
+    expected, actual = ([{k: v for k, v in e.items() if k not in wall_clock} for e in read_metrics(r / "metrics.jsonl")]
+                        for r in (straight, run))
+    assert [(e["kind"], e["step"]) for e in actual] == [("train", step) for step in range(1, 9)] + [("eval", 8)]
+    assert actual == expected
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(

@@ -183,6 +183,21 @@ def test_ctrl_c_to_a_finetuning_process_keeps_the_model_exits_130_and_training_c
     assert not torch.equal(continued.classifier.weight, interrupted.classifier.weight)
 
 
+WALL_CLOCK = ("elapsed", "tokens_per_second", "peak_rss_gb")
+
+
+def events_without_wall_clock(run: Path) -> list[dict]:
+    return [{k: v for k, v in e.items() if k not in WALL_CLOCK} for e in read_metrics(run / "metrics.jsonl")]
+
+
+def assert_same_weights(expected: Path, actual: Path) -> None:
+    """The two model.safetensors files hold the same tensors, each within 1e-6 (as the resume tests ask)."""
+    a, b = load_file(expected), load_file(actual)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
+
+
 # ---- kill -9 while the model file of a checkpoint is being written ---------------------------------------------------
 
 SLOW_WEIGHTS = """
@@ -203,9 +218,15 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_kill_9_while_a_checkpoints_weights_are_written_keeps_the_previous_one_loadable(data, tiny_json, tmp_path):
-    run = tmp_path / "run"
-    args = pretrain_args(data, tiny_json, run, 8, "--save-every", "2", "--keep-last", "0")
+def test_kill_9_while_weights_are_written_keeps_the_previous_checkpoint_and_resume_ends_as_the_uninterrupted_run(
+        data, tiny_json, tmp_path):
+    """Killed while step 4's model.safetensors is half written (after step 4's evaluation was logged); --resume
+    goes back to step 2 and ends with the weights and metrics.jsonl of the run that was never stopped (dropout on,
+    so the optimizer, schedule, data order, masking and RNG states must all come back)."""
+    common = ["--save-every", "2", "--keep-last", "0", "--eval-every", "2", "--eval-batches", "1"]
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert main(pretrain_args(data, tiny_json, straight, 8, *common)) == 0
+    args = pretrain_args(data, tiny_json, run, 8, *common)
     process = subprocess.Popen([sys.executable, "-c", SLOW_WEIGHTS, *args], cwd=REPO, env=ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -219,11 +240,19 @@ def test_kill_9_while_a_checkpoints_weights_are_written_keeps_the_previous_one_l
     assert any(p.name.startswith(".model.safetensors.") for p in debris.iterdir())
     assert latest_checkpoint(checkpoints) == checkpoints / "step-0000002"
     assert checkpoint_step(checkpoints / "step-0000002") == 2
+    assert max(e["step"] for e in read_metrics(run / "metrics.jsonl")) == 4  # the lines --resume must cut back
 
     assert main([*args, "--resume"]) == 0
     assert [step for step, _ in list_checkpoints(checkpoints)] == [2, 4, 6, 8]
     assert not [p for p in checkpoints.iterdir() if p.name.startswith(".")]
     assert train_steps(run) == list(range(1, 9))
+    expected, actual = events_without_wall_clock(straight), events_without_wall_clock(run)
+    assert [(e["kind"], e["step"]) for e in actual] == [
+        event for last in (2, 4, 6, 8) for event in (("train", last - 1), ("train", last), ("eval", last))]
+    assert actual == expected
+    assert_same_weights(straight / "final" / "model.safetensors", run / "final" / "model.safetensors")
+    assert_same_weights(straight / "checkpoints" / "step-0000004" / "model.safetensors",
+                        checkpoints / "step-0000004" / "model.safetensors")  # written again, whole
 
 
 # ---- kill -9 mid-run, then --resume: the run ends as the uninterrupted one does -------------------------------------
@@ -244,13 +273,6 @@ def next_step(self):
 DataOrder.next_step = next_step
 sys.exit(main(sys.argv[2:]))
 """
-WALL_CLOCK = ("elapsed", "tokens_per_second", "peak_rss_gb")
-
-
-def events_without_wall_clock(run: Path) -> list[dict]:
-    return [{k: v for k, v in e.items() if k not in WALL_CLOCK} for e in read_metrics(run / "metrics.jsonl")]
-
-
 def test_kill_9_then_resume_from_an_older_checkpoint_ends_with_the_uninterrupted_runs_weights_and_metrics(
         data, tiny_json, tmp_path):
     """Dropout on (the tiny config's 0.1), so the RNG states must come back too. Killed at the start of step 7:
@@ -283,10 +305,7 @@ def test_kill_9_then_resume_from_an_older_checkpoint_ends_with_the_uninterrupted
     assert [(e["kind"], e["step"]) for e in actual] == [("train", s) for s in range(1, 5)] + [("eval", 4)] + [
         ("train", s) for s in range(5, 9)] + [("eval", 8)] + [("train", s) for s in range(9, 13)] + [("eval", 12)]
     assert actual == expected
-    a, b = (load_file(run / "final" / "model.safetensors") for run in (straight, killed))
-    assert a.keys() == b.keys()
-    for name in a:
-        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
+    assert_same_weights(straight / "final" / "model.safetensors", killed / "final" / "model.safetensors")
 
 
 # ---- a full disk ----------------------------------------------------------------------------------------------------

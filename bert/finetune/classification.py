@@ -23,7 +23,15 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import accuracy, binary_f1, macro_f1, pearson, spearman
 from bert.finetune.tables import read_table, resolve_label_column, resolve_text_columns
-from bert.finetune.trainer import FinetuneConfig, choose_metric, input_limit, load_pretrained, set_seed, train
+from bert.finetune.trainer import (
+    FinetuneConfig,
+    choose_metric,
+    input_limit,
+    load_pretrained,
+    resumes_from_checkpoint,
+    set_seed,
+    train,
+)
 from bert.hub import resolve_model_folder
 from bert.tokenizer import FastTokenizer
 
@@ -186,13 +194,14 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
     label2id = infer_label_map(all_labels, existing)
     metric = choose_metric(config, "accuracy" if label2id is not None else "pearson", metric_names(label2id),
                            eval_examples is not None)
+    resuming = resumes_from_checkpoint(config, out)
     set_seed(config.seed)
     if label2id is None:
-        net, tokenizer = load_pretrained(model, "sequence_classification", num_labels=1)
+        net, tokenizer = load_pretrained(model, "sequence_classification", resuming, num_labels=1)
         net.config.id2label, net.config.label2id = {0: "score"}, {"score": 0}
     else:
         id2label = {i: name for name, i in label2id.items()}
-        net, tokenizer = load_pretrained(model, "sequence_classification", num_labels=len(label2id),
+        net, tokenizer = load_pretrained(model, "sequence_classification", resuming, num_labels=len(label2id),
                                          id2label=id2label, label2id=label2id)
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len,
                                      label_ids(train_examples.labels, label2id, train_file))

@@ -31,7 +31,15 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.conll import Sentence, read_conll
 from bert.finetune.metrics import entity_scores, get_entities
-from bert.finetune.trainer import FinetuneConfig, choose_metric, input_limit, load_pretrained, set_seed, train
+from bert.finetune.trainer import (
+    FinetuneConfig,
+    choose_metric,
+    input_limit,
+    load_pretrained,
+    resumes_from_checkpoint,
+    set_seed,
+    train,
+)
 from bert.heads import IGNORE_INDEX
 from bert.tokenizer import FastTokenizer
 
@@ -166,7 +174,8 @@ def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Pat
     label2id = {tag: i for i, tag in enumerate(tag_order(tags))}
     metric = choose_metric(config, "f1", METRIC_NAMES, bool(eval_sentences))
     set_seed(config.seed)
-    net, tokenizer = load_pretrained(model, "token_classification", num_labels=len(label2id),
+    net, tokenizer = load_pretrained(model, "token_classification", resumes_from_checkpoint(config, out),
+                                     num_labels=len(label2id),
                                      id2label={i: t for t, i in label2id.items()}, label2id=label2id)
     train_features = encode_sentences(tokenizer, train_sentences, label2id, config.max_seq_len, train_file)
     evaluate = None

@@ -32,7 +32,15 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import squad_scores
 from bert.finetune.tables import read_text
-from bert.finetune.trainer import FinetuneConfig, choose_metric, input_limit, load_pretrained, set_seed, train
+from bert.finetune.trainer import (
+    FinetuneConfig,
+    choose_metric,
+    input_limit,
+    load_pretrained,
+    resumes_from_checkpoint,
+    set_seed,
+    train,
+)
 from bert.tokenizer import FastTokenizer
 
 N_BEST = 20
@@ -277,7 +285,7 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
     eval_examples = read_squad(eval_file, eval_articles) if eval_file else []
     metric = choose_metric(config, "f1", ("f1", "exact_match"), bool(eval_examples))
     set_seed(config.seed)
-    net, tokenizer = load_pretrained(model, "question_answering")
+    net, tokenizer = load_pretrained(model, "question_answering", resumes_from_checkpoint(config, out))
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len, doc_stride, max_query_len)
     evaluate = None
     if eval_examples:

@@ -167,16 +167,39 @@ def data_digest(features: Sequence[Feature]) -> str:
     return digest.hexdigest()
 
 
-def load_pretrained(model: str | Path, task: str, **config_overrides: Any) -> tuple[PreTrainedModel, FastTokenizer]:
+def resumes_from_checkpoint(config: FinetuneConfig, out: str | Path) -> bool:
+    """Whether :func:`train` will continue from a checkpoint in ``out`` (``config.resume`` and one is there): the
+    model loaded to start from then gets the checkpoint's weights, a new head's included."""
+    return config.resume and latest_checkpoint(Path(out) / "checkpoints") is not None
+
+
+class _NoFreshWeightsWarning(logging.Filter):
+    """Drops ``from_pretrained``'s warning that weights were freshly initialised: untrue of a resumed run, whose
+    head is the checkpoint's (the line that says it is resuming names them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "freshly initialised" not in str(record.msg)
+
+
+def load_pretrained(model: str | Path, task: str, resuming: bool = False,
+                    **config_overrides: Any) -> tuple[PreTrainedModel, FastTokenizer]:
     """The ``task`` class ("sequence_classification", ...) of the checkpoint's model type (BertFor..., RobertaFor...,
     see :func:`bert.variants.auto_class`) loaded from ``model``, and the checkpoint's own kind of tokenizer.
     ``config_overrides`` as for ``from_pretrained`` (num_labels, id2label, ...); a new head is initialised from
-    torch's generator, so seed it first (:func:`set_seed`)."""
+    torch's generator, so seed it first (:func:`set_seed`). With ``resuming`` (see :func:`resumes_from_checkpoint`)
+    the new head is not announced as freshly initialised: a checkpoint's weights are about to replace it."""
     from bert.hub import resolve_model_folder
     from bert.variants.auto import auto_class, auto_tokenizer
 
     folder = resolve_model_folder(model)
-    return auto_class(folder, task).from_pretrained(folder, **config_overrides), auto_tokenizer(folder)
+    quiet = _NoFreshWeightsWarning()
+    if resuming:
+        logger.addFilter(quiet)
+    try:
+        net = auto_class(folder, task).from_pretrained(folder, **config_overrides)
+    finally:
+        logger.removeFilter(quiet)
+    return net, auto_tokenizer(folder)
 
 
 def input_limit(model: PreTrainedModel, max_seq_len: int) -> int:
@@ -308,8 +331,10 @@ class _Run:
             self.saved = True
         self.rng_to_restore = state.rng  # restored just before the first step
         self.metrics.truncate_after(self.step)
-        logger.warning("resuming from %s (step %d of %d; its weights replace the starting model's, a new head's "
-                       "included)", path, self.step, self.total_steps)
+        report = getattr(self.model, "load_report", None)  # from_pretrained's: what the starting model lacked
+        head = f", {', '.join(report.missing)} included" if report is not None and report.missing else ""
+        logger.warning("resuming from %s (step %d of %d): the model's weights are the checkpoint's%s", path,
+                       self.step, self.total_steps, head)
 
     def _save_checkpoint(self) -> Path:
         extra = {"settings": self.settings, "order_state": self.order_state, "progress": self.progress,
