@@ -148,6 +148,48 @@ def test_a_run_that_crashed_mid_step_resumes_to_the_uninterrupted_result(
     assert_same_run(expected, out)
 
 
+def test_resume_with_the_settings_that_may_change_changed_ends_as_the_uninterrupted_run(
+        encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: on --resume, --time-budget, --device, --eval-batch-size, --save-every, --keep-last and
+    --gradient-checkpointing may change. The run crashes in step 6 and is resumed with every one of them other than
+    the checkpoint's (a save every 3 steps keeping 3 still leaves checkpoints 2, 4 and 6), and ends as the run that
+    was never stopped."""
+    out = tmp_path / "out"
+    args = task_args("classify", encoder, files, out)
+
+    def crash() -> None:
+        raise Crash
+
+    crash_at_step(monkeypatch, 6, crash)
+    with pytest.raises(Crash):
+        main(args)
+    monkeypatch.undo()
+    assert latest_checkpoint(out / "checkpoints") == out / "checkpoints" / "step-0000004"
+
+    import bert.model
+    from bert.finetune import classification
+
+    real_logits, real_checkpoint = classification.classifier_logits, bert.model.checkpoint
+    eval_batch_sizes, recomputed_layers = [], []
+
+    def logits(*args, **kwargs) -> torch.Tensor:
+        eval_batch_sizes.append(args[3])
+        return real_logits(*args, **kwargs)
+
+    def checkpoint(*args, **kwargs):
+        recomputed_layers.append(1)
+        return real_checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(classification, "classifier_logits", logits)
+    monkeypatch.setattr(bert.model, "checkpoint", checkpoint)
+    changed = ["--eval-batch-size", "5", "--gradient-checkpointing", "--time-budget", "60", "--device", "cpu",
+               "--save-every", "3", "--keep-last", "3"]
+    assert main([*args, "--resume", *changed]) == 0  # later options win over RESUMABLE's
+    assert eval_batch_sizes == [5] and recomputed_layers  # the changed settings were in force: step 6's evaluation
+    assert_same_run(uninterrupted("classify"), out)
+
+
 def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_ends_as_the_uninterrupted_run(
         encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
@@ -284,6 +326,8 @@ def test_resume_refuses_other_settings_and_a_fresh_run_refuses_a_folder_with_che
     assert "already holds checkpoints of a run: pass --resume to continue it, or choose another --out" in error(args)
     assert "batch-size 4 (now 2)" in error([*args, "--resume", "--batch-size", "2"])
     assert "lr 0.005 (now 0.001)" in error([*args, "--resume", "--lr", "1e-3"])
+    [both] = [line for line in error([*args, "--resume", "--batch-size", "2", "--lr", "1e-3"]).splitlines() if line]
+    assert "batch-size 4 (now 2)" in both and "lr 0.005 (now 0.001)" in both, both  # each difference, in one line
     err = error([*args, "--resume", "--train", str(other_data)])
     assert f"(now {other_data.resolve()})" in err and "the training examples differ" in err
     assert f"(now {other_model.resolve()})" in error([*args, "--resume", "--model", str(other_model)])
