@@ -22,13 +22,14 @@ unpadded input (each pair alone) it must equal transformers' own loss.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 import transformers
-from test_parity import HEADS, span_loss_over_real_tokens
+from test_parity import HEADS, assert_close, compare_outputs, span_loss_over_real_tokens
 
 import bert
 from bert.tasks import DEMO_MODEL
@@ -152,51 +153,20 @@ def inputs_and_labels(head: str, batch: dict, special: torch.Tensor, mask_id: in
 # cause: both libraries upcast the same float16 values exactly and compute in float32.
 
 
-def tolerance(field: str, dtype: torch.dtype) -> float:
+def tolerance(field: str, dtype: torch.dtype, head: str = "") -> float:
     """How far ours may be from transformers: 1e-5 in float32, except the MLM logits (2e-5, see
     TOLERANCE_NOTE); 1e-10 in float64, where float32's round-off is gone and any real difference would stand out."""
     if dtype == torch.float64:
         return 1e-10
-    return 2e-5 if field == "prediction_logits" or field == "logits[MLM]" else 1e-5
-
-
-def close(ours: torch.Tensor, theirs: torch.Tensor, what: str, limit: float) -> None:
-    assert ours.shape == theirs.shape, f"{what}: shape {tuple(ours.shape)} vs {tuple(theirs.shape)}"
-    delta = (ours - theirs).abs().max().item()
-    assert delta <= limit, f"{what}: max |Δ| = {delta:.3g} > {limit:g}"
-
-
-TOKEN_FIELDS = ("last_hidden_state", "prediction_logits", "logits", "start_logits", "end_logits")
-
-
-def compare(ours, theirs, head: str, dtype: torch.dtype, per_layer: bool = True, real: torch.Tensor | None = None,
-            skip: tuple[str, ...] = ()) -> int:
-    """Every output field transformers returned (with per_layer, also every hidden state and attention map), at
-    ``tolerance``; ``real`` [B, T]: compare per-token fields at real tokens only. Returns how many were compared."""
-    compared = 0
-    for field in ("loss", "last_hidden_state", "pooler_output", "prediction_logits", "seq_relationship_logits",
-                  "logits", "start_logits", "end_logits"):
-        reference = getattr(theirs, field, None)
-        if reference is None or field in skip:
-            continue
-        mine = getattr(ours, field)
-        if real is not None and field in TOKEN_FIELDS and reference.shape[:2] == real.shape:
-            mine, reference = mine[real], reference[real]
-        name = "logits[MLM]" if field == "logits" and head == "BertForMaskedLM" else field
-        close(mine, reference, name, tolerance(name, dtype))
-        compared += 1
-    for field in ("hidden_states", "attentions") if per_layer else ():
-        assert len(getattr(ours, field)) == len(getattr(theirs, field)), field
-        for i, (a, b) in enumerate(zip(getattr(ours, field), getattr(theirs, field), strict=True)):
-            close(a, b, f"{field}[{i}]", tolerance(field, dtype))
-            compared += 1
-    return compared
+    masked_lm_logits = field == "prediction_logits" or (field == "logits" and head == "BertForMaskedLM")
+    return 2e-5 if masked_lm_logits else 1e-5
 
 
 def check_head(reference, ours, head: str, inputs: dict, labels: dict, attention_mask: torch.Tensor,
                dtype: torch.dtype) -> None:
-    """Run both models in ``dtype`` on ``inputs`` and compare everything (see :func:`compare`): our explicit path
-    (asked for every hidden state and attention map) and our default path (fused attention, padding packed away);
+    """Run both models in ``dtype`` on ``inputs`` and compare everything (``test_parity.compare_outputs``): our
+    explicit path (asked for every hidden state and attention map) and our default path (fused attention, padding
+    packed away);
     then the losses that transformers does not return or computes differently."""
     reference.to(dtype)
     ours.to(dtype)
@@ -209,23 +179,24 @@ def check_head(reference, ours, head: str, inputs: dict, labels: dict, attention
     layers = reference.config.num_hidden_layers
     assert len(theirs.hidden_states) == layers + 1 and len(theirs.attentions) == layers == 6
     assert theirs.hidden_states[-1].dtype == outputs[0].hidden_states[-1].dtype == dtype
-    assert compare(outputs[0], theirs, head, dtype, skip=skip) == FIELDS[head] + 2 * layers + 1
+    limits = partial(tolerance, dtype=dtype, head=head)
+    assert compare_outputs(outputs[0], theirs, skip=skip, tolerance=limits) == FIELDS[head] + 2 * layers + 1
     # Packing leaves padding positions at 0, so per-token outputs agree at real positions.
-    compare(outputs[1], theirs, head, dtype, per_layer=False, real=attention_mask.bool(), skip=skip)
+    compare_outputs(outputs[1], theirs, per_layer=False, real=attention_mask.bool(), skip=skip, tolerance=limits)
     if qa:
         expected = span_loss_over_real_tokens(theirs.start_logits, theirs.end_logits, labels["start_positions"],
                                               labels["end_positions"], attention_mask)
         assert (expected - theirs.loss).abs() > 1e-3, "the batch should make padding matter"
         for output in outputs:
-            close(output.loss, expected, "loss over the real tokens", tolerance("loss", dtype))
+            assert_close(output.loss, expected, "loss over the real tokens", tolerance("loss", dtype))
     if head == "BertForPreTraining":  # the two parts of the loss, each from transformers' logits by hand
         vocab = theirs.prediction_logits.shape[-1]
         mlm = F.cross_entropy(theirs.prediction_logits.reshape(-1, vocab), labels["labels"].reshape(-1))
         nsp = F.cross_entropy(theirs.seq_relationship_logits, NEXT_SENTENCE)
-        close(theirs.loss, mlm + nsp, "transformers' loss is MLM + NSP", tolerance("loss", dtype))
+        assert_close(theirs.loss, mlm + nsp, "transformers' loss is MLM + NSP", tolerance("loss", dtype))
         for output in outputs:
-            close(output.mlm_loss, mlm, "mlm_loss", tolerance("loss", dtype))
-            close(output.nsp_loss, nsp, "nsp_loss", tolerance("loss", dtype))
+            assert_close(output.mlm_loss, mlm, "mlm_loss", tolerance("loss", dtype))
+            assert_close(output.nsp_loss, nsp, "nsp_loss", tolerance("loss", dtype))
 
 
 def check_unpadded_question_answering(reference, ours, batch: dict, labels: dict) -> None:
@@ -238,9 +209,9 @@ def check_unpadded_question_answering(reference, ours, batch: dict, labels: dict
             theirs = reference(**single, **positions)
             for inputs in (single, {k: v for k, v in single.items() if k != "attention_mask"}):
                 mine = ours(**inputs, **positions)
-                close(mine.loss, theirs.loss, f"row {row} unpadded loss", 1e-5)
-                close(mine.start_logits, theirs.start_logits, f"row {row} unpadded start_logits", 1e-5)
-                close(mine.end_logits, theirs.end_logits, f"row {row} unpadded end_logits", 1e-5)
+                assert_close(mine.loss, theirs.loss, f"row {row} unpadded loss", 1e-5)
+                assert_close(mine.start_logits, theirs.start_logits, f"row {row} unpadded start_logits", 1e-5)
+                assert_close(mine.end_logits, theirs.end_logits, f"row {row} unpadded end_logits", 1e-5)
 
 
 @pytest.mark.parametrize("head", HEADS)

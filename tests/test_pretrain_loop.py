@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -338,13 +339,34 @@ def test_cli_time_budget_stops_the_run_by_the_clock(data: Path, tiny_config: Pat
     assert 1.8 <= events[-1]["elapsed"] < 1.8 + 10  # the step that crossed the budget is the last one
 
 
+def record_evaluation_batches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, dict]]:
+    """Make the trainer's evaluations record (unmasked examples, masked batch) for every batch they read."""
+    recorded: list[tuple[dict, dict]] = []
+    evaluate = loop.evaluate
+
+    class Recording:
+        def __init__(self, collator: MaskingCollator) -> None:
+            self.collator, self.generator = collator, collator.generator
+
+        def __call__(self, examples: dict) -> dict:
+            batch = self.collator(examples)
+            recorded.append((examples, batch))
+            return batch
+
+    monkeypatch.setattr(loop, "evaluate", lambda model, data, collator, *args, **kwargs: evaluate(
+        model, data, Recording(collator), *args, **kwargs))
+    return recorded
+
+
 def test_held_out_mlm_is_measured_at_15_percent_whatever_the_training_mask_prob(
-        data: Path, tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+        data: Path, tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # With a learning rate of 1e-12 both runs keep their (identical) initial weights, so their evaluations can only
     # differ if the held-out examples were masked differently.
     common = ["--data", str(data), "--config", str(tiny_config), "--max-steps", "1", "--lr", "1e-12",
               "--eval-every", "1", "--batch-size", "4", "--no-progress", "--dropout", "0"]
     assert main(["pretrain", *common, "--out", str(tmp_path / "p15")]) == 0
+    recorded = record_evaluation_batches(monkeypatch)
     assert main(["pretrain", *common, "--out", str(tmp_path / "p50"), "--mask-prob", "0.5",
                  "--max-predictions-per-seq", "4"]) == 0
     assert "--max-predictions-per-seq 4 caps the masking" in capsys.readouterr().err
@@ -352,6 +374,27 @@ def test_held_out_mlm_is_measured_at_15_percent_whatever_the_training_mask_prob(
              for run in ("p15", "p50")]
     for key in ("mlm_loss", "mlm_accuracy", "nsp_loss"):
         assert evals[0][key] == pytest.approx(evals[1][key], rel=1e-6, abs=1e-9)
+
+    # And that masking is 15% of the eligible tokens (real tokens other than [CLS], [SEP], [PAD], [MASK], [UNK]),
+    # in the run trained at 50%: each sequence gets a nearest whole number to 0.15 × its eligible tokens (at least
+    # one, at most ceil(0.15 × 32) = 5), so over N eligible tokens in S sequences the share is 0.15 ± S / (2N).
+    vocab = (data / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    never = torch.tensor([i for i, token in enumerate(vocab) if token.startswith("[") and token.endswith("]")])
+    masked_counts, eligible_counts = [], []
+    for examples, batch in recorded:
+        eligible = examples["attention_mask"].bool() & ~torch.isin(examples["input_ids"], never)
+        chosen = batch["labels"] != -100
+        assert not (chosen & ~eligible).any()
+        masked_counts += chosen.sum(dim=1).tolist()
+        eligible_counts += eligible.sum(dim=1).tolist()
+    length = recorded[0][0]["input_ids"].shape[1]
+    assert length == 32 and len(masked_counts) >= 20  # the held-out split: 29 sequences here
+    for masked, eligible in zip(masked_counts, eligible_counts, strict=True):
+        # eligible >= 4 (22 to 29 here): 0.15 × eligible >= 0.5, so "at least one" never moves the count
+        assert 1 <= masked <= math.ceil(0.15 * length) and eligible >= 4, (masked, eligible)
+        assert abs(masked - 0.15 * eligible) <= 0.5 + 1e-9, f"{masked} of {eligible} eligible tokens masked"
+    share = sum(masked_counts) / sum(eligible_counts)  # 114 / 820 = 0.139 here; the bound is ± 0.018
+    assert abs(share - 0.15) <= len(masked_counts) / (2 * sum(eligible_counts)), share
 
 
 def test_time_budget_schedule_is_refit_so_the_learning_rate_ends_near_zero(
