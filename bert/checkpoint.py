@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from bert.atomic import write_file_atomically
 from bert.config import MODEL_TYPES, BertConfig
 from bert.errors import BertError
 
@@ -272,8 +273,8 @@ class PreTrainedModel(nn.Module):
         """Write ``config.json`` + ``model.safetensors`` in Hugging Face naming (loadable by ``transformers``).
 
         The tied decoder matrix is stored once, as the word embeddings, as HF does. ``dtype`` (e.g. torch.float16)
-        shrinks the file; loading casts back to float32. Files are written to a temporary name and renamed, so an
-        interrupted save never leaves a truncated model.safetensors behind.
+        shrinks the file; loading casts back to float32. Each file is written atomically and durably
+        (:func:`bert.atomic.write_file_atomically`), so an interrupted save never leaves a truncated file behind.
         """
         from safetensors.torch import save_file
 
@@ -281,10 +282,10 @@ class PreTrainedModel(nn.Module):
         tied = set(self.tied_weights)
         tensors = {name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().cpu().contiguous()
                    for name, t in self.state_dict().items() if name not in tied}
-        write_atomically(directory / "model.safetensors",
-                         lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-        write_atomically(directory / "config.json",
-                         lambda tmp: self.config.save_as(tmp, architecture=type(self).__name__))
+        write_file_atomically(directory / "model.safetensors",
+                              lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+        write_file_atomically(directory / "config.json",
+                              lambda tmp: self.config.save_as(tmp, architecture=type(self).__name__))
 
 
 def parameter_count(config: BertConfig) -> int:
@@ -347,21 +348,3 @@ def check_writable_directory(path: str | os.PathLike, what: str = "output folder
     except OSError as error:
         raise BertError(f"cannot write to the {what} {path}: {error.strerror or error}") from None
     return path
-
-
-def write_atomically(path: Path, write: Any) -> None:
-    """Call ``write(temporary_path)`` in the target folder, then rename it over ``path`` (atomic on POSIX)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
-        os.replace(tmp, path)
-    except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        raise BertError(f"cannot write {path}: {error.strerror or error}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -201,6 +201,7 @@ class BertAttention(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, padding: Padding | None,
                 output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden_states [B, T, H] (or packed [M, H]) → same shape, attention probabilities [B, N, T, T] or None."""
         context, probs = self.self(hidden_states, padding, output_attentions)
         return self.output(context, hidden_states), probs
 
@@ -256,8 +257,9 @@ class BertEncoder(nn.Module):
     """A stack of num_hidden_layers identical (but separately parameterised) layers.
 
     ``gradient_checkpointing`` (off by default; ``model.gradient_checkpointing_enable()``): in training, keep only each
-    layer's input and recompute the layer during backward — about a third more compute for a fraction of the
-    activation memory. The random state is replayed, so dropout masks and gradients are those of the plain path.
+    layer's input and recompute the layer during backward — about 30% more time (a bert-base pretraining step in
+    scripts/bench_performance.py) for a fraction of the activation memory. The random state is replayed, so dropout
+    masks and gradients are those of the plain path.
     """
 
     layer_class: type[nn.Module] = BertLayer  # a class attribute so that a variant can swap the layer (DistilBERT)
@@ -269,13 +271,16 @@ class BertEncoder(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, padding: Padding | None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> BaseModelOutput:
+        """hidden_states [B, T, H] (or packed [M, H]) → last_hidden_state shaped alike; on request
+        num_hidden_layers + 1 hidden states and num_hidden_layers attention maps [B, N, T, T]."""
         recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         return run_layers(self.layer, hidden_states, padding, output_attentions, output_hidden_states, recompute)
 
 
 def run_layers(layers: Iterable[nn.Module], hidden_states: torch.Tensor, padding: Padding | None,
                output_attentions: bool, output_hidden_states: bool, recompute: bool = False) -> BaseModelOutput:
-    """Apply ``layers`` in turn (each maps (hidden_states, padding, output_attentions) → (hidden_states, probs)),
+    """Apply ``layers`` in turn to hidden_states [B, T, H] (or packed [M, H]; each layer maps (hidden_states,
+    padding, output_attentions) → (hidden_states, probs [B, N, T, T] or None)),
     collecting every hidden state (the input counts as "layer 0") and attention map on request. ``recompute``:
     gradient checkpointing, see :class:`BertEncoder`."""
     all_hidden = [hidden_states] if output_hidden_states else None
@@ -326,7 +331,8 @@ def encode(encoder: nn.Module, embeddings: torch.Tensor, attention_mask: torch.T
 
 
 def check_input(input_ids: torch.Tensor, max_length: int, **same_shape: torch.Tensor | None) -> None:
-    """Turn the usual mistakes into messages instead of an index error deep inside an embedding lookup."""
+    """Turn the usual mistakes into messages instead of an index error deep inside an embedding lookup: input_ids
+    must be [B, T] with T ≤ ``max_length``, and every tensor in ``same_shape`` [B, T] too."""
     if input_ids.dim() != 2:
         raise BertError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
     if input_ids.shape[1] > max_length:

@@ -10,6 +10,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from bert.atomic import write_file_atomically
+
 _warned = False
 
 
@@ -30,11 +32,12 @@ def pyplot() -> Any | None:
 
 
 def save_figure(figure: Any, path: Path) -> None:
-    """Write ``figure`` to ``path`` through a temporary file, so a reader never sees a half-written PNG."""
+    """Write ``figure`` to ``path`` as a PNG, atomically (a reader never sees a half-written PNG) and closing it;
+    BertError ``cannot write PATH: REASON`` when that fails."""
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
+    try:
+        write_file_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(figure)

@@ -212,8 +212,5 @@ def check_output(path: str | os.PathLike) -> Path:
 def save_png(figure: Any, path: str | os.PathLike) -> Path:
     """Write ``figure`` as a PNG at ``path`` (atomically, and closing the figure); BertError when that fails."""
     path = check_output(path)
-    try:
-        save_figure(figure, path)
-    except OSError as error:
-        raise BertError(f"cannot write {path}: {error.strerror or error}") from None
+    save_figure(figure, path)
     return path

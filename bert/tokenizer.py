@@ -40,6 +40,7 @@ from typing import Any, ClassVar, TypeVar
 from tokenizers import AddedToken, Encoding, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
+from bert.atomic import write_file_atomically, write_text_atomically
 from bert.errors import BertError
 
 VOCAB_FILE = "vocab.txt"
@@ -666,9 +667,9 @@ class FastTokenizer:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self.save_vocabulary(folder)
-            self._backend.save(str(folder / TOKENIZER_FILE))
+            write_file_atomically(folder / TOKENIZER_FILE, lambda tmp: self._backend.save(str(tmp)))
             text = json.dumps(self.tokenizer_config(), indent=2, ensure_ascii=False) + "\n"
-            (folder / TOKENIZER_CONFIG_FILE).write_text(text, encoding="utf-8")
+            write_text_atomically(folder / TOKENIZER_CONFIG_FILE, text)
         except OSError as exc:
             raise BertError(f"cannot save the tokenizer to {folder}: {exc}") from None
 
@@ -841,4 +842,4 @@ class BertTokenizer(FastTokenizer):
         by_id = sorted(vocab.items(), key=lambda item: item[1])
         if [i for _, i in by_id] != list(range(len(by_id))):
             raise BertError("cannot write vocab.txt: the vocabulary ids are not contiguous from 0")
-        (folder / VOCAB_FILE).write_text("".join(f"{tok}\n" for tok, _ in by_id), encoding="utf-8")
+        write_text_atomically(folder / VOCAB_FILE, "".join(f"{tok}\n" for tok, _ in by_id))

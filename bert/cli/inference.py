@@ -223,6 +223,7 @@ def run_download(args: argparse.Namespace) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> None:
+    from bert.atomic import write_file_atomically
     from bert.checkpoint import check_writable_directory
     from bert.config import CLASS_PREFIXES, read_config_json
     from bert.hub import resolve_model_dir
@@ -239,10 +240,7 @@ def run_convert(args: argparse.Namespace) -> None:
         raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
     model = cls.from_pretrained(source)
     model.save_pretrained(args.out)
-    try:
-        for name in TOKENIZER_FILES:
-            if (folder / name).is_file():
-                shutil.copy2(folder / name, Path(args.out) / name)
-    except OSError as error:
-        raise BertError(f"cannot copy the tokenizer files into {args.out}: {error.strerror or error}") from None
+    for name in TOKENIZER_FILES:  # each file whole (old or new) even if the copy is killed
+        if (folder / name).is_file():
+            write_file_atomically(Path(args.out) / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
     print(f"wrote {architecture} to {args.out}")

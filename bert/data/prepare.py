@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from bert.atomic import replace_folder_atomically
 from bert.checkpoint import check_writable_directory
 from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
@@ -297,8 +296,7 @@ def prepare_pretraining_data(
         "splits": summaries,
     }
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    def fill(tmp: Path) -> None:
         for split in SPLITS:
             if objective == "mlm":
                 write_rows(tmp / split, *packed[split], vocab_size=tok.vocab_size)
@@ -308,24 +306,9 @@ def prepare_pretraining_data(
                             vocab_size=tok.vocab_size)
         tok.save_pretrained(tmp / TOKENIZER_DIR)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _move_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    replace_folder_atomically(out, fill)  # OUT is the whole old folder or the whole new one at every instant
     return meta
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished ``tmp`` folder to ``out`` (replacing an existing ``out`` only after it is complete)."""
-    os.chmod(tmp, 0o755)  # mkdtemp creates it private
-    if out.exists() and any(out.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rmdir(old)
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)  # replaces an empty folder atomically on POSIX
 
 
 def load_meta(data_dir: str | os.PathLike) -> dict[str, Any]:

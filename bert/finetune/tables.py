@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bert.atomic import write_text_atomically
 from bert.checkpoint import check_writable_directory
 from bert.errors import BertError
 
@@ -137,7 +138,4 @@ def write_jsonl(records: list[dict[str, Any]], path: str | Path | None) -> None:
         print(lines, end="")
         return
     check_writable_directory(Path(path).parent, "output folder")
-    try:
-        Path(path).write_text(lines, encoding="utf-8")
-    except OSError as error:
-        raise BertError(f"cannot write {path}: {error.strerror or error}") from None
+    write_text_atomically(path, lines)

@@ -45,13 +45,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from bert.atomic import write_file_atomically, write_text_atomically
 from bert.checkpoint import (
     PreTrainedModel,
     check_writable_directory,
     find_weights,
     load_into,
     read_state_dict,
-    write_atomically,
 )
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
@@ -326,7 +326,7 @@ class _Run:
         self.evals_since_best = extra["evals_since_best"]
         if (path / BEST_FILE).is_file():  # OUT may hold a later model from after the checkpoint: put its best back
             for source, target in ((path / BEST_FILE, "model.safetensors"), (path / "config.json", "config.json")):
-                write_atomically(self.out / target, lambda tmp, source=source: shutil.copyfile(source, tmp))
+                write_file_atomically(self.out / target, lambda tmp, source=source: shutil.copyfile(source, tmp))
             self.tokenizer.save_pretrained(self.out)
             self.saved = True
         self.rng_to_restore = state.rng  # restored just before the first step
@@ -508,12 +508,13 @@ class _Run:
             "config": dataclasses.asdict(self.config),
         }
         try:
-            (self.out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
-                                                   encoding="utf-8")
+            write_text_atomically(self.out / "metrics.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
             plot_finetune_curves(self.metrics.events, self.out / "curves.png", self.main_metric, best.get("step"))
         except OSError as error:
             raise BertError(f"cannot write the metrics into {self.out}: {error.strerror or error} (the model is "
                             "saved there)") from None
+        except BertError as error:
+            raise BertError(f"{error} (the model is saved in {self.out})") from None
         return result
 
 

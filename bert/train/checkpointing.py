@@ -13,10 +13,11 @@ Layout of ``RUN/checkpoints/step-0000100/``::
 Fine-tuning (:mod:`bert.finetune.trainer`) writes the same folders: its own state goes into ``TrainingState.extra``
 (no masking generator, a data order of its own) and a copy of the best model so far comes along as an extra file.
 
-Atomicity: a checkpoint is written into ``RUN/checkpoints/.tmp-step-0000100-<pid>/``, every file is fsync'ed, the
-folder is renamed to ``step-0000100`` (one atomic ``rename``), and the parent folder is fsync'ed. A process killed
-mid-write leaves only a ``.tmp-*`` folder, which :func:`latest_checkpoint` never considers (and the next save
-deletes). Only names matching ``step-NNNNNNN`` are checkpoints.
+Atomicity: a checkpoint is written by :func:`bert.atomic.replace_folder_atomically`: into
+``RUN/checkpoints/.tmp-step-0000100-<pid>/``, every file fsync'ed, the folder renamed to ``step-0000100`` (one atomic
+``rename``) and the parent folder fsync'ed. A process killed mid-write leaves only a ``.tmp-*`` folder, which
+:func:`latest_checkpoint` never considers (and the next save deletes). Only names matching ``step-NNNNNNN`` are
+checkpoints.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bert.atomic import replace_folder_atomically
 from bert.checkpoint import find_weights, load_into, read_state_dict
 from bert.errors import BertError
 
@@ -96,14 +98,6 @@ class TrainingState:
         return dict(self.__dict__)
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState,
                     extra_files: dict[str, Path] | None = None) -> Path:
     """Write one checkpoint atomically (see the module docstring); returns its folder.
@@ -116,11 +110,8 @@ def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState,
     final = checkpoints_dir / checkpoint_name(state.step)
     if final.is_dir():
         return final
-    for leftover in checkpoints_dir.glob(".tmp-*"):  # from a save that was killed
-        shutil.rmtree(leftover, ignore_errors=True)
-    tmp = checkpoints_dir / f".tmp-{final.name}-{os.getpid()}"
-    try:
-        tmp.mkdir()
+
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         try:
             torch.save(state.to_dict(), tmp / TRAINING_STATE)
@@ -134,22 +125,16 @@ def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState,
         (tmp / TRAINER_STATE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         for name, source in (extra_files or {}).items():
             shutil.copyfile(source, tmp / name)
-        for file in tmp.iterdir():
-            _fsync_path(file)
-        _fsync_path(tmp)
-        os.rename(tmp, final)
-        _fsync_path(checkpoints_dir)
+
+    try:
+        replace_folder_atomically(final, fill)
     except (OSError, BertError) as error:
-        shutil.rmtree(tmp, ignore_errors=True)
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         previous = latest_checkpoint(checkpoints_dir)
         kept = (f"the previous checkpoint {previous} is complete and kept" if previous is not None
                 else "no earlier checkpoint exists")
         raise BertError(f"cannot write checkpoint {final}: {reason}; {kept}. Free some space (or fix the folder) "
                         "and continue with --resume") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bert.atomic import write_file_atomically
 from bert.config import BertConfig
 from bert.data.masking import MaskingCollator
 from bert.errors import BertError
@@ -207,7 +208,7 @@ def save_student(teacher: str, student_layers: int, out: str | Path) -> Path:
     student.save_pretrained(out)
     for name in TOKENIZER_FILES:
         if (start.folder / name).is_file():
-            shutil.copy2(start.folder / name, Path(out) / name)
+            write_file_atomically(Path(out) / name, lambda tmp, name=name: shutil.copyfile(start.folder / name, tmp))
     return Path(out)
 
 

@@ -23,7 +23,6 @@ import dataclasses
 import math
 import os
 import random
-import shutil
 import signal
 import sys
 import time
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from bert.atomic import replace_folder_atomically
 from bert.checkpoint import PreTrainedModel, check_writable_directory
 from bert.compile import compile_for_training
 from bert.config import MODEL_TYPES, VARIANT_PRESET_FIELDS, BertConfig, split_preset
@@ -597,17 +597,11 @@ class Trainer:
         model's family (a DistilBERT's says DistilBertTokenizer: transformers then gives it no token_type_ids)."""
         final = self.out / "final"
         if self.world.is_main:
-            tmp = self.out / f".tmp-final-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.model.save_pretrained(tmp)
-            self.tokenizer.save_pretrained(tmp)
-            if final.exists():
-                old = self.out / f".old-final-{os.getpid()}"
-                os.rename(final, old)
-                os.rename(tmp, final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, final)
+            def fill(tmp: Path) -> None:
+                self.model.save_pretrained(tmp)
+                self.tokenizer.save_pretrained(tmp)
+
+            replace_folder_atomically(final, fill)
             peak = peak_rss_gb()
             memory = f", peak memory {peak:.2f} GB" if peak is not None else ""
             self._note(f"done: {self.step} steps{memory}; model and tokenizer in {final}")

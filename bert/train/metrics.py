@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bert.atomic import write_text_atomically
 from bert.plotting import pyplot, save_figure
 
 
@@ -39,7 +40,7 @@ class MetricsLog:
                 if event.get("step", 0) <= step:
                     kept.append(event)
         self.events = kept
-        self.path.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
+        write_text_atomically(self.path, "".join(json.dumps(e) + "\n" for e in kept))
 
     def write(self, event: dict[str, Any]) -> None:
         self.events.append(event)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from tokenizers import AddedToken, Encoding, Tokenizer, decoders, pre_tokenizers, processors
 from tokenizers.models import BPE
 
+from bert.atomic import write_text_atomically
 from bert.errors import BertError
 from bert.tokenizer import TOKENIZER_FILE, BertTokenizer, FastTokenizer, _load_tokenizer_file
 
@@ -118,8 +119,8 @@ class RobertaTokenizer(VariantTokenizer):
         """Also the original ``vocab.json`` + ``merges.txt``, for tools that read those."""
         model = _spec(self._backend, "model")
         merges = [" ".join(m) if isinstance(m, list) else m for m in model.get("merges", [])]
-        (folder / VOCAB_JSON).write_text(json.dumps(model.get("vocab", {}), ensure_ascii=False), encoding="utf-8")
-        (folder / MERGES_FILE).write_text("#version: 0.2\n" + "".join(f"{m}\n" for m in merges), encoding="utf-8")
+        write_text_atomically(folder / VOCAB_JSON, json.dumps(model.get("vocab", {}), ensure_ascii=False))
+        write_text_atomically(folder / MERGES_FILE, "#version: 0.2\n" + "".join(f"{m}\n" for m in merges))
 
 
 class AlbertTokenizer(VariantTokenizer):
