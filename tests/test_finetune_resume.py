@@ -42,6 +42,19 @@ class Crash(Exception):
     """Stands for whatever kills a process in the middle of a step."""
 
 
+def crash_in_step_6(monkeypatch: pytest.MonkeyPatch, args: list[str], out: Path) -> None:
+    """Run ``bert finetune ARGS``, crashing in the middle of step 6: the latest checkpoint is then step 4's."""
+
+    def crash() -> None:
+        raise Crash
+
+    crash_at_step(monkeypatch, 6, crash)
+    with pytest.raises(Crash):
+        main(args)
+    monkeypatch.undo()
+    assert latest_checkpoint(out / "checkpoints") == out / "checkpoints" / "step-0000004"
+
+
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("encoder"), cls=BertModel, hidden_dropout_prob=0.1,
@@ -132,20 +145,13 @@ def test_a_run_that_crashed_mid_step_resumes_to_the_uninterrupted_result(
 
     out = tmp_path / "out"
     args = task_args(task, encoder, files, out)
-
-    def crash() -> None:
-        raise Crash
-
-    crash_at_step(monkeypatch, 6, crash)
-    with pytest.raises(Crash):
-        main(args)
-    monkeypatch.undo()
-    assert latest_checkpoint(out / "checkpoints") == out / "checkpoints" / "step-0000004"
+    crash_in_step_6(monkeypatch, args, out)
     assert max(e["step"] for e in read_metrics(out / "metrics.jsonl")) == 5  # the lines to cut back
     # What OUT holds may be newer than the checkpoint (a best model saved after it): the checkpoint's best goes back.
     (out / "model.safetensors").write_bytes(b"saved after the checkpoint")
     assert main([*args, "--resume"]) == 0
     assert_same_run(expected, out)
+
 
 
 def test_resume_with_the_settings_that_may_change_changed_ends_as_the_uninterrupted_run(
@@ -157,15 +163,7 @@ def test_resume_with_the_settings_that_may_change_changed_ends_as_the_uninterrup
     was never stopped."""
     out = tmp_path / "out"
     args = task_args("classify", encoder, files, out)
-
-    def crash() -> None:
-        raise Crash
-
-    crash_at_step(monkeypatch, 6, crash)
-    with pytest.raises(Crash):
-        main(args)
-    monkeypatch.undo()
-    assert latest_checkpoint(out / "checkpoints") == out / "checkpoints" / "step-0000004"
+    crash_in_step_6(monkeypatch, args, out)
 
     import bert.model
     from bert.finetune import classification
