@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.model import BertModel, activation
 from bert.outputs import BaseModelOutput, LogitsOutput, PreTrainingOutput, QuestionAnsweringOutput
+from bert.pretrained import PreTrainedModel
 
 IGNORE_INDEX = -100
 

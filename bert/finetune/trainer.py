@@ -45,17 +45,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from bert.checkpoint import (
-    PreTrainedModel,
-    check_writable_directory,
-    find_weights,
-    load_into,
-    read_state_dict,
-    write_atomically,
-)
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 from bert.train.checkpointing import (
     TrainingState,
@@ -73,6 +66,7 @@ from bert.train.loop import interrupt_flag
 from bert.train.metrics import MetricsLog
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule
+from bert.weights import check_writable_directory, find_weights, load_into, read_state_dict, write_atomically
 
 logger = logging.getLogger("bert")
 

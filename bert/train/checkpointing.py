@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bert.checkpoint import find_weights, load_into, read_state_dict
 from bert.errors import BertError
+from bert.weights import find_weights, load_into, read_state_dict
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{7,})$")
 TRAINING_STATE = "training_state.pt"

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.heads import IGNORE_INDEX, BertForPreTraining
+from bert.pretrained import PreTrainedModel
 from bert.variants.albert import AlbertForPreTraining
 
 # The sentence task of each data objective (None: masked-LM alone); it names the metrics (nsp_loss, sop_accuracy).

@@ -148,7 +148,7 @@ class AlbertPooler(nn.Linear):
 
 
 class AlbertCheckpoints:
-    """How ALBERT checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+    """How ALBERT checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = AlbertConfig
     base_model_prefix = "albert"

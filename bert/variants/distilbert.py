@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.heads import (
@@ -38,6 +37,7 @@ from bert.heads import (
 )
 from bert.model import BertEncoder, BertSelfAttention, Padding, activation, check_input, encode, multi_head_attention
 from bert.outputs import BaseModelOutput, ModelOutput
+from bert.pretrained import PreTrainedModel
 
 
 @dataclass
@@ -144,7 +144,7 @@ class Transformer(BertEncoder):
 
 
 class DistilBertPreTrainedModel(PreTrainedModel):
-    """How DistilBERT checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+    """How DistilBERT checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"

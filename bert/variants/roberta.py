@@ -65,7 +65,7 @@ class RobertaEmbeddings(BertEmbeddings):
 
 
 class RobertaCheckpoints:
-    """How RoBERTa checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+    """How RoBERTa checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = RobertaConfig
     base_model_prefix = "roberta"
