@@ -4,12 +4,13 @@ Each ``BertFor*`` wraps a :class:`~bert.model.BertModel` as ``self.bert`` and ad
 matches the checkpoints (``cls.predictions``, ``cls.seq_relationship``, ``classifier``, ``qa_outputs``). Given
 labels, a head also returns its loss; label -100 means "ignore this position", as in PyTorch's cross-entropy.
 
-Heads reach their encoder as ``self.base_model`` and create it with ``add_base_model``, so a variant of BERT whose
-head math is BERT's (RoBERTa's token classifier, ALBERT's sequence classifier, ...) reuses the class by setting
-``base_model_class`` and ``base_model_prefix`` (see :mod:`bert.variants`). Where a variant's head *does* differ, the
-one step that differs is a method of its own (``mlm_logits``, ``classify``, ``span_logits``): the variant subclasses
-the BERT head and overrides only ``__init__`` (its modules, under its checkpoint names) and that method, and keeps
-``forward`` and the loss. The losses are functions for the same reason.
+Heads reach their encoder as ``self.base_model``. Every head builds itself in the same three steps: the encoder
+(``add_base_model``), its own modules (``add_head``), then ``init_weights``. A variant of BERT whose head math is
+BERT's (RoBERTa's token classifier, ALBERT's sequence classifier, ...) reuses the class by setting
+``base_model_class`` and ``base_model_prefix`` (see :mod:`bert.variants`). Where a variant's head *does* differ, it
+subclasses the BERT head and overrides ``add_head`` (its modules, under its checkpoint names) and the one step that
+uses them (``mlm_logits``, ``pair_logits``, ``classify``, ``span_logits``), and keeps ``__init__``, ``forward`` and
+the loss. The losses are functions for the same reason.
 
 Shapes: B batch, T length, H hidden_size, V vocab_size, C num_labels.
 """
@@ -20,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.model import BertModel, activation
 from bert.outputs import BaseModelOutput, LogitsOutput, PreTrainingOutput, QuestionAnsweringOutput
+from bert.pretrained import PreTrainedModel
 
 IGNORE_INDEX = -100
 
@@ -83,10 +84,11 @@ class BertOnlyNSPHead(nn.Module):
         self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-def mlm_loss(prediction_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy averaged over the labelled (masked) positions only: logits [B, T, V], labels [B, T]."""
-    return F.cross_entropy(prediction_logits.reshape(-1, prediction_logits.shape[-1]), labels.reshape(-1),
-                           ignore_index=IGNORE_INDEX)
+def labelled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over the labelled positions only: logits [B, T, K], labels [B, T] with -100 where
+    there is no label (MLM: the unmasked tokens, K = V; token classification: word-piece continuations, specials
+    and padding, K = C)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def sequence_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -94,11 +96,6 @@ def sequence_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> 
     if logits.shape[-1] == 1:
         return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).reshape(-1))
     return F.cross_entropy(logits, labels.reshape(-1))
-
-
-def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the labelled tokens: logits [B, T, C], labels [B, T] with -100 where there is no label."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions: torch.Tensor,
@@ -126,20 +123,33 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
     return (cross_entropy(start_logits, start_positions) + cross_entropy(end_logits, end_positions)) / 2
 
 
-def tie_decoder(model: PreTrainedModel) -> None:
-    """Make the MLM decoder share the word-embedding matrix (one Parameter, two uses)."""
-    model.get_submodule(model.tied_decoder.removesuffix(".weight")).weight = (
-        model.base_model.embeddings.word_embeddings.weight)
-
-
 class BertPreTrainedModel(PreTrainedModel):
     """What the heads share: their encoder, a ``base_model_class`` stored under ``base_model_prefix`` (``self.bert``
     here, the checkpoints' name for it)."""
 
     base_model_class: type[PreTrainedModel] = BertModel
+    uses_pooler = False  # whether the head reads the pooled [CLS] vector; if not, the encoder has no pooler
+
+    def __init__(self, config: BertConfig) -> None:
+        """Every head is built alike: its encoder, then its own modules (``add_head``), then the initialisation."""
+        super().__init__(config)
+        self.add_base_model(add_pooling_layer=self.uses_pooler)
+        self.add_head(config)
+        self.init_weights()
+
+    def add_head(self, config: BertConfig) -> None:
+        """Create the head's modules under the checkpoints' names (each head class defines this)."""
+        raise NotImplementedError
 
     def add_base_model(self, add_pooling_layer: bool = True) -> None:
         setattr(self, self.base_model_prefix, self.base_model_class(self.config, add_pooling_layer=add_pooling_layer))
+
+    def tie_weights(self) -> None:
+        """A head with an MLM decoder (listed in ``tied_weights``) shares the word-embedding matrix with the encoder:
+        one Parameter, two uses."""
+        if self.tied_weights:
+            self.get_submodule(self.tied_decoder.removesuffix(".weight")).weight = (
+                self.base_model.embeddings.word_embeddings.weight)
 
     def run_encoder(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
                     attention_mask: torch.Tensor | None, output_attentions: bool,
@@ -156,24 +166,28 @@ class BertForPreTraining(BertPreTrainedModel):
     """
 
     tied_weights = ("cls.predictions.decoder.weight",)
+    uses_pooler = True
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.add_base_model()
+    def add_head(self, config: BertConfig) -> None:
+        """Both heads, as the checkpoints name them: ``cls.predictions`` and ``cls.seq_relationship``."""
         self.cls = BertPreTrainingHeads(config)
-        self.init_weights()
 
-    def tie_weights(self) -> None:
-        tie_decoder(self)
+    def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Final hidden states [B, T, H] → a score for every vocabulary word [B, T, V]."""
+        return self.cls.predictions(hidden_states)
+
+    def pair_logits(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        """Pooled [CLS] vector [B, H] → the sentence-pair task's logits [B, 2] (ALBERT's is sentence order)."""
+        return self.cls.seq_relationship(pooled_output)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 next_sentence_label: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> PreTrainingOutput:
         out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        prediction_logits = self.cls.predictions(out.last_hidden_state)  # [B, T, V]
-        seq_relationship_logits = self.cls.seq_relationship(out.pooler_output)  # [B, 2]
-        masked_lm = None if labels is None else mlm_loss(prediction_logits, labels)
+        prediction_logits = self.mlm_logits(out.last_hidden_state)  # [B, T, V]
+        seq_relationship_logits = self.pair_logits(out.pooler_output)  # [B, 2]
+        masked_lm = None if labels is None else labelled_cross_entropy(prediction_logits, labels)
         next_sentence = None if next_sentence_label is None else F.cross_entropy(
             seq_relationship_logits, next_sentence_label.reshape(-1))
         parts = [part for part in (masked_lm, next_sentence) if part is not None]
@@ -188,17 +202,12 @@ class BertForMaskedLM(BertPreTrainedModel):
 
     tied_weights = ("cls.predictions.decoder.weight",)
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.add_base_model(add_pooling_layer=False)
+    def add_head(self, config: BertConfig) -> None:
+        """The MLM head, as the checkpoints name it: ``cls.predictions``."""
         self.cls = BertOnlyMLMHead(config)
-        self.init_weights()
-
-    def tie_weights(self) -> None:
-        tie_decoder(self)
 
     def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """Final hidden states [B, T, H] → a score for every vocabulary word [B, T, V] (what variants replace)."""
+        """Final hidden states [B, T, H] → a score for every vocabulary word [B, T, V]."""
         return self.cls.predictions(hidden_states)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
@@ -207,18 +216,17 @@ class BertForMaskedLM(BertPreTrainedModel):
         """→ logits [B, T, V]; loss with labels [B, T]."""
         out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.mlm_logits(out.last_hidden_state)
-        loss = None if labels is None else mlm_loss(logits, labels)
+        loss = None if labels is None else labelled_cross_entropy(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
 class BertForNextSentencePrediction(BertPreTrainedModel):
     """Does sentence B follow sentence A? logits [B, 2], index 0 = IsNext, 1 = NotNext."""
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.add_base_model()
+    uses_pooler = True
+
+    def add_head(self, config: BertConfig) -> None:
         self.cls = BertOnlyNSPHead(config)
-        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
@@ -238,12 +246,11 @@ def classifier_dropout(config: BertConfig) -> nn.Dropout:
 class BertForSequenceClassification(BertPreTrainedModel):
     """A label (or, with num_labels == 1, a real number) for the whole input, read from the pooled [CLS] vector."""
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.add_base_model()
+    uses_pooler = True  # a variant whose classifier reads the first token itself sets this False (RoBERTa)
+
+    def add_head(self, config: BertConfig) -> None:
         self.dropout = classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
 
     def classify(self, out: BaseModelOutput) -> torch.Tensor:
         """The encoder's output → logits [B, C]; BERT reads the pooled [CLS] vector [B, H] (what variants replace)."""
@@ -262,12 +269,9 @@ class BertForSequenceClassification(BertPreTrainedModel):
 class BertForTokenClassification(BertPreTrainedModel):
     """A label for every token (named entities, part of speech)."""
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.add_base_model(add_pooling_layer=False)
+    def add_head(self, config: BertConfig) -> None:
         self.dropout = classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
@@ -275,7 +279,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         """→ logits [B, T, C]; loss with labels [B, T] (-100 on word-piece continuations, specials and padding)."""
         out = self.run_encoder(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))
-        loss = None if labels is None else token_classification_loss(logits, labels)
+        loss = None if labels is None else labelled_cross_entropy(logits, labels)
         return LogitsOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
@@ -288,11 +292,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     position.
     """
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.add_base_model(add_pooling_layer=False)
+    def add_head(self, config: BertConfig) -> None:
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
-        self.init_weights()
 
     def span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Final hidden states [B, T, H] → [B, T, 2]: start and end scores (DistilBERT adds dropout first)."""

@@ -9,7 +9,7 @@ N = num_attention_heads, D = H / N.
 
 Every module and parameter carries the name it has in Hugging Face / google-research checkpoints
 (``encoder.layer.3.attention.self.query.weight``), so loading a checkpoint is a plain ``load_state_dict`` after a
-handful of renames (see :mod:`bert.checkpoint`). The task heads that sit on top live in :mod:`bert.heads`.
+handful of renames (see :mod:`bert.weights`). The task heads that sit on top live in :mod:`bert.heads`.
 
 BERT's descendants (RoBERTa, ALBERT, DistilBERT, in :mod:`bert.variants`) are built from these pieces: the attention
 math (:func:`multi_head_attention`), the layer loop (:func:`run_layers`) and padding handling (:func:`encode`) are
@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.outputs import BaseModelOutput
+from bert.pretrained import PreTrainedModel
 
 
 def activation(name: str) -> nn.Module:

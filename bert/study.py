@@ -21,12 +21,13 @@ from typing import Any
 
 import torch
 
-from bert.checkpoint import PreTrainedModel, make_directory
 from bert.errors import BertError
 from bert.hub import resolve_model_dir
 from bert.plotting import pyplot, save_figure
+from bert.pretrained import PreTrainedModel
 from bert.tasks import encode, encoder_of
 from bert.tokenizer import FastTokenizer
+from bert.weights import make_directory
 
 
 def first_available(*candidates: str | os.PathLike | None) -> Path:

@@ -20,9 +20,9 @@ from typing import TypeVar
 import torch
 import torch.nn.functional as F
 
-from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.hub import demo_model_dir, resolve_model_dir
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 
 DEFAULT_MODEL = "bert-base-uncased"

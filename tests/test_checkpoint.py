@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 from support import perturb
 
 import bert
-from bert.checkpoint import read_state_dict
 from bert.hub import resolve_model_dir
+from bert.weights import read_state_dict
 
 SENTENCES = ["The quick brown fox jumps over the lazy dog.", "BERT reads text in both directions at once!",
              "Short one."]

@@ -24,9 +24,9 @@ from safetensors.torch import save_file
 from support import REPO, TOKENIZER_FILES, make_tiny_model
 
 import bert
-from bert.checkpoint import read_state_dict
 from bert.cli import main
 from bert.finetune.conll import read_conll
+from bert.weights import read_state_dict
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
         "max_position_embeddings": 64}

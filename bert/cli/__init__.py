@@ -16,11 +16,11 @@ from bert.errors import BertError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bert.cli import distill, finetune, inference, pretrain, pretraining, serve, study
+    from bert.cli import data, distill, finetune, inference, pretrain, serve, study
 
     parser = argparse.ArgumentParser(prog="bert", description="BERT in plain PyTorch: inference, pretraining, tools.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (inference, pretraining, pretrain, distill, finetune, study, serve):
+    for module in (inference, data, pretrain, distill, finetune, study, serve):
         module.register(subparsers)
     return parser
 

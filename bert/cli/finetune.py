@@ -22,9 +22,9 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
 
 
 def _run_finetune(args: argparse.Namespace) -> None:
-    from bert.checkpoint import check_writable_directory
     from bert.finetune import FinetuneConfig, finetune_classifier, finetune_ner, finetune_qa
     from bert.finetune.trainer import refuse_overwrite
+    from bert.weights import check_writable_directory
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     check_writable_directory(args.out, create=False)  # before any loading and tokenizing, not after

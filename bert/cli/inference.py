@@ -210,8 +210,8 @@ def module_rows(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def run_download(args: argparse.Namespace) -> None:
-    from bert.checkpoint import make_directory
     from bert.hub import PROJECT_WEIGHTS, download
+    from bert.weights import make_directory
 
     target = Path(args.to) if args.to else PROJECT_WEIGHTS / args.name.split("/")[-1]
     snapshot = download(args.name)
@@ -224,10 +224,10 @@ def run_download(args: argparse.Namespace) -> None:
 
 def run_convert(args: argparse.Namespace) -> None:
     from bert.atomic import write_file_atomically
-    from bert.checkpoint import check_writable_directory
     from bert.config import CLASS_PREFIXES, read_config_json
     from bert.hub import resolve_model_dir
     from bert.variants.auto import class_named, model_type_of
+    from bert.weights import check_writable_directory
 
     source = resolve_model_dir(args.source)
     check_writable_directory(args.out, create=False)

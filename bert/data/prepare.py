@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from bert.atomic import replace_folder_atomically
-from bert.checkpoint import check_writable_directory
 from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
 from bert.data.examples import PairSpans, concatenate_shuffled, create_pairs, create_sentence_pairs
@@ -31,6 +30,7 @@ from bert.errors import BertError
 from bert.hub import resolve_model_folder
 from bert.tokenizer import BertTokenizer, FastTokenizer
 from bert.variants.auto import auto_tokenizer
+from bert.weights import check_writable_directory
 
 DATA_FORMAT_VERSION = 1
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar from this much input on (progress=None)

@@ -16,9 +16,9 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
 from tokenizers.models import WordPiece
 
-from bert.checkpoint import check_writable_directory
 from bert.data.corpus import FORMATS, ReadStats, check_input_files, iter_documents
 from bert.errors import BertError
+from bert.weights import check_writable_directory
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import accuracy, binary_f1, macro_f1, pearson, spearman
@@ -33,6 +32,7 @@ from bert.finetune.trainer import (
     train,
 )
 from bert.hub import resolve_model_folder
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 
 # Label sets with a conventional order (GLUE's), used when the data's labels are exactly one of these.

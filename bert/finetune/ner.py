@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 
-from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.conll import Sentence, read_conll
@@ -41,6 +40,7 @@ from bert.finetune.trainer import (
     train,
 )
 from bert.heads import IGNORE_INDEX
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 
-from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.metrics import squad_scores
@@ -41,6 +40,7 @@ from bert.finetune.trainer import (
     set_seed,
     train,
 )
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 
 N_BEST = 20

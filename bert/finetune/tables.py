@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bert.atomic import write_text_atomically
-from bert.checkpoint import check_writable_directory
 from bert.errors import BertError
+from bert.weights import check_writable_directory
 
 # Tried in order when the user names no column (case-insensitive). Pairs first: a file with both "question" and
 # "sentence" (QNLI) is a pair task, not a single-sentence one.

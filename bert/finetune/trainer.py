@@ -46,16 +46,10 @@ import torch
 from torch import nn
 
 from bert.atomic import write_file_atomically, write_text_atomically
-from bert.checkpoint import (
-    PreTrainedModel,
-    check_writable_directory,
-    find_weights,
-    load_into,
-    read_state_dict,
-)
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 from bert.train.checkpointing import (
     TrainingState,
@@ -73,6 +67,7 @@ from bert.train.loop import interrupt_flag
 from bert.train.metrics import MetricsLog
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule
+from bert.weights import check_writable_directory, find_weights, load_into, read_state_dict
 
 logger = logging.getLogger("bert")
 

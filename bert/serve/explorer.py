@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.errors import BertError
+from bert.pretrained import PreTrainedModel
 from bert.serve.shapes import dimensions, layers_in_order, watched_modules
 from bert.tasks import (
     choose_model,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
+from bert.pretrained import PreTrainedModel
 
 Watch = tuple[nn.Module, list[tuple[int, str, str]], str]
 

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from bert.atomic import replace_folder_atomically
-from bert.checkpoint import find_weights, load_into, read_state_dict
 from bert.errors import BertError
+from bert.weights import find_weights, load_into, read_state_dict
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{7,})$")
 TRAINING_STATE = "training_state.pt"

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from bert.checkpoint import PreTrainedModel
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
+from bert.pretrained import PreTrainedModel
 from bert.train.loss import PretrainingObjective, summarize
 
 EVAL_MASKING_SEED = 20181011

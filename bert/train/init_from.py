@@ -22,12 +22,13 @@ from typing import Any
 
 import torch
 
-from bert.checkpoint import LoadReport, PreTrainedModel, find_weights, load_into, read_state_dict
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.hub import resolve_model_folder
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 from bert.variants.auto import auto_class, auto_tokenizer
+from bert.weights import LoadReport, find_weights, load_into, read_state_dict
 
 
 @dataclass

@@ -35,7 +35,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from bert.atomic import replace_folder_atomically
-from bert.checkpoint import PreTrainedModel, check_writable_directory
 from bert.compile import compile_for_training
 from bert.config import MODEL_TYPES, VARIANT_PRESET_FIELDS, BertConfig, split_preset
 from bert.data.dataset import PretrainingDataset
@@ -43,6 +42,7 @@ from bert.data.masking import MaskingCollator
 from bert.data.prepare import load_meta
 from bert.errors import BertError
 from bert.heads import IGNORE_INDEX
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import FastTokenizer
 from bert.train.batches import DataOrder, masked_rows, microbatches
 from bert.train.checkpointing import (
@@ -73,6 +73,7 @@ from bert.train.metrics import MetricsLog, peak_rss_gb, plot_curves
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 from bert.variants.auto import TOKENIZERS, auto_class, model_type_of
+from bert.weights import check_writable_directory
 
 PROBE_PASSES = 3  # forward+backward passes timed to estimate steps from --time-budget (the fastest counts)
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.heads import IGNORE_INDEX, BertForPreTraining
+from bert.pretrained import PreTrainedModel
 from bert.variants.albert import AlbertForPreTraining
 
 # The sentence task of each data objective (None: masked-LM alone); it names the metrics (nsp_loss, sop_accuracy).
@@ -44,20 +44,20 @@ class PretrainingHeads(NamedTuple):
 
 def pretraining_heads(model: PreTrainedModel) -> PretrainingHeads:
     """The heads of a BertForPreTraining, an AlbertForPreTraining or a ``*ForMaskedLM`` model (MLM only)."""
+    if isinstance(model, AlbertForPreTraining):  # first: it is a BertForPreTraining with other heads
+        return PretrainingHeads(model.predictions, model.sop_classifier)
     if isinstance(model, BertForPreTraining):
         return PretrainingHeads(model.cls.predictions, model.cls.seq_relationship)
-    if isinstance(model, AlbertForPreTraining):
-        return PretrainingHeads(model.predictions, model.sop_classifier)
     return PretrainingHeads(model.mlm_logits, None)
 
 
 def sentence_tasks(model_class: type[PreTrainedModel]) -> tuple[str, ...]:
     """The sentence tasks a pretraining model class trains: BERT's two-way layer learns next-sentence or
     sentence-order labels, ALBERT's head sentence order (its pretraining task); masked-LM models none."""
+    if issubclass(model_class, AlbertForPreTraining):  # first: it is a BertForPreTraining subclass
+        return ("sop",)
     if issubclass(model_class, BertForPreTraining):
         return ("nsp", "sop")
-    if issubclass(model_class, AlbertForPreTraining):
-        return ("sop",)
     return ()
 
 
@@ -74,7 +74,8 @@ def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor,
 
 
 def masked_lm_loss(model: PreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the masked positions: equal to ``bert.heads.mlm_loss`` on the full logits."""
+    """Mean cross-entropy over the masked positions: equal to ``bert.heads.labelled_cross_entropy`` on the full
+    logits."""
     logits, targets = masked_lm_logits(model, hidden_states, labels)
     return F.cross_entropy(logits.float(), targets)
 

@@ -24,22 +24,19 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.heads import (
     BertForMaskedLM,
+    BertForPreTraining,
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
     BertPredictionHeadTransform,
     BertPreTrainedModel,
     classifier_dropout,
-    mlm_loss,
-    tie_decoder,
 )
 from bert.model import BertEmbeddings, BertModel, BertSelfAttention, Padding, activation, run_layers
 from bert.outputs import BaseModelOutput, ModelOutput, Tensors
@@ -151,7 +148,7 @@ class AlbertPooler(nn.Linear):
 
 
 class AlbertCheckpoints:
-    """How ALBERT checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+    """How ALBERT checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = AlbertConfig
     base_model_prefix = "albert"
@@ -205,7 +202,7 @@ class AlbertForPreTrainingOutput(ModelOutput):
     sop_loss: torch.Tensor | None = None
 
 
-class AlbertForPreTraining(AlbertPreTrainedModel):
+class AlbertForPreTraining(AlbertPreTrainedModel, BertForPreTraining):
     """ALBERT as it was pretrained: masked language modelling + sentence-order prediction.
 
     labels [B, T]: the original token at masked positions, -100 elsewhere. sentence_order_label [B]: 0 = the two
@@ -214,29 +211,26 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
 
     tied_weights = ("predictions.decoder.weight",)
 
-    def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
-        self.add_base_model()
+    def add_head(self, config: AlbertConfig) -> None:
         self.predictions = AlbertMLMHead(config)
         self.sop_classifier = AlbertSOPHead(config)
-        self.init_weights()
 
-    def tie_weights(self) -> None:
-        tie_decoder(self)
+    def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.predictions(hidden_states)
+
+    def pair_logits(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return self.sop_classifier(pooled_output)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 sentence_order_label: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> AlbertForPreTrainingOutput:
-        out = self.base_model(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
-        prediction_logits = self.predictions(out.last_hidden_state)
-        sop_logits = self.sop_classifier(out.pooler_output)
-        masked_lm = None if labels is None else mlm_loss(prediction_logits, labels)
-        sop = None if sentence_order_label is None else F.cross_entropy(sop_logits, sentence_order_label.reshape(-1))
-        parts = [part for part in (masked_lm, sop) if part is not None]
+        """BERT's pretraining forward with sentence order as the pair task, under ALBERT's output names."""
+        out = super().forward(input_ids, token_type_ids, attention_mask, labels, sentence_order_label,
+                              output_attentions, output_hidden_states)
         return AlbertForPreTrainingOutput(
-            loss=sum(parts) if parts else None, prediction_logits=prediction_logits, sop_logits=sop_logits,
-            hidden_states=out.hidden_states, attentions=out.attentions, mlm_loss=masked_lm, sop_loss=sop)
+            loss=out.loss, prediction_logits=out.prediction_logits, sop_logits=out.seq_relationship_logits,
+            hidden_states=out.hidden_states, attentions=out.attentions, mlm_loss=out.mlm_loss, sop_loss=out.nsp_loss)
 
 
 class AlbertForMaskedLM(AlbertPreTrainedModel, BertForMaskedLM):
@@ -244,11 +238,8 @@ class AlbertForMaskedLM(AlbertPreTrainedModel, BertForMaskedLM):
 
     tied_weights = ("predictions.decoder.weight",)
 
-    def __init__(self, config: AlbertConfig) -> None:
-        PreTrainedModel.__init__(self, config)  # not BertForMaskedLM's __init__: ``predictions`` replaces its ``cls``
-        self.add_base_model(add_pooling_layer=False)
+    def add_head(self, config: AlbertConfig) -> None:
         self.predictions = AlbertMLMHead(config)
-        self.init_weights()
 
     def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.predictions(hidden_states)

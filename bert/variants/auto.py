@@ -14,9 +14,9 @@ from types import ModuleType
 from typing import Any
 
 from bert import heads, model
-from bert.checkpoint import PreTrainedModel
 from bert.config import CLASS_PREFIXES, MODEL_TYPES, BertConfig, read_config_json
 from bert.errors import BertError
+from bert.pretrained import PreTrainedModel
 from bert.tokenizer import TOKENIZER_CONFIG_FILE, BertTokenizer, FastTokenizer
 from bert.variants import albert, distilbert, roberta
 from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.heads import (
@@ -38,6 +37,7 @@ from bert.heads import (
 )
 from bert.model import BertEncoder, BertSelfAttention, Padding, activation, check_input, encode, multi_head_attention
 from bert.outputs import BaseModelOutput, ModelOutput
+from bert.pretrained import PreTrainedModel
 
 
 @dataclass
@@ -144,7 +144,7 @@ class Transformer(BertEncoder):
 
 
 class DistilBertPreTrainedModel(PreTrainedModel):
-    """How DistilBERT checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+    """How DistilBERT checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
@@ -203,14 +203,11 @@ class DistilBertForMaskedLM(DistilBertHeadMixin, BertForMaskedLM):
 
     tied_weights = ("vocab_projector.weight",)
 
-    def __init__(self, config: DistilBertConfig) -> None:
-        PreTrainedModel.__init__(self, config)  # not BertForMaskedLM's __init__: these modules replace its ``cls``
+    def add_head(self, config: DistilBertConfig) -> None:
         self.activation = activation(config.hidden_act)
-        self.add_base_model()
         self.vocab_transform = nn.Linear(config.hidden_size, config.hidden_size)
         self.vocab_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.vocab_projector = nn.Linear(config.hidden_size, config.vocab_size)
-        self.init_weights()
 
     def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.vocab_projector(self.vocab_layer_norm(self.activation(self.vocab_transform(hidden_states))))
@@ -219,13 +216,10 @@ class DistilBertForMaskedLM(DistilBertHeadMixin, BertForMaskedLM):
 class DistilBertForSequenceClassification(DistilBertHeadMixin, BertForSequenceClassification):
     """BERT's sequence classifier reading the first token through ``pre_classifier`` + ReLU (there is no pooler)."""
 
-    def __init__(self, config: DistilBertConfig) -> None:
-        PreTrainedModel.__init__(self, config)  # not BERT's __init__: another dropout, and a pre_classifier
-        self.add_base_model()
+    def add_head(self, config: DistilBertConfig) -> None:
         self.pre_classifier = nn.Linear(config.hidden_size, config.hidden_size)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.dropout = nn.Dropout(config.seq_classif_dropout)
-        self.init_weights()
 
     def classify(self, out: BaseModelOutput) -> torch.Tensor:
         return self.classifier(self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0]))))
@@ -238,8 +232,8 @@ class DistilBertForTokenClassification(DistilBertHeadMixin, BertForTokenClassifi
 class DistilBertForQuestionAnswering(DistilBertHeadMixin, BertForQuestionAnswering):
     """BERT's span extractor with dropout (qa_dropout) before ``qa_outputs``."""
 
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
+    def add_head(self, config: DistilBertConfig) -> None:
+        super().add_head(config)
         self.dropout = nn.Dropout(config.qa_dropout)
 
     def span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:

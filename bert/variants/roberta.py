@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.checkpoint import PreTrainedModel
 from bert.config import BertConfig
 from bert.heads import (
     BertForMaskedLM,
@@ -66,7 +65,7 @@ class RobertaEmbeddings(BertEmbeddings):
 
 
 class RobertaCheckpoints:
-    """How RoBERTa checkpoints name things (see :class:`bert.checkpoint.PreTrainedModel`)."""
+    """How RoBERTa checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = RobertaConfig
     base_model_prefix = "roberta"
@@ -103,11 +102,8 @@ class RobertaForMaskedLM(RobertaPreTrainedModel, BertForMaskedLM):
 
     tied_weights = ("lm_head.decoder.weight",)
 
-    def __init__(self, config: RobertaConfig) -> None:
-        PreTrainedModel.__init__(self, config)  # not BertForMaskedLM's __init__: lm_head replaces its ``cls``
-        self.add_base_model(add_pooling_layer=False)
+    def add_head(self, config: RobertaConfig) -> None:
         self.lm_head = RobertaLMHead(config)
-        self.init_weights()
 
     def mlm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.lm_head(hidden_states)
@@ -131,11 +127,10 @@ class RobertaClassificationHead(nn.Module):
 class RobertaForSequenceClassification(RobertaPreTrainedModel, BertForSequenceClassification):
     """BERT's sequence classifier reading the first token through RoBERTa's own ``classifier`` (no pooler)."""
 
-    def __init__(self, config: RobertaConfig) -> None:
-        PreTrainedModel.__init__(self, config)  # not BertForSequenceClassification's: no pooler, another classifier
-        self.add_base_model(add_pooling_layer=False)
+    uses_pooler = False
+
+    def add_head(self, config: RobertaConfig) -> None:
         self.classifier = RobertaClassificationHead(config)
-        self.init_weights()
 
     def classify(self, out: BaseModelOutput) -> torch.Tensor:
         return self.classifier(out.last_hidden_state)
