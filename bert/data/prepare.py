@@ -195,6 +195,7 @@ def prepare_pretraining_data(
     :class:`~bert.errors.BertError`; repaired or skipped input (invalid UTF-8, empty documents, a single-document
     corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
     """
+    # Over ~60 lines only by its public signature and docstring; the body is the plan, each step a function.
     # Check everything that can be checked before the (long) read.
     _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format, objective, sentence_pair_prob)
     paths = check_input_files(files)
