@@ -147,26 +147,28 @@ class ReadStats:
     invalid_bytes: dict[str, int] = field(default_factory=dict)
     long_lines: dict[str, int] = field(default_factory=dict)  # file -> lines longer than MAX_LINE_BYTES
 
-    def warn_long_lines(self) -> None:
-        """Issue the one warning about lines that were read in pieces (if any)."""
+    def warn_long_lines(self, stacklevel: int = 3) -> None:
+        """Issue the one warning about lines that were read in pieces (if any); ``stacklevel`` as for
+        :func:`warnings.warn` (3: the caller of the function that calls this)."""
         if self.long_lines:
             where = ", ".join(f"{name} ({count})" for name, count in self.long_lines.items())
             warnings.warn(
                 f"line(s) longer than {MAX_LINE_BYTES >> 20} MiB were read in pieces cut at whitespace (a sentence "
                 f"spanning a cut is split in two) in: {where}",
                 CorpusWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
 
-    def warn_invalid_bytes(self) -> None:
-        """Issue the one warning about bytes that were not UTF-8 (if any)."""
+    def warn_invalid_bytes(self, stacklevel: int = 3) -> None:
+        """Issue the one warning about bytes that were not UTF-8 (if any); ``stacklevel`` as for
+        :func:`warn_long_lines`."""
         if self.invalid_bytes:
             total = sum(self.invalid_bytes.values())
             where = ", ".join(f"{name} ({count})" for name, count in self.invalid_bytes.items())
             warnings.warn(
                 f"{total} byte(s) that are not valid UTF-8 were replaced by U+FFFD in: {where}",
                 CorpusWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
 
 

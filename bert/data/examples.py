@@ -103,13 +103,14 @@ def create_pairs_from_document(
     ``documents[d]`` is the (first, last) sentence range of document ``d`` of the split; sentence ``s`` is
     tokens ``segment_offsets[s]:segment_offsets[s + 1]`` (all sentences non-empty).
     """
+    # Kept as one loop, step for step like the original's create_instances_from_document (the tests compare the
+    # two); only drawing a random B is a function of its own.
     first, last = documents[document_index]
     max_num_tokens = max_seq_len - 3
     target_seq_length = max_num_tokens
     if rng.random() < short_seq_prob:
         target_seq_length = rng.randint(2, max_num_tokens)
 
-    a_starts, a_ends, b_starts, b_ends, labels = out
     chunk_start = first
     current_length = 0
     i = first
@@ -127,25 +128,9 @@ def create_pairs_from_document(
                 swap = chunk_size >= 2 and rng.random() < 0.5
             elif chunk_size == 1 or rng.random() < 0.5:
                 label = NOT_NEXT
-                target_b_length = target_seq_length - (a[1] - a[0])
-                if len(documents) > 1:
-                    for _ in range(10):
-                        random_document_index = rng.randint(0, len(documents) - 1)
-                        if random_document_index != document_index:
-                            break
-                    r_first, r_last = documents[random_document_index]
-                    start = r_first + rng.randint(0, r_last - r_first - 1)
-                else:
-                    r_first, r_last, start = _same_document_start(first, last, chunk_start, i, rng)
-                if start is None:
-                    b = None
-                else:
-                    j = start
-                    b_hi = segment_offsets[j + 1]
-                    while b_hi - segment_offsets[start] < target_b_length and j + 1 < r_last:
-                        j += 1
-                        b_hi = segment_offsets[j + 1]
-                    b = (segment_offsets[start], b_hi)
+                b = _random_next_segment(documents, document_index, chunk_start, i, segment_offsets,
+                                         target_seq_length - (a[1] - a[0]), rng)
+                if b is not None:
                     # The chunk's sentences after A were not used: the next chunk starts right after A.
                     i -= chunk_size - a_end
             if b is None and chunk_size >= 2:  # IsNext, a sentence-order pair, or the single-document fallback
@@ -155,14 +140,45 @@ def create_pairs_from_document(
                     a, b = b, a
             if b is not None:
                 a, b = truncate_seq_pair(a, b, max_num_tokens, rng)
-                a_starts.append(a[0])
-                a_ends.append(a[1])
-                b_starts.append(b[0])
-                b_ends.append(b[1])
-                labels.append(label)
+                for column, value in zip(out, (*a, *b, label), strict=True):
+                    column.append(value)
             chunk_start = i + 1
             current_length = 0
         i += 1
+
+
+def _random_next_segment(
+    documents: Sequence[tuple[int, int]],
+    document_index: int,
+    chunk_start: int,
+    chunk_last: int,
+    segment_offsets: Sequence[int],
+    target_b_length: int,
+    rng: random.Random,
+) -> tuple[int, int] | None:
+    """The (start, end) token range of a random "next" segment B for the chunk of sentences
+    ``[chunk_start, chunk_last]`` of document ``document_index``: whole sentences from a random start sentence of a
+    random other document (the original's draws: up to 10 tries for another index, then a start sentence) until
+    ``target_b_length`` tokens or that document's end. In a one-document split, from elsewhere in the same
+    document (:func:`_same_document_start`); None when there is no such sentence."""
+    first, last = documents[document_index]
+    if len(documents) > 1:
+        for _ in range(10):
+            random_document_index = rng.randint(0, len(documents) - 1)
+            if random_document_index != document_index:
+                break
+        r_first, r_last = documents[random_document_index]
+        start = r_first + rng.randint(0, r_last - r_first - 1)
+    else:
+        r_first, r_last, start = _same_document_start(first, last, chunk_start, chunk_last, rng)
+    if start is None:
+        return None
+    j = start
+    b_hi = segment_offsets[j + 1]
+    while b_hi - segment_offsets[start] < target_b_length and j + 1 < r_last:
+        j += 1
+        b_hi = segment_offsets[j + 1]
+    return segment_offsets[start], b_hi
 
 
 def _same_document_start(

@@ -58,19 +58,35 @@ def mask_tokens(
     [vocab_size] bool switches on whole-word masking (True for ``##`` pieces). ``input_ids`` is not modified.
     """
     input_ids = input_ids.long()
-    batch, length = input_ids.shape
-    device = input_ids.device
     candidates = candidates.bool()
+    budget = _prediction_budget(candidates, mlm_probability, max_predictions)
+    start_of, word_length = _words(input_ids, candidates, is_continuation)
+    word_chosen = _choose_words(word_length, budget, max_predictions, generator)
+    chosen = candidates & word_chosen.gather(1, start_of)
+    return _replace_chosen(input_ids, chosen, start_of, mask_token_id, random_token_ids, generator, mask_prob,
+                           random_prob)
 
+
+def _prediction_budget(candidates: torch.Tensor, mlm_probability: float, max_predictions: int | None) -> torch.Tensor:
+    """[B] long: tokens to predict per sequence, ``round(mlm_probability * candidates)`` (halves up) but at least 1,
+    at most ``max_predictions`` and never more than the candidates."""
     n_candidates = candidates.sum(dim=1)
     budget = torch.floor(n_candidates.double() * mlm_probability + 0.5).long().clamp(min=1)
     if max_predictions is not None:
         budget = budget.clamp(max=max_predictions)
-    budget = torch.minimum(budget, n_candidates)
+    return torch.minimum(budget, n_candidates)
 
+
+def _words(
+    input_ids: torch.Tensor, candidates: torch.Tensor, is_continuation: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The words of each sequence: ``start_of`` [B, L], the position of the first token of the word a candidate
+    position belongs to (meaningless elsewhere), and ``word_length`` [B, L], the word's number of candidate tokens
+    at its first position (0 at every other position). Without ``is_continuation`` every candidate token is a
+    word of its own; with it, a continuation piece joins the word of the candidate just before it."""
+    batch, length = input_ids.shape
+    device = input_ids.device
     positions = torch.arange(length, device=device).expand(batch, length)
-    # A "word" is identified by the position of its first token; without whole-word masking every candidate
-    # token is a word of its own.
     if is_continuation is None:
         word_start = candidates
     else:
@@ -81,7 +97,16 @@ def mask_tokens(
     start_of = start_of.clamp(min=0)  # only meaningful at candidate positions
     word_length = torch.zeros(batch, length, dtype=torch.long, device=device)
     word_length.scatter_add_(1, start_of, candidates.long())
+    return start_of, word_length
 
+
+def _choose_words(
+    word_length: torch.Tensor, budget: torch.Tensor, max_predictions: int | None, generator: torch.Generator
+) -> torch.Tensor:
+    """[B, L] bool, True at the first position of each chosen word: words in random order (one draw per position),
+    each taken while it still fits in the sequence's ``budget`` of tokens."""
+    batch, length = word_length.shape
+    device = word_length.device
     # Visit words in random order (non-words last); take each word that still fits in the budget. Each round
     # takes the longest prefix of fitting words, so the loop ends after a few rounds (one without wwm).
     scores = torch.rand(batch, length, generator=generator, device=device)
@@ -104,10 +129,24 @@ def mask_tokens(
     allowed = (length_in_order > 0) & (length_in_order <= cap)
     first_allowed = allowed & (allowed.cumsum(dim=1) == 1)
     taken |= first_allowed & ~taken.any(dim=1, keepdim=True)
-    word_chosen = torch.zeros_like(taken).scatter_(1, order, taken)
-    chosen = candidates & word_chosen.gather(1, start_of)
+    return torch.zeros_like(taken).scatter_(1, order, taken)
 
-    # One draw per word (per token without wwm) decides [MASK] / random / keep.
+
+def _replace_chosen(
+    input_ids: torch.Tensor,
+    chosen: torch.Tensor,
+    start_of: torch.Tensor,
+    mask_token_id: int,
+    random_token_ids: torch.Tensor,
+    generator: torch.Generator,
+    mask_prob: float,
+    random_prob: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(masked_input_ids, labels)``: each ``chosen`` position becomes [MASK] (``mask_prob``), a random token of
+    ``random_token_ids`` (``random_prob``) or stays; one draw per word (at ``start_of``), so a word's pieces are
+    replaced together. ``labels`` hold the original ids at chosen positions, :data:`IGNORE_INDEX` elsewhere."""
+    batch, length = input_ids.shape
+    device = input_ids.device
     decision = torch.rand(batch, length, generator=generator, device=device).gather(1, start_of)
     replace_mask = chosen & (decision < mask_prob)
     replace_random = chosen & (decision >= mask_prob) & (decision < mask_prob + random_prob)

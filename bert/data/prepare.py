@@ -17,8 +17,11 @@ import json
 import os
 import random
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bert.atomic import replace_folder_atomically
 from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
@@ -192,6 +195,8 @@ def prepare_pretraining_data(
     :class:`~bert.errors.BertError`; repaired or skipped input (invalid UTF-8, empty documents, a single-document
     corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
     """
+    # Over ~60 lines only by its public signature and docstring; the body is the plan, each step a function.
+    # Check everything that can be checked before the (long) read.
     _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format, objective, sentence_pair_prob)
     paths = check_input_files(files)
     eval_paths = check_input_files(eval_files) if eval_files else []
@@ -201,32 +206,77 @@ def prepare_pretraining_data(
     _check_output(out, overwrite)
     tok = _load_tokenizer(tokenizer)
 
+    # Read and tokenize; split the documents into training and evaluation sentence ranges.
+    names = ", ".join(str(p) for p in paths)
+    corpus, stats = _tokenize_files(paths, format, sentence_split, tok, progress)
+    _check_corpus(corpus, names)
+    eval_corpus = _tokenize_files(eval_paths, format, sentence_split, tok, False)[0] if eval_paths else None
+    rng = random.Random(seed)
+    split_corpus, split_ranges = _split_documents(corpus, eval_corpus, eval_fraction, rng)
+
+    # Make the examples of each split; describe them and write.
+    if objective == "mlm":
+        # An evaluation file set is packed by its own seeded RNG: the same held-out sequences whatever the training
+        # files, so runs adapted on different text are measured on the same examples.
+        examples, summaries = _packed_examples(split_corpus, split_ranges, max_seq_len, dupe_factor, tok,
+                                               {"train": rng, "eval": random.Random(seed) if eval_paths else rng})
+    else:
+        examples = _sentence_pairs(corpus, split_corpus, split_ranges, max_seq_len, short_seq_prob, dupe_factor,
+                                   eval_fraction, names, rng, sentence_order=objective == "mlm+sop",
+                                   sentence_pair_prob=sentence_pair_prob)
+        summaries = {split: _split_summary(examples[split], len(split_ranges[split]), objective) for split in SPLITS}
+    meta = _meta(tok, objective=objective, max_seq_len=max_seq_len, seed=seed, short_seq_prob=short_seq_prob,
+                 sentence_pair_prob=sentence_pair_prob, dupe_factor=dupe_factor, eval_fraction=eval_fraction,
+                 input_format=format, sentence_split=sentence_split, paths=paths, eval_paths=eval_paths,
+                 stats=stats, corpus=corpus, summaries=summaries)
+    write = partial(_write_data, objective=objective, examples=examples, split_corpus=split_corpus,
+                    max_seq_len=max_seq_len, tok=tok, meta=meta)
+    replace_folder_atomically(out, write)  # OUT is the whole old folder or the whole new one at every instant
+    return meta
+
+
+def _tokenize_files(paths: list[Path], fmt: str, sentence_split: bool, tok: FastTokenizer,
+                    progress: bool | None) -> tuple[TokenizedCorpus, ReadStats]:
+    """Read ``paths`` in parts of :data:`PART_CHARS` characters and tokenize them, with a progress bar over the
+    bytes read if ``progress`` (None: from :data:`PROGRESS_MIN_BYTES` on); warns about invalid UTF-8 and long
+    lines at the caller's caller."""
+    stats = ReadStats()
     total_bytes = sum(p.stat().st_size for p in paths)
     show = progress if progress is not None else total_bytes >= PROGRESS_MIN_BYTES
-    stats = ReadStats()
     bar = None
     if show:
         from tqdm import tqdm
 
         bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", leave=False)
     try:
-        documents = iter_documents(paths, format, sentence_split=sentence_split, stats=stats, progress=bar,
+        documents = iter_documents(paths, fmt, sentence_split=sentence_split, stats=stats, progress=bar,
                                    part_chars=PART_CHARS)
         corpus = tokenize_documents(documents, tok.backend)
     finally:
         if bar is not None:
             bar.close()
-    stats.warn_invalid_bytes()
-    stats.warn_long_lines()
+    stats.warn_invalid_bytes(stacklevel=4)  # this function -> prepare_pretraining_data -> its caller
+    stats.warn_long_lines(stacklevel=4)
+    return corpus, stats
+
+
+def _check_corpus(corpus: TokenizedCorpus, names: str) -> None:
+    """Warn about documents without tokens (dropped); :class:`BertError` if none is left."""
     if corpus.empty_documents:
         warnings.warn(
-            f"skipped {corpus.empty_documents} document(s) that contain no tokens", CorpusWarning, stacklevel=2
+            f"skipped {corpus.empty_documents} document(s) that contain no tokens", CorpusWarning, stacklevel=3
         )
-    names = ", ".join(str(p) for p in paths)
     if corpus.num_documents == 0:
         raise BertError(f"no text found in {names}: the corpus is empty")
 
-    rng = random.Random(seed)
+
+def _split_documents(
+    corpus: TokenizedCorpus, eval_corpus: TokenizedCorpus | None, eval_fraction: float, rng: random.Random
+) -> tuple[dict[str, TokenizedCorpus], dict[str, list[tuple[int, int]]]]:
+    """The corpus and the (first, last) sentence ranges of the documents of each split: ``corpus``'s documents in
+    an order shuffled by ``rng``, the first :func:`num_eval_documents` of them held out for evaluation; or, with
+    ``eval_corpus``, every document of ``corpus`` for training and every one of ``eval_corpus`` (in file order)
+    for evaluation (the shuffle is drawn either way)."""
     order = list(range(corpus.num_documents))
     rng.shuffle(order)
     n_eval = num_eval_documents(corpus.num_documents, eval_fraction)
@@ -234,34 +284,36 @@ def prepare_pretraining_data(
     ranges = [(doc_offsets[d], doc_offsets[d + 1]) for d in order]
     split_ranges = {"eval": ranges[:n_eval], "train": ranges[n_eval:]}
     split_corpus = {"train": corpus, "eval": corpus}
-    if eval_paths:
-        eval_stats = ReadStats()
-        split_corpus["eval"] = tokenize_documents(
-            iter_documents(eval_paths, format, sentence_split=sentence_split, stats=eval_stats,
-                           part_chars=PART_CHARS), tok.backend)
-        eval_stats.warn_invalid_bytes()
-        eval_stats.warn_long_lines()
-        offsets = split_corpus["eval"].document_offsets.tolist()
-        split_ranges["eval"] = [(offsets[d], offsets[d + 1]) for d in range(split_corpus["eval"].num_documents)]
-    if objective == "mlm":
-        # An evaluation file set is packed by its own seeded RNG: the same held-out sequences whatever the training
-        # files, so runs adapted on different text are measured on the same examples.
-        split_rng = {"train": rng, "eval": random.Random(seed) if eval_paths else rng}
-        packed = {split: pack_full_sentences(split_corpus[split].tokens, split_corpus[split].segment_offsets,
-                                             split_ranges[split], max_seq_len, cls_id=tok.cls_token_id,
-                                             sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
-                                             dupe_factor=dupe_factor if split == "train" else 1,
-                                             rng=split_rng[split])
-                  for split in SPLITS}
-        summaries = {split: {"documents": len(split_ranges[split]), "examples": len(packed[split][1]),
-                             "tokens": int(packed[split][1].sum())} for split in SPLITS}
-    else:
-        spans = _sentence_pairs(corpus, split_corpus, split_ranges, max_seq_len, short_seq_prob, dupe_factor,
-                                eval_fraction, names, rng, sentence_order=objective == "mlm+sop",
-                                sentence_pair_prob=sentence_pair_prob)
-        summaries = {split: _split_summary(spans[split], len(split_ranges[split]), objective) for split in SPLITS}
+    if eval_corpus is not None:
+        split_corpus["eval"] = eval_corpus
+        offsets = eval_corpus.document_offsets.tolist()
+        split_ranges["eval"] = [(offsets[d], offsets[d + 1]) for d in range(eval_corpus.num_documents)]
+    return split_corpus, split_ranges
 
-    meta: dict[str, Any] = {
+
+def _packed_examples(split_corpus: dict[str, TokenizedCorpus], split_ranges: dict[str, list[tuple[int, int]]],
+                     max_seq_len: int, dupe_factor: int, tok: FastTokenizer,
+                     split_rng: dict[str, random.Random]
+                     ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, dict[str, Any]]]:
+    """Each split's full-sentence packed rows and their lengths (:func:`~bert.data.packing.pack_full_sentences`;
+    ``dupe_factor`` passes over the training documents, one over the evaluation ones), and its counts."""
+    packed = {split: pack_full_sentences(split_corpus[split].tokens, split_corpus[split].segment_offsets,
+                                         split_ranges[split], max_seq_len, cls_id=tok.cls_token_id,
+                                         sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
+                                         dupe_factor=dupe_factor if split == "train" else 1, rng=split_rng[split])
+              for split in SPLITS}
+    summaries = {split: {"documents": len(split_ranges[split]), "examples": len(packed[split][1]),
+                         "tokens": int(packed[split][1].sum())} for split in SPLITS}
+    return packed, summaries
+
+
+def _meta(tok: FastTokenizer, *, objective: str, max_seq_len: int, seed: int, short_seq_prob: float,
+          sentence_pair_prob: float, dupe_factor: int, eval_fraction: float, input_format: str,
+          sentence_split: bool, paths: list[Path], eval_paths: list[Path], stats: ReadStats,
+          corpus: TokenizedCorpus, summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The contents of ``meta.json``: the format, the settings, the tokenizer's ids, the sources and the counts
+    (its key order is part of the file's bytes)."""
+    return {
         "format": "bert-pretraining-data",
         "objective": objective,
         "version": DATA_FORMAT_VERSION,
@@ -281,7 +333,7 @@ def prepare_pretraining_data(
         "sentence_pair_prob": sentence_pair_prob,
         "dupe_factor": dupe_factor,
         "eval_fraction": eval_fraction,
-        "input_format": format,
+        "input_format": input_format,
         "sentence_split": sentence_split,
         "source_files": [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in paths],
         "eval_files": [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in eval_paths],
@@ -296,19 +348,20 @@ def prepare_pretraining_data(
         "splits": summaries,
     }
 
-    def fill(tmp: Path) -> None:
-        for split in SPLITS:
-            if objective == "mlm":
-                write_rows(tmp / split, *packed[split], vocab_size=tok.vocab_size)
-            else:
-                write_split(tmp / split, split_corpus[split].tokens, spans[split], max_seq_len=max_seq_len,
-                            cls_id=tok.cls_token_id, sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
-                            vocab_size=tok.vocab_size)
-        tok.save_pretrained(tmp / TOKENIZER_DIR)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
-    replace_folder_atomically(out, fill)  # OUT is the whole old folder or the whole new one at every instant
-    return meta
+def _write_data(tmp: Path, *, objective: str, examples: dict[str, Any], split_corpus: dict[str, TokenizedCorpus],
+                max_seq_len: int, tok: FastTokenizer, meta: dict[str, Any]) -> None:
+    """Write both splits (packed rows, or sentence pairs expanded from their spans), the tokenizer and, last,
+    ``meta.json`` into the folder ``tmp``."""
+    for split in SPLITS:
+        if objective == "mlm":
+            write_rows(tmp / split, *examples[split], vocab_size=tok.vocab_size)
+        else:
+            write_split(tmp / split, split_corpus[split].tokens, examples[split], max_seq_len=max_seq_len,
+                        cls_id=tok.cls_token_id, sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
+                        vocab_size=tok.vocab_size)
+    tok.save_pretrained(tmp / TOKENIZER_DIR)
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def load_meta(data_dir: str | os.PathLike) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,63 +116,94 @@ def tokenize_documents(
     (:class:`~bert.data.corpus.DocumentPart`, as ``iter_documents(..., part_chars=...)`` yields them): the parts
     are joined into one document, and a batch may end inside it.
     """
-    backend = _bulk_backend(backend)
-    cache = _WordCache(backend) if _WordCache.applies_to(backend) else None
-    token_parts: list[np.ndarray] = []
-    segment_lengths: list[np.ndarray] = []
-    document_segment_counts: list[np.ndarray] = []
-    empty_documents = 0
+    builder = _CorpusBuilder(_sentence_encoder(_bulk_backend(backend)))
+    for document in documents:
+        builder.add(document)
+        if len(builder.sentences) >= batch_sentences or builder.chars >= batch_chars:
+            builder.flush()
+    builder.flush()
+    return builder.corpus()
 
-    sentences: list[str] = []
-    chars = 0
-    counts: list[int] = []  # sentences per document of the pending batch
-    open_document = False  # the last document of the batch goes on in the next list
-    carried = 0  # kept sentences of that document in earlier batches
 
-    def flush() -> None:
-        nonlocal empty_documents, chars, carried
-        if not counts:
-            return
-        if cache is not None:
-            id_lists = cache.encode(sentences)
+def _sentence_encoder(backend: Tokenizer) -> Callable[[list[str]], list[list[int]]]:
+    """A function from a list of sentences to their lists of ids: through a :class:`_WordCache` when it is exact
+    for ``backend``, else ``backend.encode_batch``."""
+    if _WordCache.applies_to(backend):
+        return _WordCache(backend).encode
+
+    def encode(sentences: list[str]) -> list[list[int]]:
+        return [e.ids for e in backend.encode_batch(sentences, add_special_tokens=False)] if sentences else []
+
+    return encode
+
+
+class _CorpusBuilder:
+    """The arrays of a :class:`TokenizedCorpus`, built a batch of sentences at a time.
+
+    :meth:`add` queues a document's sentences (a :class:`~bert.data.corpus.DocumentPart` leaves the document open:
+    the next list continues it); :meth:`flush` encodes the queue and keeps only the ids, the kept sentences'
+    lengths and the documents' sentence counts (dropping empty sentences, and documents left without any);
+    :meth:`corpus` joins them.
+    """
+
+    def __init__(self, encode: Callable[[list[str]], list[list[int]]]) -> None:
+        self.encode = encode
+        self.token_parts: list[np.ndarray] = []  # int32 ids of each batch
+        self.segment_lengths: list[np.ndarray] = []  # int64 tokens per kept sentence, per batch
+        self.document_segment_counts: list[np.ndarray] = []  # int64 kept sentences per finished document, per batch
+        self.empty_documents = 0
+        self.sentences: list[str] = []  # the pending batch
+        self.chars = 0  # its characters
+        self.counts: list[int] = []  # sentences per document of the pending batch
+        self.open_document = False  # the last document of the batch goes on in the next list
+        self.carried = 0  # kept sentences of that document in earlier batches
+
+    def add(self, document: list[str]) -> None:
+        self.sentences.extend(document)
+        self.chars += sum(map(len, document))
+        if self.open_document:
+            self.counts[-1] += len(document)
         else:
-            id_lists = [e.ids for e in backend.encode_batch(sentences, add_special_tokens=False)] if sentences else []
+            self.counts.append(len(document))
+        self.open_document = isinstance(document, DocumentPart)
+
+    def flush(self) -> None:
+        """Encode the pending batch and keep its arrays; the batch is then empty (but for an open document)."""
+        if not self.counts:
+            return
+        id_lists = self.encode(self.sentences)
         lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
         ids = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int32, count=int(lengths.sum()))
-        token_parts.append(ids)
+        self.token_parts.append(ids)
         kept = lengths > 0
-        segment_lengths.append(lengths[kept])
-        doc_of_sentence = np.repeat(np.arange(len(counts)), counts)
-        per_doc = np.bincount(doc_of_sentence[kept], minlength=len(counts))
-        per_doc[0] += carried  # the first document may have begun in an earlier batch
-        carried = 0
-        if open_document:
-            carried, per_doc = int(per_doc[-1]), per_doc[:-1]
-        empty_documents += int((per_doc == 0).sum())
-        document_segment_counts.append(per_doc[per_doc > 0])
-        sentences.clear()
-        counts.clear()
-        chars = 0
-        if open_document:
-            counts.append(0)
+        self.segment_lengths.append(lengths[kept])
+        self._count_document_sentences(kept)
+        self.sentences.clear()
+        self.counts.clear()
+        self.chars = 0
+        if self.open_document:
+            self.counts.append(0)
 
-    for document in documents:
-        sentences.extend(document)
-        chars += sum(map(len, document))
-        if open_document:
-            counts[-1] += len(document)
-        else:
-            counts.append(len(document))
-        open_document = isinstance(document, DocumentPart)
-        if len(sentences) >= batch_sentences or chars >= batch_chars:
-            flush()
-    flush()
+    def _count_document_sentences(self, kept: np.ndarray) -> None:
+        """Record the kept sentences (``kept`` [S] bool, one per sentence of the batch) of each document the batch
+        finishes; an open last document's count is carried over to the next batch."""
+        doc_of_sentence = np.repeat(np.arange(len(self.counts)), self.counts)
+        per_doc = np.bincount(doc_of_sentence[kept], minlength=len(self.counts))
+        per_doc[0] += self.carried  # the first document may have begun in an earlier batch
+        self.carried = 0
+        if self.open_document:
+            self.carried, per_doc = int(per_doc[-1]), per_doc[:-1]
+        self.empty_documents += int((per_doc == 0).sum())
+        self.document_segment_counts.append(per_doc[per_doc > 0])
 
-    tokens = np.concatenate(token_parts) if token_parts else np.zeros(0, dtype=np.int32)
-    seg_lengths = np.concatenate(segment_lengths) if segment_lengths else np.zeros(0, dtype=np.int64)
-    doc_counts = np.concatenate(document_segment_counts) if document_segment_counts else np.zeros(0, dtype=np.int64)
-    segment_offsets = np.zeros(len(seg_lengths) + 1, dtype=np.int64)
-    np.cumsum(seg_lengths, out=segment_offsets[1:])
-    document_offsets = np.zeros(len(doc_counts) + 1, dtype=np.int64)
-    np.cumsum(doc_counts, out=document_offsets[1:])
-    return TokenizedCorpus(tokens, segment_offsets, document_offsets, empty_documents)
+    def corpus(self) -> TokenizedCorpus:
+        """The batches joined into one corpus, lengths and counts turned into offsets."""
+        tokens = np.concatenate(self.token_parts) if self.token_parts else np.zeros(0, dtype=np.int32)
+        seg_lengths = np.concatenate(self.segment_lengths) if self.segment_lengths else np.zeros(0, dtype=np.int64)
+        doc_counts = (np.concatenate(self.document_segment_counts) if self.document_segment_counts
+                      else np.zeros(0, dtype=np.int64))
+        segment_offsets = np.zeros(len(seg_lengths) + 1, dtype=np.int64)
+        np.cumsum(seg_lengths, out=segment_offsets[1:])
+        document_offsets = np.zeros(len(doc_counts) + 1, dtype=np.int64)
+        np.cumsum(doc_counts, out=document_offsets[1:])
+        return TokenizedCorpus(tokens, segment_offsets, document_offsets, self.empty_documents)
