@@ -42,7 +42,7 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _value_type(hint: Any) -> type:
+def value_type(hint: Any) -> type:
     """The type a flag's value is parsed as: the annotation without its ``None`` (``str | Path`` reads a str)."""
     args = [a for a in typing.get_args(hint) if a is not type(None)] if isinstance(hint, types.UnionType) else [hint]
     base = typing.get_origin(args[0]) or args[0]
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, *, exclud
         target = parser if title is None else groups.setdefault(title, parser.add_argument_group(title))
         default = (defaults or {}).get(field.name, field.default)
         required = meta.get("required", False) or default is dataclasses.MISSING
-        kind = _value_type(hints[field.name])
+        kind = value_type(hints[field.name])
         help_text = meta.get("help", "")
         options: dict[str, Any] = {"dest": field.name, "help": help_text}
         if kind is bool:
