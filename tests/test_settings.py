@@ -98,8 +98,8 @@ def test_every_config_field_has_exactly_one_flag_its_name_with_a_help_text(comma
         assert len(mine) == 1, (name, [a.option_strings for a in mine])
         strings = mine[0].option_strings
         negative = ["--no-" + flag(name)[2:]] if isinstance(mine[0], argparse.BooleanOptionalAction) else []
-        assert strings == [flag(name), *field.metadata["aliases"], *negative], name
-        assert field.metadata["help"].strip() and mine[0].help.startswith(field.metadata["help"]), name
+        assert strings == [flag(name), *field.metadata.get("aliases", ()), *negative], name
+        assert field.metadata.get("help", "").strip() and mine[0].help.startswith(field.metadata["help"]), name
         assert mine[0].required == (name in ("data", "out", "teacher")), name
     help_text = parser.format_help()
     assert all(flag(name) in help_text for name in fields)
@@ -120,7 +120,7 @@ def test_every_flag_sets_its_own_field_and_no_other(command, config_class, requi
         value, tokens = other_value(field, value_type(hints[field.name]), default)
         config = from_arguments(config_class, parser.parse_args([*required, *tokens]))
         assert config == dataclasses.replace(expected, **{field.name: value}), tokens
-        for alias in field.metadata["aliases"]:
+        for alias in field.metadata.get("aliases", ()):
             config = from_arguments(config_class, parser.parse_args([*required, alias, *tokens[1:]]))
             assert config == dataclasses.replace(expected, **{field.name: value}), alias
 
