@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import typing
 from pathlib import Path
@@ -192,7 +193,7 @@ def test_pretraining_resume_with_other_settings_is_one_line_naming_each_and_free
     # the progress bar; and the same data folder spelled another way is the same data.
     free = ["--max-steps", "4", "--time-budget", "30", "--threads", "2", "--save-every", "3", "--keep-last", "1",
             "--gradient-checkpointing", "--progress", "--resume"]
-    argv = pretrain_argv(data.parent / "." / data.name, config, run, *free)
+    argv = pretrain_argv(Path(os.path.relpath(data)), config, run, *free)  # the same data, a relative path
     assert main(argv) == 0, capsys.readouterr().err
     assert "resuming from" in capsys.readouterr().err
     assert [e["step"] for e in train_events(run)] == [1, 2, 3, 4]
