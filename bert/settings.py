@@ -49,6 +49,17 @@ def value_type(hint: Any) -> type:
     return str if base is Path else base
 
 
+def json_object(text: str) -> dict[str, Any]:
+    """A dict-valued flag's value: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error}): {text}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser, config_class: type, *, exclude: Sequence[str] = (),
                   defaults: dict[str, Any] | None = None, groups: ArgumentGroups | None = None) -> ArgumentGroups:
     """Add one flag per field of ``config_class`` (but ``exclude``) to ``parser``, in argument groups named by the
@@ -70,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, *, exclud
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction if default else "store_true"
         else:
-            options["type"] = json.loads if kind is dict else kind
+            options["type"] = json_object if kind is dict else kind
             options["metavar"] = meta.get("metavar") or ("JSON" if kind is dict else None)
             if meta.get("choices") is not None:
                 options["choices"] = meta["choices"]
