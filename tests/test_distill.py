@@ -21,6 +21,7 @@ from bert.config import BertConfig
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
+from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.tokenizer import BertTokenizer
 from bert.train.distill import (
@@ -213,6 +214,21 @@ def test_resume_with_a_teacher_whose_weights_changed_is_refused_in_one_line(corp
     assert "step-0000004 was distilled from a teacher with other weights" in error and "Traceback" not in error
     assert (run / "metrics.jsonl").read_bytes() == metrics
     assert max(c.name for c in (run / "checkpoints").iterdir()) == "step-0000004"
+
+
+def test_resume_with_other_distillation_settings_is_refused_naming_each_but_the_teacher_may_move(
+        corpus, tmp_path: Path) -> None:
+    """The settings check is pretraining's (bert.settings): a changed loss weight or temperature is named; the same
+    teacher weights in another folder are no change (their digest is compared, not their path)."""
+    run = tmp_path / "run"
+    distill(settings(corpus, run, max_steps=2, save_every=1))
+    with pytest.raises(BertError) as refused:
+        distill(settings(corpus, run, max_steps=2, save_every=1, temperature=3.0, alpha_cos=0.0, resume=True))
+    assert "other settings: temperature 2.0 (now 3.0), alpha-cos 1.0 (now 0.0); " in str(refused.value)
+    moved = tmp_path / "moved-teacher"
+    shutil.copytree(corpus["teacher"], moved)
+    distill(settings(corpus, run, teacher=str(moved), max_steps=3, save_every=1, resume=True))
+    assert [e["step"] for e in events(run, "train")] == [1, 2, 3]
 
 
 def test_cli_run_on_mlm_only_data_logs_every_term_and_evaluates_teacher_and_student(corpus, tmp_path: Path) -> None:

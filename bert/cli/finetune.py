@@ -1,4 +1,7 @@
-"""``bert finetune {classify|ner|qa}`` and ``bert predict {classify|ner|qa}`` (see :mod:`bert.finetune`)."""
+"""``bert finetune {classify|ner|qa}`` and ``bert predict {classify|ner|qa}`` (see :mod:`bert.finetune`).
+
+``bert finetune``'s training flags are :class:`~bert.finetune.trainer.FinetuneConfig`'s fields; the others name the
+model, the files and the task's options."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import logging
 import sys
 
 from bert.errors import BertError
+from bert.finetune.trainer import FinetuneConfig
+from bert.settings import add_arguments, from_arguments
 
 TASKS = ("classify", "ner", "qa")
 FORMATS = {"classify": "CSV/TSV/JSONL with text and label columns", "ner": "CoNLL (token ... tag per line)",
@@ -22,21 +27,14 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
 
 
 def _run_finetune(args: argparse.Namespace) -> None:
-    from bert.finetune import FinetuneConfig, finetune_classifier, finetune_ner, finetune_qa
+    from bert.finetune import finetune_classifier, finetune_ner, finetune_qa
     from bert.finetune.trainer import refuse_overwrite
     from bert.weights import check_writable_directory
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     check_writable_directory(args.out, create=False)  # before any loading and tokenizing, not after
     refuse_overwrite(args.out, args.resume)
-    config = FinetuneConfig(
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        max_seq_len=args.max_seq_len or (384 if args.task == "qa" else 128), warmup=args.warmup,
-        weight_decay=args.weight_decay, grad_accum=args.grad_accum, seed=args.seed, time_budget=args.time_budget,
-        max_steps=args.max_steps, group_by_length=args.group_by_length, max_grad_norm=args.max_grad_norm,
-        eval_batch_size=args.eval_batch_size, progress=not args.no_progress, device=args.device,
-        gradient_checkpointing=args.gradient_checkpointing, eval_every=args.eval_every, metric=args.metric,
-        patience=args.patience, save_every=args.save_every, keep_last=args.keep_last, resume=args.resume)
+    config = from_arguments(FinetuneConfig, args)
     if args.task == "classify":
         result = finetune_classifier(args.model, args.train, args.eval, args.out, _columns(args), args.label_column,
                                      config=config)
@@ -111,36 +109,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--model", required=True, help="pretrained checkpoint folder or model name")
         p.add_argument("--train", required=True, metavar="FILE", help=FORMATS[task])
         p.add_argument("--eval", metavar="FILE", help="evaluation file (same format); evaluated every epoch")
-        p.add_argument("--eval-every", type=int, default=0, metavar="N",
-                       help="also evaluate every N optimizer steps (default: after each epoch only)")
-        p.add_argument("--metric", metavar="NAME", help=f"evaluation metric that picks the best model (default "
-                       f"{'accuracy, or pearson for regression' if task == 'classify' else 'f1'})")
-        p.add_argument("--patience", type=int, metavar="P",
-                       help="stop after P evaluations in a row without a better --metric")
         p.add_argument("--out", required=True, metavar="DIR", help="folder for the fine-tuned model and metrics")
-        p.add_argument("--epochs", type=int, default=3)
-        p.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default 2e-5)")
-        p.add_argument("--batch-size", type=int, default=32)
-        p.add_argument("--eval-batch-size", type=int, default=64)
-        p.add_argument("--max-seq-len", type=int,
-                       help=f"word pieces per input (default {384 if task == 'qa' else 128})")
-        p.add_argument("--warmup", type=float, default=0.1, help="warmup fraction of the steps (default 0.1)")
-        p.add_argument("--weight-decay", type=float, default=0.01, help="none on biases/LayerNorm (default 0.01)")
-        p.add_argument("--grad-accum", type=int, default=1, metavar="K", help="micro-batches per optimizer step")
-        p.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (0: off)")
-        p.add_argument("--seed", type=int, default=42)
-        p.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop (and evaluate) after this long")
-        p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
-        p.add_argument("--group-by-length", action="store_true", help="batch similar lengths together (less padding)")
-        p.add_argument("--save-every", type=int, default=0, metavar="N",
-                       help="write a checkpoint to OUT/checkpoints every N optimizer steps (default: none)")
-        p.add_argument("--keep-last", type=int, default=3, metavar="K", help="checkpoints kept (0: all; default 3)")
-        p.add_argument("--resume", action="store_true",
-                       help="continue exactly from the latest complete checkpoint in OUT (same settings)")
-        p.add_argument("--gradient-checkpointing", action="store_true",
-                       help="recompute each layer in backward: far less memory on long inputs, ~1/3 more compute")
-        p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        add_arguments(p, FinetuneConfig, defaults={"max_seq_len": 384} if task == "qa" else None)
         _task_options(p, task, training=True)
         p.set_defaults(func=_run_finetune)
 

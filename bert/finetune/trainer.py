@@ -50,6 +50,8 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
 from bert.pretrained import PreTrainedModel
+from bert.settings import fixed_on_resume, setting
+from bert.settings import settings_differences as differences_of
 from bert.tokenizer import FastTokenizer
 from bert.train.checkpointing import (
     TrainingState,
@@ -76,37 +78,42 @@ Evaluate = Callable[[nn.Module], dict[str, Any]]
 LOWER_IS_BETTER = frozenset({"mse"})
 TRAINED_KEYS = ("input_ids", "token_type_ids", "labels", "start_positions", "end_positions")  # what collate() reads
 BEST_FILE = "best.safetensors"  # in a checkpoint: the best model so far (OUT/model.safetensors when it was written)
-# Settings a resumed run may change: they alter neither the batches nor the arithmetic of an update.
-FREE_ON_RESUME = frozenset({"time_budget", "eval_batch_size", "progress", "device", "gradient_checkpointing",
-                            "save_every", "keep_last", "resume"})
 
 
 @dataclass
 class FinetuneConfig:
-    """Training settings; the CLI flags of ``bert finetune`` map one to one onto these fields."""
+    """Training settings; each field is a flag of ``bert finetune`` (``--field-name``, see :mod:`bert.settings`),
+    those marked ``free_on_resume`` may change when a run continues with ``resume``."""
 
-    epochs: int = 3
-    lr: float = 2e-5
-    batch_size: int = 32
-    max_seq_len: int = 128
-    warmup: float = 0.1  # fraction of all optimizer steps spent warming up
-    weight_decay: float = 0.01
-    grad_accum: int = 1
-    seed: int = 42
-    time_budget: float | None = None  # minutes of training (evaluations included)
-    max_steps: int | None = None  # optimizer steps; the schedule then ends here
-    group_by_length: bool = False
-    max_grad_norm: float = 1.0
-    eval_batch_size: int = 64
-    progress: bool = True
-    device: str | None = None  # default: cuda when available, else cpu
-    gradient_checkpointing: bool = False  # recompute layers in backward: long inputs (QA at 384) need far less memory
-    eval_every: int = 0  # optimizer steps between evaluations, besides the one after each epoch (0: epochs only)
-    metric: str | None = None  # the evaluation metric that picks the best model (default: the task's main one)
-    patience: int | None = None  # stop after this many evaluations in a row without a new best
-    save_every: int = 0  # optimizer steps between checkpoints (0: none)
-    keep_last: int = 3  # checkpoints kept (0: all)
-    resume: bool = False  # continue from the latest complete checkpoint in OUT/checkpoints
+    epochs: int = setting(3, "passes over the training file", metavar="N")
+    lr: float = setting(2e-5, "peak learning rate")
+    batch_size: int = setting(32, "examples per micro-batch", metavar="B")
+    max_seq_len: int = setting(128, "word pieces per input (default 128; 384 for qa)", metavar="N")
+    warmup: float = setting(0.1, "warmup fraction of the optimizer steps", metavar="F")
+    weight_decay: float = setting(0.01, "none on biases/LayerNorm", metavar="D")
+    grad_accum: int = setting(1, "micro-batches per optimizer step", metavar="K")
+    seed: int = setting(42, "seed of the head's weights, the data order and dropout", metavar="N")
+    time_budget: float | None = setting(None, "stop (and evaluate) after this many minutes of training, evaluations "
+                                              "included", metavar="MINUTES", free_on_resume=True)
+    max_steps: int | None = setting(None, "stop after N optimizer steps (the schedule then ends there)", metavar="N")
+    group_by_length: bool = setting(False, "batch similar lengths together (less padding)")
+    max_grad_norm: float = setting(1.0, "gradient clipping (0: off)", metavar="NORM")
+    eval_batch_size: int = setting(64, "examples per evaluation batch", metavar="B", free_on_resume=True)
+    progress: bool = setting(True, "show a progress bar (on by default)", free_on_resume=True)
+    device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda if available)", free_on_resume=True)
+    gradient_checkpointing: bool = setting(
+        False, "recompute each layer in backward: far less memory on long inputs (qa at 384), ~1/3 more compute",
+        free_on_resume=True)
+    eval_every: int = setting(0, "also evaluate every N optimizer steps (default: after each epoch only)",
+                              metavar="N")
+    metric: str | None = setting(None, "evaluation metric that picks the best model (default: the task's main one: "
+                                       "accuracy, or pearson for regression; f1 for ner and qa)", metavar="NAME")
+    patience: int | None = setting(None, "stop after P evaluations in a row without a better --metric", metavar="P")
+    save_every: int = setting(0, "write a checkpoint to OUT/checkpoints every N optimizer steps (default: none)",
+                              metavar="N", free_on_resume=True)
+    keep_last: int = setting(3, "checkpoints kept (0: all)", metavar="K", free_on_resume=True)
+    resume: bool = setting(False, "continue exactly from the latest complete checkpoint in OUT (same settings, but "
+                                  "those free to change)", free_on_resume=True)
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "max_seq_len", "grad_accum", "eval_batch_size"):
@@ -224,9 +231,9 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def run_settings(config: FinetuneConfig, info: dict[str, Any], features: Sequence[Feature],
                  main_metric: str) -> dict[str, Any]:
-    """What a resumed run must share with its checkpoint: the config (all but :data:`FREE_ON_RESUME`), the task's
+    """What a resumed run must share with its checkpoint: the config (all but its ``free_on_resume`` fields), the task's
     ``info`` (model, files, labels, ...), the metric and the digest of the training examples."""
-    settings = {key: value for key, value in dataclasses.asdict(config).items() if key not in FREE_ON_RESUME}
+    settings = fixed_on_resume(config)
     settings.update(info)
     for key in ("model", "train_file", "eval_file"):  # the same folder or file, however it was spelled
         if isinstance(settings.get(key), str) and Path(settings[key]).exists():
@@ -238,12 +245,7 @@ def run_settings(config: FinetuneConfig, info: dict[str, Any], features: Sequenc
 
 def settings_differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Human-readable differences between a checkpoint's settings and this run's, e.g. ``batch-size 8 (now 4)``."""
-    differences = []
-    for key in [*then, *(k for k in now if k not in then)]:
-        if then.get(key) != now.get(key):
-            differences.append("the training examples differ" if key == "train_data" else
-                               f"{key.replace('_', '-')} {then.get(key)} (now {now.get(key)})")
-    return differences
+    return differences_of(then, now, lambda key: "the training examples differ" if key == "train_data" else None)
 
 
 class _Run:

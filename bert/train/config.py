@@ -1,4 +1,5 @@
-"""PretrainConfig: every setting of ``bert pretrain``, as a dataclass (the Python API) and as CLI flags."""
+"""PretrainConfig: every setting of ``bert pretrain``, as a dataclass (the Python API) and as CLI flags: each field
+is defined once, with its help (see :mod:`bert.settings`), and ``--field-name`` is its flag."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from bert.errors import BertError
+from bert.settings import fixed_on_resume, setting
 from bert.train.optim import OPTIMIZERS
+
+# The argument groups of ``bert pretrain --help``.
+LENGTH, OPTIMISATION, MASKING, RUN = ("length (at least one)", "optimisation", "masking",
+                                      "logging, evaluation, checkpoints")
 
 
 @dataclass
@@ -19,7 +25,8 @@ class PretrainConfig:
         roberta-small, distilbert-mini, ...) or a path to a config.json of any supported model type (default mini);
         ``vocab_size`` and ``pad_token_id`` always come from the data's tokenizer, which must be of the model type's
         kind (WordPiece for BERT and DistilBERT, byte-level BPE for RoBERTa, unigram for ALBERT).
-        ``model_overrides`` replace further fields (e.g. ``{"hidden_dropout_prob": 0.0}``). The model trained is
+        ``model_overrides`` replace further fields (e.g. ``{"hidden_dropout_prob": 0.0}``); ``dropout`` sets both
+        dropout probabilities (over ``model_overrides``). The model trained is
         BertForPreTraining, AlbertForPreTraining, RobertaForMaskedLM or DistilBertForMaskedLM.
     init_from: continue pretraining a checkpoint (a folder or a model name) instead of starting from random
         weights; its config.json is the architecture (``config`` must then be None), its vocabulary must be the
@@ -42,40 +49,72 @@ class PretrainConfig:
     threads: CPU threads per process (None: the cores divided among local processes).
     compile: run the training forward + backward through ``torch.compile`` (see :mod:`bert.compile`).
     gradient_checkpointing: recompute each encoder layer in backward (less memory, about a third more compute).
+    resume: continue from the latest complete checkpoint in ``out``, refused (naming each difference) when a setting
+        differs from the checkpoint's, but for those marked ``free_on_resume`` (the length, the time budget, threads,
+        checkpoint cadence and count, gradient checkpointing, the progress bar).
     """
 
-    data: str | Path
-    out: str | Path
-    config: str | None = None
-    init_from: str | None = None
-    max_steps: int | None = None
-    time_budget: float | None = None
-    batch_size: int = 32
-    grad_accum: int = 1
-    lr: float = 1e-4
-    head_lr: float | None = None
-    objective: str | None = None
-    warmup_steps: int | None = None
-    warmup_fraction: float = 0.01
-    weight_decay: float = 0.01
-    optimizer: str = "adamw"
-    max_grad_norm: float = 1.0
-    bf16: bool = False
-    eval_every: int = 500
-    eval_batches: int = 20
-    save_every: int = 1000
-    keep_last: int = 3
-    resume: bool = False
-    seed: int = 0
-    whole_word_masking: bool = False
-    mlm_probability: float = 0.15
-    max_predictions_per_seq: int | None = 20
-    log_every: int = 10
-    progress: bool = True
-    threads: int | None = None
-    model_overrides: dict[str, Any] | None = None
-    compile: bool = False
-    gradient_checkpointing: bool = False
+    data: str | Path = setting(help="prepared data folder (from `bert prepare`)", metavar="DIR")
+    out: str | Path = setting(help="run folder to write into", metavar="RUN", free_on_resume=True)
+    config: str | None = setting(
+        None, "model size: tiny, mini, small, medium, base, large; a variant at one of those sizes: albert-mini, "
+              "roberta-mini, distilbert-mini, ... (the data's tokenizer must be the variant's kind); or a config.json "
+              "of any of them (default mini)", metavar="NAME|PATH")
+    init_from: str | None = setting(
+        None, "continue pretraining this checkpoint (a folder, a run's final/, or a name such as bert-base-uncased; "
+              "BERT, RoBERTa, ALBERT or DistilBERT) instead of random weights; the data must use its vocabulary",
+        metavar="NAME|DIR")
+    max_steps: int | None = setting(None, "optimizer steps; the learning rate reaches 0 here (--resume may change it: "
+                                          "the schedule then ends at the new value)",
+                                    group=LENGTH, metavar="N", free_on_resume=True)
+    time_budget: float | None = setting(
+        None, "stop after this long; without --max-steps the schedule length is estimated from a timed probe so the "
+              "learning rate reaches 0 at about the end", group=LENGTH, metavar="MINUTES", free_on_resume=True)
+    batch_size: int = setting(32, "examples per process per micro-batch", group=OPTIMISATION, metavar="B")
+    grad_accum: int = setting(1, "micro-batches per optimizer step", group=OPTIMISATION, metavar="K")
+    lr: float = setting(1e-4, "peak learning rate", group=OPTIMISATION)
+    head_lr: float | None = setting(
+        None, "peak learning rate of the pretraining heads (MLM, NSP/SOP; default: --lr), e.g. for fresh heads on a "
+              "pretrained encoder", group=OPTIMISATION, metavar="LR")
+    objective: str | None = setting(
+        None, "what to train (default: what the data holds; mlm on sentence-pair data ignores the pair labels); "
+              "mlm+sop trains BERT's sentence head or ALBERT's SOP head on sentence-order data",
+        choices=("mlm+nsp", "mlm+sop", "mlm"))
+    warmup_steps: int | None = setting(None, "linear warmup steps (wins over --warmup-fraction)", group=OPTIMISATION,
+                                       metavar="N")
+    warmup_fraction: float = setting(0.01, "warmup as a fraction of all steps", group=OPTIMISATION, metavar="F")
+    weight_decay: float = setting(0.01, "decoupled weight decay (none on biases/LayerNorm)", group=OPTIMISATION,
+                                  metavar="D")
+    optimizer: str = setting("adamw", "the optimizer", group=OPTIMISATION, choices=OPTIMIZERS)
+    max_grad_norm: float = setting(1.0, "gradient clipping norm (0: off)", group=OPTIMISATION, metavar="NORM")
+    bf16: bool = setting(False, "bfloat16 autocast (CPU or GPU)", group=OPTIMISATION)
+    eval_every: int = setting(500, "steps between evaluations (0: end only)", group=RUN, metavar="N")
+    eval_batches: int = setting(20, "batches per evaluation", group=RUN, metavar="N")
+    save_every: int = setting(1000, "steps between checkpoints (0: end only)", group=RUN, metavar="N",
+                              free_on_resume=True)
+    keep_last: int = setting(3, "checkpoints to keep (0: all)", group=RUN, metavar="K", free_on_resume=True)
+    resume: bool = setting(False, "continue from the latest complete checkpoint in RUN (with the same settings, but "
+                                  "those marked as free to change)", group=RUN, free_on_resume=True)
+    seed: int = setting(0, "seed of the weights, the data order and the masking", group=OPTIMISATION, metavar="N")
+    whole_word_masking: bool = setting(False, "mask all pieces of a word together", group=MASKING)
+    mask_prob: float = setting(0.15, "fraction of tokens masked for training (held-out MLM is always measured at "
+                                     "0.15)", group=MASKING, metavar="P")
+    max_predictions_per_seq: int | None = setting(20, "cap on masked tokens per sequence (raise it with --mask-prob)",
+                                                  group=MASKING, metavar="N")
+    log_every: int = setting(10, "steps per metrics.jsonl train line", group=RUN, metavar="N")
+    progress: bool = setting(True, "show a progress bar (on by default)", group=RUN, free_on_resume=True)
+    threads: int | None = setting(None, "CPU threads per process (default: cores / processes)", group=RUN,
+                                  metavar="N", free_on_resume=True)
+    dropout: float | None = setting(
+        None, "hidden and attention dropout (default: the config's, 0.1; short runs learn faster with 0)",
+        group=OPTIMISATION, metavar="P")
+    model_overrides: dict[str, Any] | None = setting(
+        None, 'further fields of the model config, as JSON, e.g. \'{"hidden_dropout_prob": 0.0}\' (--dropout wins)')
+    compile: bool = setting(False, "torch.compile the training step (a one-off compile; faster, less memory on "
+                                   "bert-base)", group=OPTIMISATION)
+    gradient_checkpointing: bool = setting(
+        False, "recompute each layer in backward: much less activation memory, about 1/3 more compute",
+        group=OPTIMISATION, free_on_resume=True)
 
     def validate(self) -> None:
         """BertError for settings that cannot work, before anything is loaded."""
@@ -100,13 +139,25 @@ class PretrainConfig:
             (min(self.eval_every, self.save_every, self.keep_last, self.eval_batches) >= 0,
              "--eval-every, --eval-batches, --save-every and --keep-last must be >= 0"),
             (self.log_every > 0, "--log-every must be positive"),
-            (0.0 < self.mlm_probability <= 1.0, "the masking probability must be in (0, 1]"),
+            (0.0 < self.mask_prob <= 1.0, "--mask-prob must be in (0, 1]"),
+            (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
             (self.max_predictions_per_seq is None or self.max_predictions_per_seq > 0,
              "--max-predictions-per-seq must be positive"),
         ]
         for ok, message in checks:
             if not ok:
                 raise BertError(message)
+
+    def model_changes(self) -> dict[str, Any] | None:
+        """The fields of the model config that this run changes: ``model_overrides``, then ``dropout``."""
+        if self.dropout is None:
+            return self.model_overrides
+        return {**(self.model_overrides or {}), "hidden_dropout_prob": self.dropout,
+                "attention_probs_dropout_prob": self.dropout}
+
+    def fixed_on_resume(self) -> dict[str, Any]:
+        """What a resumed run must share with its checkpoint (see :func:`bert.settings.fixed_on_resume`)."""
+        return fixed_on_resume(self, paths=("data", "config", "init_from"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -52,6 +52,7 @@ from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.hub import resolve_model_folder
 from bert.plotting import pyplot, save_figure
+from bert.settings import setting
 from bert.tokenizer import BertTokenizer
 from bert.train.config import PretrainConfig
 from bert.train.distributed import World
@@ -60,6 +61,9 @@ from bert.train.init_from import InitCheckpoint
 from bert.train.loop import Trainer, build_model_config, pretrain
 from bert.train.loss import STAT_NAMES, LossSums, masked_lm_logits, summarize
 
+# The argument groups of ``bert distill --help`` besides ``bert pretrain``'s.
+STUDENT = "the student (at most one; default: --student-layers with half the teacher's)"
+LOSS = "the loss (defaults: DistilBERT's)"
 DISTILL_STAT_NAMES = (*STAT_NAMES, "soft_loss_sum", "cos_loss_sum", "cos_count")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 LAYER_NAME = re.compile(r"^bert\.encoder\.layer\.(\d+)\.(.+)$")
@@ -79,13 +83,26 @@ class DistillConfig(PretrainConfig):
     objective: always "mlm" (the student trains the masked LM only).
     """
 
-    teacher: str | None = None
-    student_layers: int | None = None
-    temperature: float = 2.0
-    alpha_ce: float = 5.0
-    alpha_mlm: float = 2.0
-    alpha_cos: float = 1.0
-    objective: str | None = "mlm"
+    teacher: str | None = setting(
+        None, "the trained model to imitate (a folder or a name, as --model takes); it needs its MLM head, and the "
+              "data must have been prepared with its tokenizer (--resume checks its weights, not its path)",
+        metavar="NAME|DIR", required=True, free_on_resume=True)
+    student_layers: int | None = setting(
+        None, "K of the teacher's layers, spread evenly from the first (6 of 12: 0, 2, 4, 6, 8, 10), with the "
+              "teacher's embeddings, pooler and heads", group=STUDENT, metavar="K")
+    config: str | None = setting(
+        None, "random weights of this size instead: a preset (tiny, mini, small, ...) or a config.json; the cosine "
+              "loss needs the teacher's hidden size (else --alpha-cos 0)", group=STUDENT, metavar="NAME|PATH",
+        aliases=("--student-config",))
+    init_from: str | None = setting(None, "start the student from this checkpoint instead (the data's vocabulary, too)",
+                                    group=STUDENT, metavar="NAME|DIR")
+    temperature: float = setting(2.0, "softmax temperature of the soft targets", group=LOSS, metavar="T")
+    alpha_ce: float = setting(5.0, "weight of the soft-target loss, KL(teacher ‖ student) × T²", group=LOSS,
+                              metavar="W")
+    alpha_mlm: float = setting(2.0, "weight of the hard MLM cross-entropy", group=LOSS, metavar="W")
+    alpha_cos: float = setting(1.0, "weight of the cosine loss between last hidden states", group=LOSS, metavar="W")
+    objective: str | None = setting("mlm", "the student trains the masked LM only; the NSP head is copied and left as "
+                                           "it is", choices=("mlm",))
 
     def validate(self) -> None:
         """BertError for settings that cannot work, before anything is loaded."""
@@ -336,24 +353,25 @@ class DistillTrainer(Trainer):
         self.teacher = teacher.model.to(self.world.device)
         if cfg.config is None and cfg.init_from is None:  # the Trainer checks its vocabulary: the teacher's
             layers = cfg.student_layers or max(1, teacher.checkpoint.config.num_hidden_layers // 2)
-            return StudentStart.from_teacher(teacher, layers, cfg.model_overrides)
+            return StudentStart.from_teacher(teacher, layers, cfg.model_changes())
         tokenizer = BertTokenizer.from_pretrained(self.tokenizer_dir)
         teacher.checkpoint.check_vocabulary(tokenizer, self.data_dir)
         start = super()._init_checkpoint()
         student = start.config if start is not None else build_model_config(
             cfg.config, MaskingCollator.from_tokenizer(tokenizer).vocab_size, tokenizer.pad_token_id,
-            cfg.model_overrides)
+            cfg.model_changes())
         check_student(student, teacher.checkpoint.config, cfg.alpha_cos)
         return start
 
     def _checkpoint_extra(self) -> dict[str, Any]:
-        return {"teacher_sha256": self.teacher_digest}
+        return {**super()._checkpoint_extra(), "teacher_sha256": self.teacher_digest}
 
     def _check_resumable(self, extra: dict[str, Any], path: Path) -> None:
         if extra.get("teacher_sha256", self.teacher_digest) != self.teacher_digest:
             raise BertError(f"--resume: {path} was distilled from a teacher with other weights than --teacher "
                             f"{self.cfg.teacher} has now; resume with the teacher it started with, or choose another "
                             "--out to start afresh")
+        super()._check_resumable(extra, path)
 
     def _start_note(self, fresh: str | None) -> str:
         assert self.init is not None

@@ -43,6 +43,7 @@ from bert.data.prepare import load_meta
 from bert.errors import BertError
 from bert.heads import IGNORE_INDEX
 from bert.pretrained import PreTrainedModel
+from bert.settings import settings_differences
 from bert.tokenizer import FastTokenizer
 from bert.train.batches import DataOrder, masked_rows, microbatches
 from bert.train.checkpointing import (
@@ -261,22 +262,22 @@ class Trainer:
                                 "or choose another --out")
         world.barrier()
 
-        collator_args = {"whole_word_masking": config.whole_word_masking, "mlm_probability": config.mlm_probability,
+        collator_args = {"whole_word_masking": config.whole_word_masking, "mlm_probability": config.mask_prob,
                          "max_predictions_per_seq": config.max_predictions_per_seq}
         self.collator = MaskingCollator.from_tokenizer(self.tokenizer, seed=config.seed + 1, **collator_args)
         self.eval_collator = eval_collator(self.tokenizer, self.seq_len, config.whole_word_masking)
 
-        wanted = round(config.mlm_probability * (self.seq_len - 3))
+        wanted = round(config.mask_prob * (self.seq_len - 3))
         if config.max_predictions_per_seq is not None and config.max_predictions_per_seq < wanted:
             self._note(f"--max-predictions-per-seq {config.max_predictions_per_seq} caps the masking: a full "
                        f"{self.seq_len}-token sequence masks {config.max_predictions_per_seq} tokens, not the "
-                       f"{wanted} that a masking probability of {config.mlm_probability} asks for")
+                       f"{wanted} that --mask-prob {config.mask_prob} asks for")
 
         if self.init is not None:
             self.model_config = self.init.config
         else:
             self.model_config = build_model_config(config.config or "mini", self.collator.vocab_size,
-                                                   self.tokenizer.pad_token_id, config.model_overrides)
+                                                   self.tokenizer.pad_token_id, config.model_changes())
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
@@ -334,7 +335,7 @@ class Trainer:
         """The checkpoint whose weights the model starts from (None: random weights), before anything is written."""
         if self.cfg.init_from is None:
             return None
-        return InitCheckpoint.resolve(self.cfg.init_from, self.cfg.model_overrides)
+        return InitCheckpoint.resolve(self.cfg.init_from, self.cfg.model_changes())
 
     def _start_note(self, fresh: str | None) -> str:
         """The log line saying where the weights come from (``fresh``: what the checkpoint lacked, or None)."""
@@ -368,11 +369,19 @@ class Trainer:
         self._note(f"resuming from {path} (step {self.step})")
 
     def _checkpoint_extra(self) -> dict[str, Any]:
-        """A subclass's own state, saved in every checkpoint (and checked by :meth:`_check_resumable`)."""
-        return {}
+        """What a checkpoint holds besides the training state, checked by :meth:`_check_resumable`: the run's
+        settings (all but those a resumed run may change; a subclass adds its own state)."""
+        return {"settings": self.cfg.fixed_on_resume()}
 
     def _check_resumable(self, extra: dict[str, Any], path: Path) -> None:
-        """BertError when this run cannot continue checkpoint ``path`` (given its :meth:`_checkpoint_extra`)."""
+        """BertError when this run cannot continue checkpoint ``path`` (given its :meth:`_checkpoint_extra`): one
+        line naming each setting that differs, as fine-tuning's ``--resume`` does."""
+        if "settings" not in extra:
+            return  # a checkpoint from before settings were recorded: nothing to compare
+        differences = settings_differences(extra["settings"], self.cfg.fixed_on_resume())
+        if differences:
+            raise BertError(f"--resume: {path} was made with other settings: {', '.join(differences)}; resume with "
+                            "the same settings, or choose another --out to start afresh")
 
     def _note(self, message: str) -> None:
         if self.world.is_main:

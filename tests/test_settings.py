@@ -1,0 +1,199 @@
+"""Each setting is defined once (bert/settings.py): for PretrainConfig (``bert pretrain``), DistillConfig (``bert
+distill``) and FinetuneConfig (``bert finetune classify|ner|qa``), every config field has exactly one CLI flag, its
+name, with a help text; the flags' defaults are the dataclass's; every flag maps back to its own field; the older
+flag spellings still parse; and pretraining's ``--resume`` refuses changed settings in one line naming each, but for
+those a resumed run may change."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_pretrain_loop import TINY, train_events, write_corpus
+
+from bert.cli import build_parser, main
+from bert.data.prepare import prepare_pretraining_data
+from bert.data.tokenizer_training import train_tokenizer
+from bert.finetune import FinetuneConfig
+from bert.settings import flag, free_on_resume, from_arguments, value_type
+from bert.train import DistillConfig, PretrainConfig
+
+# (command, config class, the required arguments, the config those alone give, flags that are no config field)
+TASK_FLAGS = {"classify": {"text_column", "text_columns", "label_column"},
+              "ner": set(),
+              "qa": {"doc_stride", "max_query_len", "no_max_context", "train_articles", "eval_articles"}}
+COMMANDS = [
+    (("pretrain",), PretrainConfig, ["--data", "d", "--out", "o"], PretrainConfig(data="d", out="o"), set()),
+    (("distill",), DistillConfig, ["--data", "d", "--out", "o", "--teacher", "t"],
+     DistillConfig(data="d", out="o", teacher="t"), set()),
+    *[(("finetune", task), FinetuneConfig, ["--model", "m", "--train", "f", "--out", "o"],
+       FinetuneConfig(max_seq_len=384) if task == "qa" else FinetuneConfig(),  # help: "default 128; 384 for qa"
+       {"model", "train", "eval", "out", *TASK_FLAGS[task]}) for task in TASK_FLAGS],
+]
+IDS = [" ".join(command) for command, *_ in COMMANDS]
+
+# Every flag spelling of these commands before the settings were defined once (commit ecb49cf), README's and the
+# scripts' included: each must still parse.
+OLD_PRETRAIN = ("--data --config --init-from --out --objective --max-steps --time-budget --batch-size --grad-accum "
+                "--lr --head-lr --warmup-steps --warmup-fraction --weight-decay --optimizer --max-grad-norm --bf16 "
+                "--compile --gradient-checkpointing --dropout --seed --whole-word-masking --mask-prob "
+                "--max-predictions-per-seq --log-every --eval-every --eval-batches --save-every --keep-last --resume "
+                "--threads "
+                "--no-progress").split()
+OLD_DISTILL = [*OLD_PRETRAIN, *"--teacher --student-layers --student-config --temperature --alpha-ce --alpha-mlm "
+                                "--alpha-cos".split()]
+OLD_FINETUNE = ("--model --train --eval --eval-every --metric --patience --out --epochs --lr --batch-size "
+                "--eval-batch-size --max-seq-len --warmup --weight-decay --grad-accum --max-grad-norm --seed "
+                "--time-budget --max-steps --group-by-length --save-every --keep-last --resume "
+                "--gradient-checkpointing --device --no-progress").split()
+OLD_FLAGS = {"pretrain": OLD_PRETRAIN, "distill": OLD_DISTILL, "finetune": OLD_FINETUNE}
+
+
+def command_parser(*names: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for name in names:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = subparsers.choices[name]
+    return parser
+
+
+def options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+def other_value(field: dataclasses.Field, kind: type, default: Any) -> tuple[Any, list[str]]:
+    """A value of the field other than ``default`` (where the type allows one) and the CLI tokens that give it."""
+    if kind is bool:
+        return not default, [flag(field.name) if not default else "--no-" + flag(field.name)[2:]]
+    choices = field.metadata.get("choices")
+    if choices:
+        value = next((c for c in choices if c != default), choices[0])
+    elif kind is dict:
+        value = {"hidden_dropout_prob": 0.25}
+        return value, [flag(field.name), json.dumps(value)]
+    elif kind is int:
+        value = (default or 0) + 3
+    elif kind is float:
+        value = 0.375
+    else:
+        value = f"{field.name}-value"
+    return value, [flag(field.name), str(value)]
+
+
+@pytest.mark.parametrize(("command", "config_class", "required", "_", "inputs"), COMMANDS, ids=IDS)
+def test_every_config_field_has_exactly_one_flag_its_name_with_a_help_text(command, config_class, required, _,
+                                                                           inputs) -> None:
+    parser = command_parser(*command)
+    actions = options(parser)
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    assert {a.dest for a in actions} == set(fields) | inputs  # and no flag sets anything else
+    for name, field in fields.items():
+        mine = [a for a in actions if a.dest == name]
+        assert len(mine) == 1, (name, [a.option_strings for a in mine])
+        strings = mine[0].option_strings
+        negative = ["--no-" + flag(name)[2:]] if isinstance(mine[0], argparse.BooleanOptionalAction) else []
+        assert strings == [flag(name), *field.metadata.get("aliases", ()), *negative], name
+        assert field.metadata.get("help", "").strip() and mine[0].help.startswith(field.metadata["help"]), name
+        assert mine[0].required == (name in ("data", "out", "teacher")), name
+    help_text = parser.format_help()
+    assert all(flag(name) in help_text for name in fields)
+
+
+@pytest.mark.parametrize(("command", "config_class", "required", "expected", "_"), COMMANDS, ids=IDS)
+def test_the_flags_defaults_are_the_dataclass_defaults(command, config_class, required, expected, _) -> None:
+    args = command_parser(*command).parse_args(required)
+    assert from_arguments(config_class, args) == expected
+
+
+@pytest.mark.parametrize(("command", "config_class", "required", "expected", "_"), COMMANDS, ids=IDS)
+def test_every_flag_sets_its_own_field_and_no_other(command, config_class, required, expected, _) -> None:
+    parser = command_parser(*command)
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        default = getattr(expected, field.name)
+        value, tokens = other_value(field, value_type(hints[field.name]), default)
+        config = from_arguments(config_class, parser.parse_args([*required, *tokens]))
+        assert config == dataclasses.replace(expected, **{field.name: value}), tokens
+        for alias in field.metadata.get("aliases", ()):
+            config = from_arguments(config_class, parser.parse_args([*required, alias, *tokens[1:]]))
+            assert config == dataclasses.replace(expected, **{field.name: value}), alias
+
+
+@pytest.mark.parametrize("command", ["pretrain", "distill", "finetune classify", "finetune ner", "finetune qa"])
+def test_every_older_flag_spelling_still_parses(command: str) -> None:
+    parser = command_parser(*command.split())
+    known = {s for a in options(parser) for s in a.option_strings}
+    assert set(OLD_FLAGS[command.split()[0]]) <= known, set(OLD_FLAGS[command.split()[0]]) - known
+    args = parser.parse_args(["--data", "d", "--out", "o", "--teacher", "t", "--mask-prob", "0.25", "--no-progress",
+                              "--dropout", "0", "--student-config", "tiny"] if command == "distill" else
+                             ["--data", "d", "--out", "o", "--mask-prob", "0.25", "--no-progress"]
+                             if command == "pretrain" else
+                             ["--model", "m", "--train", "f", "--out", "o", "--no-progress"])
+    assert args.progress is False
+    if command != "finetune":
+        assert getattr(args, "mask_prob", 0.25) == 0.25
+
+
+def test_the_settings_a_resumed_run_may_change_are_those_readme_lists() -> None:
+    """README (fine-tuning): "--time-budget, --device, --eval-batch-size, --save-every, --keep-last and
+    --gradient-checkpointing may change" (and the progress bar, and --resume itself). Pretraining has threads for a
+    device and no eval batch size, and follows a new --max-steps (README: a shorter plan after Ctrl-C)."""
+    assert free_on_resume(FinetuneConfig) == {"time_budget", "device", "eval_batch_size", "save_every", "keep_last",
+                                              "gradient_checkpointing", "progress", "resume"}
+    assert free_on_resume(PretrainConfig) == {"time_budget", "threads", "save_every", "keep_last",
+                                              "gradient_checkpointing", "progress", "resume", "out", "max_steps"}
+    # The student's teacher may be another spelling of the same weights: --resume compares their digest instead.
+    assert free_on_resume(DistillConfig) == free_on_resume(PretrainConfig) | {"teacher"}
+
+
+# ---- pretraining's --resume with other settings ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("settings-data")
+    write_corpus(root / "corpus.txt", documents=30)
+    train_tokenizer([root / "corpus.txt"], 120, root / "tokenizer", min_frequency=1)
+    prepare_pretraining_data([root / "corpus.txt"], root / "tokenizer", root / "data", max_seq_len=32,
+                             eval_fraction=0.1, progress=False)
+    return root / "data"
+
+
+def pretrain_argv(data: Path, config: Path, out: Path, *extra: str) -> list[str]:
+    return ["pretrain", "--data", str(data), "--config", str(config), "--out", str(out), "--max-steps", "2",
+            "--batch-size", "4", "--lr", "3e-3", "--warmup-steps", "1", "--log-every", "1", "--eval-every", "0",
+            "--save-every", "1", "--no-progress", "--threads", "1", *extra]
+
+
+def test_pretraining_resume_with_other_settings_is_one_line_naming_each_and_free_ones_may_change(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    run = tmp_path / "run"
+    assert main(pretrain_argv(data, config, run)) == 0
+    capsys.readouterr()
+
+    changed = ["--lr", "4e-3", "--seed", "1", "--mask-prob", "0.2", "--dropout", "0", "--resume"]
+    assert main(pretrain_argv(data, config, run, *changed)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bert pretrain: error: --resume: "), err
+    named = re.search(r"was made with other settings: (.*); resume with the same settings", err)
+    assert named, err
+    assert named.group(1).split(", ") == ["lr 0.003 (now 0.004)", "seed 0 (now 1)", "mask-prob 0.15 (now 0.2)",
+                                          "dropout None (now 0.0)"]
+    assert [e["step"] for e in train_events(run)] == [1, 2]  # nothing was trained or cut back
+
+    # What may change: the length, the time budget, threads, checkpoint cadence and count, gradient checkpointing,
+    # the progress bar; and the same data folder spelled another way is the same data.
+    free = ["--max-steps", "4", "--time-budget", "30", "--threads", "2", "--save-every", "3", "--keep-last", "1",
+            "--gradient-checkpointing", "--progress", "--resume"]
+    argv = pretrain_argv(Path(os.path.relpath(data)), config, run, *free)  # the same data, a relative path
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "resuming from" in capsys.readouterr().err
+    assert [e["step"] for e in train_events(run)] == [1, 2, 3, 4]
