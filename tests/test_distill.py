@@ -22,7 +22,7 @@ from bert.data.masking import MaskingCollator
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
 from bert.heads import BertForPreTraining
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train.distill import (
     DistillationObjective,
     DistillConfig,

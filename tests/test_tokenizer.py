@@ -15,7 +15,8 @@ import transformers
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
 from bert.errors import BertError
-from bert.tokenizer import BertTokenizer, _truncate_pair
+from bert.tokenizer.truncation import bert_pair_lengths
+from bert.tokenizer.wordpiece import BertTokenizer
 
 MODEL_DIR = Path(gt.get_model_path())
 VOCAB = MODEL_DIR / "vocab.txt"
@@ -187,7 +188,7 @@ def test_truncate_pair_closed_form_equals_original_loop():
     for la, lb, budget in itertools.product(range(12), range(12), range(20)):
         a, b = list(range(la)), list(range(lb))
         truncate_seq_pair(a, b, budget)
-        assert _truncate_pair(la, lb, budget) == (len(a), len(b)), (la, lb, budget)
+        assert bert_pair_lengths(la, lb, budget) == (len(a), len(b)), (la, lb, budget)
 
 
 def test_pair_truncation_follows_truncate_seq_pair(ours_vocab):

@@ -50,7 +50,7 @@ from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
 from bert.finetune.curves import plot_finetune_curves
 from bert.pretrained import PreTrainedModel
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 from bert.train.checkpointing import (
     TrainingState,
     capture_rng_states,
