@@ -255,6 +255,21 @@ def test_padding_masks_and_token_types_for_batches(ours_vocab, hf_fast):
     assert pairs["token_type_ids"][0] == [0, 0, 0, 0, 1, 1, 0, 0]
 
 
+def test_every_spelling_of_padding_and_truncation_matches_transformers(ours_vocab, hf_fast):
+    """transformers' spellings of "off" ("do_not_pad", "do_not_truncate") and "on" (True, "longest",
+    "longest_first", ...) give transformers' rows, for single texts and (only_second) for pairs."""
+    texts = ["short", "a somewhat longer sentence here with more words", "mid length one"]
+    for padding in (False, "do_not_pad", True, "longest", "max_length"):
+        for truncation in (False, "do_not_truncate", True, "longest_first", "only_first"):
+            kwargs = {"padding": padding, "truncation": truncation, "max_length": 6}
+            ours, ref = ours_vocab(texts, **kwargs), hf_fast(texts, **kwargs)
+            assert {k: ours[k] for k in KEYS} == {k: ref[k] for k in KEYS}, kwargs
+        kwargs = {"padding": padding, "truncation": "only_second", "max_length": 8}
+        firsts, seconds = ["q one", "question two"], ["a context that goes on and on", "c"]
+        ours, ref = ours_vocab(firsts, seconds, **kwargs), hf_fast(firsts, seconds, **kwargs)
+        assert {k: ours[k] for k in KEYS} == {k: ref[k] for k in KEYS}, kwargs
+
+
 def test_return_tensors_pt_shapes_and_dtypes(ours_vocab):
     tok = ours_vocab
     single = tok("hello world", return_tensors="pt", return_offsets_mapping=True, return_special_tokens_mask=True)
