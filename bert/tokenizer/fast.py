@@ -194,13 +194,14 @@ class FastTokenizer:
         strategy = arguments.truncation_strategy(truncation)
         arguments.check_max_length(max_length)
         arguments.check_return_tensors(return_tensors)
-        budget = None if strategy is None else self._budget(max_length, pairs is not None, add_special_tokens)
+        cut = None if strategy is None else (self._budget(max_length, pairs is not None, add_special_tokens), strategy)
 
         keys = batch.output_keys(self.model_input_names, return_offsets_mapping, return_special_tokens_mask)
-        out = self._encode_rows(texts, pairs, keys, budget, strategy or "", add_special_tokens)
+        out = self._encode_rows(texts, pairs, keys, cut, add_special_tokens)
         if pad_mode is not None and out["input_ids"]:
-            target = max_length if pad_mode == "max_length" else max(len(ids) for ids in out["input_ids"])
-            batch.pad_rows(out, target or 0, self.pad_token_id)
+            longest = max(len(ids) for ids in out["input_ids"])
+            target = max_length if pad_mode == "max_length" and max_length is not None else longest
+            batch.pad_rows(out, target, self.pad_token_id)
         if return_tensors == "pt":
             return batch.as_tensors(out)
         return out if batched else {key: rows[0] for key, rows in out.items()}
@@ -213,16 +214,17 @@ class FastTokenizer:
             raise BertError(f"max_length={limit} cannot hold the {n_special} special tokens; use a larger value")
         return limit - n_special
 
-    def _encode_rows(self, texts: list[str], pairs: list[str] | None, keys: list[str], budget: int | None,
-                     strategy: str, add_special_tokens: bool) -> dict[str, list[list[Any]]]:
-        """The ``keys`` of each text (or pair), truncated to ``budget`` tokens and framed by the special tokens."""
+    def _encode_rows(self, texts: list[str], pairs: list[str] | None, keys: list[str], cut: tuple[int, str] | None,
+                     add_special_tokens: bool) -> dict[str, list[list[Any]]]:
+        """The ``keys`` of each text (or pair), cut to ``cut``'s (budget of tokens, truncation strategy) and framed
+        by the special tokens."""
         enc_a = self._encoder.encode_batch(texts, add_special_tokens=False)
         enc_b = self._encoder.encode_batch(pairs, add_special_tokens=False) if pairs is not None else None
         out: dict[str, list[list[Any]]] = {key: [] for key in keys}
         for i, ea in enumerate(enc_a):
             eb = enc_b[i] if enc_b is not None else None
-            if budget is not None:
-                truncate(ea, eb, budget, strategy, self.truncated_lengths)
+            if cut is not None:
+                truncate(ea, eb, *cut, self.truncated_lengths)
             # The special tokens and segment ids come from the post-processor, as in the Rust pipeline.
             row = self._backend.post_process(ea, eb, add_special_tokens=add_special_tokens)
             values = {"input_ids": row.ids, "token_type_ids": row.type_ids, "attention_mask": [1] * len(row.ids),
