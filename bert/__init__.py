@@ -18,7 +18,7 @@ from bert.heads import (
     BertForTokenClassification,
 )
 from bert.model import BertModel
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 from bert.variants import *  # noqa: F403
 
 __all__ = [

@@ -26,7 +26,7 @@ from bert.hub import resolve_model_dir
 from bert.plotting import pyplot, save_figure
 from bert.pretrained import PreTrainedModel
 from bert.tasks import encode, encoder_of
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 from bert.weights import make_directory
 
 

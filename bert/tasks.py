@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from bert.errors import BertError
 from bert.hub import demo_model_dir, resolve_model_dir
 from bert.pretrained import PreTrainedModel
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 
 DEFAULT_MODEL = "bert-base-uncased"
 DEMO_MODEL = demo_model_dir()

@@ -101,7 +101,7 @@ def main() -> None:
 
     from bert.data.dataset import PretrainingDataset
     from bert.heads import BertForPreTraining
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
     from bert.train.distill import save_student
     from bert.train.evaluate import eval_collator, evaluate
     from bert.train.metrics import read_metrics

@@ -74,7 +74,7 @@ def accuracy_over_maskings(models: dict[str, str], data: Path, draws: int, bf16:
 
     from bert.data.dataset import PretrainingDataset
     from bert.heads import BertForPreTraining
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
     from bert.train.evaluate import EVAL_MASKING_SEED, eval_collator, evaluate
 
     eval_data = PretrainingDataset(data / "eval")

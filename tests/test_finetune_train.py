@@ -19,7 +19,7 @@ from bert.finetune import FinetuneConfig, classification, finetune_classifier, n
 from bert.finetune.trainer import set_seed, train
 from bert.heads import BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification
 from bert.model import BertModel
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 
 
 @pytest.fixture(scope="module")

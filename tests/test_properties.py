@@ -18,7 +18,7 @@ import bert
 from bert.data.corpus import DocumentPart, _bounded_lines
 from bert.data.masking import IGNORE_INDEX, MaskingCollator
 from bert.data.tokenized import tokenize_documents
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 from bert.weights import load_into
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

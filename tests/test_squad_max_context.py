@@ -15,7 +15,7 @@ from bert.cli import main
 from bert.finetune import squad
 from bert.finetune.squad import QAExample, decode_answers, encode_example, max_context_positions
 from bert.heads import BertForQuestionAnswering
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 
 QUESTION = 2  # question pieces in every hand-made window: [CLS] q q [SEP] context... [SEP]
 CONTEXT = " ".join(f"w{i}" for i in range(10))  # ten one-piece words: piece i is "w{i}"

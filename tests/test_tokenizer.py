@@ -15,7 +15,8 @@ import transformers
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
 from bert.errors import BertError
-from bert.tokenizer import BertTokenizer, _truncate_pair
+from bert.tokenizer.truncation import bert_pair_lengths
+from bert.tokenizer.wordpiece import BertTokenizer
 
 MODEL_DIR = Path(gt.get_model_path())
 VOCAB = MODEL_DIR / "vocab.txt"
@@ -187,7 +188,7 @@ def test_truncate_pair_closed_form_equals_original_loop():
     for la, lb, budget in itertools.product(range(12), range(12), range(20)):
         a, b = list(range(la)), list(range(lb))
         truncate_seq_pair(a, b, budget)
-        assert _truncate_pair(la, lb, budget) == (len(a), len(b)), (la, lb, budget)
+        assert bert_pair_lengths(la, lb, budget) == (len(a), len(b)), (la, lb, budget)
 
 
 def test_pair_truncation_follows_truncate_seq_pair(ours_vocab):
@@ -252,6 +253,21 @@ def test_padding_masks_and_token_types_for_batches(ours_vocab, hf_fast):
     ref_pairs = hf_fast(["q one", "question two is longer"], ["context", "c"], padding="longest")
     assert {k: pairs[k] for k in KEYS} == {k: ref_pairs[k] for k in KEYS}
     assert pairs["token_type_ids"][0] == [0, 0, 0, 0, 1, 1, 0, 0]
+
+
+def test_every_spelling_of_padding_and_truncation_matches_transformers(ours_vocab, hf_fast):
+    """transformers' spellings of "off" ("do_not_pad", "do_not_truncate") and "on" (True, "longest",
+    "longest_first", ...) give transformers' rows, for single texts and (only_second) for pairs."""
+    texts = ["short", "a somewhat longer sentence here with more words", "mid length one"]
+    for padding in (False, "do_not_pad", True, "longest", "max_length"):
+        for truncation in (False, "do_not_truncate", True, "longest_first", "only_first"):
+            kwargs = {"padding": padding, "truncation": truncation, "max_length": 6}
+            ours, ref = ours_vocab(texts, **kwargs), hf_fast(texts, **kwargs)
+            assert {k: ours[k] for k in KEYS} == {k: ref[k] for k in KEYS}, kwargs
+        kwargs = {"padding": padding, "truncation": "only_second", "max_length": 8}
+        firsts, seconds = ["q one", "question two"], ["a context that goes on and on", "c"]
+        ours, ref = ours_vocab(firsts, seconds, **kwargs), hf_fast(firsts, seconds, **kwargs)
+        assert {k: ours[k] for k in KEYS} == {k: ref[k] for k in KEYS}, kwargs
 
 
 def test_return_tensors_pt_shapes_and_dtypes(ours_vocab):

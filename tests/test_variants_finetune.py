@@ -17,7 +17,7 @@ from bert.cli import main
 from bert.finetune import FinetuneConfig, classification, ner, squad
 from bert.finetune.trainer import load_pretrained, set_seed, train
 from bert.heads import IGNORE_INDEX
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 from bert.variants.auto import auto_class, auto_tokenizer
 
 VARIANTS = ("roberta", "albert", "distilbert")

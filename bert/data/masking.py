@@ -233,9 +233,10 @@ class MaskingCollator:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> MaskingCollator:
-        """From a tokenizer of this package (:class:`~bert.tokenizer.BertTokenizer` or a variant's), with its own
-        special-token ids: its special tokens and all bracketed tokens (``[PAD]``, ``[UNK]``, ``[unused7]``, ...) are
-        never chosen nor used as random replacements; continuations for whole-word masking: :func:`continuation_ids`."""
+        """From a tokenizer of this package (:class:`~bert.tokenizer.wordpiece.BertTokenizer` or a variant's), with
+        its own special-token ids: its special tokens and all bracketed tokens (``[PAD]``, ``[UNK]``, ``[unused7]``,
+        ...) are never chosen nor used as random replacements; continuations for whole-word masking:
+        :func:`continuation_ids`."""
         vocab = tokenizer.get_vocab()
         vocab_size = max(tokenizer.vocab_size, max(vocab.values()) + 1)
         never = [i for token, i in vocab.items() if _is_bracketed(token)] + list(tokenizer.all_special_ids)

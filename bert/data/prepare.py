@@ -31,7 +31,8 @@ from bert.data.packing import pack_full_sentences
 from bert.data.tokenized import TokenizedCorpus, tokenize_documents
 from bert.errors import BertError
 from bert.hub import resolve_model_folder
-from bert.tokenizer import BertTokenizer, FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 from bert.variants.auto import auto_tokenizer
 from bert.weights import check_writable_directory
 
@@ -183,8 +184,8 @@ def prepare_pretraining_data(
 
     ``eval_files`` (e.g. a corpus's validation split) make the evaluation split instead of held-out documents
     (``eval_fraction`` is then ignored).
-    ``tokenizer`` is a tokenizer object (:class:`~bert.tokenizer.BertTokenizer`, a variant's), a folder or a model
-    name to load one from (a RoBERTa or ALBERT folder gives its own tokenizer).
+    ``tokenizer`` is a tokenizer object (:class:`~bert.tokenizer.wordpiece.BertTokenizer`, a variant's), a folder
+    or a model name to load one from (a RoBERTa or ALBERT folder gives its own tokenizer).
     ``format`` is ``"plain"``, ``"wikitext"`` or ``"gutenberg"`` (:mod:`bert.data.corpus`). ``objective``:
     ``"mlm+nsp"`` (sentence pairs with next-sentence labels), ``"mlm+sop"`` (two consecutive segments of a
     document, swapped for half of them: sentence-order labels, 1 = swapped) or ``"mlm"`` (full-sentence packing,

@@ -46,7 +46,7 @@ def train_tokenizer(
 ):
     """Train a WordPiece vocabulary of (at most) ``vocab_size`` tokens on ``files``; write ``vocab.txt``,
     ``tokenizer.json`` and ``tokenizer_config.json`` into ``out_dir`` and return the loaded
-    :class:`~bert.tokenizer.BertTokenizer`.
+    :class:`~bert.tokenizer.wordpiece.BertTokenizer`.
 
     ``lowercase=False`` trains a cased vocabulary (no lower-casing, accents kept). ``min_frequency``: a pair must
     occur this often to be merged. ``format``: how the files are read (:mod:`bert.data.corpus`; WikiText
@@ -54,7 +54,7 @@ def train_tokenizer(
     (as in BertWordPieceTokenizer). The result may be smaller than ``vocab_size`` when the corpus has fewer
     distinct pieces.
     """
-    from bert.tokenizer import BertTokenizer
+    from bert.tokenizer.wordpiece import BertTokenizer
 
     paths = check_input_files(files)
     if format not in FORMATS:

@@ -33,7 +33,7 @@ from bert.finetune.trainer import (
 )
 from bert.hub import resolve_model_folder
 from bert.pretrained import PreTrainedModel
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 
 # Label sets with a conventional order (GLUE's), used when the data's labels are exactly one of these.
 KNOWN_LABEL_ORDERS = (("entailment", "not_entailment"), ("contradiction", "entailment", "neutral"),

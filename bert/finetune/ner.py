@@ -41,7 +41,7 @@ from bert.finetune.trainer import (
 )
 from bert.heads import IGNORE_INDEX
 from bert.pretrained import PreTrainedModel
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 
 
 def word_pieces(tokenizer: FastTokenizer, words: list[str]) -> list[list[int]]:

@@ -41,7 +41,7 @@ from bert.finetune.trainer import (
     train,
 )
 from bert.pretrained import PreTrainedModel
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 
 N_BEST = 20
 MAX_ANSWER_LEN = 30

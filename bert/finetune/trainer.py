@@ -52,7 +52,7 @@ from bert.finetune.curves import plot_finetune_curves
 from bert.pretrained import PreTrainedModel
 from bert.settings import fixed_on_resume, setting
 from bert.settings import settings_differences as differences_of
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 from bert.train.checkpointing import (
     TrainingState,
     capture_rng_states,

@@ -39,7 +39,7 @@ from bert.tasks import (
     token_vectors,
     word_vector,
 )
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 from bert.variants.auto import model_type_of, no_next_sentence_head
 
 DECIMALS = 4  # attention weights and similarities are rounded to this many decimals in the JSON answers

@@ -53,7 +53,7 @@ from bert.heads import BertForPreTraining
 from bert.hub import resolve_model_folder
 from bert.plotting import pyplot, save_figure
 from bert.settings import setting
-from bert.tokenizer import BertTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train.config import PretrainConfig
 from bert.train.distributed import World
 from bert.train.evaluate import evaluate

@@ -26,7 +26,7 @@ from bert.config import BertConfig
 from bert.errors import BertError
 from bert.hub import resolve_model_folder
 from bert.pretrained import PreTrainedModel
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 from bert.variants.auto import auto_class, auto_tokenizer
 from bert.weights import LoadReport, find_weights, load_into, read_state_dict
 

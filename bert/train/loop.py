@@ -44,7 +44,7 @@ from bert.errors import BertError
 from bert.heads import IGNORE_INDEX
 from bert.pretrained import PreTrainedModel
 from bert.settings import settings_differences
-from bert.tokenizer import FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
 from bert.train.batches import DataOrder, masked_rows, microbatches
 from bert.train.checkpointing import (
     TrainingState,

@@ -17,7 +17,9 @@ from bert import heads, model
 from bert.config import CLASS_PREFIXES, MODEL_TYPES, BertConfig, read_config_json
 from bert.errors import BertError
 from bert.pretrained import PreTrainedModel
-from bert.tokenizer import TOKENIZER_CONFIG_FILE, BertTokenizer, FastTokenizer
+from bert.tokenizer.fast import FastTokenizer
+from bert.tokenizer.files import TOKENIZER_CONFIG_FILE
+from bert.tokenizer.wordpiece import BertTokenizer
 from bert.variants import albert, distilbert, roberta
 from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer
 

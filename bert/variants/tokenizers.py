@@ -1,5 +1,5 @@
-"""The variants' tokenizers: the call API of :class:`bert.tokenizer.BertTokenizer` (shared through
-:class:`~bert.tokenizer.FastTokenizer`) over each family's own ``tokenizers`` pipeline.
+"""The variants' tokenizers: the call API of :class:`bert.tokenizer.wordpiece.BertTokenizer` (shared through
+:class:`~bert.tokenizer.fast.FastTokenizer`) over each family's own ``tokenizers`` pipeline.
 
 * RoBERTa: GPT-2's byte-level BPE. Every byte of UTF-8 maps to a printable character first, so no text is ever
   unknown; a space belongs to the word after it (``Ġworld``). Specials ``<s>``, ``</s>``, ``<pad>``, ``<unk>`` and
@@ -27,15 +27,14 @@ from tokenizers.models import BPE
 
 from bert.atomic import write_text_atomically
 from bert.errors import BertError
-from bert.tokenizer import TOKENIZER_FILE, BertTokenizer, FastTokenizer, _load_tokenizer_file
+from bert.tokenizer.fast import FastTokenizer
+from bert.tokenizer.files import TOKENIZER_FILE, backend_spec, load_tokenizer_file
+from bert.tokenizer.specials import roberta_template
+from bert.tokenizer.wordpiece import BertTokenizer
 
 VOCAB_JSON = "vocab.json"
 MERGES_FILE = "merges.txt"
 ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")  # transformers' order of all_special_tokens
-
-
-def _spec(backend: Tokenizer, part: str) -> dict[str, Any]:
-    return json.loads(backend.to_str()).get(part) or {}
 
 
 class VariantTokenizer(FastTokenizer):
@@ -48,9 +47,9 @@ class VariantTokenizer(FastTokenizer):
     def from_folder(cls, folder: Path, file: Path | None, config: dict[str, Any], *, model_max_length: int,
                     special_tokens: dict[str, str]) -> VariantTokenizer:
         path = file if file is not None and file.suffix == ".json" else folder / TOKENIZER_FILE
-        backend = _load_tokenizer_file(path, "re-download it") if path.is_file() else cls.from_vocabulary_files(
+        backend = load_tokenizer_file(path, "re-download it") if path.is_file() else cls.from_vocabulary_files(
             folder, config, special_tokens)
-        kind = _spec(backend, "model").get("type")
+        kind = backend_spec(backend, "model").get("type")
         if kind != cls.backend_model:
             raise BertError(f"{path} holds a {kind} model, not the {cls.backend_model} model of {cls.model_name}; "
                             "is it this model's tokenizer?")
@@ -74,12 +73,11 @@ class RobertaTokenizer(VariantTokenizer):
 
     def post_processor(self) -> processors.PostProcessor:
         """``<s> A </s>`` / ``<s> A </s></s> B </s>``, type ids all 0, with the file's offset trimming."""
-        current = _spec(self._backend, "post_processor")
-        byte_level = _spec(self._backend, "pre_tokenizer")
+        current = backend_spec(self._backend, "post_processor")
+        byte_level = backend_spec(self._backend, "pre_tokenizer")
         add_prefix_space = current.get("add_prefix_space", byte_level.get("add_prefix_space", False))
-        return processors.RobertaProcessing((self.sep_token, self.sep_token_id), (self.cls_token, self.cls_token_id),
-                                            trim_offsets=current.get("trim_offsets", True),
-                                            add_prefix_space=add_prefix_space)
+        return roberta_template((self.cls_token, self.cls_token_id), (self.sep_token, self.sep_token_id),
+                                trim_offsets=current.get("trim_offsets", True), add_prefix_space=add_prefix_space)
 
     def encode_words(self, words: Sequence[str]) -> Encoding:
         """Each word with a space in front, as it stands in running text ("ĠParis", transformers'
@@ -104,20 +102,21 @@ class RobertaTokenizer(VariantTokenizer):
         # <mask> takes the space before it, as in the released tokenizers: "is <mask>" masks the word " Paris".
         backend.add_special_tokens([AddedToken(specials[role], special=True, normalized=False, lstrip=role == "mask")
                                     for role in ROLES])
-        backend.post_processor = processors.RobertaProcessing(
-            (specials["sep"], backend.token_to_id(specials["sep"]) or 0),
+        # The file's offset trimming, read back by post_processor() once the specials are checked.
+        backend.post_processor = roberta_template(
             (specials["cls"], backend.token_to_id(specials["cls"]) or 0),
+            (specials["sep"], backend.token_to_id(specials["sep"]) or 0),
             trim_offsets=bool(config.get("trim_offsets", True)), add_prefix_space=add_prefix_space)
         return backend
 
     def tokenizer_config(self) -> dict[str, Any]:
-        pre_tokenizer = _spec(self._backend, "pre_tokenizer")
+        pre_tokenizer = backend_spec(self._backend, "pre_tokenizer")
         return {**super().tokenizer_config(), "add_prefix_space": pre_tokenizer.get("add_prefix_space", False),
-                "trim_offsets": _spec(self._backend, "post_processor").get("trim_offsets", True)}
+                "trim_offsets": backend_spec(self._backend, "post_processor").get("trim_offsets", True)}
 
     def save_vocabulary(self, folder: Path) -> None:
         """Also the original ``vocab.json`` + ``merges.txt``, for tools that read those."""
-        model = _spec(self._backend, "model")
+        model = backend_spec(self._backend, "model")
         merges = [" ".join(m) if isinstance(m, list) else m for m in model.get("merges", [])]
         write_text_atomically(folder / VOCAB_JSON, json.dumps(model.get("vocab", {}), ensure_ascii=False))
         write_text_atomically(folder / MERGES_FILE, "#version: 0.2\n" + "".join(f"{m}\n" for m in merges))
