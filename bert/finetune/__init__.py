@@ -7,8 +7,8 @@
 
 Shared pieces: :mod:`~bert.finetune.tables` / :mod:`~bert.finetune.conll` (reading files),
 :mod:`~bert.finetune.batching` (dynamic padding, length grouping), :mod:`~bert.finetune.trainer` (the loop,
-checkpointing, metrics.json), :mod:`~bert.finetune.metrics` (accuracy/F1/correlations, seqeval, SQuAD EM/F1) and
-:mod:`~bert.finetune.curves` (curves.png).
+checkpointing, metrics.json, curves.png) and :mod:`~bert.finetune.metrics` (accuracy/F1/correlations, seqeval,
+SQuAD EM/F1).
 """
 
 from bert.finetune.classification import finetune_classifier, predict_classifier, predict_classifier_file

@@ -48,7 +48,7 @@ from torch import nn
 from bert.atomic import write_file_atomically, write_text_atomically
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
-from bert.finetune.curves import plot_finetune_curves
+from bert.plotting import Panel, Series, plot_curves
 from bert.pretrained import PreTrainedModel
 from bert.settings import fixed_on_resume, setting
 from bert.settings import settings_differences as differences_of
@@ -246,6 +246,15 @@ def run_settings(config: FinetuneConfig, info: dict[str, Any], features: Sequenc
 def settings_differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Human-readable differences between a checkpoint's settings and this run's, e.g. ``batch-size 8 (now 4)``."""
     return differences_of(then, now, lambda key: "the training examples differ" if key == "train_data" else None)
+
+
+def finetune_panels(main_metric: str, best_step: int | None) -> list[Panel]:
+    """curves.png of a fine-tuning run: train loss (and learning rate, right axis) and ``main_metric`` at every
+    evaluation (per epoch and ``--eval-every``), the kept one (at ``best_step``) starred."""
+    return [Panel("training loss", "loss", [Series("train", "loss", "train loss")],
+                  right=[Series("train", "lr", color="tab:gray")], right_ylabel="learning rate"),
+            Panel(f"eval {main_metric}", main_metric,
+                  [Series("eval", main_metric, style="o-", color="tab:green", star_step=best_step)])]
 
 
 class _Run:
@@ -506,7 +515,8 @@ class _Run:
         }
         try:
             write_text_atomically(self.out / "metrics.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-            plot_finetune_curves(self.metrics.events, self.out / "curves.png", self.main_metric, best.get("step"))
+            panels = finetune_panels(self.main_metric, best.get("step"))
+            plot_curves(self.metrics.events, self.out / "curves.png", panels)
         except OSError as error:
             raise BertError(f"cannot write the metrics into {self.out}: {error.strerror or error} (the model is "
                             "saved there)") from None

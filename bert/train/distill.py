@@ -37,6 +37,7 @@ import dataclasses
 import hashlib
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ from bert.data.masking import MaskingCollator
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.hub import resolve_model_folder
-from bert.plotting import pyplot, save_figure
+from bert.plotting import Panel, Series
 from bert.settings import setting
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train.config import PretrainConfig
@@ -407,37 +408,21 @@ class DistillTrainer(Trainer):
                        f"{self.teacher_result['mlm_accuracy']:.3f}")
         return {**score(self.model), **{f"teacher_{key}": value for key, value in self.teacher_result.items()}}
 
-    def _plot_curves(self) -> None:
-        assert self.metrics is not None
-        plot_distillation_curves(self.metrics.events, self.out / "curves.png")
+    def _curve_panels(self) -> Sequence[Panel]:
+        return DISTILLATION_PANELS
 
 
-def plot_distillation_curves(events: list[dict[str, Any]], path: Path) -> bool:
-    """Three panels against the step: the training loss terms; held-out MLM loss and MLM accuracy of the student
-    (train and eval) with the teacher's as a dashed line. False (and one warning) without matplotlib."""
-    plt = pyplot()
-    if plt is None:
-        return False
-    figure, axes = plt.subplots(1, 3, figsize=(13.5, 3.5))
+def _student_and_teacher(key: str, title: str, ylabel: str) -> Panel:
+    return Panel(title, ylabel, [Series("train", key, "student, train"), Series("eval", key, "student, held out", "o-"),
+                                Series("eval", f"teacher_{key}", "teacher, held out", "--")])
 
-    def line(axis: Any, kind: str, key: str, style: str, label: str) -> None:
-        points = [(e["step"], e[key]) for e in events if e.get("kind") == kind and key in e]
-        if points:
-            steps, values = zip(*points, strict=True)
-            axis.plot(steps, values, style, label=label, markersize=3)
 
-    for key, label in (("soft_target_loss", "soft targets (KL · T²)"), ("mlm_loss", "hard MLM"),
-                       ("cosine_loss", "cosine")):
-        line(axes[0], "train", key, "-", label)
-    for axis, key in ((axes[1], "mlm_loss"), (axes[2], "mlm_accuracy")):
-        line(axis, "train", key, "-", "student, train")
-        line(axis, "eval", key, "o-", "student, held out")
-        line(axis, "eval", f"teacher_{key}", "--", "teacher, held out")
-    for axis, title in zip(axes, ("loss terms (train)", "MLM loss", "MLM accuracy"), strict=True):
-        axis.set_title(title)
-        axis.set_xlabel("step")
-        axis.grid(alpha=0.3)
-        if axis.lines:  # no train line yet at a step-0 evaluation
-            axis.legend()
-    save_figure(figure, path)
-    return True
+# curves.png of a distillation run: the training loss terms; held-out MLM loss and MLM accuracy of the student
+# (train and eval) with the teacher's as a dashed line.
+DISTILLATION_PANELS = (
+    Panel("loss terms (train)", "loss", [Series("train", "soft_target_loss", "soft targets (KL · T²)"),
+                                         Series("train", "mlm_loss", "hard MLM"),
+                                         Series("train", "cosine_loss", "cosine")]),
+    _student_and_teacher("mlm_loss", "MLM loss", "loss"),
+    _student_and_teacher("mlm_accuracy", "MLM accuracy", "accuracy"),
+)

@@ -26,7 +26,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from bert.data.masking import MaskingCollator
 from bert.data.prepare import load_meta
 from bert.errors import BertError
 from bert.heads import IGNORE_INDEX
+from bert.plotting import Panel, plot_curves
 from bert.pretrained import PreTrainedModel
 from bert.settings import settings_differences
 from bert.tokenizer.fast import FastTokenizer
@@ -70,7 +71,7 @@ from bert.train.loss import (
     sentence_tasks,
     summarize,
 )
-from bert.train.metrics import MetricsLog, peak_rss_gb, plot_curves
+from bert.train.metrics import MetricsLog, peak_rss_gb, pretraining_panels
 from bert.train.optim import build_optimizer
 from bert.train.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 from bert.variants.auto import TOKENIZERS, auto_class, model_type_of
@@ -213,7 +214,7 @@ class Trainer:
 
     A subclass (:class:`bert.train.distill.DistillTrainer`) changes what is trained through the hooks
     :meth:`_init_checkpoint`, :meth:`_start_note`, :meth:`_build_objective`, :meth:`_normalizers`,
-    :meth:`_summarize` (with ``stats_size``), :meth:`_held_out` and :meth:`_plot_curves`.
+    :meth:`_summarize` (with ``stats_size``), :meth:`_held_out` and :meth:`_curve_panels`.
     """
 
     command = "pretrain"  # the `bert` sub-command, in messages
@@ -564,9 +565,14 @@ class Trainer:
                         self.cfg.eval_batches * self.cfg.batch_size, device=self.world.device,
                         autocast=self._autocast())
 
+    def _curve_panels(self) -> Sequence[Panel]:
+        """What curves.png draws (see :func:`~bert.train.metrics.pretraining_panels`)."""
+        assert self.metrics is not None
+        return pretraining_panels(self.metrics.events)
+
     def _plot_curves(self) -> None:
         assert self.metrics is not None
-        plot_curves(self.metrics.events, self.out / "curves.png")
+        plot_curves(self.metrics.events, self.out / "curves.png", self._curve_panels())
 
     def _evaluate(self, bar: Any) -> dict[str, float] | None:
         """Held-out MLM loss/accuracy and NSP or SOP accuracy on the first eval_batches × batch_size eval examples,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bert.atomic import write_text_atomically
-from bert.plotting import pyplot, save_figure
+from bert.plotting import Panel, Series
 
 
 class MetricsLog:
@@ -63,28 +63,11 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def plot_curves(events: list[dict[str, Any]], path: Path) -> bool:
-    """Draw MLM loss, MLM accuracy and (when the run trains one) the sentence task's accuracy, NSP or SOP, against
-    the step (train and eval) into ``path``.
-
-    Matplotlib is optional: when it is missing, warn once and return False.
-    """
-    plt = pyplot()
-    if plt is None:
-        return False
-    panels = [("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy")]
-    panels += [(f"{task}_accuracy", f"{task.upper()} accuracy") for task in ("nsp", "sop")
-               if any(f"{task}_accuracy" in e for e in events)]  # none in an MLM-only run
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5))
-    for axis, (key, title) in zip(axes, panels, strict=True):
-        for kind, style in (("train", "-"), ("eval", "o-")):
-            points = [(e["step"], e[key]) for e in events if e.get("kind") == kind and key in e]
-            if points:
-                steps, values = zip(*points, strict=True)
-                axis.plot(steps, values, style, label=kind, markersize=3)
-        axis.set_title(title)
-        axis.set_xlabel("step")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    save_figure(figure, path)
-    return True
+def pretraining_panels(events: list[dict[str, Any]]) -> list[Panel]:
+    """curves.png of a pretraining run: MLM loss, MLM accuracy and (when the run trains one, i.e. its events carry
+    it) the sentence task's accuracy, NSP or SOP, train and eval, against the step."""
+    keys = [("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy")]
+    keys += [(f"{task}_accuracy", f"{task.upper()} accuracy") for task in ("nsp", "sop")
+             if any(f"{task}_accuracy" in e for e in events)]  # none in an MLM-only run
+    return [Panel(title, key.rpartition("_")[2], [Series("train", key, "train"), Series("eval", key, "eval", "o-")])
+            for key, title in keys]
