@@ -100,11 +100,11 @@ def main() -> None:
     import torch
 
     from bert.data.dataset import PretrainingDataset
+    from bert.engine.metrics import read_metrics
     from bert.heads import BertForPreTraining
     from bert.tokenizer.wordpiece import BertTokenizer
     from bert.train.distill import save_student
     from bert.train.evaluate import eval_collator, evaluate
-    from bert.train.metrics import read_metrics
 
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.data or prepare_data(args.teacher, args.out)

@@ -121,8 +121,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-adapt")
     args = parser.parse_args()
 
+    from bert.engine.metrics import read_metrics
     from bert.finetune import finetune_ner
-    from bert.train.metrics import read_metrics
 
     args.out.mkdir(parents=True, exist_ok=True)
     splits = (("train", "wnut17train.conll"), ("dev", "emerging.dev.conll"), ("test", "emerging.test.annotated"))

@@ -108,7 +108,7 @@ def score_qa_both_ways(model_dir: Path, path: Path, articles: str) -> dict:
     """EM/F1 of the fine-tuned reader on ``articles`` of ``path``, decoded with the max-context rule (the default)
     and without it, from one computation of the logits; the inference time counts the first decoding only."""
     from bert.finetune.squad import decode_answers, encode_examples, load_reader, qa_logits, qa_metrics, read_squad
-    from bert.finetune.trainer import input_limit
+    from bert.finetune.task import input_limit
 
     start = time.perf_counter()
     net, tokenizer = load_reader(model_dir)

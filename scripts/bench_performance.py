@@ -43,9 +43,9 @@ import torch
 
 from bert import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel
 from bert.compile import compile_for_inference, compile_for_training
+from bert.engine.optim import build_optimizer
 from bert.heads import IGNORE_INDEX
 from bert.train.loss import PretrainingObjective
-from bert.train.optim import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "wikitext-2"

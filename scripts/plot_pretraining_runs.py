@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bert.engine.metrics import read_metrics
 from bert.plotting import pyplot, save_figure
-from bert.train.metrics import read_metrics
 
 PANELS = (("mlm_accuracy", "held-out MLM accuracy"), ("mlm_loss", "held-out MLM loss"),
           ("nsp_accuracy", "held-out NSP accuracy"))

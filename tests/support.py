@@ -279,3 +279,19 @@ def perturb(model: torch.nn.Module) -> None:
         for name, parameter in model.named_parameters():
             if "norm" in name.lower() or name.endswith("bias"):
                 parameter.normal_(0.5 if name.endswith("weight") else 0.0, 0.2)
+
+
+def pretraining_engine(config: Any, world: Any) -> Any:
+    """The engine of a pretraining run, built but not started (``.task`` is the pretraining task)."""
+    from bert.engine.loop import Engine
+    from bert.train.pretraining import PretrainingTask
+
+    return Engine(PretrainingTask(config, world))
+
+
+def distillation_engine(config: Any, world: Any) -> Any:
+    """The engine of a distillation run, built but not started (``.task`` is the distillation task)."""
+    from bert.engine.loop import Engine
+    from bert.train.distill import DistillationTask
+
+    return Engine(DistillationTask(config, world))

@@ -42,16 +42,18 @@ def model(version):
 def write(root, version):
     root.mkdir(parents=True, exist_ok=True)
     if writer == "checkpoint":
-        from bert.train.checkpointing import TrainingState, save_checkpoint
+        from bert.engine.checkpointing import TrainingState, save_checkpoint
         step = {"old": 2, "new": 4}[version]
         save_checkpoint(root / "checkpoints", model(version), TrainingState(
-            step=step, epoch=0, index=step, elapsed=1.0, optimizer={"param_groups": [{"lr": 0.1}]},
-            schedule={"total_steps": 4}, rng={}))
+            step=step, elapsed=1.0, optimizer={"param_groups": [{"lr": 0.1}]}, schedule={"total_steps": 4}, rng={},
+            data={"epoch": 0, "index": step}))
     elif writer == "final":
-        from bert.train.loop import Trainer
-        Trainer._export_final(SimpleNamespace(out=root, model=model(version), tokenizer=tokenizer, step=1,
-                                              world=SimpleNamespace(is_main=True, barrier=lambda: None),
-                                              _note=lambda message: None))
+        from bert.engine.task import Outcome
+        from bert.train.pretraining import PretrainingTask
+        task = SimpleNamespace(out=root, model=model(version), tokenizer=tokenizer,
+                               world=SimpleNamespace(is_main=True, barrier=lambda: None), note=lambda message: None)
+        task.save_model = lambda folder: PretrainingTask.save_model(task, folder)
+        PretrainingTask.finish(task, Outcome("max_steps", False, False, None, None, [], 1, 1, 1.0))
     elif writer == "prepare":
         from bert.data.prepare import prepare_pretraining_data
         corpus = work / "corpus.txt"
@@ -60,8 +62,8 @@ def write(root, version):
         prepare_pretraining_data([corpus], tokenizer, root / "data", max_seq_len=32, seed={"old": 1, "new": 2}[version],
                                  overwrite=True, progress=False)
     elif writer == "finetune_best":
-        from bert.finetune.trainer import _Run
-        _Run._save_model(SimpleNamespace(out=root, model=model(version), tokenizer=tokenizer, saved=False))
+        from bert.finetune.task import FinetuneTask
+        FinetuneTask.save_model(SimpleNamespace(model=model(version), tokenizer=tokenizer), root)
     elif writer == "convert":
         from bert.cli.inference import run_convert
         for each in ("old", "new"):  # both sources made before the first write, so no write counts their fsyncs

@@ -13,12 +13,12 @@ from support import make_tiny_model, sentiment_file
 
 import bert.plotting
 from bert.finetune import FinetuneConfig, classification
-from bert.finetune.trainer import finetune_panels, set_seed, train
+from bert.finetune.task import finetune_panels, set_seed, train
 from bert.heads import BertForSequenceClassification
 from bert.plotting import plot_curves
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train.distill import DISTILLATION_PANELS
-from bert.train.metrics import pretraining_panels
+from bert.train.pretraining import pretraining_panels
 
 
 @pytest.fixture
@@ -123,6 +123,7 @@ def test_finetuning_curves_draw_every_evaluation_and_star_exactly_the_kept_one(
     assert [value for _, value in evals] == [0.5, 0.9, 0.7, 0.6] and result["accuracy"] == 0.9
     kept = evals[1]
     assert (tmp_path / "out" / "curves.png").stat().st_size > 0
+    drawn = drawn[-2:]  # the figure is redrawn after every evaluation: the file holds the last drawing
     assert [panel["title"] for panel in drawn] == ["training loss", "eval accuracy"]
     assert drawn[0]["lines"] == {"train loss": _points(events, "train", "loss")}
     assert list(drawn[0]["right"].values()) == [_points(events, "train", "lr")]

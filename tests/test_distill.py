@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from support import ctrl_c_during_step, make_weights_distinctive
+from support import ctrl_c_during_step, distillation_engine, make_weights_distinctive
 from test_pretrain_loop import REPO, write_corpus
 
 from bert.cli import main
@@ -21,19 +21,19 @@ from bert.config import BertConfig
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
+from bert.engine.distributed import World
+from bert.engine.loop import Engine
+from bert.engine.metrics import read_metrics
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train.distill import (
     DistillationObjective,
     DistillConfig,
-    DistillTrainer,
     distill,
     save_student,
     spread_layers,
 )
-from bert.train.distributed import World
-from bert.train.metrics import read_metrics
 
 SIZE = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
         "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
@@ -77,9 +77,9 @@ def test_layers_are_spread_over_the_teacher_and_the_student_takes_them(corpus, t
     assert spread_layers(12, 6) == [0, 2, 4, 6, 8, 10]
     assert spread_layers(6, 3) == [0, 2, 4]
     assert spread_layers(4, 4) == [0, 1, 2, 3] and spread_layers(12, 1) == [0]
-    trainer = DistillTrainer(settings(corpus, tmp_path / "run", max_steps=1), World())
-    teacher, student = trainer.teacher.state_dict(), trainer.model.state_dict()
-    assert trainer.model.config.num_hidden_layers == 2
+    trainer = distillation_engine(settings(corpus, tmp_path / "run", max_steps=1), World())
+    teacher, student = trainer.task.teacher.state_dict(), trainer.task.model.state_dict()
+    assert trainer.task.model.config.num_hidden_layers == 2
     for name, tensor in student.items():
         source = name.replace("encoder.layer.1.", "encoder.layer.2.")  # student layer 1 = teacher layer 2
         assert torch.equal(tensor, teacher[source]), name
@@ -154,17 +154,17 @@ def sha256(path: Path) -> str:
 
 def test_the_teacher_never_changes_and_is_never_optimised(corpus, tmp_path: Path) -> None:
     on_disk = sha256(corpus["teacher"] / "model.safetensors")
-    trainer = DistillTrainer(settings(corpus, tmp_path / "run", max_steps=6, eval_every=3), World())
-    before = {name: tensor.clone() for name, tensor in trainer.teacher.state_dict().items()}
-    student_before = trainer.model.bert.embeddings.word_embeddings.weight.clone()
+    trainer = distillation_engine(settings(corpus, tmp_path / "run", max_steps=6, eval_every=3), World())
+    before = {name: tensor.clone() for name, tensor in trainer.task.teacher.state_dict().items()}
+    student_before = trainer.task.model.bert.embeddings.word_embeddings.weight.clone()
     optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
-    assert not optimised & {id(p) for p in trainer.teacher.parameters()}
-    assert not any(p.requires_grad for p in trainer.teacher.parameters())
+    assert not optimised & {id(p) for p in trainer.task.teacher.parameters()}
+    assert not any(p.requires_grad for p in trainer.task.teacher.parameters())
     trainer.run()
-    for name, tensor in trainer.teacher.state_dict().items():
+    for name, tensor in trainer.task.teacher.state_dict().items():
         assert torch.equal(tensor, before[name]), name
-    assert not trainer.teacher.training
-    assert not torch.equal(trainer.model.bert.embeddings.word_embeddings.weight, student_before)  # the student did
+    assert not trainer.task.teacher.training
+    assert not torch.equal(trainer.task.model.bert.embeddings.word_embeddings.weight, student_before)  # the student did
     assert sha256(corpus["teacher"] / "model.safetensors") == on_disk
 
 
@@ -326,8 +326,8 @@ def test_saved_truncated_student_is_what_distillation_starts_from(corpus, tmp_pa
     folder = save_student(str(corpus["teacher"]), 2, tmp_path / "student")
     assert (folder / "vocab.txt").is_file()
     saved = load_file(folder / "model.safetensors")
-    trainer = DistillTrainer(settings(corpus, tmp_path / "run", max_steps=1), World())
-    for name, tensor in trainer.model.state_dict().items():
+    trainer = distillation_engine(settings(corpus, tmp_path / "run", max_steps=1), World())
+    for name, tensor in trainer.task.model.state_dict().items():
         if name in saved:
             assert torch.equal(tensor, saved[name]), name
 
@@ -349,13 +349,13 @@ def test_init_from_starts_the_student_from_that_checkpoints_weights(corpus, tmp_
         shutil.copy(file, checkpoint / file.name)
     saved = make_weights_distinctive(checkpoint)
     started: dict[str, torch.Tensor] = {}
-    original = DistillTrainer.run
+    original = Engine.run
 
-    def run(self: DistillTrainer) -> Path:  # the student as the loop receives it, before its first step
-        started.update({name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()})
+    def run(self: Engine) -> Path:  # the student as the loop receives it, before its first step
+        started.update({name: tensor.detach().clone() for name, tensor in self.task.model.state_dict().items()})
         return original(self)
 
-    monkeypatch.setattr(DistillTrainer, "run", run)
+    monkeypatch.setattr(Engine, "run", run)
     capsys.readouterr()
     assert main(["distill", "--teacher", str(corpus["teacher"]), "--data", str(corpus["pairs"]), "--init-from",
                  str(checkpoint), "--out", str(tmp_path / "run"), "--max-steps", "1", "--batch-size", "8",

@@ -23,9 +23,9 @@ from safetensors.torch import load_file
 from support import conll_file, make_tiny_model, sentiment_file, squad_file
 
 from bert.cli import main
+from bert.engine.checkpointing import latest_checkpoint, list_checkpoints
+from bert.engine.metrics import read_metrics
 from bert.model import BertModel
-from bert.train.checkpointing import latest_checkpoint, list_checkpoints
-from bert.train.metrics import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 WALL_CLOCK = ("elapsed", "time", "tokens_per_second", "peak_rss_gb")

@@ -16,7 +16,7 @@ from support import NEGATIVE, POSITIVE, conll_file, mean_loss, sentiment_file, s
 from bert.cli import main
 from bert.config import BertConfig
 from bert.finetune import FinetuneConfig, classification, finetune_classifier, ner, squad
-from bert.finetune.trainer import set_seed, train
+from bert.finetune.task import set_seed, train
 from bert.heads import BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification
 from bert.model import BertModel
 from bert.tokenizer.wordpiece import BertTokenizer

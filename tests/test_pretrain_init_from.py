@@ -17,7 +17,7 @@ import torch
 import torch._inductor.compile_fx
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from support import ctrl_c_during_step, make_weights_distinctive
+from support import ctrl_c_during_step, make_weights_distinctive, pretraining_engine
 from test_compile import count_inductor_compilations
 from test_pretrain_loop import REPO, TINY, write_corpus
 
@@ -26,14 +26,13 @@ from bert.data.dataset import PretrainingDataset
 from bert.data.packing import pack_full_sentences
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
+from bert.engine.distributed import World
+from bert.engine.metrics import read_metrics
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train import PretrainConfig, pretrain
-from bert.train.distributed import World
 from bert.train.evaluate import EVAL_MASKING_SEED, evaluate
-from bert.train.loop import Trainer
-from bert.train.metrics import read_metrics
 
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 
@@ -80,9 +79,9 @@ def test_pretraining_checkpoint_loads_exactly_and_step_0_eval_matches_transforme
     checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
     saved = make_weights_distinctive(checkpoint)  # no tensor equals a fresh one (LayerNorm 1 and 0, zero biases)
     config = settings(corpus["pairs"], tmp_path / "run", checkpoint, max_steps=2)
-    trainer = Trainer(config, World())
+    trainer = pretraining_engine(config, World())
     reference = transformers.BertForPreTraining.from_pretrained(checkpoint).eval()
-    ours = trainer.model.state_dict()
+    ours = trainer.task.model.state_dict()
     assert set(ours) - set(saved) == {"cls.predictions.decoder.weight"} and set(saved) <= set(ours)
     for name, tensor in saved.items():
         assert torch.equal(ours[name], tensor), name
@@ -92,12 +91,12 @@ def test_pretraining_checkpoint_loads_exactly_and_step_0_eval_matches_transforme
     assert not [k for k in ours if k not in reference.state_dict()]
 
     # What transformers computes on the same held-out batches, masked as the trainer masks them.
-    trainer.eval_collator.generator.manual_seed(EVAL_MASKING_SEED)
+    trainer.task.eval_collator.generator.manual_seed(EVAL_MASKING_SEED)
     mlm_losses, mlm_hits, nsp_losses, nsp_hits = [], [], [], []
-    n = min(len(trainer.eval_data), config.eval_batches * config.batch_size)
+    n = min(len(trainer.task.eval_data), config.eval_batches * config.batch_size)
     with torch.no_grad():
         for start in range(0, n, config.batch_size):
-            batch = trainer.eval_collator(trainer.eval_data.batch(list(range(start, min(n, start + 8)))))
+            batch = trainer.task.eval_collator(trainer.task.eval_data.batch(list(range(start, min(n, start + 8)))))
             out = reference(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
                             attention_mask=batch["attention_mask"])
             masked = batch["labels"] != -100
@@ -121,10 +120,11 @@ def test_evaluation_seed_draws_other_masked_tokens_and_the_default_is_the_step_0
                                                                                           tmp_path: Path) -> None:
     checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
     config = settings(corpus["packed"], tmp_path / "run", checkpoint, max_steps=1, objective="mlm", eval_batches=100)
-    trainer = Trainer(config, World())
-    held_out = {seed: evaluate(trainer.model, trainer.eval_data, trainer.eval_collator, 8, task=None, seed=seed)
+    trainer = pretraining_engine(config, World())
+    task = trainer.task
+    held_out = {seed: evaluate(task.model, task.eval_data, task.eval_collator, 8, task=None, seed=seed)
                 for seed in (EVAL_MASKING_SEED, 1, 2)}
-    assert evaluate(trainer.model, trainer.eval_data, trainer.eval_collator, 8, task=None, seed=1) == held_out[1]
+    assert evaluate(task.model, task.eval_data, task.eval_collator, 8, task=None, seed=1) == held_out[1]
     assert len({result["mlm_loss"] for result in held_out.values()}) == 3
     pretrain(config)
     assert evals(tmp_path / "run")[0]["mlm_loss"] == pytest.approx(held_out[EVAL_MASKING_SEED]["mlm_loss"], abs=1e-6)
@@ -135,11 +135,11 @@ def test_bare_encoder_gets_fresh_named_heads_a_tied_decoder_and_learns(corpus, t
     encoder = hf_checkpoint(tmp_path / "encoder", corpus["tokenizer"], "BertModel")
     config = settings(corpus["pairs"], tmp_path / "run", encoder, max_steps=30, eval_every=30)
     capsys.readouterr()  # transformers' own saving progress
-    trainer = Trainer(config, World())
+    trainer = pretraining_engine(config, World())
     note = capsys.readouterr().err
     assert "freshly initialised" in note and "cls.predictions.transform.dense.weight" in note
     assert "cls.seq_relationship.weight" in note and len(note.strip().splitlines()) == 1
-    model = trainer.model
+    model = trainer.task.model
     assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
     encoder_weights = load_file(encoder / "model.safetensors")
     embeddings = encoder_weights["embeddings.word_embeddings.weight"]
@@ -291,11 +291,11 @@ def test_mlm_only_training_has_no_nsp_fields_and_leaves_the_nsp_head_untouched(c
 
 def test_head_learning_rate_applies_to_the_heads_only(corpus, tmp_path: Path) -> None:
     checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"], "BertModel")
-    trainer = Trainer(settings(corpus["pairs"], tmp_path / "run", checkpoint, max_steps=4, lr=1e-3, head_lr=5e-3,
-                               warmup_steps=0), World())
+    trainer = pretraining_engine(settings(corpus["pairs"], tmp_path / "run", checkpoint, max_steps=4, lr=1e-3,
+                                          head_lr=5e-3, warmup_steps=0), World())
     lr = trainer.schedule.apply(trainer.optimizer, 2)  # any step: the heads' rate is 5 times the encoder's
     assert lr == pytest.approx(1e-3 * 2 / 4)
-    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    names = {id(p): n for n, p in trainer.task.model.named_parameters()}
     for group in trainer.optimizer.param_groups:
         heads = {names[id(p)].startswith("cls.") for p in group["params"]}
         assert len(heads) == 1
@@ -394,7 +394,7 @@ def test_time_budget_plan_counts_only_the_evaluation_batches_that_exist(corpus, 
     checkpoint = hf_checkpoint(tmp_path / "hf", corpus["tokenizer"])
     plans = {}
     for batches in (2, 1000):
-        trainer = Trainer(settings(corpus["pairs"], tmp_path / f"run{batches}", checkpoint, max_steps=None,
+        trainer = pretraining_engine(settings(corpus["pairs"], tmp_path / f"run{batches}", checkpoint, max_steps=None,
                                    time_budget=1.0, eval_every=10, eval_batches=batches), World())
         plans[batches] = trainer.schedule.total_steps
     assert plans[1000] > 0.5 * plans[2], plans  # the eval split holds only a few batches either way

@@ -19,19 +19,21 @@ from safetensors.torch import load_file
 from support import ctrl_c_during_step
 from test_compile import count_inductor_compilations
 
+import bert.engine.loop as engine_loop
+import bert.train.pretraining as pretraining_task
 from bert.cli import main
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
+from bert.engine.checkpointing import latest_checkpoint, list_checkpoints
+from bert.engine.distributed import World
+from bert.engine.loop import Engine
+from bert.engine.metrics import read_metrics
+from bert.engine.optim import Lamb
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.model import BertModel
-from bert.train import PretrainConfig, loop, pretrain
-from bert.train.checkpointing import latest_checkpoint, list_checkpoints
-from bert.train.distributed import World
-from bert.train.loop import Trainer
-from bert.train.metrics import read_metrics
-from bert.train.optim import Lamb
+from bert.train import PretrainConfig, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
@@ -153,7 +155,7 @@ def test_interrupt_and_resume_match_an_uninterrupted_run(data: Path, tmp_path: P
 
 KILL_SCRIPT = """
 import sys, time
-import bert.train.checkpointing as checkpointing
+import bert.engine.checkpointing as checkpointing
 from bert.train import PretrainConfig, pretrain
 real_save = checkpointing.torch.save
 def slow_save(obj, path):
@@ -328,7 +330,7 @@ def test_cli_time_budget_stops_the_run_by_the_clock(data: Path, tiny_config: Pat
         planned.append(budget_seconds)
         return 1_000_000
 
-    monkeypatch.setattr(loop, "estimate_total_steps", a_million_steps)
+    monkeypatch.setattr(engine_loop, "estimate_total_steps", a_million_steps)
     run = tmp_path / "budget"
     assert main(["pretrain", "--data", str(data), "--config", str(tiny_config), "--out", str(run),
                  "--time-budget", "0.03", "--batch-size", "4", "--no-progress", "--log-every", "1"]) == 0
@@ -342,7 +344,7 @@ def test_cli_time_budget_stops_the_run_by_the_clock(data: Path, tiny_config: Pat
 def record_evaluation_batches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, dict]]:
     """Make the trainer's evaluations record (unmasked examples, masked batch) for every batch they read."""
     recorded: list[tuple[dict, dict]] = []
-    evaluate = loop.evaluate
+    evaluate = pretraining_task.evaluate
 
     class Recording:
         def __init__(self, collator: MaskingCollator) -> None:
@@ -353,7 +355,7 @@ def record_evaluation_batches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dic
             recorded.append((examples, batch))
             return batch
 
-    monkeypatch.setattr(loop, "evaluate", lambda model, data, collator, *args, **kwargs: evaluate(
+    monkeypatch.setattr(pretraining_task, "evaluate", lambda model, data, collator, *args, **kwargs: evaluate(
         model, data, Recording(collator), *args, **kwargs))
     return recorded
 
@@ -401,13 +403,13 @@ def test_time_budget_schedule_is_refit_so_the_learning_rate_ends_near_zero(
         data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Evaluations made 0.2 s slower than the up-front estimate assumes: without re-planning, about half of the
     # estimated steps would not fit and the run would stop with the learning rate near half its peak.
-    evaluate = Trainer._evaluate
+    evaluate = Engine._evaluate
 
     def slow_evaluate(self, bar):
         time.sleep(0.2)
         return evaluate(self, bar)
 
-    monkeypatch.setattr(Trainer, "_evaluate", slow_evaluate)
+    monkeypatch.setattr(Engine, "_evaluate", slow_evaluate)
     run = tmp_path / "run"
     pretrain(settings(data, run, time_budget=0.1, lr=1e-3, warmup_steps=None, warmup_fraction=0.0, eval_every=4,
                       eval_batches=1, batch_size=4))

@@ -20,16 +20,15 @@ from typing import Any
 
 import pytest
 import torch
-from support import train_albert_tokenizer, train_roberta_tokenizer
+from support import pretraining_engine, train_albert_tokenizer, train_roberta_tokenizer
 
 from bert.cli import main
 from bert.data.dataset import PretrainingDataset
 from bert.data.tokenizer_training import train_tokenizer
+from bert.engine.distributed import World
+from bert.engine.metrics import read_metrics
 from bert.heads import IGNORE_INDEX
 from bert.train import PretrainConfig, pretrain
-from bert.train.distributed import World
-from bert.train.loop import Trainer
-from bert.train.metrics import read_metrics
 
 # ---- a corpus whose sentence order can be read off the text -----------------------------------------------------
 # Every document is 2-4 sentences; sentence s starts with the ordinal ORDINALS[s] ("first", "second", ...) and its
@@ -118,12 +117,12 @@ OBJECTIVES = {  # case: (prepared data, --config, model overrides, transformers 
 }
 
 
-def record_one_training_step(trainer: Trainer) -> dict[str, Any]:
-    """Run ``trainer._train_step()`` (one optimizer step, as the loop runs it) and record what it did: the example
+def record_one_training_step(trainer: Any) -> dict[str, Any]:
+    """Run ``trainer.train_step()`` (one optimizer step, as the loop runs it) and record what it did: the example
     indices of its global batch, every micro-batch's inputs and :class:`~bert.train.loss.LossSums` (``out.loss`` is
     what it back-propagates), and the gradients the optimizer stepped with (clipping must be off)."""
     record: dict[str, Any] = {"indices": [], "inputs": [], "outputs": [], "grads": {}}
-    next_step, objective, optimizer_step = trainer.order.next_step, trainer.wrapped, trainer.optimizer.step
+    next_step, objective, optimizer_step = trainer.task.order.next_step, trainer.wrapped, trainer.optimizer.step
 
     def recording_next_step() -> torch.Tensor:
         indices = next_step()
@@ -137,14 +136,14 @@ def record_one_training_step(trainer: Trainer) -> dict[str, Any]:
         return out
 
     def recording_optimizer_step(*args: Any, **kwargs: Any) -> Any:
-        record["grads"] = {name: p.grad.detach().clone() for name, p in trainer.model.named_parameters()
+        record["grads"] = {name: p.grad.detach().clone() for name, p in trainer.task.model.named_parameters()
                            if p.grad is not None}
         return optimizer_step(*args, **kwargs)
 
-    trainer.order.next_step = recording_next_step
+    trainer.task.order.next_step = recording_next_step
     trainer.wrapped = recording_objective
     trainer.optimizer.step = recording_optimizer_step
-    trainer._train_step()
+    trainer.train_step()
     return record
 
 
@@ -159,9 +158,9 @@ def test_training_loss_and_gradient_equal_the_models_and_transformers_loss_for_t
                          batch_size=8, grad_accum=2, max_steps=10, lr=1e-3, warmup_steps=0, max_grad_norm=0.0,
                          eval_every=0, save_every=0, progress=False, threads=1)
     cfg.validate()
-    trainer = Trainer(cfg, World())  # as pretrain() builds it, in a world of one process
-    assert type(trainer.model).__name__ == class_name
-    before = copy.deepcopy(trainer.model)  # the weights of the step, kept apart from the optimizer's update
+    trainer = pretraining_engine(cfg, World())  # as pretrain() builds it, in a world of one process
+    assert type(trainer.task.model).__name__ == class_name
+    before = copy.deepcopy(trainer.task.model)  # the weights of the step, kept apart from the optimizer's update
     before.save_pretrained(tmp_path / "before")
     record = record_one_training_step(trainer)
 
@@ -170,7 +169,7 @@ def test_training_loss_and_gradient_equal_the_models_and_transformers_loss_for_t
     inputs = {key: torch.cat([micro[key] for micro in record["inputs"]])
               for key in ("input_ids", "token_type_ids", "attention_mask", "labels", "next_sentence_label")}
     rows = record["indices"][0].tolist()
-    original = trainer.train_data.batch(rows)
+    original = trainer.task.train_data.batch(rows)
     masked = inputs["labels"] != IGNORE_INDEX
     assert masked.any(dim=1).all()
     assert torch.equal(inputs["labels"][masked], original["input_ids"][masked])  # MLM targets: the original tokens
@@ -181,7 +180,7 @@ def test_training_loss_and_gradient_equal_the_models_and_transformers_loss_for_t
     # The sentence labels the reference losses use: read from the text for sentence order, the data's for NSP.
     sentence_labels = None
     if data_name in ("sop", "albert-sop"):
-        sentence_labels = order_labels_from_text(trainer.train_data, rows, transformers_tokenizer(data))
+        sentence_labels = order_labels_from_text(trainer.task.train_data, rows, transformers_tokenizer(data))
         assert 0 < int(sentence_labels.sum()) < len(rows)  # both orders occur in the batch
         assert torch.equal(inputs["next_sentence_label"], sentence_labels)  # 1 exactly where B comes first
     elif data_name == "nsp":

@@ -14,7 +14,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from support import make_tiny_variant, make_weights_distinctive, train_albert_tokenizer, train_roberta_tokenizer
+from support import (
+    make_tiny_variant,
+    make_weights_distinctive,
+    pretraining_engine,
+    train_albert_tokenizer,
+    train_roberta_tokenizer,
+)
 from test_pretrain_loop import TINY, write_corpus
 
 from bert.cli import main
@@ -22,11 +28,10 @@ from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
+from bert.engine.distributed import World
+from bert.engine.metrics import read_metrics
 from bert.train import PretrainConfig, pretrain
-from bert.train.distributed import World
 from bert.train.evaluate import EVAL_MASKING_SEED
-from bert.train.loop import Trainer
-from bert.train.metrics import read_metrics
 from bert.variants.auto import auto_class, auto_tokenizer
 
 SMALL = {**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
@@ -253,11 +258,11 @@ def test_init_from_a_variant_checkpoint_starts_from_its_exact_weights_and_step_0
     checkpoint, data = variant_start(datasets, variant, tmp_path)
     config = PretrainConfig(data=data, out=tmp_path / "run", init_from=str(checkpoint), max_steps=1, batch_size=4,
                             eval_batches=3, eval_every=0, save_every=0, progress=False, threads=1)
-    trainer = Trainer(config, World())
-    assert type(trainer.model).__name__ == class_name
+    trainer = pretraining_engine(config, World())
+    assert type(trainer.task.model).__name__ == class_name
 
     # The weights at step 0: every tensor of the file, bit for bit; the decoder is the (loaded) word embeddings.
-    ours, saved = trainer.model.state_dict(), load_file(checkpoint / "model.safetensors")
+    ours, saved = trainer.task.model.state_dict(), load_file(checkpoint / "model.safetensors")
     assert set(ours) - set(saved) == {tied} and set(saved) <= set(ours)
     for name, tensor in saved.items():
         assert torch.equal(ours[name], tensor), name
@@ -316,7 +321,7 @@ def test_init_from_a_variant_checkpoint_continues_it_with_all_its_heads_at_their
     class_name, objective, tied = VARIANT_STARTS[variant]
     checkpoint, data = variant_start(datasets, variant, tmp_path)
     capsys.readouterr()
-    trainer = Trainer(PretrainConfig(data=data, out=tmp_path / "run", init_from=str(checkpoint), max_steps=4,
+    trainer = pretraining_engine(PretrainConfig(data=data, out=tmp_path / "run", init_from=str(checkpoint), max_steps=4,
                                      batch_size=8, lr=1e-3, head_lr=5e-3, eval_batches=2, progress=False, threads=1),
                       World())
     err = capsys.readouterr().err
@@ -327,7 +332,7 @@ def test_init_from_a_variant_checkpoint_continues_it_with_all_its_heads_at_their
     prefix = f"{reference.base_model_prefix}."
     heads = {name for name, _ in reference.named_parameters() if not name.startswith(prefix)}
     assert heads and tied not in heads
-    names = {id(p): name for name, p in trainer.model.named_parameters()}
+    names = {id(p): name for name, p in trainer.task.model.named_parameters()}
     head_groups = [g for g in trainer.optimizer.param_groups if "lr_scale" in g]
     encoder_groups = [g for g in trainer.optimizer.param_groups if "lr_scale" not in g]
     assert {names[id(p)] for g in head_groups for p in g["params"]} == heads
@@ -341,12 +346,12 @@ def test_init_from_a_variant_checkpoint_continues_it_with_all_its_heads_at_their
 
     def before(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if "before" not in first:
-            first["before"] = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+            first["before"] = {name: p.detach().clone() for name, p in trainer.task.model.named_parameters()}
             first["lr"] = {"heads": {g["lr"] for g in head_groups}, "encoder": {g["lr"] for g in encoder_groups}}
 
     def after(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if "after" not in first:
-            first["after"] = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+            first["after"] = {name: p.detach().clone() for name, p in trainer.task.model.named_parameters()}
 
     trainer.optimizer.register_step_pre_hook(before)
     trainer.optimizer.register_step_post_hook(after)

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from bert.config import BertConfig
+from bert.engine.checkpointing import latest_checkpoint, list_checkpoints, prune_checkpoints
+from bert.engine.optim import Lamb, build_optimizer, parameter_groups
+from bert.engine.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.train.checkpointing import latest_checkpoint, list_checkpoints, prune_checkpoints
 from bert.train.loss import PretrainingObjective, masked_lm_loss, summarize
-from bert.train.optim import Lamb, build_optimizer, parameter_groups
-from bert.train.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 
 
 def tiny_model(vocab: int = 97) -> BertForPreTraining:

@@ -38,9 +38,9 @@ import bert
 from bert.cli import main
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
+from bert.engine.checkpointing import latest_checkpoint, list_checkpoints, load_model_weights, read_training_state
+from bert.engine.metrics import read_metrics
 from bert.heads import BertForPreTraining
-from bert.train.checkpointing import latest_checkpoint, list_checkpoints, load_checkpoint
-from bert.train.metrics import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
@@ -110,7 +110,8 @@ def lines_in(path: Path) -> int:
 def checkpoint_step(folder: Path) -> int:
     """Load a checkpoint as --resume does (weights into a model of its config, then the training state): its step."""
     model = BertForPreTraining(bert.BertConfig.from_json_file(folder / "config.json"))
-    return load_checkpoint(folder, model).step
+    load_model_weights(folder, model)
+    return read_training_state(folder).step
 
 
 def train_steps(run: Path) -> list[int]:
@@ -416,7 +417,7 @@ def test_a_disk_that_fills_up_stops_with_one_line_keeps_the_last_checkpoint_and_
         resumed = left / "run"
         resume_rc = int((tmp_path / "resume.rc").read_text())
     else:  # no mount allowed here: the same failure, raised by the write itself
-        import bert.train.checkpointing as checkpointing
+        import bert.engine.checkpointing as checkpointing
         real_save = checkpointing.torch.save
 
         def full_disk(obj, path):
@@ -457,7 +458,7 @@ def test_a_disk_without_room_for_one_checkpoint_is_refused_before_training(data,
         code, err, left = run_on_small_disk(before, "run", after, max(size // 3, 16384), tmp_path)
         run = left / "run"
     else:
-        import bert.train.checkpointing as checkpointing
+        import bert.engine.checkpointing as checkpointing
         usage = shutil.disk_usage(tmp_path)
         monkeypatch.setattr(checkpointing.shutil, "disk_usage", lambda _: usage._replace(free=size // 3))
         run = tmp_path / "run"

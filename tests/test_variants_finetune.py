@@ -15,7 +15,7 @@ from support import conll_file, make_tiny_variant, mean_loss, sentiment_file, sq
 
 from bert.cli import main
 from bert.finetune import FinetuneConfig, classification, ner, squad
-from bert.finetune.trainer import load_pretrained, set_seed, train
+from bert.finetune.task import load_pretrained, set_seed, train
 from bert.heads import IGNORE_INDEX
 from bert.tokenizer.fast import FastTokenizer
 from bert.variants.auto import auto_class, auto_tokenizer

@@ -1,6 +1,6 @@
 """``bert finetune {classify|ner|qa}`` and ``bert predict {classify|ner|qa}`` (see :mod:`bert.finetune`).
 
-``bert finetune``'s training flags are :class:`~bert.finetune.trainer.FinetuneConfig`'s fields; the others name the
+``bert finetune``'s training flags are :class:`~bert.finetune.config.FinetuneConfig`'s fields; the others name the
 model, the files and the task's options."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import sys
 
 from bert.errors import BertError
-from bert.finetune.trainer import FinetuneConfig
+from bert.finetune.config import FinetuneConfig
 from bert.settings import add_arguments, from_arguments
 
 TASKS = ("classify", "ner", "qa")
@@ -28,7 +28,7 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
 
 def _run_finetune(args: argparse.Namespace) -> None:
     from bert.finetune import finetune_classifier, finetune_ner, finetune_qa
-    from bert.finetune.trainer import refuse_overwrite
+    from bert.finetune.task import refuse_overwrite
     from bert.weights import check_writable_directory
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

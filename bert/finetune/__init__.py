@@ -6,15 +6,15 @@
 * extractive question answering (:mod:`~bert.finetune.squad`): SQuAD v1.1 JSON
 
 Shared pieces: :mod:`~bert.finetune.tables` / :mod:`~bert.finetune.conll` (reading files),
-:mod:`~bert.finetune.batching` (dynamic padding, length grouping), :mod:`~bert.finetune.trainer` (the loop,
-checkpointing, metrics.json, curves.png) and :mod:`~bert.finetune.metrics` (accuracy/F1/correlations, seqeval,
-SQuAD EM/F1).
+:mod:`~bert.finetune.batching` (dynamic padding, length grouping), :mod:`~bert.finetune.config` (the settings),
+:mod:`~bert.finetune.task` (fine-tuning as a task of the training engine, :mod:`bert.engine`: batches, loss,
+best model, metrics.json) and :mod:`~bert.finetune.metrics` (accuracy/F1/correlations, seqeval, SQuAD EM/F1).
 """
 
 from bert.finetune.classification import finetune_classifier, predict_classifier, predict_classifier_file
+from bert.finetune.config import FinetuneConfig
 from bert.finetune.ner import finetune_ner, predict_ner, predict_ner_file
 from bert.finetune.squad import finetune_qa, predict_qa, predict_qa_file
-from bert.finetune.trainer import FinetuneConfig
 
 __all__ = ["FinetuneConfig", "finetune_classifier", "finetune_ner", "finetune_qa", "predict_classifier",
            "predict_classifier_file", "predict_ner", "predict_ner_file", "predict_qa", "predict_qa_file"]

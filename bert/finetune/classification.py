@@ -20,11 +20,10 @@ import torch
 
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
+from bert.finetune.config import FinetuneConfig, choose_metric
 from bert.finetune.metrics import accuracy, binary_f1, macro_f1, pearson, spearman
 from bert.finetune.tables import read_table, resolve_label_column, resolve_text_columns
-from bert.finetune.trainer import (
-    FinetuneConfig,
-    choose_metric,
+from bert.finetune.task import (
     input_limit,
     load_pretrained,
     resumes_from_checkpoint,

@@ -28,11 +28,10 @@ import torch
 
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
+from bert.finetune.config import FinetuneConfig, choose_metric
 from bert.finetune.conll import Sentence, read_conll
 from bert.finetune.metrics import entity_scores, get_entities
-from bert.finetune.trainer import (
-    FinetuneConfig,
-    choose_metric,
+from bert.finetune.task import (
     input_limit,
     load_pretrained,
     resumes_from_checkpoint,

@@ -29,11 +29,10 @@ import torch
 
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
+from bert.finetune.config import FinetuneConfig, choose_metric
 from bert.finetune.metrics import squad_scores
 from bert.finetune.tables import read_text
-from bert.finetune.trainer import (
-    FinetuneConfig,
-    choose_metric,
+from bert.finetune.task import (
     input_limit,
     load_pretrained,
     resumes_from_checkpoint,

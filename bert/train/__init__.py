@@ -1,16 +1,15 @@
 """Pretraining BERT: ``pretrain(PretrainConfig(...))``, the API behind ``bert pretrain``, and knowledge
-distillation: ``distill(DistillConfig(...))``, behind ``bert distill``.
+distillation: ``distill(DistillConfig(...))``, behind ``bert distill`` — two tasks of the training engine
+(:mod:`bert.engine`).
 
-Modules, one idea each: :mod:`~bert.train.config` (settings), :mod:`~bert.train.loss` (masked-only MLM loss),
-:mod:`~bert.train.optim` (AdamW groups, LAMB), :mod:`~bert.train.schedule` (warmup + linear decay),
-:mod:`~bert.train.batches` (data order, per-process masked batches), :mod:`~bert.train.checkpointing` (atomic,
-resumable checkpoints), :mod:`~bert.train.metrics` (metrics.jsonl, curves.png), :mod:`~bert.train.distributed`
-(torchrun/DDP), :mod:`~bert.train.loop` (the loop itself) and :mod:`~bert.train.distill` (a teacher's loss
-on the same loop).
+Modules, one idea each: :mod:`~bert.train.config` (settings), :mod:`~bert.train.model_choice` (which model, on
+which data), :mod:`~bert.train.init_from` (starting from a checkpoint), :mod:`~bert.train.loss` (masked-only MLM
+loss), :mod:`~bert.train.batches` (data order, per-process masked batches), :mod:`~bert.train.evaluate` (held-out
+MLM), :mod:`~bert.train.pretraining` (the pretraining task) and :mod:`~bert.train.distill` (a teacher's loss on it).
 """
 
 from bert.train.config import PretrainConfig
 from bert.train.distill import DistillConfig, distill
-from bert.train.loop import pretrain
+from bert.train.pretraining import pretrain
 
 __all__ = ["DistillConfig", "PretrainConfig", "distill", "pretrain"]

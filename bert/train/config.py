@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bert.engine.optim import OPTIMIZERS
 from bert.errors import BertError
 from bert.settings import fixed_on_resume, setting
-from bert.train.optim import OPTIMIZERS
 
 # The argument groups of ``bert pretrain --help``.
 LENGTH, OPTIMISATION, MASKING, RUN = ("length (at least one)", "optimisation", "masking",
@@ -39,7 +39,7 @@ class PretrainConfig:
         train "mlm" only.
     out: the run folder (metrics.jsonl, curves.png, checkpoints/, final/).
     max_steps / time_budget (minutes): when to stop; the learning rate decays to 0 at max_steps, or at the
-        number of steps estimated to fit in the time budget (see :mod:`bert.train.schedule`).
+        number of steps estimated to fit in the time budget (see :mod:`bert.engine.schedule`).
     batch_size: examples per process per micro-batch; one optimizer step sees
         batch_size × grad_accum × processes examples.
     warmup_steps (wins) or warmup_fraction of the total steps.

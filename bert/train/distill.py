@@ -23,8 +23,8 @@ gradients, is never given to the optimizer and its weights never change; it must
 (the check of :mod:`bert.train.init_from`). Distillation trains the masked LM only: the pooler and NSP head are
 copied from the teacher (or left as initialised) and frozen.
 
-Everything else is :class:`~bert.train.loop.Trainer`'s — time budget or max steps, evaluation, atomic checkpoints,
-exact ``--resume``, Ctrl-C, DDP, metrics.jsonl, curves.png: :class:`DistillTrainer` swaps only the student's
+Everything else is pretraining's and the engine's — time budget or max steps, evaluation, atomic checkpoints,
+exact ``--resume``, Ctrl-C, DDP, metrics.jsonl, curves.png: :class:`DistillationTask` swaps only the student's
 starting point, the objective, the metrics and the curves. Train lines of metrics.jsonl carry each loss term
 (``soft_target_loss``, ``mlm_loss``, ``cosine_loss``) and their weighted sum ``loss``; eval lines score the student
 (``mlm_loss``, ``mlm_accuracy``) and the teacher (``teacher_mlm_loss``, ``teacher_mlm_accuracy``) on the same
@@ -49,6 +49,9 @@ from torch import nn
 from bert.atomic import write_file_atomically
 from bert.config import BertConfig
 from bert.data.masking import MaskingCollator
+from bert.engine.distributed import World
+from bert.engine.loop import run_task
+from bert.engine.task import Batch
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.hub import resolve_model_folder
@@ -56,11 +59,11 @@ from bert.plotting import Panel, Series
 from bert.settings import setting
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.train.config import PretrainConfig
-from bert.train.distributed import World
 from bert.train.evaluate import evaluate
 from bert.train.init_from import InitCheckpoint
-from bert.train.loop import Trainer, build_model_config, pretrain
 from bert.train.loss import STAT_NAMES, LossSums, masked_lm_logits, summarize
+from bert.train.model_choice import build_model_config
+from bert.train.pretraining import PretrainingTask
 
 # The argument groups of ``bert distill --help`` besides ``bert pretrain``'s.
 STUDENT = "the student (at most one; default: --student-layers with half the teacher's)"
@@ -132,7 +135,8 @@ def distill(config: DistillConfig) -> Path:
 
     Under torchrun every process calls this; the returned path is the same on all of them.
     """
-    return pretrain(config, DistillTrainer)
+    config.validate()
+    return run_task(lambda world: DistillationTask(config, world), config.out)
 
 
 # ---- teacher and student ---------------------------------------------------------------------------------------
@@ -333,14 +337,13 @@ class DistillationObjective(nn.Module):
 
 # ---- the trainer -------------------------------------------------------------------------------------------------
 
-class DistillTrainer(Trainer):
-    """The pretraining :class:`~bert.train.loop.Trainer` with a teacher: use :func:`distill` rather than this."""
+class DistillationTask(PretrainingTask):
+    """Pretraining with a teacher: the student's starting point, the objective, the metrics and the curves differ;
+    use :func:`distill` rather than this class."""
 
-    command = "distill"
-    stats_size = len(DISTILL_STAT_NAMES)
-    cfg: DistillConfig
-    objective: DistillationObjective
-    teacher: BertForPreTraining
+    name = "distill"
+    stat_names = DISTILL_STAT_NAMES
+    config: DistillConfig
 
     def __init__(self, config: DistillConfig, world: World) -> None:
         self.teacher_result: dict[str, float] | None = None  # the teacher's held-out metrics (computed once)
@@ -348,14 +351,14 @@ class DistillTrainer(Trainer):
 
     def _init_checkpoint(self) -> InitCheckpoint | None:
         """Load and check the teacher (before anything is written), then say where the student starts."""
-        cfg = self.cfg
+        cfg = self.config
         teacher = load_teacher(cfg.teacher)
         self.teacher_digest = weights_digest(teacher.model)
         self.teacher = teacher.model.to(self.world.device)
-        if cfg.config is None and cfg.init_from is None:  # the Trainer checks its vocabulary: the teacher's
+        if cfg.config is None and cfg.init_from is None:  # the task checks its vocabulary: the teacher's
             layers = cfg.student_layers or max(1, teacher.checkpoint.config.num_hidden_layers // 2)
             return StudentStart.from_teacher(teacher, layers, cfg.model_changes())
-        tokenizer = BertTokenizer.from_pretrained(self.tokenizer_dir)
+        tokenizer = BertTokenizer.from_pretrained(self.data_dir / "tokenizer")
         teacher.checkpoint.check_vocabulary(tokenizer, self.data_dir)
         start = super()._init_checkpoint()
         student = start.config if start is not None else build_model_config(
@@ -364,15 +367,15 @@ class DistillTrainer(Trainer):
         check_student(student, teacher.checkpoint.config, cfg.alpha_cos)
         return start
 
-    def _checkpoint_extra(self) -> dict[str, Any]:
-        return {**super()._checkpoint_extra(), "teacher_sha256": self.teacher_digest}
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "teacher_sha256": self.teacher_digest}
 
-    def _check_resumable(self, extra: dict[str, Any], path: Path) -> None:
-        if extra.get("teacher_sha256", self.teacher_digest) != self.teacher_digest:
+    def check_resumable(self, settings: dict[str, Any], path: Path) -> None:
+        if settings.get("teacher_sha256", self.teacher_digest) != self.teacher_digest:
             raise BertError(f"--resume: {path} was distilled from a teacher with other weights than --teacher "
-                            f"{self.cfg.teacher} has now; resume with the teacher it started with, or choose another "
-                            "--out to start afresh")
-        super()._check_resumable(extra, path)
+                            f"{self.config.teacher} has now; resume with the teacher it started with, or choose "
+                            "another --out to start afresh")
+        super().check_resumable(settings, path)
 
     def _start_note(self, fresh: str | None) -> str:
         assert self.init is not None
@@ -382,33 +385,37 @@ class DistillTrainer(Trainer):
                       f"{self.teacher.config.num_hidden_layers} ({origin}) and its embeddings, pooler and heads")
         return f"the student starts from {origin}" + (f"; {fresh}" if fresh else "")
 
-    def _build_objective(self) -> DistillationObjective:
-        cfg = self.cfg
-        return DistillationObjective(self.model, self.teacher, cfg.temperature, cfg.alpha_ce, cfg.alpha_mlm,
-                                     cfg.alpha_cos)
+    def objective(self) -> DistillationObjective:
+        if not hasattr(self, "_objective"):
+            cfg = self.config
+            self._objective = DistillationObjective(self.model, self.teacher, cfg.temperature, cfg.alpha_ce,
+                                                    cfg.alpha_mlm, cfg.alpha_cos)
+        return self._objective
 
-    def _normalizers(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    def normalizers(self, batches: Sequence[Batch]) -> list[dict[str, Any]]:
         tokens = torch.tensor([float(sum(int(b["attention_mask"].sum()) for b in batches))], dtype=torch.float64)
         self.world.all_reduce_sum(tokens)
-        return {**super()._normalizers(batches), "token_normalizer": max(tokens.item(), 1.0)}
+        return [{**every, "token_normalizer": max(tokens.item(), 1.0)} for every in super().normalizers(batches)]
 
-    def _summarize(self, stats: torch.Tensor) -> dict[str, float]:
-        return self.objective.summarize(stats)
+    def summarize(self, stats: torch.Tensor) -> dict[str, float]:
+        return self.objective().summarize(stats)
 
-    def _held_out(self) -> dict[str, float]:
+    def evaluate(self) -> dict[str, Any] | None:
         """The student's held-out MLM loss and accuracy, and the teacher's on the same batches and masks."""
+        if self.eval_data is None or self.config.eval_batches == 0:
+            return None
+
         def score(model: BertForPreTraining) -> dict[str, float]:
-            return evaluate(model, self.eval_data, self.eval_collator, self.cfg.batch_size,
-                            self.cfg.eval_batches * self.cfg.batch_size, task=None, device=self.world.device,
-                            autocast=self._autocast())
+            return evaluate(model, self.eval_data, self.eval_collator, self.config.batch_size,
+                            self.config.eval_batches * self.config.batch_size, task=None, device=self.world.device)
 
         if self.teacher_result is None:
             self.teacher_result = score(self.teacher)
-            self._note(f"teacher: held-out MLM loss {self.teacher_result['mlm_loss']:.4f}, MLM accuracy "
-                       f"{self.teacher_result['mlm_accuracy']:.3f}")
+            self.note(f"teacher: held-out MLM loss {self.teacher_result['mlm_loss']:.4f}, MLM accuracy "
+                      f"{self.teacher_result['mlm_accuracy']:.3f}")
         return {**score(self.model), **{f"teacher_{key}": value for key, value in self.teacher_result.items()}}
 
-    def _curve_panels(self) -> Sequence[Panel]:
+    def panels(self, events: list[dict[str, Any]], best_step: int | None) -> Sequence[Panel]:
         return DISTILLATION_PANELS
 
 

@@ -1,13 +1,12 @@
-"""What a run writes as it goes: ``RUN/metrics.jsonl`` (one JSON object per event) and ``RUN/curves.png``.
+"""What a run writes as it goes: ``OUT/metrics.jsonl``, one JSON object per event, read back for ``curves.png``.
 
-Each line of metrics.jsonl has ``kind`` ("train" or "eval"), ``step``, and the measured values among
-``mlm_loss``, ``mlm_accuracy``, the sentence task's ``nsp_loss``, ``nsp_accuracy`` (next-sentence data) or
-``sop_loss``, ``sop_accuracy`` (sentence-order data), ``lr``, ``tokens_per_second`` and ``elapsed``
-(seconds of training). Train lines average the steps since the previous train line; ``tokens_per_second`` counts
-every position of the global batch (batch × sequence length × processes × accumulation, padding included) per
-second of step time (evaluation and checkpointing excluded). Eval lines also carry ``peak_rss_gb``, the process's
-peak resident memory so far (null where the platform does not report it). On ``--resume`` the lines
-after the checkpoint's step are dropped, so the file reads as one uninterrupted run.
+Each line has ``kind`` ("train" or "eval"), ``step`` and the values the task measures (see its module: pretraining's
+``mlm_loss``, ``nsp_accuracy``..., fine-tuning's ``loss``, ``accuracy``...), plus what the engine adds: train lines
+``lr``, ``tokens_per_second`` (every position of the global batch, padding included, per second of step time,
+evaluation and checkpointing excluded) and ``elapsed`` (seconds of training); eval lines ``elapsed`` and
+``peak_rss_gb``, the process's peak resident memory so far (null where the platform does not report it). Train lines
+average the steps since the previous one. On ``--resume`` the lines after the checkpoint's step are dropped, so the
+file reads as one uninterrupted run.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from bert.atomic import write_text_atomically
-from bert.plotting import Panel, Series
 
 
 class MetricsLog:
@@ -61,13 +59,3 @@ def peak_rss_gb() -> float | None:
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """The events of a metrics.jsonl file."""
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def pretraining_panels(events: list[dict[str, Any]]) -> list[Panel]:
-    """curves.png of a pretraining run: MLM loss, MLM accuracy and (when the run trains one, i.e. its events carry
-    it) the sentence task's accuracy, NSP or SOP, train and eval, against the step."""
-    keys = [("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy")]
-    keys += [(f"{task}_accuracy", f"{task.upper()} accuracy") for task in ("nsp", "sop")
-             if any(f"{task}_accuracy" in e for e in events)]  # none in an MLM-only run
-    return [Panel(title, key.rpartition("_")[2], [Series("train", key, "train"), Series("eval", key, "eval", "o-")])
-            for key, title in keys]

@@ -1,20 +1,19 @@
 """Training checkpoints: everything needed to continue a run exactly where it stopped, written atomically.
 
-Layout of ``RUN/checkpoints/step-0000100/``::
+Layout of ``OUT/checkpoints/step-0000100/``::
 
     config.json, model.safetensors   the model, by ``save_pretrained`` (so the folder also loads with
-                                     ``BertForPreTraining.from_pretrained``, ours or transformers')
-    training_state.pt                optimizer and schedule state, the step, the data position (epoch, index in
-                                     that epoch's shuffled order), and the RNG states (python, numpy, torch,
-                                     the masking and the data-order generators); read with ``weights_only=True``
-    trainer_state.json               the same scalars, human-readable (step, epoch, index, elapsed seconds,
-                                     lr, total_steps of the schedule)
-
-Fine-tuning (:mod:`bert.finetune.trainer`) writes the same folders: its own state goes into ``TrainingState.extra``
-(no masking generator, a data order of its own) and a copy of the best model so far comes along as an extra file.
+                                     ``from_pretrained``, ours or transformers')
+    training_state.pt                the engine's state (step, elapsed seconds, optimizer, schedule, Python/NumPy/
+                                     torch RNG states, the evaluations so far and the best one, the log window),
+                                     the task's position in its data (epochs, index, generator states) and the run's
+                                     settings; read with ``weights_only=True``
+    trainer_state.json               the scalars of that, human-readable (step, elapsed seconds, lr, total_steps of
+                                     the schedule, the data position)
+    best.safetensors                 where the run keeps its best model (fine-tuning): a copy of it
 
 Atomicity: a checkpoint is written by :func:`bert.atomic.replace_folder_atomically`: into
-``RUN/checkpoints/.tmp-step-0000100-<pid>/``, every file fsync'ed, the folder renamed to ``step-0000100`` (one atomic
+``OUT/checkpoints/.tmp-step-0000100-<pid>/``, every file fsync'ed, the folder renamed to ``step-0000100`` (one atomic
 ``rename``) and the parent folder fsync'ed. A process killed mid-write leaves only a ``.tmp-*`` folder, which
 :func:`latest_checkpoint` never considers (and the next save deletes). Only names matching ``step-NNNNNNN`` are
 checkpoints.
@@ -84,15 +83,13 @@ class TrainingState:
     """The non-model part of a checkpoint (see the module docstring)."""
 
     step: int
-    epoch: int
-    index: int  # position in the epoch's shuffled order of the next example to read
     elapsed: float  # seconds of training before this checkpoint (for --time-budget and the logs)
     optimizer: dict[str, Any]
     schedule: dict[str, Any]
     rng: dict[str, Any]
-    masking_generator: torch.Tensor | None = None  # pretraining's; None for fine-tuning
-    data_order_generator: torch.Tensor | None = None  # its state *before* it drew this epoch's order (pretraining)
-    extra: dict[str, Any] = field(default_factory=dict)  # a caller's own state (fine-tuning's), loadable as weights
+    data: dict[str, Any] = field(default_factory=dict)  # the task's position in its data
+    progress: dict[str, Any] = field(default_factory=dict)  # the engine's: evaluations, the best one, the log window
+    settings: dict[str, Any] = field(default_factory=dict)  # what a resumed run must share (see bert.settings)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -120,8 +117,9 @@ def save_checkpoint(checkpoints_dir: Path, model: Any, state: TrainingState,
             if shutil.disk_usage(checkpoints_dir).free < 2 * (tmp / "model.safetensors").stat().st_size + (1 << 20):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
             raise OSError(errno.EIO, f"torch.save failed ({str(error).splitlines()[0]})") from None
-        summary = {"step": state.step, "epoch": state.epoch, "index": state.index, "elapsed": state.elapsed,
-                   "lr": state.optimizer["param_groups"][0]["lr"], "total_steps": state.schedule.get("total_steps")}
+        summary = {"step": state.step, "elapsed": state.elapsed, "lr": state.optimizer["param_groups"][0]["lr"],
+                   "total_steps": state.schedule.get("total_steps"),
+                   **{key: value for key, value in state.data.items() if isinstance(value, (int, float))}}
         (tmp / TRAINER_STATE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         for name, source in (extra_files or {}).items():
             shutil.copyfile(source, tmp / name)
@@ -190,7 +188,6 @@ def read_training_state(path: Path) -> TrainingState:
     return TrainingState(**data)
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module) -> TrainingState:
-    """Load the model weights of checkpoint ``path`` into ``model`` and return the rest of its state."""
+def load_model_weights(path: Path, model: torch.nn.Module) -> None:
+    """Load the model weights of checkpoint ``path`` into ``model``."""
     load_into(model, read_state_dict(find_weights(path)), source=str(path))
-    return read_training_state(path)

@@ -1,0 +1,270 @@
+"""Pretraining as a task of the engine: :func:`pretrain` (the Python API behind ``bert pretrain``).
+
+What is trained: the model type's pretraining class (:func:`~bert.train.model_choice.pretraining_model_class`), from
+random weights or a checkpoint (``init_from``), through :class:`~bert.train.loss.PretrainingObjective` — the masked-only
+MLM loss plus the sentence task's (NSP or SOP), whose sums are divided by the global batch's masked-token and example
+counts. Its batches: :class:`~bert.train.batches.DataOrder` cuts the shuffled training split into global batches of
+``batch_size × processes × grad_accum`` examples; each process reads and masks its rows of each micro-batch
+(:func:`~bert.train.batches.masked_rows`). Its evaluation: held-out MLM loss/accuracy and the sentence task's accuracy
+on the first ``eval_batches × batch_size`` eval examples, masked the same way every time (:mod:`bert.train.evaluate`).
+What it leaves: ``OUT/final/`` (model + the data's tokenizer, swapped in atomically).
+
+Everything else — the step, schedule, logs, checkpoints, resume, Ctrl-C, bf16, compile, DDP — is the engine's
+(:mod:`bert.engine.loop`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bert.atomic import replace_folder_atomically
+from bert.data.dataset import PretrainingDataset
+from bert.data.masking import MaskingCollator
+from bert.data.prepare import load_meta
+from bert.engine.checkpointing import latest_checkpoint, list_checkpoints
+from bert.engine.distributed import World, set_threads
+from bert.engine.loop import run_task
+from bert.engine.metrics import peak_rss_gb
+from bert.engine.optim import build_optimizer
+from bert.engine.schedule import WarmupLinearSchedule, resolve_warmup
+from bert.engine.task import Batch, Outcome, Task
+from bert.errors import BertError
+from bert.heads import IGNORE_INDEX
+from bert.plotting import Panel, Series
+from bert.pretrained import PreTrainedModel
+from bert.train.batches import DataOrder, masked_rows, microbatches
+from bert.train.config import PretrainConfig
+from bert.train.evaluate import eval_collator, evaluate
+from bert.train.init_from import InitCheckpoint, fresh_heads_note
+from bert.train.loss import SENTENCE_TASKS, STAT_NAMES, PretrainingObjective, pretraining_heads, summarize
+from bert.train.model_choice import (
+    build_model_config,
+    check_model_objective,
+    config_model_type,
+    data_tokenizer,
+    pretraining_model_class,
+    training_objective,
+)
+from bert.variants.auto import model_type_of
+from bert.weights import check_writable_directory
+
+
+def pretrain(config: PretrainConfig) -> Path:
+    """Pretrain a model as ``config`` says; returns ``OUT/final`` (model + tokenizer files).
+
+    Under torchrun every process calls this; the returned path is the same on all of them.
+    """
+    config.validate()
+    return run_task(lambda world: PretrainingTask(config, world), config.out)
+
+
+def pretraining_panels(events: list[dict[str, Any]]) -> list[Panel]:
+    """curves.png of a pretraining run: MLM loss, MLM accuracy and (when the run trains one, i.e. its events carry
+    it) the sentence task's accuracy, NSP or SOP, train and eval, against the step."""
+    keys = [("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy")]
+    keys += [(f"{task}_accuracy", f"{task.upper()} accuracy") for task in ("nsp", "sop")
+             if any(f"{task}_accuracy" in e for e in events)]  # none in an MLM-only run
+    return [Panel(title, key.rpartition("_")[2], [Series("train", key, "train"), Series("eval", key, "eval", "o-")])
+            for key, title in keys]
+
+
+class PretrainingTask(Task):
+    """Masked LM (+ NSP or SOP) on data written by ``bert prepare``; use :func:`pretrain` rather than this class.
+
+    A subclass (:class:`bert.train.distill.DistillationTask`) changes where the weights come from
+    (:meth:`_init_checkpoint`, :meth:`_start_note`) and what the step computes (:meth:`objective` and the rest of
+    the task's contract)."""
+
+    name = "pretrain"
+    stat_names = STAT_NAMES
+
+    def __init__(self, config: PretrainConfig, world: World) -> None:
+        self.config, self.world = config, world
+        self.data_dir, self.out = Path(config.data), Path(config.out)
+        set_threads(world, config.threads)
+        self._load_data()
+        self.init: InitCheckpoint | None = self._init_checkpoint()  # checked before anything is written
+        model_type = model_type_of(self.init.config) if self.init else config_model_type(config.config or "mini")
+        self.model_class = pretraining_model_class(model_type)
+        check_model_objective(model_type, self.model_class, self.objective_name)
+        self.tokenizer = data_tokenizer(model_type, self.data_dir / "tokenizer", self.data_dir)
+        resuming = config.resume and latest_checkpoint(self.out / "checkpoints") is not None
+        init_state = None
+        if self.init is not None:
+            self.init.check_vocabulary(self.tokenizer, self.data_dir)
+            if not resuming:  # a resumed run continues from its own checkpoint, not from the initial weights
+                init_state = self.init.read_weights()
+        self._check_out()
+        self._make_collators()
+        self.model = self._build_model(init_state)
+        self.evaluate_at_start = self.init is not None  # the starting point: did continuing to train help?
+        self.per_step = config.batch_size * world.world_size * config.grad_accum
+        self.order = DataOrder(len(self.train_data), self.per_step, config.seed)
+
+    # ---- setup -------------------------------------------------------------------------------------------------
+    def _load_data(self) -> None:
+        meta = load_meta(self.data_dir)
+        self.train_data = PretrainingDataset(self.data_dir / "train")
+        eval_dir = self.data_dir / "eval"
+        eval_data = PretrainingDataset(eval_dir) if (eval_dir / "input_ids.npy").is_file() else None
+        self.eval_data = eval_data if eval_data is not None and len(eval_data) > 0 else None
+        self.seq_len = self.train_data.max_seq_len
+        self.objective_name = training_objective(self.config.objective, meta.get("objective", "mlm+nsp"),
+                                                 self.data_dir)
+        self.sentence_task = SENTENCE_TASKS[self.objective_name]  # "nsp", "sop"; None: MLM only
+
+    def _check_out(self) -> None:
+        if self.world.is_main:
+            check_writable_directory(self.out, "run folder")
+            if not self.config.resume and list_checkpoints(self.out / "checkpoints"):
+                raise BertError(f"{self.out} already holds checkpoints: pass --resume to continue that run, "
+                                "or choose another --out")
+        self.world.barrier()
+
+    def _make_collators(self) -> None:
+        cfg = self.config
+        self.collator = MaskingCollator.from_tokenizer(
+            self.tokenizer, seed=cfg.seed + 1, whole_word_masking=cfg.whole_word_masking,
+            mlm_probability=cfg.mask_prob, max_predictions_per_seq=cfg.max_predictions_per_seq)
+        self.eval_collator = eval_collator(self.tokenizer, self.seq_len, cfg.whole_word_masking)
+        wanted = round(cfg.mask_prob * (self.seq_len - 3))
+        if cfg.max_predictions_per_seq is not None and cfg.max_predictions_per_seq < wanted:
+            self.note(f"--max-predictions-per-seq {cfg.max_predictions_per_seq} caps the masking: a full "
+                      f"{self.seq_len}-token sequence masks {cfg.max_predictions_per_seq} tokens, not the "
+                      f"{wanted} that --mask-prob {cfg.mask_prob} asks for")
+
+    def _build_model(self, init_state: dict[str, torch.Tensor] | None) -> PreTrainedModel:
+        """The model, seeded, with the initial weights loaded; MLM-only runs freeze the pooler and sentence head."""
+        cfg = self.config
+        model_config = self.init.config if self.init is not None else build_model_config(
+            cfg.config or "mini", self.collator.vocab_size, self.tokenizer.pad_token_id, cfg.model_changes())
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        model = self.model_class(model_config)
+        positions = model.base_model.embeddings.max_length()  # RoBERTa's table also holds its padding offset
+        if positions < self.seq_len:
+            raise BertError(f"the data has sequences of {self.seq_len} tokens but the model only {positions} positions")
+        if self.init is not None and init_state is not None:
+            self.note(self._start_note(fresh_heads_note(self.init.load_into(model, init_state))))
+        sentence_head = pretraining_heads(model).sentence
+        if self.sentence_task is None and sentence_head is not None:
+            # MLM only: the pooler and sentence head get no gradient; leave them as they are
+            for parameter in [*model.base_model.pooler.parameters(), *sentence_head.parameters()]:
+                parameter.requires_grad_(False)
+        return model
+
+    def _init_checkpoint(self) -> InitCheckpoint | None:
+        """The checkpoint whose weights the model starts from (None: random weights), before anything is written."""
+        if self.config.init_from is None:
+            return None
+        return InitCheckpoint.resolve(self.config.init_from, self.config.model_changes())
+
+    def _start_note(self, fresh: str | None) -> str:
+        """The log line saying where the weights come from (``fresh``: what the checkpoint lacked, or None)."""
+        assert self.init is not None
+        return f"continuing pretraining from {self.init.folder}" + (f"; {fresh}" if fresh else "")
+
+    # ---- what is trained ---------------------------------------------------------------------------------------
+    def objective(self) -> nn.Module:
+        """The module that turns a masked batch into loss sums (see :mod:`bert.train.loss`)."""
+        if not hasattr(self, "_objective"):
+            self._objective = PretrainingObjective(self.model, self.sentence_task)
+        return self._objective
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        head_lr_scale = cfg.head_lr / cfg.lr if cfg.head_lr is not None else 1.0
+        return build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, head_lr_scale)
+
+    def make_schedule(self, total_steps: int) -> WarmupLinearSchedule:
+        warmup = resolve_warmup(total_steps, self.config.warmup_steps, self.config.warmup_fraction)
+        return WarmupLinearSchedule(self.config.lr, warmup, total_steps)
+
+    # ---- batches -----------------------------------------------------------------------------------------------
+    def next_step(self) -> tuple[list[Batch], bool]:
+        indices = self.order.next_step()
+        return [masked_rows(self.train_data, self.collator, chunk, self.world.rank, self.world.world_size)
+                for chunk in microbatches(indices, self.config.grad_accum)], False
+
+    def probe_batch(self) -> Batch:
+        rows = torch.arange(min(self.config.batch_size, len(self.train_data)))
+        return MaskingCollator.from_tokenizer(self.tokenizer, seed=0)(self.train_data.batch(rows.tolist()))
+
+    def eval_seconds(self, pass_seconds: float) -> float:
+        if self.eval_data is None:
+            return 0.0
+        batches = min(self.config.eval_batches, math.ceil(len(self.eval_data) / self.config.batch_size))
+        return batches * pass_seconds / 3  # a forward pass is about a third of forward + backward
+
+    def data_state(self) -> dict[str, Any]:
+        return {"epoch": self.order.epoch, "index": self.order.index,
+                "data_order_generator": self.order.epoch_start_state,
+                "masking_generator": self.collator.generator.get_state()}
+
+    def load_data_state(self, state: dict[str, Any]) -> None:
+        self.order.restore(state["epoch"], state["index"], state["data_order_generator"])
+        self.collator.load_state_dict({"generator_state": state["masking_generator"]})
+
+    # ---- the loss ----------------------------------------------------------------------------------------------
+    def normalizers(self, batches: Sequence[Batch]) -> list[dict[str, Any]]:
+        """The global batch's masked tokens and examples (summed over processes): every micro-batch's loss sums
+        are divided by these, so accumulation and DDP give the gradient of the mean loss over the global batch."""
+        totals = torch.tensor([float(sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in batches)),
+                               float(sum(len(b["next_sentence_label"]) for b in batches))], dtype=torch.float64)
+        self.world.all_reduce_sum(totals)
+        every = {"mlm_normalizer": max(totals[0].item(), 1.0), "nsp_normalizer": max(totals[1].item(), 1.0)}
+        return [every] * len(batches)
+
+    def forward(self, module: nn.Module, batch: Batch, normalizers: dict[str, Any]) -> tuple[torch.Tensor,
+                                                                                              torch.Tensor]:
+        out = module(**batch, **normalizers)
+        return out.loss, out.stats()
+
+    def summarize(self, stats: torch.Tensor) -> dict[str, float]:
+        return summarize(stats, self.sentence_task)
+
+    def postfix(self, summary: dict[str, float]) -> dict[str, str]:
+        return {"mlm_loss": f"{summary['mlm_loss']:.3f}"}
+
+    # ---- evaluation and files ----------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, Any] | None:
+        """Held-out MLM loss/accuracy (and NSP or SOP accuracy), see :mod:`bert.train.evaluate`."""
+        if self.eval_data is None or self.config.eval_batches == 0:
+            return None
+        return evaluate(self.objective(), self.eval_data, self.eval_collator, self.config.batch_size,
+                        self.config.eval_batches * self.config.batch_size, device=self.world.device)
+
+    def eval_message(self, step: int, metrics: dict[str, Any], best_so_far: bool) -> str:
+        accuracy = f"{self.sentence_task}_accuracy"
+        return (f"step {step}: eval MLM loss {metrics['mlm_loss']:.4f}, MLM accuracy {metrics['mlm_accuracy']:.3f}"
+                + (f", {self.sentence_task.upper()} accuracy {metrics[accuracy]:.3f}" if accuracy in metrics else ""))
+
+    def panels(self, events: list[dict[str, Any]], best_step: int | None) -> Sequence[Panel]:
+        return pretraining_panels(events)
+
+    def finish(self, outcome: Outcome) -> Path:
+        """Interrupted: say how to resume and raise KeyboardInterrupt; else ``OUT/final``: save_pretrained + the
+        data's tokenizer, swapped in atomically. The tokenizer is saved as the model's family (a DistilBERT's says
+        DistilBertTokenizer: transformers then gives it no token_type_ids)."""
+        if outcome.interrupted:
+            if not outcome.aborted:
+                self.note(f"interrupted at step {outcome.step}; saved {outcome.checkpoint}. To continue, run the "
+                          "same command with --resume")
+            raise KeyboardInterrupt
+        final = self.out / "final"
+        if self.world.is_main:
+            replace_folder_atomically(final, lambda tmp: self.save_model(tmp))
+            peak = peak_rss_gb()
+            memory = f", peak memory {peak:.2f} GB" if peak is not None else ""
+            self.note(f"done: {outcome.step} steps{memory}; model and tokenizer in {final}")
+        self.world.barrier()
+        return final
