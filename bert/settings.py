@@ -8,7 +8,8 @@ flag (``--field-name``), its parsing back into the config, and whether a resumed
     add_arguments(parser, MyConfig)                      # --lr, in the group "optimisation", "(default 0.0001)"
     config = from_arguments(MyConfig, parser.parse_args())
 
-A bool field is a switch: ``--name`` when it defaults to False, ``--name`` / ``--no-name`` when it defaults to True.
+A bool field is a switch: ``--name`` when it defaults to False, ``--name`` / ``--no-name`` when it defaults to True;
+a list field takes one or more values.
 ``aliases`` are older spellings of the flag still accepted (those README or scripts use); ``free_on_resume`` marks a
 setting that changes neither the batches nor the arithmetic of an update, so ``--resume`` may change it.
 """
@@ -81,6 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, *, exclud
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction if default else "store_true"
         else:
+            if kind is list:  # one or more values: --eval-files a.txt b.txt
+                kind, options["nargs"] = str, "+"
             options["type"] = json_object if kind is dict else kind
             options["metavar"] = meta.get("metavar") or ("JSON" if kind is dict else None)
             if meta.get("choices") is not None:

@@ -74,8 +74,8 @@ def accuracy_over_maskings(models: dict[str, str], data: Path, draws: int, bf16:
 
     from bert.data.dataset import PretrainingDataset
     from bert.heads import BertForPreTraining
+    from bert.pretraining.evaluate import EVAL_MASKING_SEED, eval_collator, evaluate
     from bert.tokenizer.wordpiece import BertTokenizer
-    from bert.train.evaluate import EVAL_MASKING_SEED, eval_collator, evaluate
 
     eval_data = PretrainingDataset(data / "eval")
     collator = eval_collator(BertTokenizer.from_pretrained(next(iter(models.values()))), eval_data.max_seq_len)

@@ -45,7 +45,7 @@ from bert import BertConfig, BertForPreTraining, BertForSequenceClassification, 
 from bert.compile import compile_for_inference, compile_for_training
 from bert.engine.optim import build_optimizer
 from bert.heads import IGNORE_INDEX
-from bert.train.loss import PretrainingObjective
+from bert.pretraining.loss import PretrainingObjective
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "wikitext-2"
@@ -179,9 +179,10 @@ def pretraining_batch(batch: int, length: int, generator: torch.Generator) -> di
 
 def train_step_for(impl: str, model: torch.nn.Module, task: str) -> Callable[[dict], float]:
     """One optimizer step (forward + backward + AdamW with `bert pretrain`'s parameter groups) as a function of the
-    batch. Our pretraining step uses the masked-only MLM decoder (bert.train.loss); transformers' BertForPreTraining
-    and both fine-tuning heads compute their own loss. "compiled": ours through bert.compile.compile_for_training;
-    "checkpointed": ours with gradient checkpointing (each layer recomputed in backward)."""
+    batch. Our pretraining step uses the masked-only MLM decoder (bert.pretraining.loss); transformers'
+    BertForPreTraining and both fine-tuning heads compute their own loss. "compiled": ours through
+    bert.compile.compile_for_training; "checkpointed": ours with gradient checkpointing (each layer recomputed in
+    backward)."""
     optimizer = build_optimizer(model, "adamw", 1e-4, 0.01)
     ours_pretraining = task == "pretrain" and impl in OURS
     if impl == "checkpointed":

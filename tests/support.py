@@ -200,7 +200,7 @@ NEGATIVE = ["a terrible film", "boring and dull", "i hated it", "awful acting", 
 def ctrl_c_during_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
     """Send SIGINT to this process in the middle of optimizer step ``step`` of the pretraining loop (as if the user
     pressed Ctrl-C then); undo with ``monkeypatch.undo()`` before resuming."""
-    from bert.train.batches import DataOrder
+    from bert.pretraining.batches import DataOrder
 
     original, calls = DataOrder.next_step, {"n": 0}
 
@@ -284,7 +284,7 @@ def perturb(model: torch.nn.Module) -> None:
 def pretraining_engine(config: Any, world: Any) -> Any:
     """The engine of a pretraining run, built but not started (``.task`` is the pretraining task)."""
     from bert.engine.loop import Engine
-    from bert.train.pretraining import PretrainingTask
+    from bert.pretraining.task import PretrainingTask
 
     return Engine(PretrainingTask(config, world))
 
@@ -292,6 +292,6 @@ def pretraining_engine(config: Any, world: Any) -> Any:
 def distillation_engine(config: Any, world: Any) -> Any:
     """The engine of a distillation run, built but not started (``.task`` is the distillation task)."""
     from bert.engine.loop import Engine
-    from bert.train.distill import DistillationTask
+    from bert.pretraining.distill import DistillationTask
 
     return Engine(DistillationTask(config, world))

@@ -49,7 +49,7 @@ def write(root, version):
             data={"epoch": 0, "index": step}))
     elif writer == "final":
         from bert.engine.task import Outcome
-        from bert.train.pretraining import PretrainingTask
+        from bert.pretraining.task import PretrainingTask
         task = SimpleNamespace(out=root, model=model(version), tokenizer=tokenizer,
                                world=SimpleNamespace(is_main=True, barrier=lambda: None), note=lambda message: None)
         task.save_model = lambda folder: PretrainingTask.save_model(task, folder)

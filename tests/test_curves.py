@@ -16,9 +16,9 @@ from bert.finetune import FinetuneConfig, classification
 from bert.finetune.task import finetune_panels, set_seed, train
 from bert.heads import BertForSequenceClassification
 from bert.plotting import plot_curves
+from bert.pretraining.distill import DISTILLATION_PANELS
+from bert.pretraining.task import pretraining_panels
 from bert.tokenizer.wordpiece import BertTokenizer
-from bert.train.distill import DISTILLATION_PANELS
-from bert.train.pretraining import pretraining_panels
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def test_trained_vocab_has_specials_first_and_loads_back(tmp_path):
 def test_cased_vocab(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    tok = train_tokenizer([corpus], 300, tmp_path / "tok", lowercase=False, min_frequency=1)
+    tok = train_tokenizer([corpus], 300, tmp_path / "tok", cased=True, min_frequency=1)
     assert not tok.do_lower_case and "The" in tok.get_vocab()
     assert BertTokenizer.from_pretrained(tmp_path / "tok").decode(tok.encode("Café")) == "Café"
 

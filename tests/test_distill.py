@@ -26,14 +26,14 @@ from bert.engine.loop import Engine
 from bert.engine.metrics import read_metrics
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.tokenizer.wordpiece import BertTokenizer
-from bert.train.distill import (
+from bert.pretraining.distill import (
     DistillationObjective,
     DistillConfig,
     distill,
     save_student,
     spread_layers,
 )
+from bert.tokenizer.wordpiece import BertTokenizer
 
 SIZE = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
         "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}

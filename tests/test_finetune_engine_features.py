@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,29 +14,20 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from support import REPO, sentiment_file
+from support import REPO, make_tiny_model, sentiment_file
 from test_compile import count_inductor_compilations
 
 import bert.engine.loop as engine_loop
 from bert.cli import main
-from bert.config import BertConfig
 from bert.engine.metrics import read_metrics
 from bert.finetune import classification
 from bert.model import BertModel
 
-NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
-
 
 @pytest.fixture(scope="module")
-def encoder(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BertModel without dropout, with bert-base-uncased's tokenizer files."""
-    folder = tmp_path_factory.mktemp("encoder")
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(minilm_dir / name, folder / name)
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=128, **NO_DROPOUT)).save_pretrained(folder)
-    return folder
+    return make_tiny_model(tmp_path_factory.mktemp("encoder"), max_positions=128, cls=BertModel)
 
 
 def classify(encoder: Path, data: Path, out: Path, *flags: str) -> list[str]:
@@ -138,3 +128,17 @@ def test_a_time_budget_the_epochs_would_overrun_refits_the_schedule_so_the_learn
 
 
 engine_real = engine_loop.estimate_total_steps
+
+
+def test_a_time_budget_the_epochs_fit_in_changes_nothing(encoder: Path, tmp_path: Path) -> None:
+    """The same run with and without a 60-minute budget: the same schedule, losses, evaluations and weights."""
+    data = sentiment_file(tmp_path / "t.tsv", repeat=1)
+    runs = {name: tmp_path / name for name in ("plain", "budget")}
+    assert main(classify(encoder, data, runs["plain"], "--epochs", "2", "--batch-size", "4")) == 0
+    assert main(classify(encoder, data, runs["budget"], "--epochs", "2", "--batch-size", "4",
+                         "--time-budget", "60")) == 0
+    plain, budget = (json.loads((run / "metrics.json").read_text()) for run in runs.values())
+    assert budget["total_steps_planned"] == plain["total_steps_planned"] and budget["stopped_by"] == "epochs"
+    assert train_losses(runs["budget"]) == train_losses(runs["plain"]) and budget["history"] == plain["history"]
+    wa, wb = (load_file(run / "model.safetensors") for run in runs.values())
+    assert all(torch.equal(wa[name], wb[name]) for name in wa)

@@ -30,9 +30,9 @@ from bert.engine.distributed import World
 from bert.engine.metrics import read_metrics
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
+from bert.pretraining import PretrainConfig, pretrain
+from bert.pretraining.evaluate import EVAL_MASKING_SEED, evaluate
 from bert.tokenizer.wordpiece import BertTokenizer
-from bert.train import PretrainConfig, pretrain
-from bert.train.evaluate import EVAL_MASKING_SEED, evaluate
 
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 
@@ -186,8 +186,8 @@ def test_bad_starting_points_are_one_line_errors_and_write_nothing(case: str, co
 
 KILL_AFTER_STEP = """
 import os, signal, sys
-from bert.train.batches import DataOrder
-from bert.train import PretrainConfig, pretrain
+from bert.pretraining.batches import DataOrder
+from bert.pretraining import PretrainConfig, pretrain
 original, calls = DataOrder.next_step, {"n": 0}
 def next_step(self):
     calls["n"] += 1

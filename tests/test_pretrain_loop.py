@@ -20,7 +20,7 @@ from support import ctrl_c_during_step
 from test_compile import count_inductor_compilations
 
 import bert.engine.loop as engine_loop
-import bert.train.pretraining as pretraining_task
+import bert.pretraining.task as pretraining_task
 from bert.cli import main
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import prepare_pretraining_data
@@ -33,7 +33,7 @@ from bert.engine.optim import Lamb
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.model import BertModel
-from bert.train import PretrainConfig, pretrain
+from bert.pretraining import PretrainConfig, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
@@ -156,7 +156,7 @@ def test_interrupt_and_resume_match_an_uninterrupted_run(data: Path, tmp_path: P
 KILL_SCRIPT = """
 import sys, time
 import bert.engine.checkpointing as checkpointing
-from bert.train import PretrainConfig, pretrain
+from bert.pretraining import PretrainConfig, pretrain
 real_save = checkpointing.torch.save
 def slow_save(obj, path):
     if obj["step"] >= 4:

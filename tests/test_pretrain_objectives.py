@@ -28,7 +28,7 @@ from bert.data.tokenizer_training import train_tokenizer
 from bert.engine.distributed import World
 from bert.engine.metrics import read_metrics
 from bert.heads import IGNORE_INDEX
-from bert.train import PretrainConfig, pretrain
+from bert.pretraining import PretrainConfig, pretrain
 
 # ---- a corpus whose sentence order can be read off the text -----------------------------------------------------
 # Every document is 2-4 sentences; sentence s starts with the ordinal ORDINALS[s] ("first", "second", ...) and its
@@ -119,8 +119,8 @@ OBJECTIVES = {  # case: (prepared data, --config, model overrides, transformers 
 
 def record_one_training_step(trainer: Any) -> dict[str, Any]:
     """Run ``trainer.train_step()`` (one optimizer step, as the loop runs it) and record what it did: the example
-    indices of its global batch, every micro-batch's inputs and :class:`~bert.train.loss.LossSums` (``out.loss`` is
-    what it back-propagates), and the gradients the optimizer stepped with (clipping must be off)."""
+    indices of its global batch, every micro-batch's inputs and :class:`~bert.pretraining.loss.LossSums`
+    (``out.loss`` is what it back-propagates), and the gradients the optimizer stepped with (clipping must be off)."""
     record: dict[str, Any] = {"indices": [], "inputs": [], "outputs": [], "grads": {}}
     next_step, objective, optimizer_step = trainer.task.order.next_step, trainer.wrapped, trainer.optimizer.step
 

@@ -30,8 +30,8 @@ from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
 from bert.engine.distributed import World
 from bert.engine.metrics import read_metrics
-from bert.train import PretrainConfig, pretrain
-from bert.train.evaluate import EVAL_MASKING_SEED
+from bert.pretraining import PretrainConfig, pretrain
+from bert.pretraining.evaluate import EVAL_MASKING_SEED
 from bert.variants.auto import auto_class, auto_tokenizer
 
 SMALL = {**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}

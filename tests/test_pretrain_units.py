@@ -1,4 +1,4 @@
-"""Unit tests of bert.train's pieces: masked-only loss, optimizer groups, LAMB, schedule, checkpoint listing."""
+"""Unit tests of bert.pretraining's pieces: masked-only loss, optimizer groups, LAMB, schedule, checkpoint listing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bert.engine.optim import Lamb, build_optimizer, parameter_groups
 from bert.engine.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.train.loss import PretrainingObjective, masked_lm_loss, summarize
+from bert.pretraining.loss import PretrainingObjective, masked_lm_loss, summarize
 
 
 def tiny_model(vocab: int = 97) -> BertForPreTraining:

@@ -302,7 +302,7 @@ def test_kill_9_while_weights_are_written_keeps_the_previous_checkpoint_and_resu
 BLOCK_AT_STEP = """
 import sys, time
 from bert.cli import main
-from bert.train.batches import DataOrder
+from bert.pretraining.batches import DataOrder
 real_next_step = DataOrder.next_step
 calls = 0
 def next_step(self):

@@ -19,11 +19,12 @@ import pytest
 from test_pretrain_loop import TINY, train_events, write_corpus
 
 from bert.cli import build_parser, main
+from bert.data.config import PrepareConfig, TokenizerTrainingConfig
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
 from bert.finetune import FinetuneConfig
+from bert.pretraining import DistillConfig, PretrainConfig
 from bert.settings import flag, free_on_resume, from_arguments, value_type
-from bert.train import DistillConfig, PretrainConfig
 
 # (command, config class, the required arguments, the config those alone give, flags that are no config field)
 TASK_FLAGS = {"classify": {"text_column", "text_columns", "label_column"},
@@ -36,6 +37,10 @@ COMMANDS = [
     *[(("finetune", task), FinetuneConfig, ["--model", "m", "--train", "f", "--out", "o"],
        FinetuneConfig(max_seq_len=384) if task == "qa" else FinetuneConfig(),  # help: "default 128; 384 for qa"
        {"model", "train", "eval", "out", *TASK_FLAGS[task]}) for task in TASK_FLAGS],
+    (("prepare",), PrepareConfig, ["f.txt", "--tokenizer", "t", "--out", "o"], PrepareConfig(),
+     {"tokenizer", "out", "overwrite", "quiet"}),
+    (("train-tokenizer",), TokenizerTrainingConfig, ["f.txt", "--vocab-size", "100", "--out", "o"],
+     TokenizerTrainingConfig(), {"vocab_size", "out"}),
 ]
 IDS = [" ".join(command) for command, *_ in COMMANDS]
 
@@ -54,6 +59,11 @@ OLD_FINETUNE = ("--model --train --eval --eval-every --metric --patience --out -
                 "--time-budget --max-steps --group-by-length --save-every --keep-last --resume "
                 "--gradient-checkpointing --device --no-progress").split()
 OLD_FLAGS = {"pretrain": OLD_PRETRAIN, "distill": OLD_DISTILL, "finetune": OLD_FINETUNE}
+# ... and of these two, before their settings were defined once (commit 17fa78f).
+OLD_DATA_FLAGS = {"prepare": ("--tokenizer --objective --out --max-seq-len --seed --short-seq-prob "
+                              "--sentence-pair-prob --dupe-factor --eval-fraction --eval-files --format "
+                              "--no-sentence-split --overwrite --quiet").split(),
+                  "train-tokenizer": "--vocab-size --out --cased --min-frequency --format".split()}
 
 
 def command_parser(*names: str) -> argparse.ArgumentParser:
@@ -78,6 +88,9 @@ def other_value(field: dataclasses.Field, kind: type, default: Any) -> tuple[Any
     elif kind is dict:
         value = {"hidden_dropout_prob": 0.25}
         return value, [flag(field.name), json.dumps(value)]
+    elif kind is list:
+        value = [f"{field.name}-1", f"{field.name}-2"]
+        return value, [flag(field.name), *value]
     elif kind is int:
         value = (default or 0) + 3
     elif kind is float:
@@ -139,6 +152,21 @@ def test_every_older_flag_spelling_still_parses(command: str) -> None:
     assert args.progress is False
     if command != "finetune":
         assert getattr(args, "mask_prob", 0.25) == 0.25
+
+
+@pytest.mark.parametrize("command", OLD_DATA_FLAGS)
+def test_every_older_data_flag_spelling_still_parses_to_the_same_settings(command: str) -> None:
+    parser = command_parser(command)
+    known = {s for a in options(parser) for s in a.option_strings}
+    assert set(OLD_DATA_FLAGS[command]) <= known, set(OLD_DATA_FLAGS[command]) - known
+    if command == "prepare":
+        args = parser.parse_args(["f.txt", "--tokenizer", "t", "--out", "o", "--no-sentence-split", "--eval-files",
+                                  "a.txt", "b.txt", "--quiet"])
+        assert from_arguments(PrepareConfig, args) == PrepareConfig(sentence_split=False, eval_files=["a.txt", "b.txt"])
+        assert args.quiet and args.files == ["f.txt"]
+    else:
+        args = parser.parse_args(["f.txt", "--vocab-size", "100", "--out", "o", "--cased", "--min-frequency", "1"])
+        assert from_arguments(TokenizerTrainingConfig, args) == TokenizerTrainingConfig(cased=True, min_frequency=1)
 
 
 def test_the_settings_a_resumed_run_may_change_are_those_readme_lists() -> None:

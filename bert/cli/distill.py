@@ -1,20 +1,20 @@
-"""``bert distill``: train a small student BERT to imitate a trained teacher (see :mod:`bert.train.distill`).
+"""``bert distill``: train a small student BERT to imitate a trained teacher (see :mod:`bert.pretraining.distill`).
 
-Its flags are :class:`~bert.train.distill.DistillConfig`'s fields: every ``bert pretrain`` flag that makes sense for
-the student (length, optimisation, masking, evaluation, checkpoints, --resume), the teacher, the student's starting
-point and the loss weights.
+Its flags are :class:`~bert.pretraining.distill.DistillConfig`'s fields: every ``bert pretrain`` flag that makes sense
+for the student (length, optimisation, masking, evaluation, checkpoints, --resume), the teacher, the student's
+starting point and the loss weights.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from bert.pretraining.distill import DistillConfig
 from bert.settings import add_arguments, from_arguments
-from bert.train.distill import DistillConfig
 
 
 def _run(args: argparse.Namespace) -> None:
-    from bert.train.distill import distill
+    from bert.pretraining.distill import distill
 
     distill(from_arguments(DistillConfig, args))
 

@@ -1,16 +1,17 @@
 """``bert pretrain``: train a BERT (or a RoBERTa, ALBERT, DistilBERT) from scratch or from a checkpoint on data written
-by ``bert prepare`` (see :mod:`bert.train`). Its flags are :class:`~bert.train.config.PretrainConfig`'s fields."""
+by ``bert prepare`` (see :mod:`bert.pretraining`). Its flags are
+:class:`~bert.pretraining.config.PretrainConfig`'s fields."""
 
 from __future__ import annotations
 
 import argparse
 
+from bert.pretraining.config import PretrainConfig
 from bert.settings import add_arguments, from_arguments
-from bert.train.config import PretrainConfig
 
 
 def _run(args: argparse.Namespace) -> None:
-    from bert.train import pretrain  # the training code loads only when this command runs
+    from bert.pretraining import pretrain  # the training code loads only when this command runs
 
     pretrain(from_arguments(PretrainConfig, args))
 

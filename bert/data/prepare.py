@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from bert.atomic import replace_folder_atomically
-from bert.data.corpus import FORMATS, CorpusWarning, ReadStats, check_input_files, iter_documents
+from bert.data.config import PrepareConfig
+from bert.data.corpus import CorpusWarning, ReadStats, check_input_files, iter_documents
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
 from bert.data.examples import PairSpans, concatenate_shuffled, create_pairs, create_sentence_pairs
 from bert.data.packing import pack_full_sentences
@@ -39,7 +40,6 @@ from bert.weights import check_writable_directory
 DATA_FORMAT_VERSION = 1
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar from this much input on (progress=None)
 PART_CHARS = 4 << 20  # documents are read and tokenized in parts of about this many characters
-OBJECTIVES = ("mlm+nsp", "mlm", "mlm+sop")
 # The two labels of each sentence-pair objective, as meta.json's split summaries name them.
 LABEL_NAMES = {"mlm+nsp": ("is_next", "not_next"), "mlm+sop": ("in_order", "swapped")}
 
@@ -56,27 +56,6 @@ def _load_tokenizer(tokenizer: Any) -> FastTokenizer:
     if path.exists() or path.is_absolute() or os.fspath(tokenizer).startswith((".", "~")):
         return BertTokenizer.from_pretrained(path)  # a file, or a missing folder: its own error message
     return auto_tokenizer(resolve_model_folder(tokenizer))
-
-
-def _check_settings(max_seq_len: int, short_seq_prob: float, dupe_factor: int, eval_fraction: float, fmt: str,
-                    objective: str, sentence_pair_prob: float) -> None:
-    if objective not in OBJECTIVES:
-        raise BertError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
-    if max_seq_len < 5:
-        raise BertError(f"--max-seq-len must be at least 5 ([CLS] A [SEP] B [SEP] with 2 tokens), got {max_seq_len}")
-    if not 0.0 <= short_seq_prob <= 1.0:
-        raise BertError(f"--short-seq-prob must be between 0 and 1, got {short_seq_prob}")
-    if not 0.0 <= sentence_pair_prob <= 1.0:
-        raise BertError(f"--sentence-pair-prob must be between 0 and 1, got {sentence_pair_prob}")
-    if sentence_pair_prob > 0 and objective != "mlm+nsp":
-        raise BertError(f"--sentence-pair-prob makes next-sentence pairs: use it with --objective mlm+nsp, "
-                        f"not {objective}")
-    if dupe_factor < 1:
-        raise BertError(f"--dupe-factor must be at least 1, got {dupe_factor}")
-    if not 0.0 <= eval_fraction < 1.0:
-        raise BertError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
-    if fmt not in FORMATS:
-        raise BertError(f"unknown corpus format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
@@ -162,25 +141,13 @@ def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCo
     return spans
 
 
-def prepare_pretraining_data(
-    files: list[str | os.PathLike],
-    tokenizer: Any,
-    out_dir: str | os.PathLike,
-    *,
-    max_seq_len: int = 128,
-    seed: int = 12345,
-    short_seq_prob: float = 0.1,
-    dupe_factor: int = 1,
-    eval_fraction: float = 0.02,
-    eval_files: list[str | os.PathLike] | None = None,
-    format: str = "plain",
-    sentence_split: bool = True,
-    overwrite: bool = False,
-    progress: bool | None = None,
-    objective: str = "mlm+nsp",
-    sentence_pair_prob: float = 0.0,
-) -> dict[str, Any]:
+def prepare_pretraining_data(files: list[str | os.PathLike], tokenizer: Any, out_dir: str | os.PathLike,
+                             config: PrepareConfig | None = None, *, overwrite: bool = False,
+                             progress: bool | None = None, **settings: Any) -> dict[str, Any]:
     """Prepare pretraining data from text ``files`` into ``out_dir``; returns the ``meta.json`` contents.
+
+    The settings are ``config``'s, or :class:`~bert.data.config.PrepareConfig`'s fields given as keywords
+    (``max_seq_len=64, seed=1``); ``overwrite`` replaces an existing folder.
 
     ``eval_files`` (e.g. a corpus's validation split) make the evaluation split instead of held-out documents
     (``eval_fraction`` is then ignored).
@@ -196,9 +163,13 @@ def prepare_pretraining_data(
     :class:`~bert.errors.BertError`; repaired or skipped input (invalid UTF-8, empty documents, a single-document
     corpus) gives a :class:`~bert.data.corpus.CorpusWarning`.
     """
-    # Over ~60 lines only by its public signature and docstring; the body is the plan, each step a function.
+    # Over ~60 lines only by its docstring; the body is the plan, each step a function.
     # Check everything that can be checked before the (long) read.
-    _check_settings(max_seq_len, short_seq_prob, dupe_factor, eval_fraction, format, objective, sentence_pair_prob)
+    cfg = config or PrepareConfig(**settings)
+    cfg.validate()
+    objective, max_seq_len, seed, dupe_factor = cfg.objective, cfg.max_seq_len, cfg.seed, cfg.dupe_factor
+    short_seq_prob, sentence_pair_prob, eval_fraction = cfg.short_seq_prob, cfg.sentence_pair_prob, cfg.eval_fraction
+    eval_files, format, sentence_split = cfg.eval_files, cfg.format, cfg.sentence_split
     paths = check_input_files(files)
     eval_paths = check_input_files(eval_files) if eval_files else []
     if eval_paths:

@@ -12,13 +12,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
 from tokenizers.models import WordPiece
 
+from bert.data.config import TokenizerTrainingConfig
 from bert.data.corpus import FORMATS, ReadStats, check_input_files, iter_documents
 from bert.errors import BertError
 from bert.weights import check_writable_directory
+
+if TYPE_CHECKING:
+    from bert.tokenizer.wordpiece import BertTokenizer
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -34,28 +39,38 @@ def _batches(documents: Iterator[list[str]], size: int = 1000) -> Iterator[list[
         yield batch
 
 
-def train_tokenizer(
-    files: Sequence[str | os.PathLike],
-    vocab_size: int,
-    out_dir: str | os.PathLike,
-    lowercase: bool = True,
-    min_frequency: int = 2,
-    *,
-    format: str = "plain",
-    limit_alphabet: int = 1000,
-):
+def _wordpiece_trainer(vocab_size: int, lowercase: bool, min_frequency: int,
+                       limit_alphabet: int) -> tuple[Tokenizer, trainers.WordPieceTrainer]:
+    """An empty WordPiece tokenizer with BERT's normaliser, pre-tokenizer and decoder, and its trainer."""
+    backend = Tokenizer(WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+    backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
+                                                    lowercase=lowercase)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS), limit_alphabet=limit_alphabet,
+                                        continuing_subword_prefix="##", show_progress=False)
+    return backend, trainer
+
+
+def train_tokenizer(files: Sequence[str | os.PathLike], vocab_size: int, out_dir: str | os.PathLike,
+                    config: TokenizerTrainingConfig | None = None, *, limit_alphabet: int = 1000,
+                    **settings: Any) -> BertTokenizer:
     """Train a WordPiece vocabulary of (at most) ``vocab_size`` tokens on ``files``; write ``vocab.txt``,
     ``tokenizer.json`` and ``tokenizer_config.json`` into ``out_dir`` and return the loaded
     :class:`~bert.tokenizer.wordpiece.BertTokenizer`.
 
-    ``lowercase=False`` trains a cased vocabulary (no lower-casing, accents kept). ``min_frequency``: a pair must
-    occur this often to be merged. ``format``: how the files are read (:mod:`bert.data.corpus`; WikiText
+    The settings are ``config``'s, or :class:`~bert.data.config.TokenizerTrainingConfig`'s fields as keywords:
+    ``cased=True`` trains a cased vocabulary (no lower-casing, accents kept); ``min_frequency``: a pair must
+    occur this often to be merged; ``format``: how the files are read (:mod:`bert.data.corpus`; WikiText
     headings are left out and its ``@-@`` artefacts undone). ``limit_alphabet``: most distinct characters kept
     (as in BertWordPieceTokenizer). The result may be smaller than ``vocab_size`` when the corpus has fewer
     distinct pieces.
     """
     from bert.tokenizer.wordpiece import BertTokenizer
 
+    cfg = config or TokenizerTrainingConfig(**settings)
+    lowercase, min_frequency, format = not cfg.cased, cfg.min_frequency, cfg.format
     paths = check_input_files(files)
     if format not in FORMATS:
         raise BertError(f"unknown corpus format {format!r}; use one of {', '.join(FORMATS)}")
@@ -69,20 +84,7 @@ def train_tokenizer(
         raise BertError(f"output {out} exists and is not a folder")
     check_writable_directory(out, create=False)  # before training, not after
 
-    backend = Tokenizer(WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
-    backend.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
-    )
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        limit_alphabet=limit_alphabet,
-        continuing_subword_prefix="##",
-        show_progress=False,
-    )
+    backend, trainer = _wordpiece_trainer(vocab_size, lowercase, min_frequency, limit_alphabet)
     stats = ReadStats()
     # Sentence splitting does not matter for counting pieces; lines are handed over as they are.
     documents = iter_documents(paths, format, sentence_split=False, stats=stats, part_chars=4 << 20)

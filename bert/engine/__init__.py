@@ -3,7 +3,7 @@
 :mod:`~bert.engine.loop` (the :class:`~bert.engine.loop.Engine`: the step, schedule, logging, evaluation cadence, best
 model and patience, time budget, Ctrl-C, checkpoints and exact resume, bf16, compile, DDP) runs a
 :class:`~bert.engine.task.Task` (:mod:`~bert.engine.task`: what is trained, its batches, loss, evaluation and files).
-The tasks: pretraining and distillation (:mod:`bert.train`), classification, NER and QA (:mod:`bert.finetune`).
+The tasks: pretraining and distillation (:mod:`bert.pretraining`), classification, NER and QA (:mod:`bert.finetune`).
 
 Modules, one idea each: :mod:`~bert.engine.checkpointing` (atomic, resumable checkpoints),
 :mod:`~bert.engine.distributed` (torchrun/DDP), :mod:`~bert.engine.interrupt` (Ctrl-C and SIGTERM),

@@ -11,8 +11,8 @@ from typing import Any
 from bert.config import MODEL_TYPES, VARIANT_PRESET_FIELDS, BertConfig, split_preset
 from bert.errors import BertError
 from bert.pretrained import PreTrainedModel
+from bert.pretraining.loss import SENTENCE_TASKS, sentence_tasks
 from bert.tokenizer.fast import FastTokenizer
-from bert.train.loss import SENTENCE_TASKS, sentence_tasks
 from bert.variants.auto import TOKENIZERS, auto_class, model_type_of
 
 

@@ -1,13 +1,15 @@
 """Pretraining as a task of the engine: :func:`pretrain` (the Python API behind ``bert pretrain``).
 
-What is trained: the model type's pretraining class (:func:`~bert.train.model_choice.pretraining_model_class`), from
-random weights or a checkpoint (``init_from``), through :class:`~bert.train.loss.PretrainingObjective` — the masked-only
-MLM loss plus the sentence task's (NSP or SOP), whose sums are divided by the global batch's masked-token and example
-counts. Its batches: :class:`~bert.train.batches.DataOrder` cuts the shuffled training split into global batches of
+What is trained: the model type's pretraining class
+(:func:`~bert.pretraining.model_choice.pretraining_model_class`), from random weights or a checkpoint
+(``init_from``), through :class:`~bert.pretraining.loss.PretrainingObjective` — the masked-only MLM loss plus the
+sentence task's (NSP or SOP), whose sums are divided by the global batch's masked-token and example counts. Its
+batches: :class:`~bert.pretraining.batches.DataOrder` cuts the shuffled training split into global batches of
 ``batch_size × processes × grad_accum`` examples; each process reads and masks its rows of each micro-batch
-(:func:`~bert.train.batches.masked_rows`). Its evaluation: held-out MLM loss/accuracy and the sentence task's accuracy
-on the first ``eval_batches × batch_size`` eval examples, masked the same way every time (:mod:`bert.train.evaluate`).
-What it leaves: ``OUT/final/`` (model + the data's tokenizer, swapped in atomically).
+(:func:`~bert.pretraining.batches.masked_rows`). Its evaluation: held-out MLM loss/accuracy and the sentence task's
+accuracy on the first ``eval_batches × batch_size`` eval examples, masked the same way every time
+(:mod:`bert.pretraining.evaluate`). What it leaves: ``OUT/final/`` (model + the data's tokenizer, swapped in
+atomically).
 
 Everything else — the step, schedule, logs, checkpoints, resume, Ctrl-C, bf16, compile, DDP — is the engine's
 (:mod:`bert.engine.loop`).
@@ -40,12 +42,12 @@ from bert.errors import BertError
 from bert.heads import IGNORE_INDEX
 from bert.plotting import Panel, Series
 from bert.pretrained import PreTrainedModel
-from bert.train.batches import DataOrder, masked_rows, microbatches
-from bert.train.config import PretrainConfig
-from bert.train.evaluate import eval_collator, evaluate
-from bert.train.init_from import InitCheckpoint, fresh_heads_note
-from bert.train.loss import SENTENCE_TASKS, STAT_NAMES, PretrainingObjective, pretraining_heads, summarize
-from bert.train.model_choice import (
+from bert.pretraining.batches import DataOrder, masked_rows, microbatches
+from bert.pretraining.config import PretrainConfig
+from bert.pretraining.evaluate import eval_collator, evaluate
+from bert.pretraining.init_from import InitCheckpoint, fresh_heads_note
+from bert.pretraining.loss import SENTENCE_TASKS, STAT_NAMES, PretrainingObjective, pretraining_heads, summarize
+from bert.pretraining.model_choice import (
     build_model_config,
     check_model_objective,
     config_model_type,
@@ -79,7 +81,7 @@ def pretraining_panels(events: list[dict[str, Any]]) -> list[Panel]:
 class PretrainingTask(Task):
     """Masked LM (+ NSP or SOP) on data written by ``bert prepare``; use :func:`pretrain` rather than this class.
 
-    A subclass (:class:`bert.train.distill.DistillationTask`) changes where the weights come from
+    A subclass (:class:`bert.pretraining.distill.DistillationTask`) changes where the weights come from
     (:meth:`_init_checkpoint`, :meth:`_start_note`) and what the step computes (:meth:`objective` and the rest of
     the task's contract)."""
 
@@ -175,7 +177,7 @@ class PretrainingTask(Task):
 
     # ---- what is trained ---------------------------------------------------------------------------------------
     def objective(self) -> nn.Module:
-        """The module that turns a masked batch into loss sums (see :mod:`bert.train.loss`)."""
+        """The module that turns a masked batch into loss sums (see :mod:`bert.pretraining.loss`)."""
         if not hasattr(self, "_objective"):
             self._objective = PretrainingObjective(self.model, self.sentence_task)
         return self._objective
@@ -237,7 +239,7 @@ class PretrainingTask(Task):
 
     # ---- evaluation and files ----------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, Any] | None:
-        """Held-out MLM loss/accuracy (and NSP or SOP accuracy), see :mod:`bert.train.evaluate`."""
+        """Held-out MLM loss/accuracy (and NSP or SOP accuracy), see :mod:`bert.pretraining.evaluate`."""
         if self.eval_data is None or self.config.eval_batches == 0:
             return None
         return evaluate(self.objective(), self.eval_data, self.eval_collator, self.config.batch_size,

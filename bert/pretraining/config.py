@@ -30,7 +30,7 @@ class PretrainConfig:
         BertForPreTraining, AlbertForPreTraining, RobertaForMaskedLM or DistilBertForMaskedLM.
     init_from: continue pretraining a checkpoint (a folder or a model name) instead of starting from random
         weights; its config.json is the architecture (``config`` must then be None), its vocabulary must be the
-        data's, heads it lacks are freshly initialised (see :mod:`bert.train.init_from`).
+        data's, heads it lacks are freshly initialised (see :mod:`bert.pretraining.init_from`).
     head_lr: peak learning rate of the pretraining heads (every parameter outside the encoder: BERT's ``cls.*``,
         RoBERTa's ``lm_head.*``, ...), when it should differ from ``lr``.
     objective: "mlm+nsp", "mlm+sop" or "mlm"; None trains what the data holds (``bert prepare --objective``). "mlm"

@@ -20,7 +20,7 @@ T² keeps the soft targets' gradients the same size whatever the temperature (Hi
 (T 2, 5 / 2 / 1) are those of Hugging Face's ``distiller.py``, which trained DistilBERT. The cosine term needs the
 student's hidden size to be the teacher's (``alpha_cos`` 0 otherwise). The teacher runs in eval mode without
 gradients, is never given to the optimizer and its weights never change; it must share the data's vocabulary
-(the check of :mod:`bert.train.init_from`). Distillation trains the masked LM only: the pooler and NSP head are
+(the check of :mod:`bert.pretraining.init_from`). Distillation trains the masked LM only: the pooler and NSP head are
 copied from the teacher (or left as initialised) and frozen.
 
 Everything else is pretraining's and the engine's — time budget or max steps, evaluation, atomic checkpoints,
@@ -56,14 +56,14 @@ from bert.errors import BertError
 from bert.heads import BertForPreTraining
 from bert.hub import resolve_model_folder
 from bert.plotting import Panel, Series
+from bert.pretraining.config import PretrainConfig
+from bert.pretraining.evaluate import evaluate
+from bert.pretraining.init_from import InitCheckpoint
+from bert.pretraining.loss import STAT_NAMES, LossSums, masked_lm_logits, summarize
+from bert.pretraining.model_choice import build_model_config
+from bert.pretraining.task import PretrainingTask
 from bert.settings import setting
 from bert.tokenizer.wordpiece import BertTokenizer
-from bert.train.config import PretrainConfig
-from bert.train.evaluate import evaluate
-from bert.train.init_from import InitCheckpoint
-from bert.train.loss import STAT_NAMES, LossSums, masked_lm_logits, summarize
-from bert.train.model_choice import build_model_config
-from bert.train.pretraining import PretrainingTask
 
 # The argument groups of ``bert distill --help`` besides ``bert pretrain``'s.
 STUDENT = "the student (at most one; default: --student-layers with half the teacher's)"
@@ -75,7 +75,7 @@ LAYER_NAME = re.compile(r"^bert\.encoder\.layer\.(\d+)\.(.+)$")
 
 @dataclass
 class DistillConfig(PretrainConfig):
-    """Settings of a distillation run: every :class:`~bert.train.config.PretrainConfig` setting (length,
+    """Settings of a distillation run: every :class:`~bert.pretraining.config.PretrainConfig` setting (length,
     optimisation, masking, evaluation, checkpoints) means what it means there, plus:
 
     teacher: the trained model (a folder or a name, as ``--model`` takes); required.
@@ -252,7 +252,7 @@ def check_student(student: BertConfig, teacher: BertConfig, alpha_cos: float) ->
 
 @dataclass
 class DistillationSums(LossSums):
-    """:class:`~bert.train.loss.LossSums` (the student's hard MLM sums; no NSP) plus the distillation sums."""
+    """:class:`~bert.pretraining.loss.LossSums` (the student's hard MLM sums; no NSP) plus the distillation sums."""
 
     soft_loss_sum: torch.Tensor
     cos_loss_sum: torch.Tensor

@@ -16,7 +16,7 @@ import torch
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
 from bert.pretrained import PreTrainedModel
-from bert.train.loss import PretrainingObjective, summarize
+from bert.pretraining.loss import PretrainingObjective, summarize
 
 EVAL_MASKING_SEED = 20181011
 EVAL_MLM_PROBABILITY = 0.15
