@@ -4,14 +4,16 @@ sentence's int8 outputs do not depend on the batch it is padded into, and every 
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 
 import pytest
 import torch
-from support import REPO, make_tiny_variant
+from support import REPO, make_tiny_model, make_tiny_variant
 from torch import nn
 
+from bert.cli import main
 from bert.heads import BertForMaskedLM
 from bert.model import BertModel
 from bert.quantize import QMAX, Int8Linear, quantize, quantize_rows
@@ -106,3 +108,59 @@ def test_every_variant_quantizes_its_encoder_and_keeps_its_outputs(family: str, 
     with torch.no_grad():
         a, b = model(input_ids=ids).last_hidden_state, quantized(input_ids=ids).last_hidden_state
     assert torch.nn.functional.cosine_similarity(a, b, dim=-1).min() > 0.99
+
+
+@pytest.fixture
+def quantize_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the class of every model bert.quantize.quantize is given."""
+    import bert.quantize
+
+    calls: list[str] = []
+    real = bert.quantize.quantize
+
+    def recording(model):
+        calls.append(type(model).__name__)
+        return real(model)
+
+    monkeypatch.setattr(bert.quantize, "quantize", recording)
+    return calls
+
+
+def test_int8_on_the_inference_commands_quantizes_the_model_and_keeps_the_answers(
+        quantize_calls: list[str], capsys: pytest.CaptureFixture) -> None:
+    def run(*argv: str) -> object:
+        assert main([*argv, "--model", str(DEMO_MODEL), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    fill = [run("fill-mask", "The capital of France is [MASK].", *flag) for flag in ((), ("--int8",))]
+    assert fill[1][0][0]["token"] == fill[0][0][0]["token"] == "france"
+    nsp = [run("nsp", "The man went to the store.", "He bought a gallon of milk.", *flag) for flag in ((), ("--int8",))]
+    assert abs(nsp[1]["is_next"] - nsp[0]["is_next"]) < 0.05
+    texts = ("A cat sat on the mat.", "Stock prices fell sharply.")
+    vectors = [torch.tensor(run("embed", *texts, *flag)) for flag in ((), ("--int8",))]
+    assert torch.nn.functional.cosine_similarity(vectors[0], vectors[1], dim=-1).min() > 0.99
+    similarity = [torch.tensor(run("similarity", *texts, *flag)) for flag in ((), ("--int8",))]
+    torch.testing.assert_close(similarity[1], similarity[0], atol=0.02, rtol=0)
+    assert quantize_calls == ["BertForMaskedLM", "BertForNextSentencePrediction", "BertModel", "BertModel"]
+
+
+@pytest.mark.parametrize(("task", "cls", "args"), [
+    ("classify", "BertForSequenceClassification", ["--text", "a gripping film"]),
+    ("ner", "BertForTokenClassification", ["--text", "Alice lives in Paris"]),
+    ("qa", "BertForQuestionAnswering", ["--question", "Where does Alice live?", "--context", "Alice lives in Paris."]),
+])
+def test_int8_on_predict_quantizes_the_fine_tuned_model(task: str, cls: str, args: list[str], tmp_path: Path,
+                                                       quantize_calls: list[str],
+                                                       capsys: pytest.CaptureFixture) -> None:
+    import bert.heads
+
+    folder = make_tiny_model(tmp_path / "model", cls=getattr(bert.heads, cls),
+                             **({"num_labels": 3, "id2label": {0: "O", 1: "B-PER", 2: "B-LOC"}} if task == "ner"
+                                else {"num_labels": 2} if task == "classify" else {}))
+    outputs = []
+    for flag in ((), ("--int8",)):
+        assert main(["predict", task, "--model", str(folder), *args, *flag]) == 0
+        outputs.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    assert quantize_calls == [cls]
+    assert len(outputs[1]) == len(outputs[0]) == 1
+    assert outputs[1][0].keys() == outputs[0][0].keys()

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 
+from bert.cli.inference import int8_option
 from bert.errors import BertError
 from bert.finetune.config import FinetuneConfig
 from bert.settings import add_arguments, from_arguments
@@ -17,6 +18,7 @@ from bert.settings import add_arguments, from_arguments
 TASKS = ("classify", "ner", "qa")
 FORMATS = {"classify": "CSV/TSV/JSONL with text and label columns", "ner": "CoNLL (token ... tag per line)",
            "qa": "SQuAD v1.1 JSON"}
+PREDICT_HEADS = {"classify": "sequence_classification", "ner": "token_classification", "qa": "question_answering"}
 METRIC_NAMES = ("accuracy", "f1", "precision", "recall", "exact_match", "pearson", "spearman")
 
 
@@ -61,31 +63,33 @@ def _run_finetune(args: argparse.Namespace) -> None:
 def _run_predict(args: argparse.Namespace) -> None:
     from bert.finetune import classification, ner, squad
     from bert.finetune.tables import write_jsonl
+    from bert.tasks import load
 
     metrics = None
+    model = load(PREDICT_HEADS[args.task], args.model, args.int8)  # (model, tokenizer)
     if args.task == "classify":
         if args.input:
             predictions, metrics = classification.predict_classifier_file(
-                args.model, args.input, _columns(args), args.label_column, args.max_seq_len or 512)
+                model, args.input, _columns(args), args.label_column, args.max_seq_len or 512)
         elif args.text is not None:
             pairs = [args.text_pair] if args.text_pair is not None else None
-            predictions = classification.predict_classifier(args.model, [args.text], pairs, args.max_seq_len or 512)
+            predictions = classification.predict_classifier(model, [args.text], pairs, args.max_seq_len or 512)
         else:
             raise BertError("give --input FILE or --text TEXT [--text-pair TEXT]")
     elif args.task == "ner":
         if args.input:
-            predictions, metrics = ner.predict_ner_file(args.model, args.input, args.max_seq_len or 512)
+            predictions, metrics = ner.predict_ner_file(model, args.input, args.max_seq_len or 512)
         elif args.text is not None:
-            predictions = ner.predict_ner(args.model, [args.text], args.max_seq_len or 512)
+            predictions = ner.predict_ner(model, [args.text], args.max_seq_len or 512)
         else:
             raise BertError("give --input FILE (CoNLL) or --text TEXT")
     else:
         if args.input:
-            predictions, metrics = squad.predict_qa_file(args.model, args.input, args.articles,
+            predictions, metrics = squad.predict_qa_file(model, args.input, args.articles,
                                                          args.max_seq_len or 384, args.doc_stride,
                                                          args.max_query_len, max_context=not args.no_max_context)
         elif args.question is not None and args.context is not None:
-            predictions = squad.predict_qa(args.model, [(args.question, args.context)], args.max_seq_len or 384,
+            predictions = squad.predict_qa(model, [(args.question, args.context)], args.max_seq_len or 384,
                                            args.doc_stride, args.max_query_len,
                                            max_context=not args.no_max_context)
         else:
@@ -135,6 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             if task == "classify":
                 p.add_argument("--text-pair", help="second text of a pair")
         _task_options(p, task, training=False)
+        int8_option(p)
         p.set_defaults(func=_run_predict)
 
 

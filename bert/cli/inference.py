@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: one list per [MASK] of {token, token_id, score}")
     _truncate_option(p, "cut text longer than the model's positions at the end, with a warning (the default), "
                         "unless that would cut off a [MASK]; --no-truncate: an error instead")
+    int8_option(p)
     p.set_defaults(func=run_fill_mask)
 
     p = subparsers.add_parser("nsp", help="next sentence prediction: does B follow A?")
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     _truncate_option(p, "cut a pair longer than the model's positions (from the longer sentence, BERT's rule), "
                         "with a warning (the default); --no-truncate: an error instead")
+    int8_option(p)
     p.set_defaults(func=run_nsp)
 
     p = subparsers.add_parser("embed", help="sentence vectors")
@@ -47,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per forward pass (default 32)")
     _truncate_option(p, "cut texts longer than the model's positions, with a warning (the default); "
                         "--no-truncate: an error instead")
+    int8_option(p)
     p.set_defaults(func=run_embed)
 
     p = subparsers.add_parser("similarity", help="cosine similarity of sentences, or of one word in several contexts")
@@ -56,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--word", help='compare this word\'s contextual vectors instead, e.g. --word bank')
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", help="also draw the matrix as a labelled heatmap into this PNG file")
+    int8_option(p)
     p.set_defaults(func=run_similarity)
 
     p = subparsers.add_parser("info", help="configuration and parameter counts of a checkpoint")
@@ -78,6 +82,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_convert)
 
 
+def int8_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--int8", action="store_true",
+                   help="run the encoder's linear layers in int8 (per-channel weights, per-token activations; see "
+                        "bert.quantize): faster on CPUs with int8 instructions, hidden states at cosine >= 0.99 to "
+                        "float32's")
+
+
 def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--truncate", action=argparse.BooleanOptionalAction, default=True, help=help)
 
@@ -85,7 +96,7 @@ def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
 def run_fill_mask(args: argparse.Namespace) -> None:
     from bert.tasks import fill_mask, load
 
-    model, tokenizer = load("masked_lm", args.model)  # BertForMaskedLM, RobertaForMaskedLM, ... by model_type
+    model, tokenizer = load("masked_lm", args.model, args.int8)  # BertForMaskedLM, RobertaForMaskedLM, ...
     predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k, truncate=args.truncate)
     if args.json:
         print(json.dumps(predictions, ensure_ascii=False))
@@ -101,7 +112,7 @@ def run_fill_mask(args: argparse.Namespace) -> None:
 def run_nsp(args: argparse.Namespace) -> None:
     from bert.tasks import load, next_sentence
 
-    model, tokenizer = load("next_sentence", args.model)  # a one-line error for models without that head
+    model, tokenizer = load("next_sentence", args.model, args.int8)  # a one-line error for models without that head
     result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b, truncate=args.truncate)
     if args.json:
         print(json.dumps(result))
@@ -114,7 +125,7 @@ def run_nsp(args: argparse.Namespace) -> None:
 def run_embed(args: argparse.Namespace) -> None:
     from bert.tasks import load, sentence_embeddings
 
-    model, tokenizer = load("base", args.model)
+    model, tokenizer = load("base", args.model, args.int8)
     vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling, batch_size=args.batch_size,
                                   truncate=args.truncate)
     if args.json:
@@ -137,7 +148,7 @@ def run_similarity(args: argparse.Namespace) -> None:
 
         require_pyplot()
         check_output(args.out)  # before the model loads: a bad path fails at once
-    model, tokenizer = load("base", args.model)  # BertModel, RobertaModel, ... by model_type
+    model, tokenizer = load("base", args.model, args.int8)  # BertModel, RobertaModel, ... by model_type
     if args.word:
         vectors = torch.stack([word_vector(model, tokenizer, text, args.word) for text in args.texts])
     else:

@@ -257,11 +257,12 @@ def predict_classifier(model: str | Path | tuple[PreTrainedModel, FastTokenizer]
     return results
 
 
-def predict_classifier_file(model_dir: str | Path, path: str | Path, text_columns: list[str] | None = None,
-                            label_column: str | None = None, max_seq_len: int = 512
-                            ) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
-    """Predictions for every row of a file (with its text), and metrics when the file has labels."""
-    net, tokenizer = load_classifier(model_dir)
+def predict_classifier_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: str | Path,
+                            text_columns: list[str] | None = None, label_column: str | None = None,
+                            max_seq_len: int = 512) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
+    """Predictions for every row of a file (with its text), and metrics when the file has labels. ``model``: a
+    folder, or a loaded (model, tokenizer) as :func:`load_classifier` returns."""
+    net, tokenizer = load_classifier(model) if isinstance(model, (str, Path)) else model
     examples = read_examples(path, text_columns, label_column, require_labels=label_column is not None)
     predictions = predict_classifier((net, tokenizer), examples.texts, examples.pairs, max_seq_len)
     for i, prediction in enumerate(predictions):

@@ -245,10 +245,10 @@ def predict_ner(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
     return results
 
 
-def predict_ner_file(model_dir: str | Path, path: str | Path, max_seq_len: int = 512
-                     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def predict_ner_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: str | Path,
+                     max_seq_len: int = 512) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Predictions for every sentence of a CoNLL file (tags optional), and metrics when it has tags."""
-    net, tokenizer = load_tagger(model_dir)
+    net, tokenizer = load_tagger(model) if isinstance(model, (str, Path)) else model
     sentences = read_conll(path, require_tags=False)
     predictions = predict_ner((net, tokenizer), [s.words for s in sentences], max_seq_len)
     metrics = None

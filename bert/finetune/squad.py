@@ -345,12 +345,13 @@ def read_questions(path: str | Path, articles: str | None = None) -> list[QAExam
     return examples
 
 
-def predict_qa_file(model_dir: str | Path, path: str | Path, articles: str | None = None, max_seq_len: int = 384,
-                    doc_stride: int = 128, max_query_len: int = 64, max_context: bool = True
+def predict_qa_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: str | Path,
+                    articles: str | None = None, max_seq_len: int = 384, doc_stride: int = 128,
+                    max_query_len: int = 64, max_context: bool = True
                     ) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
     """Predictions for every question of a file, and EM/F1 when it has gold answers (SQuAD JSON)."""
     examples = read_questions(path, articles)
-    predictions = predict_qa(load_reader(model_dir), examples, max_seq_len, doc_stride, max_query_len,
+    predictions = predict_qa(model, examples, max_seq_len, doc_stride, max_query_len,
                              max_context=max_context)
     metrics = None
     if any(e.answers for e in examples):
