@@ -103,7 +103,14 @@ class PreTrainedModel(nn.Module):
         weights = find_weights(folder) if location.is_dir() else location
         config = cls.config_class.from_json_file(folder / "config.json", **config_overrides)
         model = cls(config)
+        int8 = config.extra.get("quantization") == "int8"
+        if int8:  # saved by bert quantize: int8 layers, so that their int8 tensors have somewhere to go
+            from bert.quantize import check_int8_checkpoint, quantize
+
+            quantize(model)
         model.load_report = load_into(model, read_state_dict(weights), source=str(weights))
+        if int8:
+            check_int8_checkpoint(model, model.load_report.missing, str(weights))
         model.name_or_path = str(name_or_path)
         if model.load_report.missing:
             logger.warning("%s: %d weights not in %s were freshly initialised (train them before use): %s",

@@ -25,8 +25,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bert.errors import BertError
 from bert.pretrained import PreTrainedModel
 
+QUANTIZATION_KEY = "quantization"  # in config.json: "int8" for a checkpoint saved after quantize()
 QMAX = 127  # symmetric int8: -127 … 127 (-128 unused, so that negating a value never overflows)
 
 
@@ -84,11 +86,21 @@ class Int8Linear(nn.Module):
 def quantize(model: PreTrainedModel) -> PreTrainedModel:
     """``model`` (in eval mode) with every linear layer of its encoder replaced by an :class:`Int8Linear`, in place;
     returned for chaining. The embeddings, LayerNorms, pooler and heads stay float32. For inference only: the int8
-    weights are buffers, not parameters."""
+    weights are buffers, not parameters. The config records it (``"quantization": "int8"`` in config.json), so a
+    saved int8 model loads back as one (:meth:`~bert.pretrained.PreTrainedModel.from_pretrained`)."""
     base = model.base_model
     encoder = base.encoder if hasattr(base, "encoder") else base.transformer  # DistilBERT names it "transformer"
     for module in list(encoder.modules()):
         for child_name, child in list(module.named_children()):
             if type(child) is nn.Linear:
                 setattr(module, child_name, Int8Linear.from_linear(child))
+    model.config.extra[QUANTIZATION_KEY] = "int8"
     return model.eval()
+
+
+def check_int8_checkpoint(model: PreTrainedModel, missing: list[str], source: str) -> None:
+    """BertError when an int8 checkpoint lacks a quantized layer's tensors (they would be zeros, not weights)."""
+    lost = [name for name in missing if name.endswith((".weight_int8", ".weight_scale"))]
+    if lost:
+        raise BertError(f"{source} is an int8 checkpoint without {lost[0]} ({len(lost)} int8 tensors missing); "
+                        "write it again with bert quantize")

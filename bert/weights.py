@@ -170,6 +170,8 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "c
         kind = MODEL_TYPES[family.config_class.model_type]
         raise BertError(f"{source} has no {kind} weights (tensor names such as {sample}); is it a {kind} checkpoint?")
     for name in matched:
+        if own[name].dtype == torch.int8 and state[name].dtype != torch.int8:  # a cast would make up the weights
+            raise BertError(f"{source}: {name} is {state[name].dtype} in the checkpoint but must be int8")
         if state[name].shape != own[name].shape:
             raise BertError(f"{source}: {name} has shape {tuple(state[name].shape)} in the checkpoint but "
                             f"{tuple(own[name].shape)} in the model; does config.json match the weights?")

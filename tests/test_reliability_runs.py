@@ -504,6 +504,7 @@ def test_every_writing_command_refuses_a_read_only_output_folder_at_once(data, t
         "finetune": ["finetune", "classify", "--model", str(tiny_encoder), "--train", str(train), "--out",
                      str(locked / "ft"), "--no-progress"],
         "convert": ["convert", str(tiny_encoder), str(locked / "converted")],
+        "quantize": ["quantize", str(tiny_encoder), str(locked / "int8")],
         "predict": ["predict", "classify", "--model", str(classifier), "--text", "great", "--output",
                     str(locked / "predictions.jsonl")],
     }

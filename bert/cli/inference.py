@@ -1,10 +1,11 @@
-"""Sub-commands that use a pretrained model: fill-mask, nsp, embed, similarity, info, download, convert."""
+"""Sub-commands that use a pretrained model: fill-mask, nsp, embed, similarity, info, download, convert, quantize."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source")
     p.add_argument("out")
     p.set_defaults(func=run_convert)
+
+    p = subparsers.add_parser("quantize", help="save a checkpoint with its encoder's linear layers in int8 (for "
+                                               "--model; ours only: transformers cannot read it)")
+    p.add_argument("source", help="checkpoint folder or model name")
+    p.add_argument("out", help="folder to write the int8 checkpoint into")
+    p.set_defaults(func=run_quantize)
 
 
 def int8_option(p: argparse.ArgumentParser) -> None:
@@ -234,14 +241,27 @@ def run_download(args: argparse.Namespace) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> None:
+    rewrite_checkpoint(args.source, args.out)
+
+
+def run_quantize(args: argparse.Namespace) -> None:
+    from bert.quantize import quantize
+
+    rewrite_checkpoint(args.source, args.out, quantize, "an int8 ")
+
+
+def rewrite_checkpoint(source_name: str, out: str, change: Callable[[nn.Module], object] = lambda model: model,
+                       kind: str = "") -> None:
+    """Load a checkpoint as the class its config.json names, ``change`` it, save it and the tokenizer files to
+    ``out`` (``bert convert``, ``bert quantize``)."""
     from bert.atomic import write_file_atomically
     from bert.config import CLASS_PREFIXES, read_config_json
     from bert.hub import resolve_model_dir
     from bert.variants.auto import class_named, model_type_of
     from bert.weights import check_writable_directory
 
-    source = resolve_model_dir(args.source)
-    check_writable_directory(args.out, create=False)
+    source = resolve_model_dir(source_name)
+    check_writable_directory(out, create=False)
     folder = source if source.is_dir() else source.parent
     model_type = model_type_of(folder)
     architecture = (read_config_json(folder / "config.json").get("architectures")
@@ -250,8 +270,9 @@ def run_convert(args: argparse.Namespace) -> None:
     if cls is None:
         raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
     model = cls.from_pretrained(source)
-    model.save_pretrained(args.out)
+    change(model)
+    model.save_pretrained(out)
     for name in TOKENIZER_FILES:  # each file whole (old or new) even if the copy is killed
         if (folder / name).is_file():
-            write_file_atomically(Path(args.out) / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
-    print(f"wrote {architecture} to {args.out}")
+            write_file_atomically(Path(out) / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
+    print(f"wrote {kind}{architecture} to {out}")
