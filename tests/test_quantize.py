@@ -204,3 +204,19 @@ def test_a_broken_int8_checkpoint_is_a_one_line_error(tmp_path: Path, capsys: py
         assert main(["fill-mask", "The capital of France is [MASK].", "--model", str(out)]) == 1
         err = capsys.readouterr().err
         assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_serve_int8_explains_an_int8_model(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bert.serve.app import create_app
+
+    answers = []
+    for int8 in (False, True):
+        app = create_app(DEMO_MODEL, int8=int8)
+        assert any(isinstance(m, Int8Linear) for m in app.state.explorer.model.modules()) == int8
+        with TestClient(app) as client:
+            reply = client.post("/api/fill-mask", json={"text": "The capital of France is [MASK]."})
+            assert reply.status_code == 200, reply.text
+            answers.append(reply.json())
+    assert answers[1]["predictions"][0][0]["token"] == answers[0]["predictions"][0][0]["token"] == "france"
