@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     int8_option(p)
     p.set_defaults(func=run_similarity)
 
+    register_checkpoint_commands(subparsers)
+
+
+def register_checkpoint_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``info``, ``download``, ``convert`` and ``quantize``: commands about a checkpoint itself."""
     p = subparsers.add_parser("info", help="configuration and parameter counts of a checkpoint")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--model", help=MODEL_HELP)
