@@ -187,7 +187,7 @@ def spread_layers(teacher_layers: int, student_layers: int) -> list[int]:
 @dataclass
 class StudentStart(InitCheckpoint):
     """A student made of teacher ``layers`` (``config``: the teacher's with that many layers), its other weights
-    the teacher's: what the Trainer loads instead of a checkpoint's tensors (``folder`` is the teacher's)."""
+    the teacher's: what the pretraining task loads instead of a checkpoint's tensors (``folder`` is the teacher's)."""
 
     layers: list[int] = field(default_factory=list)
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
