@@ -236,6 +236,21 @@ def test_existing_run_needs_resume(data: Path, tmp_path: Path) -> None:
         pretrain(settings(data, run, max_steps=2))
 
 
+def test_a_checkpoint_from_before_the_training_engine_is_refused_in_one_line(data: Path, tmp_path: Path) -> None:
+    """The layout the old loop wrote (epoch, index and generators at the top level): --resume says why it cannot
+    continue instead of failing with a TypeError."""
+    run = tmp_path / "run"
+    pretrain(settings(data, run, max_steps=2, save_every=1))
+    path = latest_checkpoint(run / "checkpoints")
+    state = torch.load(path / "training_state.pt", weights_only=True)
+    old = {key: state[key] for key in ("step", "elapsed", "optimizer", "schedule", "rng")}
+    old.update(epoch=0, index=16, masking_generator=state["data"]["masking_generator"],
+               data_order_generator=state["data"]["data_order_generator"], extra={"settings": state["settings"]})
+    torch.save(old, path / "training_state.pt")
+    with pytest.raises(BertError, match="written by an older version of bert .*cannot be resumed"):
+        pretrain(settings(data, run, max_steps=4, resume=True))
+
+
 def word_masking(input_ids: torch.Tensor, labels: torch.Tensor, collator: MaskingCollator) -> tuple[int, int]:
     """(words of several pieces masked whole, words only partly masked) in a masked batch: a word is a piece and
     the ``##`` pieces right after it, read from the original ids (the labels where masked). A ``##`` piece right

@@ -185,7 +185,12 @@ def read_training_state(path: Path) -> TrainingState:
         data = torch.load(path / TRAINING_STATE, map_location="cpu", weights_only=True)
     except Exception as error:  # a corrupt or foreign file
         raise BertError(f"cannot read {path / TRAINING_STATE}: {error}") from None
-    return TrainingState(**data)
+    try:
+        return TrainingState(**data)
+    except TypeError:  # another layout: written before the training engine (or by something else)
+        raise BertError(f"{path} was written by an older version of bert (its training state has "
+                        f"{', '.join(sorted(data))}); it cannot be resumed: start afresh in another --out, or "
+                        "--init-from its weights") from None
 
 
 def load_model_weights(path: Path, model: torch.nn.Module) -> None:

@@ -84,6 +84,11 @@ def run_task(make_task: Callable[[World], Task], out: str | Path) -> Any:
         teardown(world)
 
 
+def loss_label(key: str) -> str:
+    """A metric's name as a message says it: ``mlm_loss`` → "MLM loss", ``soft_target_loss`` → "soft target loss"."""
+    return " ".join(word.upper() if word in ("mlm", "nsp", "sop") else word for word in key.split("_"))
+
+
 def autocast(world: World, enabled: bool) -> contextlib.AbstractContextManager:
     """bfloat16 autocast on the world's device (a no-op unless ``enabled``)."""
     return torch.autocast(device_type=world.device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -244,8 +249,7 @@ class Engine:
     def _non_finite(self, summary: dict[str, float], grad_norm: float) -> None:
         last_good = latest_checkpoint(self.checkpoints_dir)
         kept = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was saved yet"
-        losses = ", ".join(f"{key.replace('_', ' ').replace('mlm', 'MLM').replace('nsp', 'NSP').replace('sop', 'SOP')}"
-                           f" {value:.4g}" for key, value in summary.items() if key.endswith("loss"))
+        losses = ", ".join(f"{loss_label(key)} {value:.4g}" for key, value in summary.items() if key.endswith("loss"))
         raise BertError(f"the loss became non-finite at step {self.step + 1} ({losses}, gradient norm "
                         f"{grad_norm:.4g}); training stopped and {kept}. Lower --lr or lengthen the warmup, then "
                         "continue with --resume")

@@ -23,6 +23,7 @@ Every setting the engine reads (``lr``, ``max_steps``, ``time_budget``, ``eval_e
 from __future__ import annotations
 
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,9 @@ class Outcome:
     elapsed: float
 
 
-class Task:
-    """The base of every task; a subclass sets the attributes in its ``__init__`` and overrides what differs."""
+class Task(ABC):
+    """The base of every task; a subclass sets the attributes in its ``__init__``, implements the abstract methods
+    and overrides what else differs."""
 
     name = "train"  # the `bert` command, in messages and on the progress bar
     stat_names: tuple[str, ...] = ("loss_sum", "count")  # what forward()'s stats vector holds, summed
@@ -77,40 +79,43 @@ class Task:
         """The module each micro-batch goes through (DDP wraps it, ``--compile`` compiles it)."""
         return self.model
 
+    @abstractmethod
     def make_optimizer(self) -> torch.optim.Optimizer:
-        raise NotImplementedError
+        """The optimizer over the model's trainable parameters."""
 
     def planned_steps(self) -> int | None:
         """Where the schedule ends unless a time budget shortens it (None: only the time budget says)."""
         return self.config.max_steps
 
+    @abstractmethod
     def make_schedule(self, total_steps: int) -> WarmupLinearSchedule:
-        raise NotImplementedError
+        """The learning-rate schedule, ending at ``total_steps``."""
 
     @property
     def log_every(self) -> int:
         return self.config.log_every
 
     # ---- batches -----------------------------------------------------------------------------------------------
+    @abstractmethod
     def next_step(self) -> tuple[list[Batch], bool]:
         """This process's micro-batches of the next optimizer step (on the CPU), and whether the step ends an epoch
         (an evaluation is due then)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def probe_batch(self) -> Batch:
         """A typical micro-batch, timed to size the schedule to a time budget."""
-        raise NotImplementedError
 
     def eval_seconds(self, pass_seconds: float) -> float:
         """About how long one evaluation takes, given one training forward+backward pass's seconds."""
         return 0.0
 
+    @abstractmethod
     def data_state(self) -> dict[str, Any]:
         """The position in the data (and its generators), for a checkpoint."""
-        raise NotImplementedError
 
+    @abstractmethod
     def load_data_state(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Go back to the position :meth:`data_state` returned."""
 
     def position(self) -> dict[str, Any]:
         """Where the run is in its data, added to every metrics.jsonl line (fine-tuning: the fractional epoch)."""
@@ -122,15 +127,15 @@ class Task:
         passed to :meth:`forward`."""
         return [{} for _ in batches]
 
+    @abstractmethod
     def forward(self, module: nn.Module, batch: Batch, normalizers: dict[str, Any]) -> tuple[torch.Tensor,
                                                                                               torch.Tensor]:
         """One micro-batch through ``module`` (:meth:`objective`, maybe wrapped): the loss to back-propagate
         (its share of the global batch's mean) and the stats vector [len(stat_names)] (float64)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def summarize(self, stats: torch.Tensor) -> dict[str, float]:
         """Summed stats → the values of a train line (e.g. ``loss``)."""
-        raise NotImplementedError
 
     def postfix(self, summary: dict[str, float]) -> dict[str, str]:
         """What the progress bar shows of a step's summary."""
@@ -158,14 +163,18 @@ class Task:
     def check_resumable(self, settings: dict[str, Any], path: Path) -> None:
         """BertError when this run cannot continue checkpoint ``path``, made with ``settings``: one line naming each
         setting that differs."""
-        differences = settings_differences(settings, self.settings())
+        differences = settings_differences(settings, self.settings(), self.describe_difference)
         if differences:
             raise BertError(f"--resume: {path} was made with other settings: {', '.join(differences)}; resume with "
                             "the same settings, or choose another --out to start afresh")
 
+    def describe_difference(self, key: str) -> str | None:
+        """How to word a setting that differs from the checkpoint's (None: ``name then (now ...)``)."""
+        return None
+
+    @abstractmethod
     def panels(self, events: list[dict[str, Any]], best_step: int | None) -> Sequence[Panel]:
         """What curves.png draws."""
-        raise NotImplementedError
 
     def note(self, message: str) -> None:
         """Tell the user (rank 0 only)."""
@@ -175,6 +184,6 @@ class Task:
     def resumed(self, path: Path, step: int, total_steps: int) -> None:
         self.note(f"resuming from {path} (step {step})")
 
+    @abstractmethod
     def finish(self, outcome: Outcome) -> Any:
         """What the run leaves behind once it stops; returned by :meth:`Engine.run`."""
-        raise NotImplementedError

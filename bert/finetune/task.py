@@ -51,7 +51,6 @@ from bert.finetune.config import FinetuneConfig
 from bert.plotting import Panel, Series
 from bert.pretrained import PreTrainedModel
 from bert.settings import fixed_on_resume
-from bert.settings import settings_differences as differences_of
 from bert.tokenizer.fast import FastTokenizer
 from bert.weights import check_writable_directory
 
@@ -131,11 +130,6 @@ def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def settings_differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """Human-readable differences between a checkpoint's settings and this run's, e.g. ``batch-size 8 (now 4)``."""
-    return differences_of(then, now, lambda key: "the training examples differ" if key == "train_data" else None)
 
 
 def finetune_panels(main_metric: str, best_step: int | None) -> list[Panel]:
@@ -317,10 +311,10 @@ class FinetuneTask(Task):
     def check_resumable(self, settings: dict[str, Any], path: Path) -> None:
         if "train_data" not in settings:
             raise BertError(f"--resume: {path} is not a fine-tuning checkpoint")
-        differences = settings_differences(settings, self.settings())
-        if differences:
-            raise BertError(f"--resume: {path} was made with other settings: {', '.join(differences)}; resume with "
-                            "the same settings, or choose another --out to start afresh")
+        super().check_resumable(settings, path)
+
+    def describe_difference(self, key: str) -> str | None:
+        return "the training examples differ" if key == "train_data" else None
 
     def panels(self, events: list[dict[str, Any]], best_step: int | None) -> Sequence[Panel]:
         return finetune_panels(self.main_metric or "loss", best_step)
