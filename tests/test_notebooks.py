@@ -1,14 +1,32 @@
-"""The lesson notebooks in notebooks/: each runs top to bottom in a fresh Jupyter kernel of this interpreter (with
-the results their text states asserted along the way, see CLAIMS) in under CPU_LIMIT_S seconds of one CPU core, and
-they are committed without outputs.
+"""The lesson notebooks in notebooks/: each is committed *with* its outputs, so that a reader sees the answers, and
+each re-runs top to bottom in a fresh Jupyter kernel of this interpreter (with the results their text states asserted
+along the way, see CLAIMS) to the outputs stored in it, within its CPU-time limit.
 
-The time is the kernel's CPU time (user + system, its children included) with torch on one thread, read in a last
-cell: on an idle core that is the wall time, and unlike the wall time it does not grow when other processes share
-the machine (on a 2-core machine under a load of 12, the notebooks measured 2-13 s of CPU but 10-56 s of wall time;
-with torch's default threads, threads spinning while they waited used up to 6 times as much: 43 s for notebook 06)."""
+**Stored outputs.** A re-run's outputs must match the stored ones cell by cell (:func:`compare_outputs`): the same
+kinds of output (printed text, values, figures; stderr, i.e. warnings and progress bars, is not compared), the same
+words, labels and tokens, and every number within ``atol + rtol * |stored|`` (default ``ATOL`` = ``RTOL`` = 1e-3:
+room for the last printed digit on another CPU, not for a different result). A cell whose numbers depend on the
+machine says so in its metadata: ``"lesson": {"compare": "words"}`` (timings: the numbers are not compared) or
+``{"rtol": ..., "atol": ...}``; a notebook's metadata may set them for all its cells (the lessons that train:
+rtol 0.05, atol 0.02, as their numbers come out of minutes of arithmetic whose last digits depend on the CPU).
+Figures are compared by presence, not pixel by pixel. Refresh a notebook's outputs after changing it with
+``python tests/test_notebooks.py NAME...`` (no name: all), which runs it exactly as the test does and stores what it
+printed.
+
+**Time.** The time is the kernel's CPU time (user + system, its children included) with torch on one thread, read in
+a last cell: on an idle core that is the wall time, and unlike the wall time it does not grow when other processes
+share the machine (on a 2-core machine under a load of 12, the notebooks measured 2-13 s of CPU but 10-56 s of wall
+time; with torch's default threads, threads spinning while they waited used up to 6 times as much: 43 s for notebook
+06). The lessons that train (pretraining, fine-tuning on real data) have their own limits (CPU_LIMITS_S).
+
+**Data.** Lessons that read public data sets find them with ``notebooks/lessons.py``'s ``shared_data`` (under
+$BERT_LESSON_DATA, else ``shared/data`` beside the checkout); without them those lessons are skipped, with the reason.
+"""
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 import re
 import sys
@@ -19,12 +37,32 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CELL_TIMEOUT_S = 120  # a hung cell fails the test rather than the whole run
+CELL_TIMEOUT_S = 600  # a hung cell fails the test rather than the whole run (the pretraining cell takes minutes)
 CPU_LIMIT_S = 30  # README: "each running in well under a minute on a CPU"
-KERNEL_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # one core: see the docstring
+CPU_LIMITS_S = {"09_pretraining": 420, "10_finetuning_real_data": 240}  # the lessons that train for minutes
+NEEDS_DATA = {"09_pretraining": "wikitext-2", "10_finetuning_real_data": "sst2"}  # a data set each one reads
+ATOL = RTOL = 1e-3
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def data_folder() -> Path | None:
+    """The folder of the public data sets (see the module docstring), or None."""
+    for folder in ([Path(os.environ["BERT_LESSON_DATA"])] if os.environ.get("BERT_LESSON_DATA") else []) + [
+            ROOT.parent / "shared" / "data", ROOT / "shared" / "data"]:
+        if folder.is_dir():
+            return folder
+    return None
+
+
+# One core (see the docstring); notebooks/ on the path for `import lessons`; the data sets where the lessons look.
+KERNEL_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "PYTHONPATH": os.pathsep.join(filter(None, [str(NOTEBOOK_DIR), os.environ.get("PYTHONPATH")]))}
+if data_folder() is not None:
+    KERNEL_ENV["BERT_LESSON_DATA"] = str(data_folder())
 
 # Run first in every kernel: "python3" names a kernelspec, which could point at another Python than this one.
 SAME_INTERPRETER = f"""import sys
@@ -59,37 +97,40 @@ assert len({round(v, 4) for v in by_layer[0].sum(-1).tolist()}) > 1  # and they 
     ],
 }
 
+CLAIM_TAG = "inserted-by-test"
+
 
 def with_claims(path: Path, notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """``notebook`` with the checks of CLAIMS inserted after the cells they follow."""
     for anchor, check in CLAIMS.get(path.stem, []):
         [index] = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and anchor in cell.source]
-        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(check.strip()))
+        notebook.cells.insert(index + 1, inserted(check.strip()))
     return notebook
 
 
-def test_there_are_notebooks_and_the_readme_lists_each():
-    assert len(NOTEBOOKS) >= 7
-    readme = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
-    assert [path.name for path in NOTEBOOKS if path.name not in readme] == []
+def inserted(source: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata[CLAIM_TAG] = True
+    return cell
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_is_committed_without_outputs(path):
-    notebook = nbformat.read(path, as_version=4)
-    nbformat.validate(notebook)
-    dirty = [index for index, cell in enumerate(notebook.cells)
-             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
-    assert dirty == [], f"{path.name}: cells {dirty} have outputs; clear them before committing"
+def cleared(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` without outputs, as a fresh run starts."""
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return notebook
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_runs_top_to_bottom_within_the_cpu_time_limit(path, tmp_path):
-    notebook = with_claims(path, nbformat.read(path, as_version=4))
-    notebook.cells.insert(0, nbformat.v4.new_code_cell(SAME_INTERPRETER))
-    notebook.cells.append(nbformat.v4.new_code_cell(CPU_SECONDS))
+def execute(path: Path, workdir: Path) -> tuple[nbformat.NotebookNode, float]:
+    """Run the notebook at ``path`` from scratch in ``workdir``; returns it with its new outputs (the test's own cells
+    taken out again) and the kernel's CPU seconds. A failing cell fails the test with its source and traceback."""
+    notebook = with_claims(path, cleared(nbformat.read(path, as_version=4)))
+    notebook.cells.insert(0, inserted(SAME_INTERPRETER))
+    notebook.cells.append(inserted(CPU_SECONDS))
     client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT_S,
-                            resources={"metadata": {"path": str(tmp_path)}})  # run in a scratch folder
+                            resources={"metadata": {"path": str(workdir)}})  # run in a scratch folder
     failure = None
     try:
         client.execute(env=KERNEL_ENV)
@@ -100,4 +141,146 @@ def test_notebook_runs_top_to_bottom_within_the_cpu_time_limit(path, tmp_path):
     # Only the cell's stdout: a stream an earlier cell left unflushed (a warning on stderr) may arrive here too.
     printed = "".join(o.get("text", "") for o in notebook.cells[-1].outputs if o.get("name") == "stdout")
     seconds = float(printed.split()[-1])
-    assert seconds < CPU_LIMIT_S, f"{path.name} took {seconds:.1f} s of CPU time (limit {CPU_LIMIT_S} s)"
+    notebook.cells = [cell for cell in notebook.cells if not cell.metadata.get(CLAIM_TAG)]
+    for number, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), 1):
+        cell.execution_count = number
+        for output in cell.outputs:
+            if "execution_count" in output:
+                output.execution_count = number
+    return notebook, seconds
+
+
+def visible(outputs: list) -> list[tuple[str, str]]:
+    """What a cell shows that a re-run must reproduce: (kind, text) per output; figures as ("image", "")."""
+    shown = []
+    for output in outputs:
+        if output.output_type == "stream":
+            if output.name == "stdout":
+                shown.append(("stdout", output.text))
+        elif output.output_type in ("execute_result", "display_data"):
+            data = output.get("data", {})
+            if any(kind.startswith("image/") for kind in data):
+                shown.append(("image", ""))
+            elif "text/plain" in data:
+                shown.append(("value", data["text/plain"]))
+        elif output.output_type == "error":
+            shown.append(("error", output.ename))
+    # Consecutive stdout pieces are one text however the kernel happened to flush them.
+    merged: list[tuple[str, str]] = []
+    for kind, text in shown:
+        if merged and kind == "stdout" and merged[-1][0] == "stdout":
+            merged[-1] = ("stdout", merged[-1][1] + text)
+        else:
+            merged.append((kind, text))
+    return merged
+
+
+def compare_text(stored: str, fresh: str, rule: dict) -> str | None:
+    """None when ``fresh`` says what ``stored`` says (the same words; numbers within the rule's tolerance), else
+    the first difference."""
+    if NUMBER.sub("#", stored) != NUMBER.sub("#", fresh):
+        for line_stored, line_fresh in zip(stored.splitlines(), fresh.splitlines(), strict=False):
+            if NUMBER.sub("#", line_stored) != NUMBER.sub("#", line_fresh):
+                return f"the words differ:\n  stored: {line_stored}\n  now:    {line_fresh}"
+        return f"the text differs in length:\n  stored: {stored[-200:]!r}\n  now:    {fresh[-200:]!r}"
+    if rule.get("compare") == "words":
+        return None
+    atol, rtol = rule.get("atol", ATOL), rule.get("rtol", RTOL)
+    for line_stored, line_fresh in zip(stored.splitlines(), fresh.splitlines(), strict=True):
+        for a, b in zip(NUMBER.findall(line_stored), NUMBER.findall(line_fresh), strict=True):
+            if not math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=atol):
+                return (f"{a} is now {b} (tolerance {atol} + {rtol} × |{a}|):\n  stored: {line_stored}\n"
+                        f"  now:    {line_fresh}")
+    return None
+
+
+def compare_outputs(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[str]:
+    """Each code cell whose re-run shows something else than its stored outputs, with the first difference."""
+    problems = []
+    stored_cells = [c for c in stored.cells if c.cell_type == "code"]
+    fresh_cells = [c for c in fresh.cells if c.cell_type == "code"]
+    assert len(stored_cells) == len(fresh_cells)
+    default = stored.metadata.get("lesson", {})  # a notebook's own tolerance, for all its cells
+    for number, (old, new) in enumerate(zip(stored_cells, fresh_cells, strict=True), 1):
+        rule = {**default, **old.metadata.get("lesson", {})}
+        if rule.get("compare") == "none":
+            continue
+        before, after = visible(old.outputs), visible(new.outputs)
+        where = f"cell [{number}] ({old.source.splitlines()[0] if old.source else ''!r})"
+        if [kind for kind, _ in before] != [kind for kind, _ in after]:
+            problems.append(f"{where}: stored outputs {[k for k, _ in before]}, now {[k for k, _ in after]}")
+            continue
+        for (_, text_before), (_, text_after) in zip(before, after, strict=True):
+            difference = compare_text(text_before, text_after, rule)
+            if difference:
+                problems.append(f"{where}: {difference}")
+                break
+    return problems
+
+
+def lesson_param(path: Path):
+    marks = [pytest.mark.slow] if path.stem in CPU_LIMITS_S else []
+    return pytest.param(path, id=path.stem, marks=marks)
+
+
+def skip_without_data(path: Path) -> None:
+    needed = NEEDS_DATA.get(path.stem)
+    if needed and (data_folder() is None or not (data_folder() / needed).is_dir()):
+        pytest.skip(f"{path.name} reads the public data set {needed}/, not found (set BERT_LESSON_DATA)")
+
+
+def test_there_are_notebooks_and_the_readme_lists_each():
+    assert len(NOTEBOOKS) >= 11
+    readme = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
+    assert [path.name for path in NOTEBOOKS if path.name not in readme] == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_is_committed_with_the_outputs_of_one_run(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: execution counts {counts}: store the outputs of one run with python tests/test_notebooks.py "
+        f"{path.stem}")
+    assert not [o for cell in code for o in cell.outputs if o.output_type == "error"], f"{path.name} stored an error"
+    assert sum(bool(visible(cell.outputs)) for cell in code) >= len(code) // 2, f"{path.name}: few cells show output"
+
+
+@pytest.mark.parametrize("path", [lesson_param(path) for path in NOTEBOOKS])
+def test_notebook_reruns_to_its_stored_outputs_within_the_cpu_time_limit(path, tmp_path):
+    skip_without_data(path)
+    fresh, seconds = execute(path, tmp_path)
+    problems = compare_outputs(nbformat.read(path, as_version=4), fresh)
+    assert problems == [], (f"{path.name}: a re-run shows other outputs than those stored (if the change is meant, "
+                            f"store them: python tests/test_notebooks.py {path.stem}):\n" + "\n".join(problems))
+    limit = CPU_LIMITS_S.get(path.stem, CPU_LIMIT_S)
+    assert seconds < limit, f"{path.name} took {seconds:.1f} s of CPU time (limit {limit} s)"
+
+
+def test_the_comparison_catches_a_changed_word_and_a_changed_number():
+    rule = {}
+    assert compare_text("top: cat 0.412, floor 0.101", "top: cat 0.4121, floor 0.1012", rule) is None
+    assert "words differ" in compare_text("top: cat 0.412", "top: dog 0.412", rule)
+    assert "is now" in compare_text("loss 3.52", "loss 3.61", rule)
+    assert compare_text("loss 3.52", "loss 3.61", {"rtol": 0.05}) is None
+    assert compare_text("took 3.5 s", "took 9.1 s", {"compare": "words"}) is None
+
+
+def main(names: list[str]) -> None:
+    """Run the named notebooks (all without names) as the test does and store their outputs."""
+    import tempfile
+
+    chosen = [p for p in NOTEBOOKS if not names or p.stem in names or p.name in names]
+    for path in chosen:
+        with tempfile.TemporaryDirectory() as workdir:
+            notebook, seconds = execute(path, Path(workdir))
+        old = nbformat.read(path, as_version=4)
+        notebook.metadata = old.metadata
+        nbformat.write(notebook, path)
+        print(f"{path.name}: {len(notebook.cells)} cells, {seconds:.1f} s of CPU, outputs stored", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

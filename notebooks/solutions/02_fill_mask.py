@@ -1,0 +1,38 @@
+"""Lesson 2, exercises: the rank of a chosen word at [MASK]; filling two masks one after the other."""
+
+import torch
+
+from bert import BertForMaskedLM
+from bert.study import first_available
+from bert.tasks import DEMO_MODEL, encode, fill_mask, load
+
+
+def rank_of(model, tokenizer, text: str, word: str) -> tuple[int, float]:
+    """1-based rank and probability of ``word`` (one vocabulary piece) at the only [MASK] of ``text``."""
+    batch = encode(tokenizer, model, text)
+    position = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().item()
+    with torch.no_grad():
+        probabilities = model(**batch).logits[0, position].softmax(-1)  # [V]
+    word_id = tokenizer.convert_tokens_to_ids(word)
+    return int((probabilities > probabilities[word_id]).sum()) + 1, probabilities[word_id].item()
+
+
+def fill_one_at_a_time(model, tokenizer, text: str) -> str:
+    """Fill the [MASK]s left to right, each with the best word given the ones already filled."""
+    while "[MASK]" in text:
+        best = fill_mask(model, tokenizer, text, top_k=1)[0][0]["token"]
+        text = text.replace("[MASK]", best, 1)
+    return text
+
+
+if __name__ == "__main__":
+    model, tokenizer = load(BertForMaskedLM, first_available("bert-base-uncased", DEMO_MODEL))
+    text = "The capital of France is [MASK]."
+    top = fill_mask(model, tokenizer, text, top_k=3)[0]
+    for expected_rank, candidate in enumerate(top, 1):
+        rank, probability = rank_of(model, tokenizer, text, candidate["token"])
+        assert rank == expected_rank and abs(probability - candidate["score"]) < 1e-5
+    print("paris:", rank_of(model, tokenizer, text, "paris"))
+    filled = fill_one_at_a_time(model, tokenizer, "He went to the [MASK] to buy some [MASK].")
+    assert "[MASK]" not in filled and filled.startswith("He went to the ")
+    print(filled)
