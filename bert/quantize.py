@@ -1,4 +1,5 @@
-"""int8 inference in plain PyTorch: :func:`quantize` swaps the encoder's linear layers for :class:`Int8Linear`.
+"""int8 and bfloat16 inference in plain PyTorch: :func:`quantize` swaps the encoder's linear layers for
+:class:`Int8Linear`, :func:`to_bf16` for :class:`Bf16Linear`; :func:`set_precision` picks one by name.
 
 Where the time goes: in BERT's encoder almost all of it is the six matrix multiplies of every layer (query, key,
 value, attention output, and the two feed-forward ones). Multiplying 8-bit integers instead of 32-bit floats moves a
@@ -18,9 +19,18 @@ handling, which BERT-sized models do not need):
 
 Only the encoder's linears are quantized: the embeddings, LayerNorms, softmax, the pooler and the output heads stay
 float32 (a tied MLM decoder scores 30,522 words from one hidden state: its errors would move the top-5 directly).
+
+bfloat16 keeps float32's exponent range with an 8-bit mantissa (about 3 significant digits), so it needs no scales:
+:class:`Bf16Linear` stores its weight in bfloat16 once and multiplies bfloat16 activations, accumulating in float32
+(oneDNN's AVX512-BF16 / AMX kernels); everything between the matmuls (residual sums, LayerNorm, softmax) stays
+float32, as with int8. Without those instructions bfloat16 is emulated and slower than float32: :func:`to_bf16` says
+so (:func:`native_bf16`).
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -29,6 +39,7 @@ from bert.errors import BertError
 from bert.pretrained import PreTrainedModel
 
 QUANTIZATION_KEY = "quantization"  # in config.json: "int8" for a checkpoint saved after quantize()
+PRECISIONS = ("float32", "int8", "bf16")  # what set_precision (and the inference commands' flags) offer
 QMAX = 127  # symmetric int8: -127 … 127 (-128 unused, so that negating a value never overflows)
 
 
@@ -88,14 +99,65 @@ def quantize(model: PreTrainedModel) -> PreTrainedModel:
     returned for chaining. The embeddings, LayerNorms, pooler and heads stay float32. For inference only: the int8
     weights are buffers, not parameters. The config records it (``"quantization": "int8"`` in config.json), so a
     saved int8 model loads back as one (:meth:`~bert.pretrained.PreTrainedModel.from_pretrained`)."""
+    replace_encoder_linears(model, Int8Linear.from_linear)
+    model.config.extra[QUANTIZATION_KEY] = "int8"
+    return model.eval()
+
+
+class Bf16Linear(nn.Module):
+    """A frozen ``nn.Linear`` that multiplies in bfloat16: ``weight`` [out, in] bfloat16 (cast once), ``bias`` [out]
+    float32 or None. Input [..., in] float → output [..., out] float32 (the product is accumulated in float32 and
+    rounded to bfloat16 once, then the bias is added in float32)."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("weight", linear.weight.detach().to(torch.bfloat16))
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.linear(x.to(torch.bfloat16), self.weight).float()
+        return y.add_(self.bias) if self.bias is not None else y
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX); without, oneDNN emulates it."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def to_bf16(model: PreTrainedModel) -> PreTrainedModel:
+    """``model`` (in eval mode) with every linear layer of its encoder replaced by a :class:`Bf16Linear`, in place;
+    returned for chaining. For inference only; not saved as a checkpoint kind (a float32 checkpoint converts in a
+    second). A one-line note on stderr where the CPU has no bfloat16 instructions."""
+    if not native_bf16():
+        print("note: --bf16: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so bfloat16 is emulated and "
+              "slower than float32 here; --int8 or float32 is faster on it", file=sys.stderr)
+    replace_encoder_linears(model, Bf16Linear)
+    return model.eval()
+
+
+def set_precision(model: PreTrainedModel, precision: str) -> PreTrainedModel:
+    """``model`` as it computes in ``precision`` (one of :data:`PRECISIONS`): float32 leaves it as it is."""
+    if precision not in PRECISIONS:
+        raise BertError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "float32" and model.config.extra.get(QUANTIZATION_KEY) == "int8":
+        if precision == "int8":
+            return model  # an int8 checkpoint is int8 already
+        raise BertError("this checkpoint is int8 (bert quantize): bfloat16 needs the float32 checkpoint")
+    return {"float32": lambda m: m, "int8": quantize, "bf16": to_bf16}[precision](model)
+
+
+def replace_encoder_linears(model: PreTrainedModel, make: Callable[[nn.Linear], nn.Module]) -> None:
+    """Replace every ``nn.Linear`` inside ``model``'s encoder by ``make(linear)``, in place."""
     base = model.base_model
     encoder = base.encoder if hasattr(base, "encoder") else base.transformer  # DistilBERT names it "transformer"
     for module in list(encoder.modules()):
         for child_name, child in list(module.named_children()):
             if type(child) is nn.Linear:
-                setattr(module, child_name, Int8Linear.from_linear(child))
-    model.config.extra[QUANTIZATION_KEY] = "int8"
-    return model.eval()
+                setattr(module, child_name, make(child))
 
 
 def check_int8_checkpoint(model: PreTrainedModel, missing: list[str], source: str) -> None:

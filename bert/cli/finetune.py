@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from bert.cli.inference import int8_option
+from bert.cli.inference import precision_options
 from bert.errors import BertError
 from bert.finetune.config import FinetuneConfig
 from bert.settings import add_arguments, from_arguments
@@ -66,7 +66,7 @@ def _run_predict(args: argparse.Namespace) -> None:
     from bert.tasks import load
 
     metrics = None
-    model = load(PREDICT_HEADS[args.task], args.model, args.int8)  # (model, tokenizer)
+    model = load(PREDICT_HEADS[args.task], args.model, args.precision)  # (model, tokenizer)
     if args.task == "classify":
         if args.input:
             predictions, metrics = classification.predict_classifier_file(
@@ -139,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             if task == "classify":
                 p.add_argument("--text-pair", help="second text of a pair")
         _task_options(p, task, training=False)
-        int8_option(p)
+        precision_options(p)
         p.set_defaults(func=_run_predict)
 
 

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: one list per [MASK] of {token, token_id, score}")
     _truncate_option(p, "cut text longer than the model's positions at the end, with a warning (the default), "
                         "unless that would cut off a [MASK]; --no-truncate: an error instead")
-    int8_option(p)
+    precision_options(p)
     p.set_defaults(func=run_fill_mask)
 
     p = subparsers.add_parser("nsp", help="next sentence prediction: does B follow A?")
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     _truncate_option(p, "cut a pair longer than the model's positions (from the longer sentence, BERT's rule), "
                         "with a warning (the default); --no-truncate: an error instead")
-    int8_option(p)
+    precision_options(p)
     p.set_defaults(func=run_nsp)
 
     p = subparsers.add_parser("embed", help="sentence vectors")
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per forward pass (default 32)")
     _truncate_option(p, "cut texts longer than the model's positions, with a warning (the default); "
                         "--no-truncate: an error instead")
-    int8_option(p)
+    precision_options(p)
     p.set_defaults(func=run_embed)
 
     p = subparsers.add_parser("similarity", help="cosine similarity of sentences, or of one word in several contexts")
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--word", help='compare this word\'s contextual vectors instead, e.g. --word bank')
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", help="also draw the matrix as a labelled heatmap into this PNG file")
-    int8_option(p)
+    precision_options(p)
     p.set_defaults(func=run_similarity)
 
     register_checkpoint_commands(subparsers)
@@ -105,11 +105,15 @@ def register_checkpoint_commands(subparsers: argparse._SubParsersAction) -> None
     p.set_defaults(func=run_export_onnx)
 
 
-def int8_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--int8", action="store_true",
-                   help="run the encoder's linear layers in int8 (per-channel weights, per-token activations; see "
-                        "bert.quantize): faster on CPUs with int8 instructions, hidden states at cosine >= 0.99 to "
-                        "float32's")
+def precision_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--int8", dest="precision", action="store_const", const="int8", default="float32",
+                       help="run the encoder's linear layers in int8 (per-channel weights, per-token activations; "
+                            "see bert.quantize): faster on CPUs with int8 instructions, hidden states at cosine >= "
+                            "0.99 to float32's")
+    group.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
+                       help="run the encoder's linear layers in bfloat16: faster where the CPU has bfloat16 "
+                            "instructions (AVX512-BF16, AMX; a note says when it has not)")
 
 
 def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
@@ -119,7 +123,7 @@ def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
 def run_fill_mask(args: argparse.Namespace) -> None:
     from bert.tasks import fill_mask, load
 
-    model, tokenizer = load("masked_lm", args.model, args.int8)  # BertForMaskedLM, RobertaForMaskedLM, ...
+    model, tokenizer = load("masked_lm", args.model, args.precision)  # BertForMaskedLM, RobertaForMaskedLM, ...
     predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k, truncate=args.truncate)
     if args.json:
         print(json.dumps(predictions, ensure_ascii=False))
@@ -135,7 +139,7 @@ def run_fill_mask(args: argparse.Namespace) -> None:
 def run_nsp(args: argparse.Namespace) -> None:
     from bert.tasks import load, next_sentence
 
-    model, tokenizer = load("next_sentence", args.model, args.int8)  # a one-line error for models without that head
+    model, tokenizer = load("next_sentence", args.model, args.precision)  # one-line error: no NSP head
     result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b, truncate=args.truncate)
     if args.json:
         print(json.dumps(result))
@@ -148,7 +152,7 @@ def run_nsp(args: argparse.Namespace) -> None:
 def run_embed(args: argparse.Namespace) -> None:
     from bert.tasks import load, sentence_embeddings
 
-    model, tokenizer = load("base", args.model, args.int8)
+    model, tokenizer = load("base", args.model, args.precision)
     vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling, batch_size=args.batch_size,
                                   truncate=args.truncate)
     if args.json:
@@ -171,7 +175,7 @@ def run_similarity(args: argparse.Namespace) -> None:
 
         require_pyplot()
         check_output(args.out)  # before the model loads: a bad path fails at once
-    model, tokenizer = load("base", args.model, args.int8)  # BertModel, RobertaModel, ... by model_type
+    model, tokenizer = load("base", args.model, args.precision)  # BertModel, RobertaModel, ... by model_type
     if args.word:
         vectors = torch.stack([word_vector(model, tokenizer, text, args.word) for text in args.texts])
     else:

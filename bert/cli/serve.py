@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bert.cli.inference import MODEL_HELP, int8_option
+from bert.cli.inference import MODEL_HELP, precision_options
 from bert.errors import BertError
 from bert.serve import DEFAULT_HOST, DEFAULT_PORT
 
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default=DEFAULT_HOST,
                    help=f"address to listen on (default {DEFAULT_HOST}: reachable from this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    int8_option(p)
+    precision_options(p)
     p.set_defaults(func=run_serve)
 
 
@@ -32,7 +32,7 @@ def run_serve(args: argparse.Namespace) -> None:
 
     sock = listen(args.host, args.port)  # first: a port in use fails before the model loads
     try:
-        app = create_app(args.model, int8=args.int8)
+        app = create_app(args.model, precision=args.precision)
     except BaseException:
         sock.close()
         raise

@@ -184,13 +184,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # ---- the app ---------------------------------------------------------------------------------------------------
 def create_app(model: str | os.PathLike | None = None, explorer: Explorer | None = None,
-               int8: bool = False) -> FastAPI:
+               precision: str = "float32") -> FastAPI:
     """The explorer app for ``model`` (default: bert-base-uncased, else the bundled demo model), loaded once here
-    (``int8``: its encoder in int8).
+    (``precision``: see :func:`bert.quantize.set_precision`).
 
     Pass ``explorer`` to serve a model that is already loaded.
     """
-    explorer = explorer if explorer is not None else Explorer.load(model, int8)
+    explorer = explorer if explorer is not None else Explorer.load(model, precision)
     # No /docs or /redoc: their pages load scripts from a CDN. The schema stays at /api/openapi.json.
     app = FastAPI(title="BERT explorer", summary=f"What {explorer.name} computes", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")

@@ -78,12 +78,13 @@ class Explorer:
         self.lock = threading.Lock()
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike | None = None, int8: bool = False) -> Explorer:
+    def load(cls, name_or_path: str | os.PathLike | None = None, precision: str = "float32") -> Explorer:
         """Load a BERT checkpoint with both pretraining heads, or a variant's with its MLM head (none of them has an
-        NSP head; see :func:`bert.tasks.choose_model` for the default); ``int8``: see :func:`bert.quantize.quantize`."""
+        NSP head; see :func:`bert.tasks.choose_model` for the default); ``precision``: see
+        :func:`bert.quantize.set_precision`."""
         choice = choose_model(name_or_path)
         task = "pretraining" if model_type_of(choice.folder) == "bert" else "masked_lm"
-        model, tokenizer = load(task, choice.folder, int8)
+        model, tokenizer = load(task, choice.folder, precision)
         return cls(model, tokenizer, choice.name, choice.note, choice.folder)
 
     @property
