@@ -1,6 +1,6 @@
-"""What README says the bundled demo model answers ("The bundled demo model": "What it answers"), checked word for
-word against transformers running the same weights, so that the sentence fails here if the model or our code ever
-answers otherwise."""
+"""What the bundled demo model's card (weights/bert-demo/README.md: "The lessons' example sentences") says it answers,
+checked word for word against transformers running the same weights, so that the sentence fails here if the model or
+our code ever answers otherwise; and its size, as README and the card state it."""
 
 import re
 from pathlib import Path
@@ -13,19 +13,20 @@ import bert
 from bert.tasks import DEMO_MODEL, fill_mask, load, next_sentence
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-WHAT_IT_ANSWERS = " ".join(README.split("What it answers", 1)[1].split("\n\n", 1)[0].split())
+CARD = (DEMO_MODEL / "README.md").read_text()
+WHAT_IT_ANSWERS = " ".join(CARD.split("The lessons' example sentences", 1)[1].split("\n\n", 2)[1].split())
 
 
 def _quoted_top5(sentence: str) -> list[str]:
-    """README's top 5 for a fill-mask sentence: `SENTENCE` → a, **b**, c, d, e."""
-    match = re.search(re.escape(f"`{sentence}` →") + r" ([^;(]+)", WHAT_IT_ANSWERS)
-    assert match, f"README no longer quotes the answer for {sentence!r}"
-    return [word.strip(" *") for word in match.group(1).split(",")][:5]
+    """The card's top 5 for a fill-mask sentence: `SENTENCE` → a (0.03), b (0.02), c (0.01), d (0.01), e (0.01)."""
+    match = re.search(re.escape(f"`{sentence}` →") + r" ((?:[^,*]+ \([0-9.]+\),? ?){5})", WHAT_IT_ANSWERS)
+    assert match, f"the model card no longer quotes the answer for {sentence!r}"
+    return [word.split(" (")[0].strip() for word in match.group(1).split(",")]
 
 
 def _quoted_probability(sentence_b: str) -> float:
-    match = re.search(re.escape(f'"{sentence_b}"') + r"[^(]*\((?:P\(IsNext\) )?([0-9.]+)\)", WHAT_IT_ANSWERS)
-    assert match, f"README no longer quotes P(IsNext) for {sentence_b!r}"
+    match = re.search(re.escape(f"`{sentence_b}`") + r": \w+, P\(IsNext\) = ([0-9.]+)", WHAT_IT_ANSWERS)
+    assert match, f"the model card no longer quotes P(IsNext) for {sentence_b!r}"
     return float(match.group(1))
 
 
@@ -35,7 +36,7 @@ def reference() -> transformers.BertForPreTraining:
 
 
 @pytest.mark.parametrize("sentence", ["The capital of France is [MASK].", "The cat sat on the [MASK]."])
-def test_readme_top5_for_the_demo_model_is_what_ours_and_transformers_answer(sentence, reference):
+def test_model_card_top5_for_the_demo_model_is_what_ours_and_transformers_answer(sentence, reference):
     model, tokenizer = load(bert.BertForMaskedLM, DEMO_MODEL)
     ours = [c["token"] for c in fill_mask(model, tokenizer, sentence, top_k=5)[0]]
     batch = tokenizer(sentence, return_tensors="pt")
@@ -48,7 +49,7 @@ def test_readme_top5_for_the_demo_model_is_what_ours_and_transformers_answer(sen
 
 
 @pytest.mark.parametrize("sentence_b", ["He bought a gallon of milk.", "Penguins are flightless birds."])
-def test_readme_next_sentence_probability_for_the_demo_model_is_what_ours_and_transformers_give(sentence_b, reference):
+def test_model_card_next_sentence_probability_of_the_demo_model_is_ours_and_transformers(sentence_b, reference):
     sentence_a = "The man went to the store."
     model, tokenizer = load(bert.BertForNextSentencePrediction, DEMO_MODEL)
     ours = next_sentence(model, tokenizer, sentence_a, sentence_b)["is_next"]
@@ -58,11 +59,13 @@ def test_readme_next_sentence_probability_for_the_demo_model_is_what_ours_and_tr
                            attention_mask=batch["attention_mask"]).seq_relationship_logits
     theirs = logits.softmax(-1)[0, 0].item()  # label 0 = IsNext
     assert ours == pytest.approx(theirs, abs=1e-5)
-    assert round(ours, 2) == _quoted_probability(sentence_b)
+    assert round(ours, 3) == _quoted_probability(sentence_b)
 
 
-def test_readme_size_of_the_demo_model_is_the_shipped_files():
+def test_readme_and_model_card_size_of_the_demo_model_is_the_shipped_files():
     quoted = re.search(r"`weights/bert-demo/` \(([0-9.]+) MB, float16", README)
     assert quoted, "README no longer states the demo model's size"
+    in_card = re.search(r"`model.safetensors` in float16 \(([0-9.]+) MB\)", CARD)
+    assert in_card, "the model card no longer states the demo model's size"
     size_mb = (DEMO_MODEL / "model.safetensors").stat().st_size / 1e6
-    assert round(size_mb, 1) == float(quoted.group(1))
+    assert round(size_mb, 1) == float(quoted.group(1)) == float(in_card.group(1))

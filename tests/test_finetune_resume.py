@@ -157,7 +157,7 @@ def test_a_run_that_crashed_mid_step_resumes_to_the_uninterrupted_result(
 def test_resume_with_the_settings_that_may_change_changed_ends_as_the_uninterrupted_run(
         encoder: Path, files: dict[str, Path], uninterrupted: Callable[[str], Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """README: on --resume, --time-budget, --device, --eval-batch-size, --save-every, --keep-last and
+    """docs/guides/finetuning.md: on --resume, --time-budget, --device, --eval-batch-size, --save-every, --keep-last and
     --gradient-checkpointing may change. The run crashes in step 6 and is resumed with every one of them other than
     the checkpoint's (a save every 3 steps keeping 3 still leaves checkpoints 2, 4 and 6), and ends as the run that
     was never stopped."""

@@ -14,9 +14,9 @@ To compare the real encoder under a real head computation, those fresh weights a
 the transformers model (biases and LayerNorm shifts non-zero, so a dropped bias shows) and copied into ours through
 ``load_state_dict``; the tests first check that both libraries name the same weights as fresh.
 
-The one deliberate difference: on padded batches our question-answering loss gives padding no probability (README,
-"Fine-tuning"). On the padded batch it is checked against that rule computed by hand from transformers' logits; on
-unpadded input (each pair alone) it must equal transformers' own loss.
+The one deliberate difference: on padded batches our question-answering loss gives padding no probability
+(docs/guides/finetuning.md). On the padded batch it is checked against that rule computed by hand from
+transformers' logits; on unpadded input (each pair alone) it must equal transformers' own loss.
 """
 
 from __future__ import annotations

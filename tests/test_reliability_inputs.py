@@ -232,8 +232,8 @@ def test_a_batch_size_that_is_not_a_positive_integer_is_refused(encoder, batch_s
 
 
 def test_cli_embed_runs_batch_size_texts_per_forward_pass_and_32_by_default(tiny_dir, capsys, monkeypatch):
-    """README: "`bert embed` runs `--batch-size` texts at a time (default 32)": the batch sizes that reach the
-    encoder's forward are recorded."""
+    """docs/guides/inference.md: "`bert embed` runs `--batch-size` texts at a time (default 32)": the batch sizes that
+    reach the encoder's forward are recorded."""
     batch_sizes = []
     forward = bert.BertModel.forward
 

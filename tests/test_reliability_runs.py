@@ -365,9 +365,10 @@ MOUNTABLE = can_mount_tmpfs()
 
 def require_real_mounts_in_ci() -> None:
     """In CI (``CI`` set), fail unless a tmpfs can be mounted. CI runs as root on a machine where ``unshare -m`` and
-    ``mount -t tmpfs`` work, so README's "a real full disk (tmpfs) and a read-only output folder" must be the real
-    thing there: the simulated failures below (a write raising ENOSPC, a chmod'ed folder) must not let CI pass. They
-    stay for local runs without root, where a mount is not allowed and the simulation is the best there is."""
+    ``mount -t tmpfs`` work, so docs/guides/reliability.md's "a real full disk (tmpfs) and a read-only output folder"
+    must be the real thing there: the simulated failures below (a write raising ENOSPC, a chmod'ed folder) must not let
+    CI pass. They stay for local runs without root, where a mount is not allowed and the simulation is the best there
+    is."""
     if os.environ.get("CI") and not MOUNTABLE:
         pytest.fail("CI is set but no tmpfs can be mounted here (needs root and unshare -m): the full-disk and "
                     "read-only-folder tests would only simulate the failure")

@@ -170,9 +170,9 @@ def test_every_older_data_flag_spelling_still_parses_to_the_same_settings(comman
 
 
 def test_the_settings_a_resumed_run_may_change_are_those_readme_lists() -> None:
-    """README (fine-tuning): "--time-budget, --device, --eval-batch-size, --save-every, --keep-last and
+    """docs/guides/finetuning.md: "--time-budget, --device, --eval-batch-size, --save-every, --keep-last and
     --gradient-checkpointing may change" (and the progress bar, and --resume itself). Pretraining has threads for a
-    device and no eval batch size, and follows a new --max-steps (README: a shorter plan after Ctrl-C)."""
+    device and no eval batch size, and follows a new --max-steps (a shorter plan after Ctrl-C)."""
     assert free_on_resume(FinetuneConfig) == {"time_budget", "device", "eval_batch_size", "save_every", "keep_last",
                                               "gradient_checkpointing", "progress", "resume"}
     assert free_on_resume(PretrainConfig) == {"time_budget", "threads", "save_every", "keep_last",
