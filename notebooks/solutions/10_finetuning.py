@@ -24,12 +24,12 @@ def features(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
     return {name: torch.cat(parts) for name, parts in out.items()}
 
 
-def linear_probe(train_x, train_y, test_x, test_y, steps: int = 300) -> float:
-    """Held-out accuracy of a logistic regression trained on frozen features."""
+def linear_probe(train_x, train_y, test_x, test_y, steps: int = 100) -> float:
+    """Held-out accuracy of a logistic regression (L2-regularised, few steps) trained on frozen features."""
     torch.manual_seed(0)
     mean, std = train_x.mean(0), train_x.std(0) + 1e-6
     layer = torch.nn.Linear(train_x.shape[1], 2)
-    optimizer = torch.optim.Adam(layer.parameters(), lr=1e-2, weight_decay=1e-4)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=1e-2, weight_decay=1e-2)
     for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(layer((train_x - mean) / std), train_y)
         optimizer.zero_grad()
@@ -85,4 +85,6 @@ if __name__ == "__main__":
     train_f, dev_f = features(model, tokenizer, train_texts), features(model, tokenizer, dev_texts)
     accuracy = {name: linear_probe(train_f[name], train_y, dev_f[name], dev_y) for name in train_f}
     print({name: round(value, 3) for name, value in accuracy.items()})
-    assert all(value > 0.6 for value in accuracy.values())  # all three carry sentiment, far above chance (0.5)
+    # Mean pooling reads every token and carries the most sentiment; the pooler, trained (if at all) for
+    # next-sentence prediction, the least: fine-tuning is what makes it useful.
+    assert accuracy["mean"] > max(accuracy["pooler"], 0.65), accuracy
