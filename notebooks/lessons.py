@@ -51,8 +51,10 @@ def _canvas(width, height, title):
     return figure, axes
 
 
-def draw_embedding_sum(tokens: list[str], segments: list[int]):
-    """Each token's vector = word row + segment row + position row, then LayerNorm (lesson 1)."""
+def draw_embedding_sum(tokens: list[str], segments: list[int], positions: list[int] | None = None):
+    """Each token's vector = word row + segment row + position row, then LayerNorm (lesson 1); ``positions``: the
+    tokens' places in the sequence (default 0, 1, ...)."""
+    positions = list(range(len(tokens))) if positions is None else positions
     width = 1.3 * len(tokens) + 2.2
     figure, axes = _canvas(width, 5.2, "input vectors: three table lookups per token, summed, then LayerNorm")
     for label, y in (("word", 3.9), ("segment", 3.1), ("position", 2.3)):
@@ -62,10 +64,10 @@ def draw_embedding_sum(tokens: list[str], segments: list[int]):
         axes.text(x, 4.8, token, ha="center", fontsize=9, weight="bold")
         _box(axes, x, 3.9, 1.1, 0.5, f"E[{token}]", "#cfe2f3", 7)
         _box(axes, x, 3.1, 1.1, 0.5, f"E_{'AB'[segment]}", "#fce5cd" if segment == 0 else "#f4cccc", 7)
-        _box(axes, x, 2.3, 1.1, 0.5, f"P{i}", "#d9ead3", 7)
-        axes.text(x, 1.6, "+ → LayerNorm", ha="center", fontsize=6)
-        _arrow(axes, (x, 2.0), (x, 0.9))
-        _box(axes, x, 0.6, 1.1, 0.5, f"x{i} [H]", "#eeeeee", 7)
+        _box(axes, x, 2.3, 1.1, 0.5, f"P{positions[i]}", "#d9ead3", 7)
+        axes.text(x, 1.75, "sum, LayerNorm", ha="center", fontsize=6)
+        _arrow(axes, (x, 1.6), (x, 0.9))
+        _box(axes, x, 0.6, 1.1, 0.5, f"x{positions[i]} [H]", "#eeeeee", 7)
     return figure
 
 
@@ -94,7 +96,7 @@ def draw_masking(tokens: list[str], chosen: list[int], replaced: dict[int, str])
 
 def draw_encoder_layer(hidden: int, heads: int, intermediate: int):
     """One post-LN encoder layer with the shapes of each step (lesson 4b)."""
-    figure, axes = _canvas(7.0, 9.6, "one BERT encoder layer (post-LayerNorm), shapes for a batch [B, T, H]")
+    figure, axes = _canvas(7.6, 9.6, "one BERT encoder layer (post-LayerNorm), shapes for a batch [B, T, H]")
     head_dim = hidden // heads
     steps = [
         (9.0, f"x  [B, T, H={hidden}]", "#eeeeee"),
