@@ -17,8 +17,11 @@ handling, which BERT-sized models do not need):
 * the sum runs in ``int32`` (``torch._int_mm``: oneDNN's VNNI kernel on CPUs that have it), then the two scales and
   the bias are applied in float32.
 
-Only the encoder's linears are quantized: the embeddings, LayerNorms, softmax, the pooler and the output heads stay
-float32 (a tied MLM decoder scores 30,522 words from one hidden state: its errors would move the top-5 directly).
+The word-embedding table is int8 too (:class:`Int8Embedding`, one scale per word): a lookup has no matmul to speed
+up, but the table is a third of bert-base's weights and half of MiniLM's, so an int8 checkpoint is about a quarter
+of float32's size only with it. An MLM decoder tied to that table (:class:`TiedInt8Decoder`) scores with its
+dequantized rows. Position and segment embeddings, LayerNorms, softmax, the pooler and the heads' other layers stay
+float32.
 
 bfloat16 keeps float32's exponent range with an 8-bit mantissa (about 3 significant digits), so it needs no scales:
 :class:`Bf16Linear` stores its weight in bfloat16 once and multiplies bfloat16 activations, accumulating in float32
@@ -94,12 +97,65 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class Int8Embedding(nn.Module):
+    """A frozen ``nn.Embedding`` in int8: ``weight_int8`` [V, E] and ``weight_scale`` [V] (one per word, symmetric).
+    ids [...] → vectors [..., E] float32."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.register_buffer("weight_int8", torch.zeros(num_embeddings, embedding_dim, dtype=torch.int8))
+        self.register_buffer("weight_scale", torch.ones(num_embeddings))
+
+    @classmethod
+    def from_embedding(cls, embedding: nn.Embedding) -> Int8Embedding:
+        layer = cls(embedding.num_embeddings, embedding.embedding_dim)
+        q, scale = quantize_rows(embedding.weight.detach().float())
+        layer.weight_int8.copy_(q)
+        layer.weight_scale.copy_(scale.squeeze(1))
+        return layer.to(embedding.weight.device)
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The float32 table [V, E] this layer looks up."""
+        return self.weight_int8.float() * self.weight_scale[:, None]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight_int8[ids].float() * self.weight_scale[ids].unsqueeze(-1)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class TiedInt8Decoder(nn.Module):
+    """An MLM decoder tied to an :class:`Int8Embedding`: hidden [..., E] → logits [..., V] with the table's
+    dequantized rows (and the decoder's own bias, where it has one: DistilBERT's ``vocab_projector``). The table is
+    held outside the module tree, so that its tensors are stored once, under the embeddings' names."""
+
+    def __init__(self, embedding: Int8Embedding, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.table = (embedding,)  # a tuple: not registered as a submodule
+        self.register_buffer("bias", None if bias is None else bias.detach().float())
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(hidden_states, self.table[0].dequantized_weight(), self.bias)
+
+
 def quantize(model: PreTrainedModel) -> PreTrainedModel:
-    """``model`` (in eval mode) with every linear layer of its encoder replaced by an :class:`Int8Linear`, in place;
-    returned for chaining. The embeddings, LayerNorms, pooler and heads stay float32. For inference only: the int8
-    weights are buffers, not parameters. The config records it (``"quantization": "int8"`` in config.json), so a
-    saved int8 model loads back as one (:meth:`~bert.pretrained.PreTrainedModel.from_pretrained`)."""
+    """``model`` (in eval mode) with every linear layer of its encoder replaced by an :class:`Int8Linear` and its
+    word embeddings by an :class:`Int8Embedding` (a tied MLM decoder reading them), in place; returned for chaining.
+    For inference only: the int8 weights are buffers, not parameters. The config records it
+    (``"quantization": "int8"`` in config.json), so a saved int8 model loads back as one
+    (:meth:`~bert.pretrained.PreTrainedModel.from_pretrained`)."""
     replace_encoder_linears(model, Int8Linear.from_linear)
+    embeddings = model.base_model.embeddings
+    if isinstance(embeddings.word_embeddings, nn.Embedding):
+        embeddings.word_embeddings = Int8Embedding.from_embedding(embeddings.word_embeddings)
+        if model.tied_weights:
+            path = model.tied_decoder.removesuffix(".weight")
+            parent, _, name = path.rpartition(".")
+            decoder = model.get_submodule(path)
+            model.get_submodule(parent).register_module(name, TiedInt8Decoder(embeddings.word_embeddings,
+                                                                               decoder.bias))
     model.config.extra[QUANTIZATION_KEY] = "int8"
     return model.eval()
 

@@ -18,7 +18,17 @@ from bert.cli import main
 from bert.errors import BertError
 from bert.heads import BertForMaskedLM
 from bert.model import BertModel
-from bert.quantize import QMAX, Bf16Linear, Int8Linear, quantize, quantize_rows, set_precision, to_bf16
+from bert.quantize import (
+    QMAX,
+    Bf16Linear,
+    Int8Embedding,
+    Int8Linear,
+    TiedInt8Decoder,
+    quantize,
+    quantize_rows,
+    set_precision,
+    to_bf16,
+)
 from bert.tasks import DEMO_MODEL
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.variants.auto import auto_class
@@ -71,8 +81,9 @@ def test_quantized_real_models_stay_within_cosine_0_99_of_float32_on_every_real_
 
 
 def test_the_demo_models_fill_mask_answers_survive_quantization() -> None:
-    """scripts/cloze.py's 40 sentences: int8's top word is float32's on 38 (95%; at least 90% required), and
-    float32's top word is always among int8's top 5."""
+    """scripts/cloze.py's 40 sentences: int8's top word is float32's on 36 (90%; at least 85% required; 38 with the
+    word embeddings left in float32), and float32's top word is always among int8's top 5. (Against the sentences'
+    accepted answers: 21 of 40 in the top 5 both in float32 and int8, ``python scripts/cloze.py MODEL INT8_MODEL``.)"""
     cloze = runpy.run_path(str(REPO / "scripts" / "cloze.py"))["CLOZE"]
     tokenizer = BertTokenizer.from_pretrained(DEMO_MODEL)
     model = BertForMaskedLM.from_pretrained(DEMO_MODEL)
@@ -82,8 +93,39 @@ def test_the_demo_models_fill_mask_answers_survive_quantization() -> None:
     with torch.no_grad():
         reference, ours = model(**batch).logits[masked], quantized(**batch).logits[masked]
     top1 = reference.argmax(-1)
-    assert (top1 == ours.argmax(-1)).float().mean() >= 0.9
+    assert (top1 == ours.argmax(-1)).float().mean() >= 0.85
     assert (ours.topk(5).indices == top1[:, None]).any(-1).all()
+
+
+def test_int8_word_embeddings_equal_their_dequantized_table_and_a_tied_decoder_reads_it() -> None:
+    model = quantize(BertForMaskedLM.from_pretrained(DEMO_MODEL))
+    table, original = model.bert.embeddings.word_embeddings, BertForMaskedLM.from_pretrained(DEMO_MODEL)
+    assert isinstance(table, Int8Embedding) and isinstance(model.cls.predictions.decoder, TiedInt8Decoder)
+    weight = original.bert.embeddings.word_embeddings.weight.detach()
+    q, scale = quantize_rows(weight)
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 0, 0, 0]])
+    assert torch.equal(table(ids), (q.float() * scale)[ids])  # one scale per word
+    assert torch.nn.functional.cosine_similarity(table.dequantized_weight(), weight, dim=-1).min() > 0.999
+    hidden = torch.randn(2, 5, weight.shape[1])
+    torch.testing.assert_close(model.cls.predictions.decoder(hidden), hidden @ (q.float() * scale).t())
+    names = model.state_dict().keys()  # the table is stored once, under the embeddings' names
+    assert "bert.embeddings.word_embeddings.weight_int8" in names and not any("decoder" in n for n in names)
+
+
+@pytest.mark.parametrize("family", ["roberta", "albert", "distilbert"])
+def test_every_variants_mlm_model_quantizes_saves_and_loads_back_exactly(family: str, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    make_tiny_variant(tmp_path / "model", family)
+    cls = auto_class(tmp_path / "model", "masked_lm")
+    model, quantized = cls.from_pretrained(tmp_path / "model"), quantize(cls.from_pretrained(tmp_path / "model"))
+    quantized.save_pretrained(tmp_path / "int8")
+    loaded = cls.from_pretrained(tmp_path / "int8")
+    assert not loaded.load_report.missing and not loaded.load_report.unexpected
+    ids = torch.randint(5, model.config.vocab_size, (2, 12))
+    with torch.no_grad():
+        reference, ours = model(input_ids=ids).logits, quantized(input_ids=ids).logits
+        assert torch.equal(loaded(input_ids=ids).logits, ours)
+    assert torch.nn.functional.cosine_similarity(ours, reference, dim=-1).min() > 0.99
 
 
 def test_a_bf16_linear_is_a_bfloat16_matmul_with_a_float32_bias() -> None:
@@ -243,8 +285,9 @@ def test_bert_quantize_writes_an_int8_checkpoint_that_loads_back_exactly(tmp_pat
     assert json.loads((out / "config.json").read_text())["quantization"] == "int8"
     assert main(["convert", str(DEMO_MODEL), str(tmp_path / "fp32")]) == 0  # the same model saved in float32
     size, fp32_size = ((folder / "model.safetensors").stat().st_size for folder in (out, tmp_path / "fp32"))
-    # 0.65 of float32: int8 encoder weights, but the embeddings (a third of this model) and heads stay float32
-    assert size < 0.7 * fp32_size, (size, fp32_size)
+    # 0.27 of float32: int8 encoder weights and word embeddings; position/segment embeddings, LayerNorms, biases,
+    # scales and the heads' other weights stay float32
+    assert size < 0.3 * fp32_size, (size, fp32_size)
     loaded = BertForMaskedLM.from_pretrained(out)
     assert sum(isinstance(m, Int8Linear) for m in loaded.modules()) == 6 * loaded.config.num_hidden_layers
     in_memory = quantize(BertForMaskedLM.from_pretrained(DEMO_MODEL))
