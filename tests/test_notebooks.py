@@ -17,7 +17,9 @@ printed.
 a last cell: on an idle core that is the wall time, and unlike the wall time it does not grow when other processes
 share the machine (on a 2-core machine under a load of 12, the notebooks measured 2-13 s of CPU but 10-56 s of wall
 time; with torch's default threads, threads spinning while they waited used up to 6 times as much: 43 s for notebook
-06). The lessons that train (pretraining, fine-tuning on real data) have their own limits (CPU_LIMITS_S).
+06). The lessons that train (pretraining, fine-tuning on real data) have their own limits (CPU_LIMITS_S) and are
+marked ``slow``: they run only when the marker expression selects them (``python -m pytest -m slow
+tests/test_notebooks.py``), so that the default run stays within CI's time.
 
 **Data.** Lessons that read public data sets find them with ``notebooks/lessons.py``'s ``shared_data`` (under
 $BERT_LESSON_DATA, else ``shared/data`` beside the checkout); without them those lessons are skipped, with the reason.
@@ -249,7 +251,9 @@ def test_notebook_is_committed_with_the_outputs_of_one_run(path):
 
 
 @pytest.mark.parametrize("path", [lesson_param(path) for path in NOTEBOOKS])
-def test_notebook_reruns_to_its_stored_outputs_within_the_cpu_time_limit(path, tmp_path):
+def test_notebook_reruns_to_its_stored_outputs_within_the_cpu_time_limit(path, tmp_path, request):
+    if path.stem in CPU_LIMITS_S and "slow" not in request.config.getoption("markexpr", ""):
+        pytest.skip(f"{path.name} trains for minutes: run it with `python -m pytest -m slow tests/test_notebooks.py`")
     skip_without_data(path)
     fresh, seconds = execute(path, tmp_path)
     problems = compare_outputs(nbformat.read(path, as_version=4), fresh)
