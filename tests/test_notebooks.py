@@ -180,9 +180,12 @@ def visible(outputs: list) -> list[tuple[str, str]]:
 def compare_text(stored: str, fresh: str, rule: dict) -> str | None:
     """None when ``fresh`` says what ``stored`` says (the same words; numbers within the rule's tolerance), else
     the first difference."""
-    if NUMBER.sub("#", stored) != NUMBER.sub("#", fresh):
+    def words(text: str) -> list[str]:  # numbers aside; spacing too (a column's padding follows its numbers' width)
+        return NUMBER.sub(" # ", text).split()
+
+    if words(stored) != words(fresh) or len(stored.splitlines()) != len(fresh.splitlines()):
         for line_stored, line_fresh in zip(stored.splitlines(), fresh.splitlines(), strict=False):
-            if NUMBER.sub("#", line_stored) != NUMBER.sub("#", line_fresh):
+            if words(line_stored) != words(line_fresh):
                 return f"the words differ:\n  stored: {line_stored}\n  now:    {line_fresh}"
         return f"the text differs in length:\n  stored: {stored[-200:]!r}\n  now:    {fresh[-200:]!r}"
     if rule.get("compare") == "words":
@@ -270,6 +273,7 @@ def test_the_comparison_catches_a_changed_word_and_a_changed_number():
     assert "is now" in compare_text("loss 3.52", "loss 3.61", rule)
     assert compare_text("loss 3.52", "loss 3.61", {"rtol": 0.05}) is None
     assert compare_text("took 3.5 s", "took 9.1 s", {"compare": "words"}) is None
+    assert compare_text("bert    812.8 ms", "bert   1390.2 ms", {"compare": "words"}) is None
 
 
 def main(names: list[str]) -> None:
