@@ -5,6 +5,8 @@
     python scripts/bench_finetune.py qa     # SQuAD v1.1 dev articles 0–37 for training (30-minute budget),
                                             # EM/F1 on articles 38–47 (target F1 ≥ 50); only dev is available here
     python scripts/bench_finetune.py qa --decode-only   # no training: score the model already in runs/bench-qa
+    python scripts/bench_finetune.py sst2 --precisions-only   # no training: the model in runs/bench-sst2 in float32,
+                                            # int8 and bf16 (every run ends with this comparison too)
 
 Each writes runs/bench-<task>/ (the fine-tuned model, metrics.json, curves.png) and prints one Markdown table row
 with the metric, the training wall time, the peak resident memory and, for QA, the inference time. QA is scored
@@ -50,8 +52,11 @@ def main() -> None:
     parser.add_argument("--model", help="checkpoint (default: the all-MiniLM-L6-v2 package)")
     parser.add_argument("--out", type=Path, help="run folder (default runs/bench-<task>)")
     parser.add_argument("--minutes", type=float, help="override the training budget")
+    parser.add_argument("--max-steps", type=int, help="stop training after this many steps (instead of the budget)")
     parser.add_argument("--decode-only", action="store_true",
                         help="qa: skip training and score the fine-tuned model already in the run folder")
+    parser.add_argument("--precisions-only", action="store_true",
+                        help="skip training; score the fine-tuned model in the run folder in float32, int8 and bf16")
     args = parser.parse_args()
     if args.decode_only and args.task != "qa":
         parser.error("--decode-only is for qa")
@@ -70,6 +75,11 @@ def main() -> None:
     settings = {**recipe["settings"], "progress": False}
     if args.minutes:
         settings["time_budget"] = args.minutes
+    if args.max_steps:
+        settings["max_steps"] = args.max_steps
+    if args.precisions_only:
+        print_precisions(args.task, score_precisions(args.task, out))
+        return
 
     start = time.perf_counter()
     if args.decode_only:
@@ -98,10 +108,48 @@ def main() -> None:
     extra = f", inference {report['inference_seconds']:.0f} s" if "inference_seconds" in report else ""
     print(f"| {args.task} | {recipe['metric']} {figure:.4g} | train {report['train_seconds'] or wall:.0f} s{extra} "
           f"| peak RSS {report['peak_rss_mb']:.0f} MB |")
+    report["precisions"] = score_precisions(args.task, out)
+    (out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_precisions(args.task, report["precisions"])
     if args.task == "qa":
         other = report["without_max_context"]
         print(f"| qa, without the max-context rule | EM {other['exact_match']:.1f}, F1 {other['f1']:.1f} "
               f"(with it: EM {report['exact_match']:.1f}, F1 {report['f1']:.1f}) |")
+
+
+PREDICT_ARGS = {"sst2": ["classify"], "ner": ["ner"], "qa": ["qa", "--articles", "38:48"]}
+
+
+def score_precisions(task: str, out: Path) -> dict[str, dict]:
+    """The fine-tuned model in ``out`` scored on the task's evaluation data through ``bert predict`` in float32,
+    int8 (--int8) and bfloat16 (--bf16): {precision: {metric: value, ..., "seconds": inference time}}."""
+    import contextlib
+    import io
+    import tempfile
+
+    from bert.cli import main as bert
+
+    scores = {}
+    for precision, flags in (("float32", []), ("int8", ["--int8"]), ("bf16", ["--bf16"])):
+        log = io.StringIO()
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(log):
+            start = time.perf_counter()
+            status = bert(["predict", *PREDICT_ARGS[task], "--model", str(out), "--input", str(RECIPES[task]["eval"]),
+                           "--output", f"{tmp}/predictions.jsonl", *flags])
+            seconds = time.perf_counter() - start
+        line = next((x for x in log.getvalue().splitlines() if x.startswith("metrics: ")), None)
+        if status != 0 or line is None:
+            raise SystemExit(f"bert predict {task} {' '.join(flags)} failed: {log.getvalue().strip()}")
+        scores[precision] = {**json.loads(line.removeprefix("metrics: ")), "seconds": round(seconds, 1)}
+    return scores
+
+
+def print_precisions(task: str, scores: dict[str, dict]) -> None:
+    metric = RECIPES[task]["metric"]
+    reference = scores["float32"][metric]
+    cells = [f"{name} {values[metric]:.4g} ({values[metric] - reference:+.4g}; {values['seconds']:.0f} s)"
+             for name, values in scores.items()]
+    print(f"| {task} {metric} on the evaluation data | {' | '.join(cells)} |")
 
 
 def score_qa_both_ways(model_dir: Path, path: Path, articles: str) -> dict:

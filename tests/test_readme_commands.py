@@ -26,6 +26,8 @@ def test_readme_has_two_commands_and_ci_runs_the_second_verbatim():
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert commands[1] in ci_lines
     assert "scripts/install_test_deps.sh" in commands[1] and "pytest" in commands[1]
+    # the lessons that train for minutes are marked slow: the default suite skips them, the test command runs them
+    assert commands[1].endswith("&& python -m pytest -q -m slow")
 
 
 def test_both_install_lines_pin_the_cpu_torch_wheel():
