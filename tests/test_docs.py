@@ -102,7 +102,7 @@ def test_the_site_builds_strictly_with_every_lesson_and_the_api_reference(tmp_pa
     for page, member in [("bert", "bert.BertForMaskedLM"), ("tasks", "bert.tasks.fill_mask"),
                          ("pretraining", "bert.pretraining.PretrainConfig"),
                          ("finetune", "bert.finetune.FinetuneConfig"), ("engine", "bert.engine.Engine"),
-                         ("quantize", "bert.quantize.Int8Linear")]:
+                         ("quantize", "bert.quantize.Int8Linear"), ("onnx_export", "bert.onnx_export.export_onnx")]:
         assert f'id="{member}"' in (site / "reference" / page / "index.html").read_text(), member
     assert (site / "demo-model" / "index.html").is_file() and (site / "demo-model" / "curves.png").is_file()
     assert not list(site.rglob("*.safetensors")), "the demo model's weights do not belong in the site"
