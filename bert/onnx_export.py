@@ -56,7 +56,8 @@ class ExportReport:
 
 
 class GraphInterface(nn.Module):
-    """``model`` with positional int64 inputs [B, T] and a tuple of output tensors, the form an ONNX graph has."""
+    """``model`` with positional int64 inputs [B, T] and a tuple of output tensors, the form an ONNX graph has (any
+    model that takes these keyword arguments and returns an output with ``to_tuple()``: ours, or transformers')."""
 
     def __init__(self, model: PreTrainedModel, inputs: list[str]) -> None:
         super().__init__()
@@ -134,7 +135,8 @@ def _output_names(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> lis
 
 
 def _trace(model: PreTrainedModel, inputs: list[str], outputs: list[str], target: Path) -> None:
-    batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=_max_length(model))
+    batch = torch.export.Dim("batch")
+    length = torch.export.Dim("length", max=model.base_model.embeddings.max_length())
     example = tuple(example_batch(model, inputs, 2, 8, seed=0).values())
     try:  # the exporter reports its steps on stdout and warns about its own internals: not the user's business
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), quiet_logger("torch.onnx"):
@@ -160,10 +162,6 @@ def quiet_logger(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-def _max_length(model: PreTrainedModel) -> int:
-    return model.base_model.embeddings.max_length()
 
 
 def _largest_difference(model: PreTrainedModel, path: Path, batch: dict[str, torch.Tensor],

@@ -93,24 +93,16 @@ def onnx_graphs(folder: Path, work: Path) -> dict[str, Path]:
     from onnxruntime.transformers.optimizer import optimize_model
 
     from bert.model import BertModel
-    from bert.onnx_export import export_onnx
-
-    class Interface(torch.nn.Module):  # positional inputs, one output: what a graph has
-        def __init__(self, model: torch.nn.Module) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
-            return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+    from bert.onnx_export import GraphInterface, export_onnx
 
     reference = transformers.BertModel.from_pretrained(folder, attn_implementation="eager").eval()
     example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in range(3))
     names = ["input_ids", "attention_mask", "token_type_ids"]
     dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("length", max=512)}
     raw = {"ORT fp32": work / "transformers.onnx", "ORT fp32 (ours)": work / "ours.onnx"}
-    torch.onnx.export(Interface(reference), example, str(raw["ORT fp32"]), dynamo=True, input_names=names,
-                      output_names=["last_hidden_state"], dynamic_shapes={n: dims for n in names}, external_data=False)
+    torch.onnx.export(GraphInterface(reference, names), example, str(raw["ORT fp32"]), dynamo=True,
+                      input_names=names, output_names=["last_hidden_state", "pooler_output"],
+                      dynamic_shapes={n: dims for n in names}, external_data=False)
     export_onnx(BertModel.from_pretrained(folder), raw["ORT fp32 (ours)"])
     graphs = {}
     for name, path in raw.items():
