@@ -1,5 +1,6 @@
-"""int8 and bfloat16 inference in plain PyTorch: :func:`quantize` swaps the encoder's linear layers for
-:class:`Int8Linear`, :func:`to_bf16` for :class:`Bf16Linear`; :func:`set_precision` picks one by name.
+"""Inference in float32, int8 and bfloat16 in plain PyTorch: :func:`to_onednn` swaps the encoder's linear layers
+for :class:`OneDnnLinear`, :func:`quantize` for :class:`Int8Linear`, :func:`to_bf16` for :class:`Bf16Linear`;
+:func:`set_precision` picks one by name (what the inference commands do).
 
 Where the time goes: in BERT's encoder almost all of it is the six matrix multiplies of every layer (query, key,
 value, attention output, and the two feed-forward ones). Multiplying 8-bit integers instead of 32-bit floats moves a
@@ -28,6 +29,11 @@ bfloat16 keeps float32's exponent range with an 8-bit mantissa (about 3 signific
 (oneDNN's AVX512-BF16 / AMX kernels); everything between the matmuls (residual sums, LayerNorm, softmax) stays
 float32, as with int8. Without those instructions bfloat16 is emulated and slower than float32: :func:`to_bf16` says
 so (:func:`native_bf16`).
+
+float32 keeps its arithmetic and changes its kernel: ``F.linear`` calls the BLAS sgemm torch was built with (MKL in
+the CPU wheels), :class:`OneDnnLinear` oneDNN's, which also applies the bias and the feed-forward GELU inside the
+matmul (:func:`fuse_gelu`). On an AMD EPYC (AVX-512) oneDNN's was 7–13% faster per matmul
+(docs/experiments/2026-12-05-float32-onednn.md); the outputs agree to float32 round-off.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import torch
 from torch import nn
 
 from bert.errors import BertError
+from bert.model import BertIntermediate
 from bert.pretrained import PreTrainedModel
 
 QUANTIZATION_KEY = "quantization"  # in config.json: "int8" for a checkpoint saved after quantize()
@@ -50,9 +57,9 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric per-row int8: ``x`` [N, K] float → (int8 [N, K], float32 scale [N, 1]) with
     ``x ≈ q · scale``. A row of zeros gets scale 1 (and stays zeros)."""
     scale = x.detach().abs().amax(dim=-1, keepdim=True).float() / QMAX
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    q = torch.round(x / scale).clamp_(-QMAX, QMAX).to(torch.int8)
-    return q, scale
+    scale.masked_fill_(scale == 0, 1.0)
+    # |x / scale| ≤ 127 by the choice of scale, so rounding needs no clamp (one pass less over x).
+    return (x / scale).round_().to(torch.int8), scale
 
 
 class Int8Linear(nn.Module):
@@ -68,6 +75,7 @@ class Int8Linear(nn.Module):
         self.register_buffer("weight_int8", torch.zeros(in_features, out_features, dtype=torch.int8))
         self.register_buffer("weight_scale", torch.ones(out_features))
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
+        self.gelu = False  # apply GELU to the output (set by fuse_gelu)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
@@ -88,13 +96,18 @@ class Int8Linear(nn.Module):
         rows = x.reshape(-1, self.in_features)
         x_q, x_scale = quantize_rows(rows)
         acc = torch._int_mm(x_q, self.weight_int8)  # [N, out] int32
-        y = acc.float().mul_(x_scale).mul_(self.weight_scale)  # in place: one float copy of the int32 sums
+        y = acc.float().mul_(x_scale)  # in place: one float copy of the int32 sums
         if self.bias is not None:
-            y.add_(self.bias)
+            torch.addcmul(self.bias, y, self.weight_scale, out=y)  # y · s_w + b in one pass
+        else:
+            y.mul_(self.weight_scale)
+        if self.gelu:
+            torch.ops.aten.gelu_(y)  # in place on the fresh output (see fuse_gelu)
         return y.reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+                + (", gelu=True" if self.gelu else ""))
 
 
 class Int8Embedding(nn.Module):
@@ -147,6 +160,7 @@ def quantize(model: PreTrainedModel) -> PreTrainedModel:
     (``"quantization": "int8"`` in config.json), so a saved int8 model loads back as one
     (:meth:`~bert.pretrained.PreTrainedModel.from_pretrained`)."""
     replace_encoder_linears(model, Int8Linear.from_linear)
+    fuse_gelu(model)
     embeddings = model.base_model.embeddings
     if isinstance(embeddings.word_embeddings, nn.Embedding):
         embeddings.word_embeddings = Int8Embedding.from_embedding(embeddings.word_embeddings)
@@ -179,6 +193,47 @@ class Bf16Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class OneDnnLinear(nn.Module):
+    """A frozen ``nn.Linear`` that multiplies in float32 through oneDNN (``torch.ops.mkldnn._linear_pointwise``, the
+    kernel torch.compile picks for CPU linears) instead of ``F.linear``'s BLAS sgemm, with the bias, and GELU when
+    ``gelu`` is set (see :func:`fuse_gelu`), applied inside the matmul. The same float32 arithmetic in another
+    summation order: outputs agree with nn.Linear's to float32 round-off.
+    Input [..., in] float32 → output [..., out] float32."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("weight", linear.weight.detach())
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach())
+        self.gelu = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gelu:  # "none": GELU's exact erf form, not the tanh approximation
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "none")
+        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+                + (", gelu=True" if self.gelu else ""))
+
+
+def onednn_available(model: nn.Module) -> bool:
+    """Whether :class:`OneDnnLinear` can run ``model``: torch built with oneDNN, the model in float32 on the CPU."""
+    weight = next(model.parameters(), None)
+    return (torch.backends.mkldnn.is_available() and weight is not None and weight.device.type == "cpu"
+            and weight.dtype == torch.float32)
+
+
+def to_onednn(model: PreTrainedModel) -> PreTrainedModel:
+    """``model`` (in eval mode) with every linear layer of its encoder replaced by a :class:`OneDnnLinear` and the
+    feed-forward GELU fused into it (:func:`fuse_gelu`), in place; returned for chaining. For inference only; left
+    as it is where oneDNN cannot run it (another device or dtype, a torch without oneDNN)."""
+    if onednn_available(model):
+        replace_encoder_linears(model, OneDnnLinear)
+        fuse_gelu(model)
+    return model.eval()
+
+
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX); without, oneDNN emulates it."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -196,14 +251,15 @@ def to_bf16(model: PreTrainedModel) -> PreTrainedModel:
 
 
 def set_precision(model: PreTrainedModel, precision: str) -> PreTrainedModel:
-    """``model`` as it computes in ``precision`` (one of :data:`PRECISIONS`): float32 leaves it as it is."""
+    """``model`` readied for inference in ``precision`` (one of :data:`PRECISIONS`), in place: float32 through
+    oneDNN (:func:`to_onednn`), int8 (:func:`quantize`) or bfloat16 (:func:`to_bf16`)."""
     if precision not in PRECISIONS:
         raise BertError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision != "float32" and model.config.extra.get(QUANTIZATION_KEY) == "int8":
         if precision == "int8":
             return model  # an int8 checkpoint is int8 already
         raise BertError("this checkpoint is int8 (bert quantize): bfloat16 needs the float32 checkpoint")
-    return {"float32": lambda m: m, "int8": quantize, "bf16": to_bf16}[precision](model)
+    return {"float32": to_onednn, "int8": quantize, "bf16": to_bf16}[precision](model)
 
 
 def replace_encoder_linears(model: PreTrainedModel, make: Callable[[nn.Linear], nn.Module]) -> None:
@@ -214,6 +270,19 @@ def replace_encoder_linears(model: PreTrainedModel, make: Callable[[nn.Linear], 
         for child_name, child in list(module.named_children()):
             if type(child) is nn.Linear:
                 setattr(module, child_name, make(child))
+
+
+def fuse_gelu(model: PreTrainedModel) -> None:
+    """Move each feed-forward block's GELU into the linear layer before it, where that layer applies it on its own
+    output (:class:`OneDnnLinear` inside the matmul, :class:`Int8Linear` in place): one pass less over the
+    [B, T, 4H] activations, and one [B, T, 4H] tensor less to allocate. Only the exact (erf) GELU; in place."""
+    for module in model.modules():
+        if not (isinstance(module, BertIntermediate) and isinstance(module.dense, (OneDnnLinear, Int8Linear))):
+            continue
+        act = module.intermediate_act_fn
+        if isinstance(act, nn.GELU) and act.approximate == "none":
+            module.dense.gelu = True
+            module.intermediate_act_fn = nn.Identity()
 
 
 def check_int8_checkpoint(model: PreTrainedModel, missing: list[str], source: str) -> None:

@@ -69,7 +69,7 @@ def choose_model(name_or_path: str | os.PathLike | None = None) -> ModelChoice:
 
 
 def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
-         precision: str = "float32") -> tuple[Model, FastTokenizer]:
+         precision: str | None = None) -> tuple[Model, FastTokenizer]:
     """Model and its tokenizer from one checkpoint folder, in eval mode.
 
     ``cls``: a model class, or a task ("base", "masked_lm", ... see :data:`bert.variants.auto.TASKS`) whose class
@@ -78,8 +78,9 @@ def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
     :func:`choose_model` (a note on stderr when the demo model stands in for ``bert-base-uncased``);
     ``model.name_or_path`` holds the name to show for it. A checkpoint that lacks the weights of the head the class
     needs (e.g. the MLM head for fill-mask in a bare encoder such as all-MiniLM-L6-v2) is refused: a random head
-    would answer nonsense. ``precision``: "int8" or "bf16" runs the encoder's linear layers in that type (see
-    :func:`bert.quantize.set_precision`).
+    would answer nonsense. ``precision`` ("float32", "int8", "bf16") readies the model for inference in that
+    type (:func:`bert.quantize.set_precision`: float32 through oneDNN); None leaves it as loaded (trainable,
+    exportable).
     """
     from bert.variants.auto import auto_class, auto_tokenizer
 
@@ -96,7 +97,7 @@ def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
         raise BertError(f"{choice.folder} has no trained weights for {cls.__name__}'s head (missing "
                         f"{', '.join(head_missing[:3])}); use a checkpoint that was trained with that head")
     model.name_or_path = choice.name
-    if precision != "float32":
+    if precision is not None:
         from bert.quantize import set_precision
 
         set_precision(model, precision)

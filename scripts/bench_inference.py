@@ -1,5 +1,6 @@
-"""Inference speed and accuracy side by side, in one process: ours in float32, int8 (bert.quantize) and bfloat16
-(where the CPU has bfloat16 instructions) against transformers eager and sdpa and ONNX Runtime in float32 (its BERT
+"""Inference speed and accuracy side by side, in one process: ours in float32 (through oneDNN, as the inference
+commands run it, and as loaded: F.linear), int8 and bfloat16 (where the CPU has bfloat16 instructions; all three
+by bert.quantize.set_precision) against transformers eager and sdpa and ONNX Runtime in float32 (its BERT
 graph optimizer) and int8 (its dynamic quantization, per channel), on all-MiniLM-L6-v2 and bert-base (random
 weights saved by transformers), with 1 and 2 threads.
 
@@ -123,11 +124,12 @@ def implementations(folder: Path, work: Path, threads: list[int]) -> dict[int, d
     import transformers
 
     from bert.model import BertModel
-    from bert.quantize import native_bf16, quantize, to_bf16
+    from bert.quantize import native_bf16, set_precision
 
-    models = {"ours fp32": BertModel.from_pretrained(folder), "ours int8": quantize(BertModel.from_pretrained(folder))}
-    if native_bf16():
-        models["ours bf16"] = to_bf16(BertModel.from_pretrained(folder))
+    precisions = ["float32", "int8"] + (["bf16"] if native_bf16() else [])
+    models = {f"ours {precision.replace('float', 'fp')}": set_precision(BertModel.from_pretrained(folder), precision)
+              for precision in precisions}  # as the inference commands run them
+    models["ours fp32 (F.linear)"] = BertModel.from_pretrained(folder)  # as loaded: nn.Linear's BLAS sgemm
     for attention in ("eager", "sdpa"):
         models[f"transformers {attention}"] = transformers.BertModel.from_pretrained(
             folder, attn_implementation=attention).eval()

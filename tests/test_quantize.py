@@ -1,7 +1,8 @@
-"""int8 and bfloat16 inference (bert/quantize.py): each quantized layer computes exactly the dequantize-then-matmul
-reference, the quantized real models stay within the issue's accuracy gate (cosine ≥ 0.99 to float32 on every real
-token; bfloat16 ≥ 0.9999), a sentence's int8 outputs do not depend on the batch it is padded into, every variant
-quantizes, and --int8 / --bf16 reach every inference command."""
+"""float32 (oneDNN), int8 and bfloat16 inference (bert/quantize.py): a oneDNN linear is nn.Linear (+ GELU) to
+float32 round-off and float32 inference keeps every output, each quantized layer computes exactly the
+dequantize-then-matmul reference, the quantized real models stay within the issue's accuracy gate (cosine ≥ 0.99
+to float32 on every real token; bfloat16 ≥ 0.9999), a sentence's int8 outputs do not depend on the batch it is
+padded into, every variant quantizes, and --int8 / --bf16 reach every inference command."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from bert.quantize import (
     Bf16Linear,
     Int8Embedding,
     Int8Linear,
+    OneDnnLinear,
     TiedInt8Decoder,
     quantize,
     quantize_rows,
     set_precision,
     to_bf16,
+    to_onednn,
 )
 from bert.tasks import DEMO_MODEL
 from bert.tokenizer.wordpiece import BertTokenizer
@@ -58,6 +61,65 @@ def test_quantize_rows_is_symmetric_per_row_and_keeps_zero_rows_zero() -> None:
     assert q[0].tolist() == [0, 0, 0] and scale[0].item() == 1.0
     assert q[1].tolist() == [64, -127, 32] and scale[1].item() == pytest.approx(2 / 127)
     assert q[2].abs().max().item() == 127  # a tiny row still uses the whole range
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_onednn_linear_is_nn_linear_and_its_fused_gelu_is_the_exact_gelu_to_float32_round_off(bias: bool) -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(384, 1536, bias=bias)
+    layer = OneDnnLinear(linear)
+    for x in (torch.randn(3, 7, 384) * 4, torch.randn(11, 384)):  # [B, T, H] and packed [M, H]
+        with torch.no_grad():
+            reference = linear(x)
+            torch.testing.assert_close(layer(x), reference, rtol=1e-5, atol=1e-5)
+            layer.gelu = True
+            torch.testing.assert_close(layer(x), nn.functional.gelu(reference), rtol=1e-5, atol=1e-5)
+            # the erf form, not the tanh approximation (they differ by up to ~5e-4 on these inputs)
+            assert (layer(x) - nn.functional.gelu(reference, approximate="tanh")).abs().max() > 1e-4
+            layer.gelu = False
+
+
+def test_float32_inference_runs_through_onednn_and_keeps_every_output(minilm_dir: Path) -> None:
+    """set_precision(model, "float32") (what the inference commands do): every encoder linear is a OneDnnLinear,
+    the feed-forward GELU fused into it, and the hidden states are the plain model's to float32 round-off, packed
+    (padded batch) or not (attention maps asked for)."""
+    tokenizer = BertTokenizer.from_pretrained(minilm_dir)
+    model = BertModel.from_pretrained(minilm_dir)
+    fast = set_precision(BertModel.from_pretrained(minilm_dir), "float32")
+    assert sum(isinstance(m, OneDnnLinear) for m in fast.modules()) == 6 * model.config.num_hidden_layers
+    assert all(layer.intermediate.dense.gelu and isinstance(layer.intermediate.intermediate_act_fn, nn.Identity)
+               for layer in fast.encoder.layer)
+    assert isinstance(fast.pooler.dense, nn.Linear)
+    batch = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        for maps in (False, True):
+            reference, ours = (m(**batch, output_attentions=maps) for m in (model, fast))
+            real = batch["attention_mask"].bool()
+            torch.testing.assert_close(ours.last_hidden_state[real], reference.last_hidden_state[real],
+                                       rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(ours.pooler_output, reference.pooler_output, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["roberta", "albert", "distilbert"])
+def test_every_variant_runs_float32_inference_through_onednn_with_its_outputs(family: str, tmp_path: Path) -> None:
+    make_tiny_variant(tmp_path, family)
+    model_class = auto_class(tmp_path, "base")
+    model, fast = model_class.from_pretrained(tmp_path), to_onednn(model_class.from_pretrained(tmp_path))
+    assert not any(type(m) is nn.Linear for m in (fast.encoder if hasattr(fast, "encoder")
+                                                  else fast.transformer).modules())
+    ids = torch.randint(5, model.config.vocab_size, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(input_ids=ids).last_hidden_state, model(input_ids=ids).last_hidden_state,
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_onednn_leaves_a_model_it_cannot_run_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    double = to_onednn(BertModel.from_pretrained(DEMO_MODEL).double())  # oneDNN's linear is float32 here
+    assert not any(isinstance(m, OneDnnLinear) for m in double.modules())
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)  # a torch built without oneDNN
+    plain = to_onednn(BertModel.from_pretrained(DEMO_MODEL))
+    assert not any(isinstance(m, OneDnnLinear) for m in plain.modules())
+    assert isinstance(plain.encoder.layer[0].intermediate.intermediate_act_fn, nn.GELU)
 
 
 def real_token_cosines(model: nn.Module, quantized: nn.Module, tokenizer: BertTokenizer) -> torch.Tensor:
@@ -212,7 +274,7 @@ def test_every_variant_quantizes_its_encoder_and_keeps_its_outputs(family: str, 
 
 @pytest.fixture
 def precision_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Record (function, model class) for every model bert.quantize.quantize or to_bf16 is given."""
+    """Record (function, model class) for every model bert.quantize's to_onednn, quantize or to_bf16 is given."""
     import bert.quantize
 
     calls: list[tuple[str, str]] = []
@@ -225,7 +287,7 @@ def precision_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
             return real(model)
         return recording
 
-    for name in ("quantize", "to_bf16"):
+    for name in ("to_onednn", "quantize", "to_bf16"):
         monkeypatch.setattr(bert.quantize, name, recorder(name))
     return calls
 
@@ -251,8 +313,9 @@ def test_int8_and_bf16_on_the_inference_commands_change_the_model_and_keep_the_a
     assert torch.nn.functional.cosine_similarity(vectors[0], vectors[1], dim=-1).min() > min_cosine
     similarity = [torch.tensor(run("similarity", *texts, *flags)) for flags in ((), (flag,))]
     torch.testing.assert_close(similarity[1], similarity[0], atol=atol, rtol=0)
-    assert precision_calls == [(function, cls) for cls in
-                               ("BertForMaskedLM", "BertForNextSentencePrediction", "BertModel", "BertModel")]
+    assert precision_calls == [(name, cls) for cls in
+                               ("BertForMaskedLM", "BertForNextSentencePrediction", "BertModel", "BertModel")
+                               for name in ("to_onednn", function)]  # float32 runs through oneDNN
 
 
 @pytest.mark.parametrize(("task", "cls", "args"), [
@@ -273,7 +336,7 @@ def test_int8_and_bf16_on_predict_change_the_fine_tuned_model(task: str, cls: st
     for flags in ((), (flag,)):
         assert main(["predict", task, "--model", str(folder), *args, *flags]) == 0
         outputs.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
-    assert precision_calls == [(FLAGS[flag][0], cls)]
+    assert precision_calls == [("to_onednn", cls), (FLAGS[flag][0], cls)]
     assert len(outputs[1]) == len(outputs[0]) == 1
     assert outputs[1][0].keys() == outputs[0][0].keys()
 
