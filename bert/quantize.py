@@ -62,7 +62,26 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (x / scale).round_().to(torch.int8), scale
 
 
-class Int8Linear(nn.Module):
+class FrozenLinear(nn.Module):
+    """What the inference linears below share: their sizes, a float32 ``bias`` buffer [out] or None, and ``gelu``:
+    whether the layer applies GELU to its own output (set by :func:`fuse_gelu`)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("bias", bias)
+        self.gelu = False
+
+    def activate(self, y: torch.Tensor) -> torch.Tensor:
+        """GELU in place on a fresh output when ``gelu`` is set; ``y`` as it is otherwise."""
+        return torch.ops.aten.gelu_(y) if self.gelu else y
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+                + (", gelu=True" if self.gelu else ""))
+
+
+class Int8Linear(FrozenLinear):
     """A frozen ``nn.Linear`` with int8 weights (per output channel) and int8 activations (per token).
 
     Buffers: ``weight_int8`` [in, out] (transposed once, the layout the integer matmul reads), ``weight_scale`` [out],
@@ -70,12 +89,9 @@ class Int8Linear(nn.Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        super().__init__(in_features, out_features, torch.zeros(out_features) if bias else None)
         self.register_buffer("weight_int8", torch.zeros(in_features, out_features, dtype=torch.int8))
         self.register_buffer("weight_scale", torch.ones(out_features))
-        self.register_buffer("bias", torch.zeros(out_features) if bias else None)
-        self.gelu = False  # apply GELU to the output (set by fuse_gelu)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
@@ -101,13 +117,7 @@ class Int8Linear(nn.Module):
             torch.addcmul(self.bias, y, self.weight_scale, out=y)  # y · s_w + b in one pass
         else:
             y.mul_(self.weight_scale)
-        if self.gelu:
-            torch.ops.aten.gelu_(y)  # in place on the fresh output (see fuse_gelu)
-        return y.reshape(*shape[:-1], self.out_features)
-
-    def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-                + (", gelu=True" if self.gelu else ""))
+        return self.activate(y).reshape(*shape[:-1], self.out_features)
 
 
 class Int8Embedding(nn.Module):
@@ -174,26 +184,22 @@ def quantize(model: PreTrainedModel) -> PreTrainedModel:
     return model.eval()
 
 
-class Bf16Linear(nn.Module):
+class Bf16Linear(FrozenLinear):
     """A frozen ``nn.Linear`` that multiplies in bfloat16: ``weight`` [out, in] bfloat16 (cast once), ``bias`` [out]
     float32 or None. Input [..., in] float → output [..., out] float32 (the product is accumulated in float32 and
     rounded to bfloat16 once, then the bias is added in float32)."""
 
     def __init__(self, linear: nn.Linear) -> None:
-        super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        super().__init__(linear.in_features, linear.out_features,
+                         None if linear.bias is None else linear.bias.detach().float())
         self.register_buffer("weight", linear.weight.detach().to(torch.bfloat16))
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = nn.functional.linear(x.to(torch.bfloat16), self.weight).float()
-        return y.add_(self.bias) if self.bias is not None else y
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return self.activate(y.add_(self.bias) if self.bias is not None else y)
 
 
-class OneDnnLinear(nn.Module):
+class OneDnnLinear(FrozenLinear):
     """A frozen ``nn.Linear`` that multiplies in float32 through oneDNN (``torch.ops.mkldnn._linear_pointwise``, the
     kernel torch.compile picks for CPU linears) instead of ``F.linear``'s BLAS sgemm, with the bias, and GELU when
     ``gelu`` is set (see :func:`fuse_gelu`), applied inside the matmul. The same float32 arithmetic in another
@@ -201,20 +207,14 @@ class OneDnnLinear(nn.Module):
     Input [..., in] float32 → output [..., out] float32."""
 
     def __init__(self, linear: nn.Linear) -> None:
-        super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        super().__init__(linear.in_features, linear.out_features,
+                         None if linear.bias is None else linear.bias.detach())
         self.register_buffer("weight", linear.weight.detach())
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach())
-        self.gelu = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gelu:  # "none": GELU's exact erf form, not the tanh approximation
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "none")
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
-
-    def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-                + (", gelu=True" if self.gelu else ""))
 
 
 def onednn_available(model: nn.Module) -> bool:
@@ -247,6 +247,7 @@ def to_bf16(model: PreTrainedModel) -> PreTrainedModel:
         print("note: --bf16: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so bfloat16 is emulated and "
               "slower than float32 here; --int8 or float32 is faster on it", file=sys.stderr)
     replace_encoder_linears(model, Bf16Linear)
+    fuse_gelu(model)
     return model.eval()
 
 
@@ -274,10 +275,10 @@ def replace_encoder_linears(model: PreTrainedModel, make: Callable[[nn.Linear], 
 
 def fuse_gelu(model: PreTrainedModel) -> None:
     """Move each feed-forward block's GELU into the linear layer before it, where that layer applies it on its own
-    output (:class:`OneDnnLinear` inside the matmul, :class:`Int8Linear` in place): one pass less over the
-    [B, T, 4H] activations, and one [B, T, 4H] tensor less to allocate. Only the exact (erf) GELU; in place."""
+    output (:class:`OneDnnLinear` inside the matmul, the others in place): one pass less over the [B, T, 4H]
+    activations, and one [B, T, 4H] tensor less to allocate. Only the exact (erf) GELU; in place."""
     for module in model.modules():
-        if not (isinstance(module, BertIntermediate) and isinstance(module.dense, (OneDnnLinear, Int8Linear))):
+        if not (isinstance(module, BertIntermediate) and isinstance(module.dense, FrozenLinear)):
             continue
         act = module.intermediate_act_fn
         if isinstance(act, nn.GELU) and act.approximate == "none":
