@@ -14,7 +14,8 @@ handling, which BERT-sized models do not need):
 * **activations**, per call: per *token* ``i`` (row of ``x``), ``s_x[i] = max|x[i, :]| / 127`` and
   ``x_q = round(x / s_x)`` — a token's scale follows its own range (a LayerNorm output's rows differ a lot), and
   scaling rows and columns separately keeps the integer product exact:
-  ``y[i, j] ≈ s_x[i] · s_w[j] · Σ_k x_q[i, k] · W_q[j, k] + b[j]``;
+  ``y[i, j] ≈ s_x[i] · s_w[j] · Σ_k x_q[i, k] · W_q[j, k] + b[j]``. The query, key and value projections read the
+  same hidden state, so it is quantized once for the three (:class:`InputQuantizer`);
 * the sum runs in ``int32`` (``torch._int_mm``: oneDNN's VNNI kernel on CPUs that have it), then the two scales and
   the bias are applied in float32.
 
@@ -39,6 +40,7 @@ matmul (:func:`fuse_gelu`). On an AMD EPYC (AVX-512) oneDNN's was 7–13% faster
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -60,6 +62,29 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scale.masked_fill_(scale == 0, 1.0)
     # |x / scale| ≤ 127 by the choice of scale, so rounding needs no clamp (one pass less over x).
     return (x / scale).round_().to(torch.int8), scale
+
+
+class InputQuantizer:
+    """Quantizes a layer's input per token (:func:`quantize_rows`) and remembers the last tensor it did, so that
+    layers reading the same tensor share one quantization: the query, key and value projections of an attention
+    module all read one hidden state (:func:`share_input_quantization`), which is then quantized once, not three
+    times. The memo holds a weak reference to the input; it is right as long as nobody changes that tensor in place
+    between the calls (the models' layers never do)."""
+
+    def __init__(self) -> None:
+        self.last: tuple[weakref.ref, torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [..., K] float → (int8 [N, K], scale [N, 1]) for its N = x.numel() / K rows."""
+        last = self.last
+        if last is not None and last[0]() is x:
+            return last[1], last[2]
+        x_q, x_scale = quantize_rows(x.reshape(-1, x.shape[-1]))
+        self.last = (weakref.ref(x), x_q, x_scale)
+        return x_q, x_scale
+
+    def __getstate__(self) -> dict:
+        return {"last": None}  # a copy or a pickle starts without the memo (a weak reference cannot be pickled)
 
 
 class FrozenLinear(nn.Module):
@@ -92,6 +117,7 @@ class Int8Linear(FrozenLinear):
         super().__init__(in_features, out_features, torch.zeros(out_features) if bias else None)
         self.register_buffer("weight_int8", torch.zeros(in_features, out_features, dtype=torch.int8))
         self.register_buffer("weight_scale", torch.ones(out_features))
+        self.input_quantizer = InputQuantizer()  # its own; shared with its siblings by share_input_quantization
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
@@ -108,16 +134,14 @@ class Int8Linear(FrozenLinear):
         return (self.weight_int8.t().float() * self.weight_scale[:, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        rows = x.reshape(-1, self.in_features)
-        x_q, x_scale = quantize_rows(rows)
+        x_q, x_scale = self.input_quantizer(x)
         acc = torch._int_mm(x_q, self.weight_int8)  # [N, out] int32
         y = acc.float().mul_(x_scale)  # in place: one float copy of the int32 sums
         if self.bias is not None:
             torch.addcmul(self.bias, y, self.weight_scale, out=y)  # y · s_w + b in one pass
         else:
             y.mul_(self.weight_scale)
-        return self.activate(y).reshape(*shape[:-1], self.out_features)
+        return self.activate(y).reshape(*x.shape[:-1], self.out_features)
 
 
 class Int8Embedding(nn.Module):
@@ -170,6 +194,7 @@ def quantize(model: PreTrainedModel) -> PreTrainedModel:
     (``"quantization": "int8"`` in config.json), so a saved int8 model loads back as one
     (:meth:`~bert.pretrained.PreTrainedModel.from_pretrained`)."""
     replace_encoder_linears(model, Int8Linear.from_linear)
+    share_input_quantization(model)
     fuse_gelu(model)
     embeddings = model.base_model.embeddings
     if isinstance(embeddings.word_embeddings, nn.Embedding):
@@ -271,6 +296,22 @@ def replace_encoder_linears(model: PreTrainedModel, make: Callable[[nn.Linear], 
         for child_name, child in list(module.named_children()):
             if type(child) is nn.Linear:
                 setattr(module, child_name, make(child))
+
+
+# The names of an attention module's projections, which all read the same hidden state: BERT's (and RoBERTa's and
+# ALBERT's) and DistilBERT's.
+PROJECTIONS = (("query", "key", "value"), ("q_lin", "k_lin", "v_lin"))
+
+
+def share_input_quantization(model: PreTrainedModel) -> None:
+    """Let each attention module's query, key and value :class:`Int8Linear` share one :class:`InputQuantizer`, so
+    that the hidden state they all read is quantized once (as ONNX Runtime's QAttention does); in place."""
+    for module in model.modules():
+        for names in PROJECTIONS:
+            layers = [getattr(module, name, None) for name in names]
+            if all(isinstance(layer, Int8Linear) for layer in layers):
+                for layer in layers[1:]:
+                    layer.input_quantizer = layers[0].input_quantizer
 
 
 def fuse_gelu(model: PreTrainedModel) -> None:

@@ -22,6 +22,7 @@ from bert.model import BertModel
 from bert.quantize import (
     QMAX,
     Bf16Linear,
+    InputQuantizer,
     Int8Embedding,
     Int8Linear,
     OneDnnLinear,
@@ -270,6 +271,56 @@ def test_every_variant_quantizes_its_encoder_and_keeps_its_outputs(family: str, 
     with torch.no_grad():
         a, b = model(input_ids=ids).last_hidden_state, quantized(input_ids=ids).last_hidden_state
     assert torch.nn.functional.cosine_similarity(a, b, dim=-1).min() > 0.99
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert"])
+def test_query_key_and_value_quantize_their_shared_input_once_with_the_same_outputs(
+        family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if family == "bert":
+        make_tiny_model(tmp_path, cls=BertModel)
+    else:
+        make_tiny_variant(tmp_path, family)
+    model_class = auto_class(tmp_path, "base")
+    quantized = quantize(model_class.from_pretrained(tmp_path))
+    groups = [[getattr(m, n) for n in names] for m in quantized.modules() for names in (("query", "key", "value"),
+                                                                                       ("q_lin", "k_lin", "v_lin"))
+              if hasattr(m, names[0])]
+    assert groups and all(q.input_quantizer is k.input_quantizer is v.input_quantizer for q, k, v in groups)
+    others = [m for m in quantized.modules() if isinstance(m, Int8Linear) and not any(m in g for g in groups)]
+    assert len({id(m.input_quantizer) for m in others}) == len(others)  # every other layer has its own
+
+    import bert.quantize
+
+    calls = []
+    monkeypatch.setattr(bert.quantize, "quantize_rows", lambda x: calls.append(x.shape) or quantize_rows(x))
+    ids = torch.randint(5, quantized.config.vocab_size, (2, 12))
+    with torch.inference_mode():
+        shared = quantized(input_ids=ids).last_hidden_state
+        shared_calls = len(calls)
+        for group in groups:  # the same model with one quantizer per layer again
+            for layer in group:
+                layer.input_quantizer = InputQuantizer()
+        calls.clear()
+        unshared = quantized(input_ids=ids).last_hidden_state
+    # one quantization instead of three in every layer's attention (ALBERT's input projection adds one to both)
+    assert len(calls) - shared_calls == 2 * quantized.config.num_hidden_layers
+    assert torch.equal(shared, unshared)
+
+
+def test_an_input_quantizer_recomputes_for_another_tensor_and_is_dropped_by_copies() -> None:
+    import copy
+    import pickle
+
+    quantizer, x = InputQuantizer(), torch.randn(4, 8)
+    first = quantizer(x)
+    assert quantizer(x)[0] is first[0]  # the same tensor: the memo
+    y = x.clone() * 2
+    assert torch.equal(quantizer(y)[0], quantize_rows(y)[0]) and quantizer(y)[0] is not first[0]
+    layer = Int8Linear.from_linear(nn.Linear(8, 3))
+    layer(x)
+    for twin in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert twin.input_quantizer.last is None
+        torch.testing.assert_close(twin(x), layer(x), rtol=0, atol=0)
 
 
 @pytest.fixture
