@@ -65,26 +65,30 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class InputQuantizer:
-    """Quantizes a layer's input per token (:func:`quantize_rows`) and remembers the last tensor it did, so that
-    layers reading the same tensor share one quantization: the query, key and value projections of an attention
-    module all read one hidden state (:func:`share_input_quantization`), which is then quantized once, not three
-    times. The memo holds a weak reference to the input; it is right as long as nobody changes that tensor in place
-    between the calls (the models' layers never do)."""
+    """Quantizes a layer's input per token (:func:`quantize_rows`); shared by ``readers`` layers that read the same
+    tensor, it quantizes it once for all of them. The query, key and value projections of an attention module read
+    one hidden state (:func:`share_input_quantization`): the first call quantizes it and keeps the result for the
+    other two, the last of which drops it, so no int8 copy outlives the attention. The memo holds a weak reference to
+    the input and matches by identity: right as long as nobody changes that tensor in place between the calls (the
+    models' layers never do)."""
 
-    def __init__(self) -> None:
-        self.last: tuple[weakref.ref, torch.Tensor, torch.Tensor] | None = None
+    def __init__(self, readers: int = 1) -> None:
+        self.readers = readers
+        self.last: tuple[weakref.ref, torch.Tensor, torch.Tensor, int] | None = None  # input, int8, scale, reads left
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [..., K] float → (int8 [N, K], scale [N, 1]) for its N = x.numel() / K rows."""
         last = self.last
         if last is not None and last[0]() is x:
-            return last[1], last[2]
+            source, x_q, x_scale, left = last
+            self.last = (source, x_q, x_scale, left - 1) if left > 1 else None
+            return x_q, x_scale
         x_q, x_scale = quantize_rows(x.reshape(-1, x.shape[-1]))
-        self.last = (weakref.ref(x), x_q, x_scale)
+        self.last = (weakref.ref(x), x_q, x_scale, self.readers - 1) if self.readers > 1 else None
         return x_q, x_scale
 
     def __getstate__(self) -> dict:
-        return {"last": None}  # a copy or a pickle starts without the memo (a weak reference cannot be pickled)
+        return {"readers": self.readers, "last": None}  # a copy or a pickle starts without the memo
 
 
 class FrozenLinear(nn.Module):
@@ -305,13 +309,14 @@ PROJECTIONS = (("query", "key", "value"), ("q_lin", "k_lin", "v_lin"))
 
 def share_input_quantization(model: PreTrainedModel) -> None:
     """Let each attention module's query, key and value :class:`Int8Linear` share one :class:`InputQuantizer`, so
-    that the hidden state they all read is quantized once (as ONNX Runtime's QAttention does); in place."""
+    that the hidden state they all read is quantized once, not three times; in place."""
     for module in model.modules():
         for names in PROJECTIONS:
             layers = [getattr(module, name, None) for name in names]
             if all(isinstance(layer, Int8Linear) for layer in layers):
-                for layer in layers[1:]:
-                    layer.input_quantizer = layers[0].input_quantizer
+                shared = InputQuantizer(readers=len(layers))
+                for layer in layers:
+                    layer.input_quantizer = shared
 
 
 def fuse_gelu(model: PreTrainedModel) -> None:

@@ -288,6 +288,7 @@ def test_query_key_and_value_quantize_their_shared_input_once_with_the_same_outp
     assert groups and all(q.input_quantizer is k.input_quantizer is v.input_quantizer for q, k, v in groups)
     others = [m for m in quantized.modules() if isinstance(m, Int8Linear) and not any(m in g for g in groups)]
     assert len({id(m.input_quantizer) for m in others}) == len(others)  # every other layer has its own
+    assert {q.input_quantizer.readers for q, _, _ in groups} == {3}
 
     import bert.quantize
 
@@ -297,6 +298,7 @@ def test_query_key_and_value_quantize_their_shared_input_once_with_the_same_outp
     with torch.inference_mode():
         shared = quantized(input_ids=ids).last_hidden_state
         shared_calls = len(calls)
+        assert all(m.input_quantizer.last is None for m in quantized.modules() if isinstance(m, Int8Linear))
         for group in groups:  # the same model with one quantizer per layer again
             for layer in group:
                 layer.input_quantizer = InputQuantizer()
@@ -307,19 +309,25 @@ def test_query_key_and_value_quantize_their_shared_input_once_with_the_same_outp
     assert torch.equal(shared, unshared)
 
 
-def test_an_input_quantizer_recomputes_for_another_tensor_and_is_dropped_by_copies() -> None:
+def test_a_shared_input_quantizer_serves_its_readers_once_and_then_lets_go() -> None:
     import copy
     import pickle
 
-    quantizer, x = InputQuantizer(), torch.randn(4, 8)
+    quantizer, x = InputQuantizer(readers=3), torch.randn(4, 8)
     first = quantizer(x)
-    assert quantizer(x)[0] is first[0]  # the same tensor: the memo
-    y = x.clone() * 2
+    assert torch.equal(first[0], quantize_rows(x)[0]) and quantizer(x)[0] is first[0]  # the second reader: the memo
+    y = x * 2  # another tensor: quantized afresh, and the memo is now y's
     assert torch.equal(quantizer(y)[0], quantize_rows(y)[0]) and quantizer(y)[0] is not first[0]
+    assert quantizer(y)[0] is not None and quantizer.last is None  # y's third reader dropped it
+    assert quantizer(x)[0] is not first[0]  # so x is quantized again
+    alone = InputQuantizer()
+    alone(x)
+    assert alone.last is None  # a quantizer of one layer keeps nothing
     layer = Int8Linear.from_linear(nn.Linear(8, 3))
+    layer.input_quantizer = quantizer
     layer(x)
     for twin in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
-        assert twin.input_quantizer.last is None
+        assert twin.input_quantizer.last is None and twin.input_quantizer.readers == 3
         torch.testing.assert_close(twin(x), layer(x), rtol=0, atol=0)
 
 
