@@ -1,4 +1,8 @@
-"""Atomic, durable writes: one for a file, one for a folder. Every writer in bert goes through these two.
+"""File chores in one place: atomic, durable writes — one for a file, one for a folder — and the output-folder
+checks that run before long work (:func:`check_writable_directory`, :func:`make_directory`).
+
+Atomic writes: one for a file, one for a folder. Every writer in bert goes through these two (and the
+helpers built on them: a text, a copy).
 
 :func:`write_file_atomically` writes a file under a temporary name in the same folder, fsyncs it, renames it over
 the target (one atomic ``rename``) and fsyncs the folder: a reader, or the disk after a crash, sees the whole old
@@ -84,6 +88,11 @@ def write_file_atomically(path: str | os.PathLike, write: Callable[[Path], Any])
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     """:func:`write_file_atomically` for a UTF-8 text."""
     write_file_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def copy_file_atomically(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """:func:`write_file_atomically` for a copy of ``source``: ``target`` is the whole old file or the whole copy."""
+    write_file_atomically(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def replace_folder_atomically(target: str | os.PathLike, fill: Callable[[Path], Any]) -> Path:
@@ -172,3 +181,40 @@ def _exchange(a: Path, b: Path) -> bool:
     if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # kernel or file system without it
         return False
     raise OSError(code, os.strerror(code), str(b))
+
+
+# ---- output folders ---------------------------------------------------------------------------------------------
+
+def make_directory(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and its parents) if needed; BertError, not a traceback, when that is not allowed."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BertError(f"cannot create {path}: {error.strerror or error}") from None
+    return path
+
+
+def check_writable_directory(path: str | os.PathLike, what: str = "output folder", create: bool = True) -> Path:
+    """Check that files can be written in ``path`` (created if needed, or with ``create=False`` only checked: then
+    its nearest existing parent must be writable); BertError naming ``what`` if not.
+
+    Meant to run before long work (training, tokenizing a corpus), so that a read-only or forbidden folder is
+    reported at once instead of after hours."""
+    path = Path(path)
+    probe = path
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            while not probe.exists() and probe.parent != probe:
+                probe = probe.parent
+            if not probe.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(probe))
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise BertError(f"cannot write to the {what} {path}: {error.strerror or error}") from None
+    return path

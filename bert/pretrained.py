@@ -13,10 +13,17 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from bert.atomic import write_file_atomically
+from bert.atomic import make_directory, write_file_atomically
 from bert.config import BertConfig
 from bert.errors import BertError
-from bert.weights import LoadReport, find_weights, load_into, make_directory, read_state_dict
+from bert.weights import (
+    BERT_NAMING,
+    CheckpointNaming,
+    LoadReport,
+    find_weights,
+    load_into,
+    read_state_dict,
+)
 
 logger = logging.getLogger("bert")
 
@@ -26,15 +33,13 @@ Model = TypeVar("Model", bound="PreTrainedModel")
 class PreTrainedModel(nn.Module):
     """Shared by BertModel and every head: config, weight initialisation, loading and saving.
 
-    The class attributes describe a model family's checkpoints; BERT's are the defaults, and the variants in
-    :mod:`bert.variants` override them (``base_model_prefix = "roberta"``, ...).
+    The class attributes describe a model family: its config class and how its checkpoints name things
+    (:class:`~bert.weights.CheckpointNaming`); BERT's are the defaults, and the variants in :mod:`bert.variants`
+    set their own.
     """
 
     config_class: type[BertConfig] = BertConfig
-    base_model_prefix = "bert"  # the wrapped encoder's attribute name in head classes, and its checkpoint prefix
-    base_modules: tuple[str, ...] = ("embeddings", "encoder", "pooler")  # the encoder's own top-level modules
-    checkpoint_aliases: dict[str, str] = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
-    tied_decoder = "cls.predictions.decoder.weight"  # a copy of the word embeddings in checkpoints, never loaded
+    checkpoint_naming: CheckpointNaming = BERT_NAMING
     tied_weights: tuple[str, ...] = ()  # this class's parameters that are the word embeddings (not saved)
 
     def __init__(self, config: BertConfig) -> None:
@@ -42,7 +47,7 @@ class PreTrainedModel(nn.Module):
         check_fits_in_memory(config)
         self.config = config
         self.load_report: LoadReport | None = None
-        self.name_or_path = ""  # what the model was loaded from, for messages and titles (see bert.tasks.load)
+        self.name_or_path = ""  # what it was loaded from, for messages and titles (see bert.inference.pipelines.load)
 
     def init_weights(self) -> None:
         """BERT's initialisation for training from scratch: weights ~ N(0, initializer_range), biases 0, LayerNorm
@@ -72,6 +77,16 @@ class PreTrainedModel(nn.Module):
 
     def tie_weights(self) -> None:
         """Heads with a decoder tied to the word embeddings override this."""
+
+    @property
+    def base_model_prefix(self) -> str:
+        """The wrapped encoder's attribute name in head classes (``bert``), which is also its checkpoint prefix."""
+        return self.checkpoint_naming.prefix
+
+    @property
+    def tied_decoder(self) -> str:
+        """The MLM decoder matrix, tied to the word embeddings (in a head that has one)."""
+        return self.checkpoint_naming.tied_decoder
 
     @property
     def base_model(self) -> PreTrainedModel:
@@ -105,7 +120,7 @@ class PreTrainedModel(nn.Module):
         model = cls(config)
         int8 = config.extra.get("quantization") == "int8"
         if int8:  # saved by bert quantize: int8 layers, so that their int8 tensors have somewhere to go
-            from bert.quantize import check_int8_checkpoint, quantize
+            from bert.precision import check_int8_checkpoint, quantize
 
             quantize(model)
         model.load_report = load_into(model, read_state_dict(weights), source=str(weights))

@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, *, exclud
         default = (defaults or {}).get(field.name, field.default)
         required = meta.get("required", False) or default is dataclasses.MISSING
         kind = value_type(hints[field.name])
-        help_text = meta.get("help", "")
+        help_text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %: a "1%" must stay text
         options: dict[str, Any] = {"dest": field.name, "help": help_text}
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction if default else "store_true"

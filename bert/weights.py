@@ -1,4 +1,4 @@
-"""Hugging Face-format weight files: the safe readers, the checkpoint name map, and the output-folder checks.
+"""Hugging Face-format weight files: the safe readers and the checkpoint name map.
 
 Our parameter names *are* the checkpoints' names, so the name map only has to undo the variations real
 checkpoints carry:
@@ -14,8 +14,9 @@ in the checkpoint                            becomes
 ``embeddings.position_ids`` and similar      dropped: buffers we recompute, not weights
 ==========================================  ================================================================
 
-The names above are BERT's; RoBERTa, ALBERT and DistilBERT (:mod:`bert.variants`) set their own prefix, base
-modules, tied decoder and bias alias as class attributes of their models, and the same rules apply.
+The names above are BERT's (:data:`BERT_NAMING`); RoBERTa, ALBERT and DistilBERT (:mod:`bert.variants`) give their
+models a :class:`CheckpointNaming` of their own (prefix, base modules, tied decoder, bias alias), and the same rules
+apply. This module knows no model class: a model tells it its naming (``model.checkpoint_naming``).
 
 Files are read without executing anything: safetensors, or ``pytorch_model.bin`` through
 ``torch.load(weights_only=True)``, which refuses pickled objects other than tensors.
@@ -23,25 +24,19 @@ Files are read without executing anything: safetensors, or ``pytorch_model.bin``
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from bert.config import MODEL_TYPES
 from bert.errors import BertError
-
-if TYPE_CHECKING:
-    from bert.pretrained import PreTrainedModel
 
 logger = logging.getLogger("bert")
 
@@ -115,14 +110,37 @@ def read_torch_pickle(path: Path) -> dict[str, torch.Tensor]:
 
 # ---- the name map ----------------------------------------------------------------------------------------------
 
-def normalize_names(state: dict[str, torch.Tensor], model_keys: Iterable[str],
-                    family: type[PreTrainedModel] | None = None) -> dict[str, torch.Tensor]:
-    """Rename a checkpoint's tensors to the names ``model_keys`` uses (see the table in the module docstring);
-    ``family``: the model class whose prefix, base modules and aliases apply (BERT's by default)."""
-    from bert.pretrained import PreTrainedModel  # here, not at the top: bert.pretrained imports this module
+@dataclass(frozen=True)
+class CheckpointNaming:
+    """How a model family names its tensors in checkpoints (a class attribute of its models, ``checkpoint_naming``).
 
-    family = family or PreTrainedModel
-    prefix, base_modules = family.base_model_prefix + ".", tuple(m + "." for m in family.base_modules)
+    model_type: config.json's ``model_type``, for messages. prefix: the encoder's name inside head classes
+    (``bert.`` in ``bert.encoder.layer.0...``; also the attribute that holds it). base_modules: the encoder's own
+    top-level modules, which a bare encoder's file stores without the prefix. aliases: another name a checkpoint may
+    give a tensor → ours. tied_decoder: the MLM decoder matrix that checkpoints store although it is the word
+    embeddings (never loaded)."""
+
+    model_type: str = "bert"
+    prefix: str = "bert"
+    base_modules: tuple[str, ...] = ("embeddings", "encoder", "pooler")
+    aliases: tuple[tuple[str, str], ...] = (("cls.predictions.decoder.bias", "cls.predictions.bias"),)
+    tied_decoder: str = "cls.predictions.decoder.weight"
+
+
+BERT_NAMING = CheckpointNaming()
+
+
+def naming_of(model: nn.Module) -> CheckpointNaming:
+    """The checkpoint naming ``model`` declares (BERT's for a module that declares none)."""
+    return getattr(model, "checkpoint_naming", BERT_NAMING)
+
+
+def normalize_names(state: dict[str, torch.Tensor], model_keys: Iterable[str],
+                    naming: CheckpointNaming = BERT_NAMING) -> dict[str, torch.Tensor]:
+    """Rename a checkpoint's tensors to the names ``model_keys`` uses (see the table in the module docstring), by
+    the family's ``naming`` (BERT's by default)."""
+    prefix, base_modules = naming.prefix + ".", tuple(m + "." for m in naming.base_modules)
+    aliases = dict(naming.aliases)
     model_has_prefix = any(k.startswith(prefix) for k in model_keys)
     renamed: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
@@ -132,7 +150,7 @@ def normalize_names(state: dict[str, torch.Tensor], model_keys: Iterable[str],
             name = name[: -len("gamma")] + "weight"
         elif name.endswith(".beta"):
             name = name[: -len("beta")] + "bias"
-        name = family.checkpoint_aliases.get(name, name)
+        name = aliases.get(name, name)
         if model_has_prefix and name.startswith(base_modules):
             name = prefix + name
         elif not model_has_prefix and name.startswith(prefix):
@@ -150,16 +168,15 @@ class LoadReport:
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> LoadReport:
-    """Copy a checkpoint's tensors into ``model`` (casting dtype), after the name map. Raises on shape mismatches."""
-    from bert.pretrained import PreTrainedModel  # here, not at the top: bert.pretrained imports this module
-
+    """Copy a checkpoint's tensors into ``model`` (casting dtype), after the name map of the model's family
+    (:func:`naming_of`). Raises on shape mismatches."""
     own = model.state_dict()
-    family = type(model) if isinstance(model, PreTrainedModel) else PreTrainedModel
-    state = normalize_names(state, own.keys(), family)
+    naming = naming_of(model)
+    state = normalize_names(state, own.keys(), naming)
     tied = set(getattr(model, "tied_weights", ()))
-    decoder = state.pop(family.tied_decoder, None)
-    if decoder is not None and family.tied_decoder in own:
-        embeddings = state.get(f"{family.base_model_prefix}.embeddings.word_embeddings.weight")
+    decoder = state.pop(naming.tied_decoder, None)
+    if decoder is not None and naming.tied_decoder in own:
+        embeddings = state.get(f"{naming.prefix}.embeddings.word_embeddings.weight")
         if embeddings is not None and not torch.equal(decoder, embeddings):
             logger.warning("%s: its MLM decoder is not tied to the word embeddings; using the word embeddings "
                            "for both, as BERT does", source)
@@ -167,7 +184,7 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "c
     matched = [name for name in state if name in own]
     if not matched:
         sample = ", ".join(list(state)[:3]) or "none"
-        kind = MODEL_TYPES[family.config_class.model_type]
+        kind = MODEL_TYPES[naming.model_type]
         raise BertError(f"{source} has no {kind} weights (tensor names such as {sample}); is it a {kind} checkpoint?")
     for name in matched:
         if own[name].dtype == torch.int8 and state[name].dtype != torch.int8:  # a cast would make up the weights
@@ -181,39 +198,3 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "c
     )
     model.load_state_dict({k: state[k] for k in matched}, strict=False)
     return report
-
-
-
-def make_directory(path: str | os.PathLike) -> Path:
-    """Create ``path`` (and its parents) if needed; BertError, not a traceback, when that is not allowed."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BertError(f"cannot create {path}: {error.strerror or error}") from None
-    return path
-
-
-def check_writable_directory(path: str | os.PathLike, what: str = "output folder", create: bool = True) -> Path:
-    """Check that files can be written in ``path`` (created if needed, or with ``create=False`` only checked: then
-    its nearest existing parent must be writable); BertError naming ``what`` if not.
-
-    Meant to run before long work (training, tokenizing a corpus), so that a read-only or forbidden folder is
-    reported at once instead of after hours."""
-    path = Path(path)
-    probe = path
-    try:
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
-        if create:
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            while not probe.exists() and probe.parent != probe:
-                probe = probe.parent
-            if not probe.is_dir():
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(probe))
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise BertError(f"cannot write to the {what} {path}: {error.strerror or error}") from None
-    return path

@@ -149,8 +149,8 @@ def main() -> None:
                                       args.bf16)
     gains = [b - a for a, b in zip(maskings["before"], maskings["after"], strict=True)]
 
-    recipe = dict(epochs=args.epochs, lr=1e-4, batch_size=16, max_seq_len=128, warmup=0.1, group_by_length=True,
-                  progress=False)
+    recipe = dict(epochs=args.epochs, lr=1e-4, batch_size=16, max_seq_len=128, warmup_fraction=0.1,
+                  group_by_length=True, progress=False)
     f1: dict[str, list[float]] = {"demo": [], "adapted": []}
     for seed in args.seeds:
         for name, model in (("demo", args.model), ("adapted", str(run / "final"))):

@@ -31,13 +31,13 @@ DATA = ROOT.parent / "shared" / "data"
 # 2-core machine (measured throughput), and the budget is the hard stop.
 RECIPES = {
     "sst2": dict(train=DATA / "sst2" / "train.tsv", eval=DATA / "sst2" / "dev.tsv", metric="accuracy",
-                 settings=dict(epochs=1, lr=1e-4, batch_size=32, max_seq_len=64, warmup=0.06, time_budget=20,
+                 settings=dict(epochs=1, lr=1e-4, batch_size=32, max_seq_len=64, warmup_fraction=0.06, time_budget=20,
                                group_by_length=True)),
     "ner": dict(train=DATA / "ner-wnut17" / "wnut17train.conll", eval=DATA / "ner-wnut17" / "emerging.dev.conll",
-                metric="f1", settings=dict(epochs=12, lr=1e-4, batch_size=16, max_seq_len=128, warmup=0.1,
+                metric="f1", settings=dict(epochs=12, lr=1e-4, batch_size=16, max_seq_len=128, warmup_fraction=0.1,
                                            time_budget=30, group_by_length=True)),
     "qa": dict(train=DATA / "squad-v1.1" / "dev-v1.1.json", eval=DATA / "squad-v1.1" / "dev-v1.1.json", metric="f1",
-               settings=dict(epochs=2, lr=1e-4, batch_size=16, max_seq_len=384, warmup=0.1, time_budget=30,
+               settings=dict(epochs=2, lr=1e-4, batch_size=16, max_seq_len=384, warmup_fraction=0.1, time_budget=30,
                              group_by_length=True)),
 }
 

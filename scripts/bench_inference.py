@@ -1,6 +1,6 @@
 """Inference speed and accuracy side by side, in one process: ours in float32 (through oneDNN, as the inference
 commands run it, and as loaded: F.linear), int8 and bfloat16 (where the CPU has bfloat16 instructions; all three
-by bert.quantize.set_precision) against transformers eager and sdpa and ONNX Runtime in float32 (its BERT
+by bert.precision.set_precision) against transformers eager and sdpa and ONNX Runtime in float32 (its BERT
 graph optimizer) and int8 (its dynamic quantization, per channel), on all-MiniLM-L6-v2 and bert-base (random
 weights saved by transformers), with 1 and 2 threads.
 
@@ -93,8 +93,8 @@ def onnx_graphs(folder: Path, work: Path) -> dict[str, Path]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
+    from bert.inference.onnx_export import GraphInterface, export_onnx
     from bert.model import BertModel
-    from bert.onnx_export import GraphInterface, export_onnx
 
     reference = transformers.BertModel.from_pretrained(folder, attn_implementation="eager").eval()
     example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in range(3))
@@ -124,7 +124,7 @@ def implementations(folder: Path, work: Path, threads: list[int]) -> dict[int, d
     import transformers
 
     from bert.model import BertModel
-    from bert.quantize import native_bf16, set_precision
+    from bert.precision import native_bf16, set_precision
 
     precisions = ["float32", "int8"] + (["bf16"] if native_bf16() else [])
     models = {f"ours {precision.replace('float', 'fp')}": set_precision(BertModel.from_pretrained(folder), precision)
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     args = parser.parse_args()
     threads = [int(n) for n in args.threads.split(",")]
-    from bert.tasks import DEMO_MODEL
+    from bert.inference.pipelines import DEMO_MODEL
     from bert.tokenizer.wordpiece import BertTokenizer
 
     tokenizer = BertTokenizer.from_pretrained(DEMO_MODEL)  # bert-base-uncased's vocabulary

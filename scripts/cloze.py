@@ -57,7 +57,7 @@ CLOZE: list[tuple[str, set[str]]] = [
 def cloze_hits(model_name_or_path: str | None = None, top_k: int = 5) -> tuple[int, list[tuple[str, list[str]]]]:
     """How many of :data:`CLOZE` have an acceptable answer in the top ``top_k``, and every sentence's guesses."""
     from bert import BertForMaskedLM
-    from bert.tasks import fill_mask, load
+    from bert.inference.pipelines import fill_mask, load
 
     model, tokenizer = load(BertForMaskedLM, model_name_or_path)
     hits, answers = 0, []

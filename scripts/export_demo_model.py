@@ -29,9 +29,9 @@ from bert import BertForNextSentencePrediction, BertForPreTraining, BertTokenize
 from bert.data.dataset import PretrainingDataset  # noqa: E402
 from bert.data.prepare import prepare_pretraining_data  # noqa: E402
 from bert.engine.metrics import read_metrics  # noqa: E402
+from bert.inference.pipelines import fill_mask, load, next_sentence  # noqa: E402
 from bert.plotting import pyplot, save_figure  # noqa: E402
 from bert.pretraining.evaluate import eval_collator, evaluate  # noqa: E402
-from bert.tasks import fill_mask, load, next_sentence  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON_MASKS = ("The capital of France is [MASK].", "The cat sat on the [MASK].")

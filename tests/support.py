@@ -19,7 +19,7 @@ import torch
 
 from bert.config import BertConfig
 from bert.heads import BertForPreTraining
-from bert.tasks import DEMO_MODEL
+from bert.inference.pipelines import DEMO_MODEL
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -28,16 +28,19 @@ import torch
 import bert.atomic as atomic
 from bert.config import BertConfig
 from bert.heads import BertForPreTraining
-from bert.tasks import DEMO_MODEL
+from bert.inference.pipelines import DEMO_MODEL
 from bert.tokenizer.wordpiece import BertTokenizer
 
 writer, work, fractions = sys.argv[1], Path(sys.argv[2]), [float(f) for f in sys.argv[3].split(",")]
 tokenizer = BertTokenizer.from_pretrained(DEMO_MODEL)
 
-def model(version):
+def model(version, same_config=False):
+    # old and new differ in config.json too (not only in their weights), so that a folder written file by file
+    # would show a mix of the two; fine-tuning's best models all share the run's config (same_config)
     torch.manual_seed({"old": 1, "new": 2}[version])
+    wide = 32 if same_config or version == "old" else 48
     return BertForPreTraining(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                         intermediate_size=32, max_position_embeddings=64))
+                                         intermediate_size=wide, max_position_embeddings=64))
 
 def write(root, version):
     root.mkdir(parents=True, exist_ok=True)
@@ -63,16 +66,17 @@ def write(root, version):
                                  overwrite=True, progress=False)
     elif writer == "finetune_best":
         from bert.finetune.task import FinetuneTask
-        FinetuneTask.save_model(SimpleNamespace(model=model(version), tokenizer=tokenizer), root)
-    elif writer == "convert":
-        from bert.cli.inference import run_convert
+        FinetuneTask.save_model(SimpleNamespace(model=model(version, same_config=True), tokenizer=tokenizer), root)
+    elif writer in ("convert", "quantize"):
+        from bert.cli.inference import run_convert, run_quantize
         for each in ("old", "new"):  # both sources made before the first write, so no write counts their fsyncs
             source = work / f"source-{each}"
             if not source.exists():
                 model(each).save_pretrained(source)
                 for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
                     shutil.copyfile(DEMO_MODEL / name, source / name)
-        run_convert(SimpleNamespace(source=str(work / f"source-{version}"), out=str(root / "out")))
+        run = run_convert if writer == "convert" else run_quantize
+        run(SimpleNamespace(source=str(work / f"source-{version}"), out=str(root / "out")))
     else:
         raise SystemExit(f"unknown writer {writer}")
 
@@ -135,16 +139,20 @@ def run_kills(writer: str, work: Path, fractions: str = "0.0,0.5,1.0") -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("writer", ["checkpoint", "final", "prepare", "finetune_best", "convert"])
+@pytest.mark.parametrize("writer", ["checkpoint", "final", "prepare", "finetune_best", "convert", "quantize"])
 def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_folder_and_the_next_write_cleans_up(
         writer, tmp_path) -> None:
-    """SIGKILL at the first fsync (files of the new version half written), the middle one and the last one (the
+    """SIGKILL at the first fsync (files of the new version half written), at eight more spread to the last one (the
     swap done, the parent folder not yet fsync'ed): the target is byte for byte the old or the new version; every
     kill point is one or the other, the first leaves the old, the last the new; after one more write it is the new
     version with no temporary debris beside it."""
-    info = run_kills(writer, tmp_path)
+    info = run_kills(writer, tmp_path, ",".join(str(k / 8) for k in range(9)))
     old, new = snapshot(tmp_path / "old"), snapshot(tmp_path / "new")
     assert old != new and old and new
+    changed = [name for name in new if old.get(name) != new[name]]
+    # a folder writer's versions differ in several files (else a file-by-file writer would pass); fine-tuning's
+    # best model changes its weights file alone (its config and tokenizer are the run's)
+    assert len(changed) == 1 if writer == "finetune_best" else len(changed) >= 2, changed
     seen = []
     for k in info["points"]:
         left = snapshot(tmp_path / f"killed-{k}")
@@ -180,6 +188,25 @@ def test_replace_folder_atomically_swaps_a_whole_folder_in_and_a_failing_fill_le
     assert replace_folder_atomically(target, fill) == target
     assert snapshot(target) == {"sub/b.txt": b"new b"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
+def test_on_linux_an_existing_folder_is_swapped_by_rename_exchange_not_the_fallback(tmp_path, monkeypatch) -> None:
+    """The atomic swap itself runs here (CI is Linux): renameat2(RENAME_EXCHANGE) succeeds and swaps two folders,
+    and replace_folder_atomically over an existing folder goes through it, never the two-rename fallback."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "which").write_text("a")
+    (b / "which").write_text("b")
+    assert atomic._exchange(a, b) is True
+    assert (a / "which").read_text() == "b" and (b / "which").read_text() == "a"
+    outcomes = []
+    real = atomic._exchange
+    monkeypatch.setattr(atomic, "_exchange", lambda x, y: outcomes.append(real(x, y)) or outcomes[-1])
+    target = tmp_path / "out"
+    replace_folder_atomically(target, lambda tmp: (tmp / "w").write_text("old"))
+    replace_folder_atomically(target, lambda tmp: (tmp / "w").write_text("new"))
+    assert outcomes == [True] and snapshot(target) == {"w": b"new"}
 
 
 def test_without_rename_exchange_a_crash_between_the_two_renames_is_undone_by_the_next_write(

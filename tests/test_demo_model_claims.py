@@ -10,7 +10,7 @@ import torch
 import transformers
 
 import bert
-from bert.tasks import DEMO_MODEL, fill_mask, load, next_sentence
+from bert.inference.pipelines import DEMO_MODEL, fill_mask, load, next_sentence
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 CARD = (DEMO_MODEL / "README.md").read_text()

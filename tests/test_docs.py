@@ -99,10 +99,11 @@ def test_the_site_builds_strictly_with_every_lesson_and_the_api_reference(tmp_pa
     assert done.returncode == 0, done.stdout + done.stderr
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert (site / "lessons" / notebook.stem / "index.html").is_file(), notebook.name
-    for page, member in [("bert", "bert.BertForMaskedLM"), ("tasks", "bert.tasks.fill_mask"),
+    for page, member in [("bert", "bert.BertForMaskedLM"), ("pipelines", "bert.inference.pipelines.fill_mask"),
                          ("pretraining", "bert.pretraining.PretrainConfig"),
                          ("finetune", "bert.finetune.FinetuneConfig"), ("engine", "bert.engine.Engine"),
-                         ("quantize", "bert.quantize.Int8Linear"), ("onnx_export", "bert.onnx_export.export_onnx")]:
+                         ("precision", "bert.precision.Int8Linear"),
+                         ("inference", "bert.inference.onnx_export.export_onnx")]:
         assert f'id="{member}"' in (site / "reference" / page / "index.html").read_text(), member
     assert (site / "demo-model" / "index.html").is_file() and (site / "demo-model" / "curves.png").is_file()
     assert not list(site.rglob("*.safetensors")), "the demo model's weights do not belong in the site"
@@ -156,6 +157,27 @@ def test_help_all_shows_every_option_with_its_help(capsys):
     full = capsys.readouterr().out
     assert full.count("\n") > SCREEN_LINES
     assert "weight of the soft-target loss" in full and "(default 5.0)" in full
+
+
+def test_help_all_gives_every_option_of_every_command_a_help_text_and_its_default():
+    """README: "--help-all gives each option's help and default": every option (but --help/--help-all) of every
+    command has a help text, and one whose default is a value (not None, not an off switch) names it."""
+    import argparse
+
+    missing = []
+    for words, child in subparsers(build_parser()).items():
+        for action in child._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction) or action.dest == "help_all":
+                continue
+            name = f"bert {words} {action.option_strings[0]}"
+            text = action.help or ""
+            if not text.strip():
+                missing.append(f"{name}: no help")
+            shown = action.default not in (None, False, argparse.SUPPRESS) and not isinstance(
+                action, argparse.BooleanOptionalAction)
+            if shown and "default" not in text:
+                missing.append(f"{name}: default {action.default!r} not named")
+    assert not missing, "\n".join(missing)
 
 
 def test_the_sub_commands_readme_lists_are_those_bert_help_lists(capsys):

@@ -53,7 +53,7 @@ def test_a_few_steps_reduce_the_loss(tiny: Path, tmp_path: Path, task: str) -> N
         model = BertForQuestionAnswering.from_pretrained(tiny)
         features = squad.encode_examples(tokenizer, squad.read_squad(squad_file(tmp_path / "s.json")), 64, 16, 16)
     before = mean_loss(model, features)
-    config = FinetuneConfig(epochs=30, lr=1e-2, batch_size=8, warmup=0.0, max_steps=30, progress=False)
+    config = FinetuneConfig(epochs=30, lr=1e-2, batch_size=8, warmup_fraction=0.0, max_steps=30, progress=False)
     result = train(model, tokenizer, features, tmp_path / "out", config, evaluate=None)
     after = mean_loss(model, features)
     assert result["steps"] == 30 and result["stopped_by"] == "max_steps"

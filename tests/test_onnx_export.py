@@ -1,6 +1,6 @@
-"""ONNX export (bert/onnx_export.py, `bert export-onnx`): every head and every variant runs in onnxruntime with our
-outputs (to 1e-4) on batches of sizes and lengths other than the traced one; the file is one self-contained graph
-with symbolic batch and length; a failed check, an int8 model, a folder as target and a missing onnx extra are
+"""ONNX export (bert/inference/onnx_export.py, `bert export-onnx`): every head and every variant runs in onnxruntime
+with our outputs (to 1e-4) on batches of sizes and lengths other than the traced one; the file is one self-contained
+graph with symbolic batch and length; a failed check, an int8 model, a folder as target and a missing onnx extra are
 one-line errors that leave nothing behind."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from support import make_tiny_model, make_tiny_variant
 
 from bert.cli import main
 from bert.errors import BertError
-from bert.onnx_export import at_real_positions, export_onnx
-from bert.quantize import quantize
-from bert.tasks import DEMO_MODEL, encode, load
+from bert.inference.onnx_export import at_real_positions, export_onnx
+from bert.inference.pipelines import DEMO_MODEL, encode, load
+from bert.precision import quantize
 from bert.variants.auto import auto_class
 
 TOLERANCE = 1e-4  # the issue's bar for "outputs equal ours"

@@ -32,7 +32,7 @@ import transformers
 from test_parity import HEADS, assert_close, compare_outputs, span_loss_over_real_tokens
 
 import bert
-from bert.tasks import DEMO_MODEL
+from bert.inference.pipelines import DEMO_MODEL
 
 CHECKPOINTS = ["all-MiniLM-L6-v2", "bert-demo"]
 

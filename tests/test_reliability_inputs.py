@@ -19,7 +19,7 @@ from support import make_tiny_model
 
 import bert
 from bert.cli import main
-from bert.tasks import fill_mask, load, next_sentence, sentence_embeddings, word_vector
+from bert.inference.pipelines import fill_mask, load, next_sentence, sentence_embeddings, word_vector
 
 POSITIONS = 128
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,

@@ -1,7 +1,7 @@
 """The web explorer's JSON API (bert serve), in process with FastAPI's TestClient, on a tiny random model: every
 endpoint's answer (the numbers of the fill-mask, NSP, attention and similarity views checked against transformers
-or bert.tasks on the same checkpoint), and every kind of bad input answered with a 4xx and a readable message,
-never a 500."""
+or bert.inference.pipelines on the same checkpoint), and every kind of bad input answered with a 4xx and a readable
+message, never a 500."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from support import REPO, make_tiny_model
 from bert.cli import build_parser, main
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
+from bert.inference.pipelines import DEMO_MODEL, fill_mask, load
 from bert.serve.app import MAX_BODY_BYTES, STATIC_DIR, create_app, listen, make_server, url_of
 from bert.serve.explorer import Explorer
-from bert.tasks import DEMO_MODEL, fill_mask, load
 
 MAX_POSITIONS = 64
 

@@ -15,7 +15,7 @@ import transformers
 from playwright.sync_api import expect, sync_playwright
 from support import ARTIFACTS, REPO, ServerProcess
 
-from bert.tasks import DEMO_MODEL
+from bert.inference.pipelines import DEMO_MODEL
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

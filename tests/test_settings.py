@@ -22,6 +22,7 @@ from bert.cli import build_parser, main
 from bert.data.config import PrepareConfig, TokenizerTrainingConfig
 from bert.data.prepare import prepare_pretraining_data
 from bert.data.tokenizer_training import train_tokenizer
+from bert.errors import BertError
 from bert.finetune import FinetuneConfig
 from bert.pretraining import DistillConfig, PretrainConfig
 from bert.settings import flag, free_on_resume, from_arguments, value_type
@@ -43,6 +44,12 @@ COMMANDS = [
      TokenizerTrainingConfig(), {"vocab_size", "out"}),
 ]
 IDS = [" ".join(command) for command, *_ in COMMANDS]
+# Engine settings (RunConfig) a command does not offer: pretraining keeps no best model, so it has no --patience.
+NOT_OFFERED = {("pretrain",): {"patience"}, ("distill",): {"patience"}}
+
+
+def offered(command: tuple[str, ...], config_class: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(config_class) if f.name not in NOT_OFFERED.get(command, set())]
 
 # Every flag spelling of these commands before the settings were defined once (commit ecb49cf), README's and the
 # scripts' included: each must still parse.
@@ -105,7 +112,7 @@ def test_every_config_field_has_exactly_one_flag_its_name_with_a_help_text(comma
                                                                            inputs) -> None:
     parser = command_parser(*command)
     actions = options(parser)
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    fields = {f.name: f for f in offered(command, config_class)}
     assert {a.dest for a in actions} == set(fields) | inputs  # and no flag sets anything else
     for name, field in fields.items():
         mine = [a for a in actions if a.dest == name]
@@ -129,7 +136,7 @@ def test_the_flags_defaults_are_the_dataclass_defaults(command, config_class, re
 def test_every_flag_sets_its_own_field_and_no_other(command, config_class, required, expected, _) -> None:
     parser = command_parser(*command)
     hints = typing.get_type_hints(config_class)
-    for field in dataclasses.fields(config_class):
+    for field in offered(command, config_class):
         default = getattr(expected, field.name)
         value, tokens = other_value(field, value_type(hints[field.name]), default)
         config = from_arguments(config_class, parser.parse_args([*required, *tokens]))
@@ -172,9 +179,10 @@ def test_every_older_data_flag_spelling_still_parses_to_the_same_settings(comman
 def test_the_settings_a_resumed_run_may_change_are_those_readme_lists() -> None:
     """docs/guides/finetuning.md: "--time-budget, --device, --eval-batch-size, --save-every, --keep-last and
     --gradient-checkpointing may change" (and the progress bar, and --resume itself). Pretraining has threads for a
-    device and no eval batch size, and follows a new --max-steps (a shorter plan after Ctrl-C)."""
+    device and no eval batch size. Both follow a new --max-steps (a shorter plan after Ctrl-C): the engine's settings
+are one type (RunConfig), so what the engine may change on resume is the same for every task."""
     assert free_on_resume(FinetuneConfig) == {"time_budget", "device", "eval_batch_size", "save_every", "keep_last",
-                                              "gradient_checkpointing", "progress", "resume"}
+                                              "gradient_checkpointing", "progress", "resume", "max_steps"}
     assert free_on_resume(PretrainConfig) == {"time_budget", "threads", "save_every", "keep_last",
                                               "gradient_checkpointing", "progress", "resume", "out", "max_steps"}
     # The student's teacher may be another spelling of the same weights: --resume compares their digest instead.
@@ -225,3 +233,38 @@ def test_pretraining_resume_with_other_settings_is_one_line_naming_each_and_free
     assert main(argv) == 0, capsys.readouterr().err
     assert "resuming from" in capsys.readouterr().err
     assert [e["step"] for e in train_events(run)] == [1, 2, 3, 4]
+
+
+def test_the_engine_owns_its_settings_and_a_task_default_that_differs_says_why() -> None:
+    """Every setting the engine reads is RunConfig's, declared once: pretraining, distillation and fine-tuning
+    extend it. Where fine-tuning's default differs from the engine's (pretraining's), its help says why, naming
+    pretraining's value; everywhere else the tasks keep the engine's default and help."""
+    from bert.engine.config import RunConfig
+
+    engine = {f.name: f for f in dataclasses.fields(RunConfig)}
+    assert {"lr", "max_steps", "time_budget", "eval_every", "save_every", "patience", "bf16", "compile",
+            "resume", "warmup_fraction", "seed"} <= set(engine)
+    for config_class in (PretrainConfig, DistillConfig, FinetuneConfig):
+        assert issubclass(config_class, RunConfig)
+        task = {f.name: f for f in dataclasses.fields(config_class)}
+        for name, field in engine.items():
+            if task[name].default == field.default:
+                assert task[name].metadata["help"] == field.metadata["help"], (config_class.__name__, name)
+            else:
+                assert config_class is FinetuneConfig, name
+                assert "pretraining" in task[name].metadata["help"], name
+    differing = {f.name for f in dataclasses.fields(FinetuneConfig) if f.name in engine
+                 and f.default != engine[f.name].default}
+    assert differing == {"lr", "warmup_fraction", "seed", "eval_every", "save_every"}
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    (PretrainConfig(data="d", out="o", max_steps=1, patience=2), "--patience: pretraining keeps no best model"),
+    (PretrainConfig(data="d", out="o", max_steps=1, lr=0), "--lr must be positive"),
+    (FinetuneConfig(lr=0), "--lr must be positive"),
+    (FinetuneConfig(warmup_fraction=1.5), "--warmup-fraction must be in [0, 1)"),
+    (FinetuneConfig(patience=0), "--patience must be at least 1 evaluation"),
+])
+def test_one_validate_words_the_engines_checks_alike_for_every_task(config, message) -> None:
+    with pytest.raises(BertError, match=re.escape(message)):
+        config.validate()

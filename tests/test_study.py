@@ -1,4 +1,5 @@
-"""bert.study and the pictures it draws: attention maps as tensors, `bert attention`, `bert similarity --out`."""
+"""bert.inference.study and the pictures it draws: attention maps as tensors, `bert attention`,
+`bert similarity --out`."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import bert
 from bert.cli import main
 from bert.config import BertConfig
 from bert.errors import BertError
-from bert.study import attention_maps, plot_attention, plot_similarity, require_pyplot
-from bert.tasks import encode, load
+from bert.inference.pipelines import encode, load
+from bert.inference.study import attention_maps, plot_attention, plot_similarity, require_pyplot
 
 TEXT = "The cat sat on the mat."
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -171,10 +172,10 @@ def transformers_cosines(reference_and_tokenizer: tuple, texts: list[str], word:
 def test_similarity_out_draws_and_prints_transformers_cosines_in_every_cell(minilm_dir, minilm_in_transformers,
                                                                              tmp_path, monkeypatch, capsys, texts,
                                                                              word):
-    import bert.study
+    import bert.inference.study
 
     drawn = {}
-    original_save_png = bert.study.save_png
+    original_save_png = bert.inference.study.save_png
 
     def save_png(figure, path):  # what `--out` draws: the heatmap's cells and the numbers written in them
         axes = figure.axes[0]
@@ -184,7 +185,7 @@ def test_similarity_out_draws_and_prints_transformers_cosines_in_every_cell(mini
         drawn["title"] = axes.get_title()
         return original_save_png(figure, path)
 
-    monkeypatch.setattr(bert.study, "save_png", save_png)
+    monkeypatch.setattr(bert.inference.study, "save_png", save_png)
     out = tmp_path / "similarity.png"
     argv = ["similarity", *texts, *(["--word", word] if word else []), "--model", str(minilm_dir), "--out", str(out)]
     code, stdout, err = run(argv, capsys)

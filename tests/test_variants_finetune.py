@@ -67,7 +67,7 @@ def test_a_few_steps_reduce_the_loss_of_each_variant(checkpoints, variant, task,
     assert type(model) is auto_class(folder, TASKS[task]) and type(model).__name__.startswith(PREFIXES[variant])
     before = mean_loss(model, features, tokenizer.pad_token_id)
     # 60 steps: ALBERT's classifier reads [CLS] through one shared layer and needs ~40 to leave ln 2 at all.
-    config = FinetuneConfig(epochs=60, lr=1e-2, batch_size=8, warmup=0.0, max_steps=60, progress=False)
+    config = FinetuneConfig(epochs=60, lr=1e-2, batch_size=8, warmup_fraction=0.0, max_steps=60, progress=False)
     result = train(model, tokenizer, features, tmp_path / "out", config, evaluate=None)
     after = mean_loss(model, features, tokenizer.pad_token_id)
     assert result["steps"] == 60

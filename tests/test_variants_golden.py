@@ -1,7 +1,7 @@
 """The released RoBERTa, ALBERT and DistilBERT checkpoints, when they are on this machine (weights/<name> or the
 Hugging Face cache; never downloaded here): fill-mask on "The capital of France is <mask>." (each model's own mask
 token) and the last hidden state equal transformers' within 1e-4, and Paris is the top answer. Skipped, with the
-reason, where a checkpoint is absent (as the bert-base-uncased golden tests in test_tasks.py are)."""
+reason, where a checkpoint is absent (as the bert-base-uncased golden tests in test_pipelines.py are)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import transformers
 
 import bert
 from bert.hub import resolve_model_dir
-from bert.tasks import encode, fill_mask, load
+from bert.inference.pipelines import encode, fill_mask, load
 
 # name → the names it may be stored under (the Hub moved these repositories into their organisations)
 RELEASED = {"roberta-base": ("roberta-base", "FacebookAI/roberta-base"),

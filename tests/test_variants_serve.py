@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from support import make_tiny_variant
 
 from bert.cli import main
+from bert.inference.pipelines import load
+from bert.inference.study import attention_maps
 from bert.serve.app import create_app
-from bert.study import attention_maps
-from bert.tasks import load
 
 VARIANTS = ("roberta", "albert", "distilbert")
 NAMES = {"roberta": "RoBERTa", "albert": "ALBERT", "distilbert": "DistilBERT"}

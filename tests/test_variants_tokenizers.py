@@ -13,7 +13,7 @@ import transformers
 from support import TOKENIZER_FILES, train_albert_tokenizer, train_roberta_tokenizer
 
 import bert
-from bert.tasks import DEMO_MODEL
+from bert.inference.pipelines import DEMO_MODEL
 from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer
 
 TEXTS = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-from bert.cli import one_line_warnings as _one_line_warnings
 from bert.data.config import PrepareConfig, TokenizerTrainingConfig
 from bert.settings import add_arguments, from_arguments
 
@@ -15,17 +14,15 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
     from bert.data.tokenizer_training import train_tokenizer
 
     config = from_arguments(TokenizerTrainingConfig, args)
-    with _one_line_warnings(args.command):
-        tokenizer = train_tokenizer(args.files, args.vocab_size, args.out, config)
+    tokenizer = train_tokenizer(args.files, args.vocab_size, args.out, config)
     print(f"wrote a {tokenizer.vocab_size}-token {'cased' if config.cased else 'uncased'} vocabulary to {args.out}")
 
 
 def _prepare(args: argparse.Namespace) -> None:
     from bert.data.prepare import prepare_pretraining_data
 
-    with _one_line_warnings(args.command):
-        meta = prepare_pretraining_data(args.files, args.tokenizer, args.out, from_arguments(PrepareConfig, args),
-                                        overwrite=args.overwrite, progress=False if args.quiet else None)
+    meta = prepare_pretraining_data(args.files, args.tokenizer, args.out, from_arguments(PrepareConfig, args),
+                                    overwrite=args.overwrite, progress=False if args.quiet else None)
     label = {"mlm+nsp": ("not_next", "NotNext"), "mlm+sop": ("swapped", "swapped")}.get(meta["objective"])
     for split, info in meta["splits"].items():
         balance = f", {info[f'{label[0]}_fraction']:.1%} {label[1]}" if info["examples"] and label else ""

@@ -32,5 +32,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "predicts (eval mode, no gradients). Everything else is `bert pretrain`'s: RUN/metrics.jsonl "
                     "(each loss term; held-out MLM of student and teacher), RUN/curves.png, RUN/checkpoints/, "
                     "--resume, Ctrl-C, torchrun; RUN/final/ is the student (model + tokenizer).")
-    add_arguments(p, DistillConfig)
+    add_arguments(p, DistillConfig, exclude=("patience",))  # no best model to be patient for
     p.set_defaults(func=_run)

@@ -29,9 +29,9 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
 
 
 def _run_finetune(args: argparse.Namespace) -> None:
+    from bert.atomic import check_writable_directory
     from bert.finetune import finetune_classifier, finetune_ner, finetune_qa
     from bert.finetune.task import refuse_overwrite
-    from bert.weights import check_writable_directory
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     check_writable_directory(args.out, create=False)  # before any loading and tokenizing, not after
@@ -63,7 +63,7 @@ def _run_finetune(args: argparse.Namespace) -> None:
 def _run_predict(args: argparse.Namespace) -> None:
     from bert.finetune import classification, ner, squad
     from bert.finetune.tables import write_jsonl
-    from bert.tasks import load
+    from bert.inference.pipelines import load
 
     metrics = None
     model = load(PREDICT_HEADS[args.task], args.model, args.precision)  # (model, tokenizer)
@@ -132,8 +132,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--output", metavar="FILE.jsonl", help="where to write predictions (default: stdout)")
         p.add_argument("--max-seq-len", type=int, help="word pieces per input")
         if task == "qa":
-            p.add_argument("--question")
-            p.add_argument("--context")
+            p.add_argument("--question", help="one question to answer (with --context)")
+            p.add_argument("--context", help="the passage that holds its answer")
         else:
             p.add_argument("--text", help="one text to predict on")
             if task == "classify":
@@ -149,8 +149,9 @@ def _task_options(p: argparse.ArgumentParser, task: str, training: bool) -> None
         p.add_argument("--text-columns", metavar="A,B", help="two text columns of a pair, e.g. sentence1,sentence2")
         p.add_argument("--label-column", help="label column (default: label)")
     elif task == "qa":
-        p.add_argument("--doc-stride", type=int, default=128, help="context pieces between window starts")
-        p.add_argument("--max-query-len", type=int, default=64, help="question pieces kept")
+        p.add_argument("--doc-stride", type=int, default=128,
+                       help="context pieces between window starts (default 128)")
+        p.add_argument("--max-query-len", type=int, default=64, help="question pieces kept (default 64)")
         p.add_argument("--no-max-context", action="store_true",
                        help="let every window propose every answer start (default: a start counts only in the "
                             "window where its piece has the most context, as in the original run_squad.py)")

@@ -6,19 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bert.errors import BertError
 
-if TYPE_CHECKING:
-    from torch import nn
-
 MODEL_HELP = "checkpoint folder or model name (default: bert-base-uncased, else the bundled demo model)"
-# BERT and DistilBERT read vocab.txt, RoBERTa vocab.json + merges.txt, ALBERT tokenizer.json (from its spiece.model).
-TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "spiece.model", "tokenizer.json", "tokenizer_config.json",
-                   "special_tokens_map.json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("sentence_a")
     p.add_argument("sentence_b")
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help='print JSON: {"is_next": P(B follows A), "not_next": ...}')
     _truncate_option(p, "cut a pair longer than the model's positions (from the longer sentence, BERT's rule), "
                         "with a warning (the default); --no-truncate: an error instead")
     precision_options(p)
@@ -46,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("embed", help="sentence vectors")
     p.add_argument("texts", nargs="+")
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean")
+    p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean",
+                   help="sentence vector: the mean of the token vectors (default mean), the [CLS] token's vector, "
+                        "or the pooler's (tanh layer over [CLS], trained by NSP)")
     p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per forward pass (default 32)")
     _truncate_option(p, "cut texts longer than the model's positions, with a warning (the default); "
@@ -57,9 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("similarity", help="cosine similarity of sentences, or of one word in several contexts")
     p.add_argument("texts", nargs="+", help="two or more texts")
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean")
+    p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean",
+                   help="sentence vector: the mean of the token vectors (default mean), the [CLS] token's vector, "
+                        "or the pooler's (tanh layer over [CLS], trained by NSP)")
     p.add_argument("--word", help='compare this word\'s contextual vectors instead, e.g. --word bank')
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the similarity matrix (and labels) as JSON")
     p.add_argument("--out", help="also draw the matrix as a labelled heatmap into this PNG file")
     precision_options(p)
     p.set_defaults(func=run_similarity)
@@ -109,8 +105,8 @@ def precision_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--int8", dest="precision", action="store_const", const="int8", default="float32",
                        help="run the encoder's linear layers in int8 (per-channel weights, per-token activations; "
-                            "see bert.quantize): faster on CPUs with int8 instructions, hidden states at cosine >= "
-                            "0.99 to float32's")
+                            "see bert.precision): faster on CPUs with int8 instructions, hidden states at cosine >= "
+                            "0.99 to float32's (default without --int8/--bf16: float32, through oneDNN)")
     group.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
                        help="run the encoder's linear layers in bfloat16: faster where the CPU has bfloat16 "
                             "instructions (AVX512-BF16, AMX; a note says when it has not)")
@@ -121,7 +117,7 @@ def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def run_fill_mask(args: argparse.Namespace) -> None:
-    from bert.tasks import fill_mask, load
+    from bert.inference.pipelines import fill_mask, load
 
     model, tokenizer = load("masked_lm", args.model, args.precision)  # BertForMaskedLM, RobertaForMaskedLM, ...
     predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k, truncate=args.truncate)
@@ -137,7 +133,7 @@ def run_fill_mask(args: argparse.Namespace) -> None:
 
 
 def run_nsp(args: argparse.Namespace) -> None:
-    from bert.tasks import load, next_sentence
+    from bert.inference.pipelines import load, next_sentence
 
     model, tokenizer = load("next_sentence", args.model, args.precision)  # one-line error: no NSP head
     result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b, truncate=args.truncate)
@@ -150,7 +146,7 @@ def run_nsp(args: argparse.Namespace) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> None:
-    from bert.tasks import load, sentence_embeddings
+    from bert.inference.pipelines import load, sentence_embeddings
 
     model, tokenizer = load("base", args.model, args.precision)
     vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling, batch_size=args.batch_size,
@@ -166,12 +162,12 @@ def run_embed(args: argparse.Namespace) -> None:
 def run_similarity(args: argparse.Namespace) -> None:
     import torch
 
-    from bert.tasks import cosine_similarity_matrix, load, sentence_embeddings, word_vector
+    from bert.inference.pipelines import cosine_similarity_matrix, load, sentence_embeddings, word_vector
 
     if len(args.texts) < 2:
         raise BertError("give at least two texts to compare")
     if args.out:
-        from bert.study import check_output, require_pyplot
+        from bert.inference.study import check_output, require_pyplot
 
         require_pyplot()
         check_output(args.out)  # before the model loads: a bad path fails at once
@@ -188,7 +184,7 @@ def run_similarity(args: argparse.Namespace) -> None:
             row = "  ".join(f"{x:6.3f}" for x in matrix[i].tolist())
             print(f"{i + 1}. {text[:50]!r:<54} {row}")
     if args.out:
-        from bert.study import plot_similarity, save_png
+        from bert.inference.study import plot_similarity, save_png
 
         what = f"{args.word!r} in each text" if args.word else f"{args.pooling}-pooled sentence vectors"
         title = f"{model.name_or_path}\ncosine similarity of {what}"
@@ -199,6 +195,7 @@ def run_similarity(args: argparse.Namespace) -> None:
 
 def run_info(args: argparse.Namespace) -> None:
     from bert.config import MODEL_TYPES
+    from bert.inference.checkpoints import module_rows
 
     if args.config:
         import torch
@@ -210,7 +207,7 @@ def run_info(args: argparse.Namespace) -> None:
             model = auto_class(config, "base")(config)
         name = args.config
     else:
-        from bert.tasks import load
+        from bert.inference.pipelines import load
 
         model, _ = load("base", args.model)
         config, name = model.config, model.name_or_path
@@ -228,28 +225,9 @@ def run_info(args: argparse.Namespace) -> None:
     print(f"  {'total':<36} {model.num_parameters():>12,}")
 
 
-def module_rows(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The encoder's parts to count: each top-level module, with the layer lists (BERT's ``encoder.layer``,
-    DistilBERT's ``transformer.layer``, ALBERT's shared ``encoder.albert_layer_groups``) one row per entry."""
-    from torch import nn
-
-    rows = []
-    for name, child in model.named_children():
-        parts = list(child.named_children())
-        if not any(isinstance(part, nn.ModuleList) for _, part in parts):
-            rows.append((name, child))
-            continue
-        for part_name, part in parts:
-            if isinstance(part, nn.ModuleList):
-                rows += [(f"{name}.{part_name}.{i}", item) for i, item in enumerate(part)]
-            else:
-                rows.append((f"{name}.{part_name}", part))
-    return rows
-
-
 def run_download(args: argparse.Namespace) -> None:
+    from bert.atomic import make_directory
     from bert.hub import PROJECT_WEIGHTS, download
-    from bert.weights import make_directory
 
     target = Path(args.to) if args.to else PROJECT_WEIGHTS / args.name.split("/")[-1]
     snapshot = download(args.name)
@@ -261,18 +239,21 @@ def run_download(args: argparse.Namespace) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> None:
-    rewrite_checkpoint(args.source, args.out)
+    from bert.inference.checkpoints import rewrite_checkpoint
+
+    print(f"wrote {rewrite_checkpoint(args.source, args.out)} to {args.out}")
 
 
 def run_quantize(args: argparse.Namespace) -> None:
-    from bert.quantize import quantize
+    from bert.inference.checkpoints import rewrite_checkpoint
+    from bert.precision import quantize
 
-    rewrite_checkpoint(args.source, args.out, quantize, "an int8 ")
+    print(f"wrote an int8 {rewrite_checkpoint(args.source, args.out, quantize)} to {args.out}")
 
 
 def run_export_onnx(args: argparse.Namespace) -> None:
-    from bert.onnx_export import export_onnx
-    from bert.tasks import load
+    from bert.inference.onnx_export import export_onnx
+    from bert.inference.pipelines import load
 
     model, _ = load(args.head, args.model)
     report = export_onnx(model, args.out)
@@ -280,31 +261,3 @@ def run_export_onnx(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} ({report.size_bytes / 2**20:.1f} MiB): inputs {', '.join(report.inputs)} [batch, length]; "
           f"outputs {', '.join(report.outputs)}; onnxruntime equals ours to {report.max_difference:.1e} on a "
           f"{rows} x {length} batch")
-
-
-def rewrite_checkpoint(source_name: str, out: str, change: Callable[[nn.Module], object] = lambda model: model,
-                       kind: str = "") -> None:
-    """Load a checkpoint as the class its config.json names, ``change`` it, save it and the tokenizer files to
-    ``out`` (``bert convert``, ``bert quantize``)."""
-    from bert.atomic import write_file_atomically
-    from bert.config import CLASS_PREFIXES, read_config_json
-    from bert.hub import resolve_model_dir
-    from bert.variants.auto import class_named, model_type_of
-    from bert.weights import check_writable_directory
-
-    source = resolve_model_dir(source_name)
-    check_writable_directory(out, create=False)
-    folder = source if source.is_dir() else source.parent
-    model_type = model_type_of(folder)
-    architecture = (read_config_json(folder / "config.json").get("architectures")
-                    or [CLASS_PREFIXES[model_type] + "Model"])[0]
-    cls = class_named(model_type, architecture) if architecture.startswith(CLASS_PREFIXES[model_type]) else None
-    if cls is None:
-        raise BertError(f"unknown architecture {architecture!r} in {folder / 'config.json'}")
-    model = cls.from_pretrained(source)
-    change(model)
-    model.save_pretrained(out)
-    for name in TOKENIZER_FILES:  # each file whole (old or new) even if the copy is killed
-        if (folder / name).is_file():
-            write_file_atomically(Path(out) / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
-    print(f"wrote {kind}{architecture} to {out}")

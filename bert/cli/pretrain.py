@@ -25,5 +25,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(MLM + SOP or MLM), RobertaForMaskedLM or DistilBertForMaskedLM (MLM). Writes RUN/metrics.jsonl, "
                     "RUN/curves.png, RUN/checkpoints/step-NNNNNNN/ and, at the end, RUN/final/ (model + tokenizer). "
                     "Multi-process: torchrun --nproc_per_node N -m bert pretrain ...")
-    add_arguments(p, PretrainConfig)
+    add_arguments(p, PretrainConfig, exclude=("patience",))  # no best model to be patient for
     p.set_defaults(func=_run)

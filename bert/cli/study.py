@@ -1,4 +1,4 @@
-"""Sub-commands for studying a model: ``bert attention`` draws its attention maps (see :mod:`bert.study`)."""
+"""Sub-commands for studying a model: ``bert attention`` draws its attention maps (see :mod:`bert.inference.study`)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def parse_head(value: str) -> int | None:
 
 
 def run_attention(args: argparse.Namespace) -> None:
-    from bert.study import attention_maps, check_output, plot_attention, require_pyplot, save_png
-    from bert.tasks import load
+    from bert.inference.pipelines import load
+    from bert.inference.study import attention_maps, check_output, plot_attention, require_pyplot, save_png
 
     head = parse_head(args.head)
     require_pyplot()

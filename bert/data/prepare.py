@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bert.atomic import replace_folder_atomically
+from bert.atomic import check_writable_directory, replace_folder_atomically
 from bert.data.config import PrepareConfig
 from bert.data.corpus import CorpusWarning, ReadStats, check_input_files, iter_documents
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
@@ -35,7 +35,6 @@ from bert.hub import resolve_model_folder
 from bert.tokenizer.fast import FastTokenizer
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.variants.auto import auto_tokenizer
-from bert.weights import check_writable_directory
 
 DATA_FORMAT_VERSION = 1
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar from this much input on (progress=None)

@@ -46,12 +46,6 @@ class TokenizedCorpus:
     def num_tokens(self) -> int:
         return int(self.segment_offsets[-1])
 
-    def document_tokens(self, index: int) -> list[list[int]]:
-        """Document ``index`` as a list of sentences of ids (for tests and inspection)."""
-        first, last = self.document_offsets[index], self.document_offsets[index + 1]
-        offsets = self.segment_offsets
-        return [self.tokens[offsets[s] : offsets[s + 1]].tolist() for s in range(first, last)]
-
 
 def _bulk_backend(backend: Tokenizer) -> Tokenizer:
     """A copy of ``backend`` without padding/truncation (a model's tokenizer.json may switch them on)."""

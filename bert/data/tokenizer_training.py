@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
 from tokenizers.models import WordPiece
 
+from bert.atomic import check_writable_directory
 from bert.data.config import TokenizerTrainingConfig
 from bert.data.corpus import FORMATS, ReadStats, check_input_files, iter_documents
 from bert.errors import BertError
-from bert.weights import check_writable_directory
 
 if TYPE_CHECKING:
     from bert.tokenizer.wordpiece import BertTokenizer

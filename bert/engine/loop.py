@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from typing import Any, TypeVar
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from bert.atomic import write_file_atomically
+from bert.atomic import copy_file_atomically
 from bert.compile import compile_for_training
 from bert.engine.checkpointing import (
     TrainingState,
@@ -161,7 +160,7 @@ class Engine:
         self.window_seconds, self.window_steps = progress["window_seconds"], progress["window_steps"]
         if self.world.is_main and (path / BEST_FILE).is_file():  # OUT may hold a later model: put the best back
             for source, target in ((path / BEST_FILE, "model.safetensors"), (path / "config.json", "config.json")):
-                write_file_atomically(self.out / target, lambda tmp, source=source: shutil.copyfile(source, tmp))
+                copy_file_atomically(source, self.out / target)
             self.task.tokenizer.save_pretrained(self.out)
         self.rng_to_restore = state.rng  # restored just before the first step, after everything that draws
         if self.metrics is not None:
@@ -306,7 +305,7 @@ class Engine:
             plot_curves(self.metrics.events, self.out / "curves.png", self.task.panels(self.metrics.events, best_step))
 
     def _out_of_patience(self) -> bool:
-        return getattr(self.cfg, "patience", None) is not None and self.evals_since_best >= self.cfg.patience
+        return self.cfg.patience is not None and self.evals_since_best >= self.cfg.patience
 
     def _stop_reason(self, interrupted: bool, time_up: bool, out_of_patience: bool) -> str | None:
         """Why the run stops after this step, or None (the same on every process: the flags are reduced)."""

@@ -17,7 +17,8 @@ Ctrl-C, bf16, compile and DDP for all of them alike. The task answers only what 
   (what the run leaves behind: pretraining's ``final/``, fine-tuning's ``metrics.json``).
 
 Every setting the engine reads (``lr``, ``max_steps``, ``time_budget``, ``eval_every``, ``save_every``, ``resume``,
-``bf16``, ``compile``, ...) has the same name in every task's config (see :mod:`bert.settings`).
+``bf16``, ``compile``, ``patience``, ...) is a field of :class:`~bert.engine.config.RunConfig`, which every task's
+config extends.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from bert.engine.config import RunConfig
 from bert.engine.distributed import World
-from bert.engine.schedule import WarmupLinearSchedule
+from bert.engine.schedule import WarmupLinearSchedule, resolve_warmup
 from bert.errors import BertError
 from bert.plotting import Panel
 from bert.pretrained import PreTrainedModel
@@ -68,7 +70,7 @@ class Task(ABC):
     checkpoint_at_end = True  # write a checkpoint when the run stops even with save_every 0
     evaluate_at_start = False  # evaluate before the first step too (continued pretraining: the starting point)
 
-    config: Any  # the run's settings
+    config: RunConfig  # the run's settings: the engine's and the task's own
     world: World
     model: PreTrainedModel
     tokenizer: Any
@@ -87,13 +89,16 @@ class Task(ABC):
         """Where the schedule ends unless a time budget shortens it (None: only the time budget says)."""
         return self.config.max_steps
 
-    @abstractmethod
     def make_schedule(self, total_steps: int) -> WarmupLinearSchedule:
-        """The learning-rate schedule, ending at ``total_steps``."""
+        """The learning-rate schedule: linear warmup (``warmup_steps``, or ``warmup_fraction`` of the steps) to
+        ``lr``, then linear decay to 0 at ``total_steps``."""
+        warmup = resolve_warmup(total_steps, self.config.warmup_steps, self.config.warmup_fraction)
+        return WarmupLinearSchedule(self.config.lr, warmup, total_steps)
 
     @property
+    @abstractmethod
     def log_every(self) -> int:
-        return self.config.log_every
+        """Steps per metrics.jsonl train line."""
 
     # ---- batches -----------------------------------------------------------------------------------------------
     @abstractmethod

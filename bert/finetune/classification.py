@@ -232,7 +232,7 @@ def _trained_label2id(model: str | Path) -> dict[str, int] | None:
 
 def load_classifier(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
     """A fine-tuned classifier of any model type and its tokenizer, in eval mode (the head must be trained)."""
-    from bert.tasks import load
+    from bert.inference.pipelines import load
 
     return load("sequence_classification", model_dir)
 

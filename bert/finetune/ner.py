@@ -20,7 +20,6 @@ zero-width space) are read as the unknown token so that they too get a predictio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,17 +192,8 @@ def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Pat
     return train(net, tokenizer, train_features, out, config, evaluate, main_metric=metric, info=info)
 
 
-@dataclass
-class TaggedSentence:
-    """A prediction: words, their tags, and the entity spans (``start``/``end`` word indices, end exclusive)."""
-
-    words: list[str]
-    tags: list[str]
-    entities: list[dict[str, Any]]
-
-
 def load_tagger(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
-    from bert.tasks import load
+    from bert.inference.pipelines import load
 
     return load("token_classification", model_dir)
 

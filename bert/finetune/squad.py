@@ -305,7 +305,7 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
 
 
 def load_reader(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
-    from bert.tasks import load
+    from bert.inference.pipelines import load
 
     return load("question_answering", model_dir)
 

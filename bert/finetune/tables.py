@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bert.atomic import write_text_atomically
+from bert.atomic import check_writable_directory, write_text_atomically
 from bert.errors import BertError
-from bert.weights import check_writable_directory
 
 # Tried in order when the user names no column (case-insensitive). Pairs first: a file with both "question" and
 # "sentence" (QNLI) is a pair task, not a single-sentence one.

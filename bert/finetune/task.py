@@ -38,12 +38,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from bert.atomic import write_text_atomically
+from bert.atomic import check_writable_directory, write_text_atomically
 from bert.engine.checkpointing import latest_checkpoint, list_checkpoints
 from bert.engine.distributed import World, set_threads
 from bert.engine.loop import run_task
 from bert.engine.optim import build_optimizer
-from bert.engine.schedule import WarmupLinearSchedule
 from bert.engine.task import Batch, Outcome, Task
 from bert.errors import BertError
 from bert.finetune.batching import Feature, batch_order, collate
@@ -52,7 +51,6 @@ from bert.plotting import Panel, Series
 from bert.pretrained import PreTrainedModel
 from bert.settings import fixed_on_resume
 from bert.tokenizer.fast import FastTokenizer
-from bert.weights import check_writable_directory
 
 logger = logging.getLogger("bert")
 
@@ -200,9 +198,6 @@ class FinetuneTask(Task):
 
     def planned_steps(self) -> int:
         return self.total_steps
-
-    def make_schedule(self, total_steps: int) -> WarmupLinearSchedule:
-        return WarmupLinearSchedule(self.config.lr, int(round(self.config.warmup * total_steps)), total_steps)
 
     @property
     def log_every(self) -> int:

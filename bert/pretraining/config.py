@@ -7,18 +7,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bert.engine.config import OPTIMISATION, RUN, RunConfig
 from bert.engine.optim import OPTIMIZERS
 from bert.errors import BertError
 from bert.settings import fixed_on_resume, setting
 
-# The argument groups of ``bert pretrain --help``.
-LENGTH, OPTIMISATION, MASKING, RUN = ("length (at least one)", "optimisation", "masking",
-                                      "logging, evaluation, checkpoints")
+MASKING = "masking"  # an argument group of ``bert pretrain --help``, besides the engine's
 
 
-@dataclass
-class PretrainConfig:
-    """Settings of a pretraining run. Only ``data``, ``out`` and one of ``max_steps``/``time_budget`` are required.
+@dataclass(kw_only=True)
+class PretrainConfig(RunConfig):
+    """Settings of a pretraining run: the engine's (:class:`~bert.engine.config.RunConfig`: length, optimisation,
+    evaluation, checkpoints, resume) and these. Only ``data``, ``out`` and one of ``max_steps``/``time_budget`` are
+    required.
 
     data: a folder written by ``bert prepare`` (train/, eval/, meta.json, tokenizer/).
     config: a preset name (tiny, mini, small, medium, base, large; a variant at such a size: albert-mini,
@@ -38,20 +39,9 @@ class PretrainConfig:
         Sentence-order labels train BERT's two-way sentence layer or ALBERT's SOP head; RoBERTa and DistilBERT
         train "mlm" only.
     out: the run folder (metrics.jsonl, curves.png, checkpoints/, final/).
-    max_steps / time_budget (minutes): when to stop; the learning rate decays to 0 at max_steps, or at the
-        number of steps estimated to fit in the time budget (see :mod:`bert.engine.schedule`).
-    batch_size: examples per process per micro-batch; one optimizer step sees
-        batch_size × grad_accum × processes examples.
-    warmup_steps (wins) or warmup_fraction of the total steps.
-    eval_every / save_every / log_every: in optimizer steps (0 = never; a final eval and checkpoint are always
-        done). eval_batches: how many batch_size batches of the eval split each evaluation reads.
-    keep_last: checkpoints kept (0 = all).
+    log_every: steps per metrics.jsonl train line. eval_batches: how many batch_size batches of the eval split each
+        evaluation reads.
     threads: CPU threads per process (None: the cores divided among local processes).
-    compile: run the training forward + backward through ``torch.compile`` (see :mod:`bert.compile`).
-    gradient_checkpointing: recompute each encoder layer in backward (less memory, about a third more compute).
-    resume: continue from the latest complete checkpoint in ``out``, refused (naming each difference) when a setting
-        differs from the checkpoint's, but for those marked ``free_on_resume`` (the length, the time budget, threads,
-        checkpoint cadence and count, gradient checkpointing, the progress bar).
     """
 
     data: str | Path = setting(help="prepared data folder (from `bert prepare`)", metavar="DIR")
@@ -64,15 +54,6 @@ class PretrainConfig:
         None, "continue pretraining this checkpoint (a folder, a run's final/, or a name such as bert-base-uncased; "
               "BERT, RoBERTa, ALBERT or DistilBERT) instead of random weights; the data must use its vocabulary",
         metavar="NAME|DIR")
-    max_steps: int | None = setting(None, "optimizer steps; the learning rate reaches 0 here (--resume may change it: "
-                                          "the schedule then ends at the new value)",
-                                    group=LENGTH, metavar="N", free_on_resume=True)
-    time_budget: float | None = setting(
-        None, "stop after this long; without --max-steps the schedule length is estimated from a timed probe so the "
-              "learning rate reaches 0 at about the end", group=LENGTH, metavar="MINUTES", free_on_resume=True)
-    batch_size: int = setting(32, "examples per process per micro-batch", group=OPTIMISATION, metavar="B")
-    grad_accum: int = setting(1, "micro-batches per optimizer step", group=OPTIMISATION, metavar="K")
-    lr: float = setting(1e-4, "peak learning rate", group=OPTIMISATION)
     head_lr: float | None = setting(
         None, "peak learning rate of the pretraining heads (MLM, NSP/SOP; default: --lr), e.g. for fresh heads on a "
               "pretrained encoder", group=OPTIMISATION, metavar="LR")
@@ -80,29 +61,14 @@ class PretrainConfig:
         None, "what to train (default: what the data holds; mlm on sentence-pair data ignores the pair labels); "
               "mlm+sop trains BERT's sentence head or ALBERT's SOP head on sentence-order data",
         choices=("mlm+nsp", "mlm+sop", "mlm"))
-    warmup_steps: int | None = setting(None, "linear warmup steps (wins over --warmup-fraction)", group=OPTIMISATION,
-                                       metavar="N")
-    warmup_fraction: float = setting(0.01, "warmup as a fraction of all steps", group=OPTIMISATION, metavar="F")
-    weight_decay: float = setting(0.01, "decoupled weight decay (none on biases/LayerNorm)", group=OPTIMISATION,
-                                  metavar="D")
     optimizer: str = setting("adamw", "the optimizer", group=OPTIMISATION, choices=OPTIMIZERS)
-    max_grad_norm: float = setting(1.0, "gradient clipping norm (0: off)", group=OPTIMISATION, metavar="NORM")
-    bf16: bool = setting(False, "bfloat16 autocast (CPU or GPU)", group=OPTIMISATION)
-    eval_every: int = setting(500, "steps between evaluations (0: end only)", group=RUN, metavar="N")
     eval_batches: int = setting(20, "batches per evaluation", group=RUN, metavar="N")
-    save_every: int = setting(1000, "steps between checkpoints (0: end only)", group=RUN, metavar="N",
-                              free_on_resume=True)
-    keep_last: int = setting(3, "checkpoints to keep (0: all)", group=RUN, metavar="K", free_on_resume=True)
-    resume: bool = setting(False, "continue from the latest complete checkpoint in RUN (with the same settings, but "
-                                  "those marked as free to change)", group=RUN, free_on_resume=True)
-    seed: int = setting(0, "seed of the weights, the data order and the masking", group=OPTIMISATION, metavar="N")
     whole_word_masking: bool = setting(False, "mask all pieces of a word together", group=MASKING)
     mask_prob: float = setting(0.15, "fraction of tokens masked for training (held-out MLM is always measured at "
                                      "0.15)", group=MASKING, metavar="P")
     max_predictions_per_seq: int | None = setting(20, "cap on masked tokens per sequence (raise it with --mask-prob)",
                                                   group=MASKING, metavar="N")
     log_every: int = setting(10, "steps per metrics.jsonl train line", group=RUN, metavar="N")
-    progress: bool = setting(True, "show a progress bar (on by default)", group=RUN, free_on_resume=True)
     threads: int | None = setting(None, "CPU threads per process (default: cores / processes)", group=RUN,
                                   metavar="N", free_on_resume=True)
     dropout: float | None = setting(
@@ -110,11 +76,6 @@ class PretrainConfig:
         group=OPTIMISATION, metavar="P")
     model_overrides: dict[str, Any] | None = setting(
         None, 'further fields of the model config, as JSON, e.g. \'{"hidden_dropout_prob": 0.0}\' (--dropout wins)')
-    compile: bool = setting(False, "torch.compile the training step (a one-off compile; faster, less memory on "
-                                   "bert-base)", group=OPTIMISATION)
-    gradient_checkpointing: bool = setting(
-        False, "recompute each layer in backward: much less activation memory, about 1/3 more compute",
-        group=OPTIMISATION, free_on_resume=True)
 
     def validate(self) -> None:
         """BertError for settings that cannot work, before anything is loaded."""
@@ -124,20 +85,11 @@ class PretrainConfig:
         if self.max_steps is None and self.time_budget is None:
             raise BertError("give --max-steps or --time-budget (or both): training needs to know when to stop")
         checks = [
-            (self.max_steps is None or self.max_steps > 0, "--max-steps must be positive"),
-            (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive (minutes)"),
-            (self.batch_size > 0, "--batch-size must be positive"),
-            (self.grad_accum > 0, "--grad-accum must be positive"),
-            (self.lr > 0, "--lr must be positive"),
+            (self.patience is None, "--patience: pretraining keeps no best model to be patient for"),
             (self.head_lr is None or self.head_lr > 0, "--head-lr must be positive"),
             (self.objective in (None, "mlm+nsp", "mlm+sop", "mlm"), "--objective must be mlm+nsp, mlm+sop or mlm"),
-            (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
-            (0.0 <= self.warmup_fraction < 1.0, "--warmup-fraction must be in [0, 1)"),
-            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0 = no clipping)"),
-            (min(self.eval_every, self.save_every, self.keep_last, self.eval_batches) >= 0,
-             "--eval-every, --eval-batches, --save-every and --keep-last must be >= 0"),
+            (self.eval_batches >= 0, "--eval-batches must be >= 0"),
             (self.log_every > 0, "--log-every must be positive"),
             (0.0 < self.mask_prob <= 1.0, "--mask-prob must be in (0, 1]"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
@@ -147,6 +99,7 @@ class PretrainConfig:
         for ok, message in checks:
             if not ok:
                 raise BertError(message)
+        super().validate()
 
     def model_changes(self) -> dict[str, Any] | None:
         """The fields of the model config that this run changes: ``model_overrides``, then ``dropout``."""

@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.atomic import write_file_atomically
+from bert.atomic import replace_folder_atomically
 from bert.config import BertConfig
 from bert.data.masking import MaskingCollator
 from bert.engine.distributed import World
@@ -63,17 +62,17 @@ from bert.pretraining.loss import STAT_NAMES, LossSums, masked_lm_logits, summar
 from bert.pretraining.model_choice import build_model_config
 from bert.pretraining.task import PretrainingTask
 from bert.settings import setting
+from bert.tokenizer.files import copy_tokenizer_files
 from bert.tokenizer.wordpiece import BertTokenizer
 
 # The argument groups of ``bert distill --help`` besides ``bert pretrain``'s.
 STUDENT = "the student (at most one; default: --student-layers with half the teacher's)"
 LOSS = "the loss (defaults: DistilBERT's)"
 DISTILL_STAT_NAMES = (*STAT_NAMES, "soft_loss_sum", "cos_loss_sum", "cos_count")
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 LAYER_NAME = re.compile(r"^bert\.encoder\.layer\.(\d+)\.(.+)$")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DistillConfig(PretrainConfig):
     """Settings of a distillation run: every :class:`~bert.pretraining.config.PretrainConfig` setting (length,
     optimisation, masking, evaluation, checkpoints) means what it means there, plus:
@@ -227,11 +226,12 @@ def save_student(teacher: str, student_layers: int, out: str | Path) -> Path:
     start = StudentStart.from_teacher(load_teacher(teacher), student_layers)
     student = BertForPreTraining(start.config)
     start.load_into(student, start.weights)
-    student.save_pretrained(out)
-    for name in TOKENIZER_FILES:
-        if (start.folder / name).is_file():
-            write_file_atomically(Path(out) / name, lambda tmp, name=name: shutil.copyfile(start.folder / name, tmp))
-    return Path(out)
+
+    def fill(folder: Path) -> None:
+        student.save_pretrained(folder)
+        copy_tokenizer_files(start.folder, folder)
+
+    return replace_folder_atomically(out, fill)
 
 
 def check_student(student: BertConfig, teacher: BertConfig, alpha_cos: float) -> None:

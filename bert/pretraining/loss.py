@@ -73,13 +73,6 @@ def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor,
     return pretraining_heads(model).mlm(rows), labels[selected]
 
 
-def masked_lm_loss(model: PreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the masked positions: equal to ``bert.heads.labelled_cross_entropy`` on the full
-    logits."""
-    logits, targets = masked_lm_logits(model, hidden_states, labels)
-    return F.cross_entropy(logits.float(), targets)
-
-
 @dataclass
 class LossSums:
     """Per-batch *sums* (not means), so that batches and processes combine exactly by adding them up.

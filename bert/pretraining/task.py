@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bert.atomic import replace_folder_atomically
+from bert.atomic import check_writable_directory, replace_folder_atomically
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import load_meta
@@ -36,7 +36,6 @@ from bert.engine.distributed import World, set_threads
 from bert.engine.loop import run_task
 from bert.engine.metrics import peak_rss_gb
 from bert.engine.optim import build_optimizer
-from bert.engine.schedule import WarmupLinearSchedule, resolve_warmup
 from bert.engine.task import Batch, Outcome, Task
 from bert.errors import BertError
 from bert.heads import IGNORE_INDEX
@@ -56,7 +55,6 @@ from bert.pretraining.model_choice import (
     training_objective,
 )
 from bert.variants.auto import model_type_of
-from bert.weights import check_writable_directory
 
 
 def pretrain(config: PretrainConfig) -> Path:
@@ -182,14 +180,14 @@ class PretrainingTask(Task):
             self._objective = PretrainingObjective(self.model, self.sentence_task)
         return self._objective
 
+    @property
+    def log_every(self) -> int:
+        return self.config.log_every
+
     def make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
         head_lr_scale = cfg.head_lr / cfg.lr if cfg.head_lr is not None else 1.0
         return build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, head_lr_scale)
-
-    def make_schedule(self, total_steps: int) -> WarmupLinearSchedule:
-        warmup = resolve_warmup(total_steps, self.config.warmup_steps, self.config.warmup_fraction)
-        return WarmupLinearSchedule(self.config.lr, warmup, total_steps)
 
     # ---- batches -----------------------------------------------------------------------------------------------
     def next_step(self) -> tuple[list[Batch], bool]:

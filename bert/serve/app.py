@@ -186,7 +186,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(model: str | os.PathLike | None = None, explorer: Explorer | None = None,
                precision: str = "float32") -> FastAPI:
     """The explorer app for ``model`` (default: bert-base-uncased, else the bundled demo model), loaded once here
-    (``precision``: see :func:`bert.quantize.set_precision`).
+    (``precision``: see :func:`bert.precision.set_precision`).
 
     Pass ``explorer`` to serve a model that is already loaded.
     """

@@ -2,7 +2,7 @@
 with its MLM head) and the views of it the page shows.
 
 Plain PyTorch and plain Python values, no web framework: :mod:`bert.serve.app` only validates requests and turns
-these dictionaries into JSON. Every answer reuses :mod:`bert.tasks` (``fill_mask``, ``next_sentence``,
+these dictionaries into JSON. Every answer reuses :mod:`bert.inference.pipelines` (``fill_mask``, ``next_sentence``,
 ``token_vectors``, ``word_vector``, ``cosine_similarity_matrix``, ``encode``) and the model's own outputs.
 
 One model serves every request. Calls into it are serialised by a lock: PyTorch already spreads one forward pass
@@ -25,9 +25,7 @@ import torch
 from torch import nn
 
 from bert.errors import BertError
-from bert.pretrained import PreTrainedModel
-from bert.serve.shapes import dimensions, layers_in_order, watched_modules
-from bert.tasks import (
+from bert.inference.pipelines import (
     choose_model,
     cosine_similarity_matrix,
     encode,
@@ -39,6 +37,8 @@ from bert.tasks import (
     token_vectors,
     word_vector,
 )
+from bert.pretrained import PreTrainedModel
+from bert.serve.shapes import dimensions, layers_in_order, watched_modules
 from bert.tokenizer.fast import FastTokenizer
 from bert.variants.auto import model_type_of, no_next_sentence_head
 
@@ -80,8 +80,8 @@ class Explorer:
     @classmethod
     def load(cls, name_or_path: str | os.PathLike | None = None, precision: str = "float32") -> Explorer:
         """Load a BERT checkpoint with both pretraining heads, or a variant's with its MLM head (none of them has an
-        NSP head; see :func:`bert.tasks.choose_model` for the default); ``precision``: see
-        :func:`bert.quantize.set_precision`."""
+        NSP head; see :func:`bert.inference.pipelines.choose_model` for the default); ``precision``: see
+        :func:`bert.precision.set_precision`."""
         choice = choose_model(name_or_path)
         task = "pretraining" if model_type_of(choice.folder) == "bert" else "masked_lm"
         model, tokenizer = load(task, choice.folder, precision)

@@ -34,3 +34,8 @@ Usage mirrors ``transformers.BertTokenizer(Fast)`` so existing code moves over::
     tok = BertTokenizer.from_pretrained("weights/bert-base-uncased")
     batch = tok(["a question?", "another one"], padding=True, truncation=True, max_length=128, return_tensors="pt")
 """
+
+from bert.tokenizer.fast import FastTokenizer
+from bert.tokenizer.wordpiece import BertTokenizer
+
+__all__ = ["BertTokenizer", "FastTokenizer"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from bert.atomic import copy_file_atomically
 from bert.errors import BertError
 
 VOCAB_FILE = "vocab.txt"
@@ -19,9 +20,21 @@ TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 DEFAULT_MODEL_MAX_LENGTH = 512
+# Every file a tokenizer folder may hold: BERT and DistilBERT read vocab.txt, RoBERTa vocab.json + merges.txt, ALBERT
+# tokenizer.json (from its spiece.model); each may carry tokenizer_config.json and special_tokens_map.json.
+TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "spiece.model", TOKENIZER_FILE, TOKENIZER_CONFIG_FILE,
+                   "special_tokens_map.json")
 
 # Bracketed tokens such as [CLS] or [unused12] are ignored when guessing whether a vocabulary is cased.
 _BRACKETED = re.compile(r"^\[[^\]]*\]$")
+
+
+def copy_tokenizer_files(source: Path, target: Path) -> None:
+    """Copy the tokenizer files (:data:`TOKENIZER_FILES`) that folder ``source`` holds into folder ``target``, each
+    whole (old or new) even if the copy is killed."""
+    for name in TOKENIZER_FILES:
+        if (source / name).is_file():
+            copy_file_atomically(source / name, target / name)
 
 
 def read_json(path: Path) -> dict[str, Any]:

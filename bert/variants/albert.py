@@ -40,6 +40,7 @@ from bert.heads import (
 )
 from bert.model import BertEmbeddings, BertModel, BertSelfAttention, Padding, activation, run_layers
 from bert.outputs import BaseModelOutput, ModelOutput, Tensors
+from bert.weights import CheckpointNaming
 
 
 @dataclass
@@ -151,9 +152,9 @@ class AlbertCheckpoints:
     """How ALBERT checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = AlbertConfig
-    base_model_prefix = "albert"
-    checkpoint_aliases = {"predictions.decoder.bias": "predictions.bias"}
-    tied_decoder = "predictions.decoder.weight"
+    checkpoint_naming = CheckpointNaming(model_type="albert", prefix="albert",
+                                         aliases=(("predictions.decoder.bias", "predictions.bias"),),
+                                         tied_decoder="predictions.decoder.weight")
 
 
 class AlbertModel(AlbertCheckpoints, BertModel):

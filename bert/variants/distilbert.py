@@ -38,6 +38,7 @@ from bert.heads import (
 from bert.model import BertEncoder, BertSelfAttention, Padding, activation, check_input, encode, multi_head_attention
 from bert.outputs import BaseModelOutput, ModelOutput
 from bert.pretrained import PreTrainedModel
+from bert.weights import CheckpointNaming
 
 
 @dataclass
@@ -147,10 +148,9 @@ class DistilBertPreTrainedModel(PreTrainedModel):
     """How DistilBERT checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = DistilBertConfig
-    base_model_prefix = "distilbert"
-    base_modules = ("embeddings", "transformer")
-    checkpoint_aliases: dict[str, str] = {}
-    tied_decoder = "vocab_projector.weight"
+    checkpoint_naming = CheckpointNaming(model_type="distilbert", prefix="distilbert",
+                                         base_modules=("embeddings", "transformer"), aliases=(),
+                                         tied_decoder="vocab_projector.weight")
 
 
 class DistilBertModel(DistilBertPreTrainedModel):

@@ -35,6 +35,7 @@ from bert.heads import (
 )
 from bert.model import BertEmbeddings, BertModel
 from bert.outputs import BaseModelOutput
+from bert.weights import CheckpointNaming
 
 
 @dataclass
@@ -68,9 +69,9 @@ class RobertaCheckpoints:
     """How RoBERTa checkpoints name things (see :class:`bert.pretrained.PreTrainedModel`)."""
 
     config_class = RobertaConfig
-    base_model_prefix = "roberta"
-    checkpoint_aliases = {"lm_head.decoder.bias": "lm_head.bias"}
-    tied_decoder = "lm_head.decoder.weight"
+    checkpoint_naming = CheckpointNaming(model_type="roberta", prefix="roberta",
+                                         aliases=(("lm_head.decoder.bias", "lm_head.bias"),),
+                                         tied_decoder="lm_head.decoder.weight")
 
 
 class RobertaModel(RobertaCheckpoints, BertModel):

@@ -1,4 +1,4 @@
-"""float32 (oneDNN), int8 and bfloat16 inference (bert/quantize.py): a oneDNN linear is nn.Linear (+ GELU) to
+"""float32 (oneDNN), int8 and bfloat16 inference (bert/precision.py): a oneDNN linear is nn.Linear (+ GELU) to
 float32 round-off and float32 inference keeps every output, each quantized layer computes exactly the
 dequantize-then-matmul reference, the quantized real models stay within the issue's accuracy gate (cosine ≥ 0.99
 to float32 on every real token; bfloat16 ≥ 0.9999), a sentence's int8 outputs do not depend on the batch it is
@@ -18,8 +18,9 @@ from torch import nn
 from bert.cli import main
 from bert.errors import BertError
 from bert.heads import BertForMaskedLM
+from bert.inference.pipelines import DEMO_MODEL
 from bert.model import BertModel
-from bert.quantize import (
+from bert.precision import (
     QMAX,
     Bf16Linear,
     InputQuantizer,
@@ -33,7 +34,6 @@ from bert.quantize import (
     to_bf16,
     to_onednn,
 )
-from bert.tasks import DEMO_MODEL
 from bert.tokenizer.wordpiece import BertTokenizer
 from bert.variants.auto import auto_class
 
@@ -65,7 +65,7 @@ def test_quantize_rows_is_symmetric_per_row_and_keeps_zero_rows_zero() -> None:
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_a_onednn_linear_is_nn_linear_and_its_fused_gelu_is_the_exact_gelu_to_float32_round_off(bias: bool) -> None:
+def test_a_onednn_linear_is_nn_linear_and_its_fused_gelu_is_that_gelu_to_float32_round_off(bias: bool) -> None:
     torch.manual_seed(0)
     linear = nn.Linear(384, 1536, bias=bias)
     layer = OneDnnLinear(linear)
@@ -73,11 +73,13 @@ def test_a_onednn_linear_is_nn_linear_and_its_fused_gelu_is_the_exact_gelu_to_fl
         with torch.no_grad():
             reference = linear(x)
             torch.testing.assert_close(layer(x), reference, rtol=1e-5, atol=1e-5)
-            layer.gelu = True
-            torch.testing.assert_close(layer(x), nn.functional.gelu(reference), rtol=1e-5, atol=1e-5)
-            # the erf form, not the tanh approximation (they differ by up to ~5e-4 on these inputs)
-            assert (layer(x) - nn.functional.gelu(reference, approximate="tanh")).abs().max() > 1e-4
-            layer.gelu = False
+            for form, other in (("none", "tanh"), ("tanh", "none")):
+                layer.gelu = form
+                torch.testing.assert_close(layer(x), nn.functional.gelu(reference, approximate=form), rtol=1e-5,
+                                           atol=1e-5)
+                # that form, not the other (they differ by up to ~5e-4 on these inputs)
+                assert (layer(x) - nn.functional.gelu(reference, approximate=other)).abs().max() > 1e-4
+            layer.gelu = None
 
 
 def test_float32_inference_runs_through_onednn_and_keeps_every_output(minilm_dir: Path) -> None:
@@ -88,8 +90,8 @@ def test_float32_inference_runs_through_onednn_and_keeps_every_output(minilm_dir
     model = BertModel.from_pretrained(minilm_dir)
     fast = set_precision(BertModel.from_pretrained(minilm_dir), "float32")
     assert sum(isinstance(m, OneDnnLinear) for m in fast.modules()) == 6 * model.config.num_hidden_layers
-    assert all(layer.intermediate.dense.gelu and isinstance(layer.intermediate.intermediate_act_fn, nn.Identity)
-               for layer in fast.encoder.layer)
+    assert all(layer.intermediate.dense.gelu == "none"
+               and isinstance(layer.intermediate.intermediate_act_fn, nn.Identity) for layer in fast.encoder.layer)
     assert isinstance(fast.pooler.dense, nn.Linear)
     batch = tokenizer(SENTENCES, padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -112,6 +114,38 @@ def test_every_variant_runs_float32_inference_through_onednn_with_its_outputs(fa
     with torch.no_grad():
         torch.testing.assert_close(fast(input_ids=ids).last_hidden_state, model(input_ids=ids).last_hidden_state,
                                    rtol=1e-4, atol=1e-4)
+
+
+# each family's feed-forward: (the linear layer, the activation after it), and the GELU form its config uses
+FEED_FORWARD = {"bert": ("intermediate.dense", "intermediate.intermediate_act_fn", "none"),
+                "roberta": ("intermediate.dense", "intermediate.intermediate_act_fn", "none"),
+                "albert": ("ffn", "activation", "tanh"), "distilbert": ("ffn.lin1", "ffn.activation", "none")}
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8", "bf16"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert"])
+def test_every_family_gets_its_feed_forward_gelu_fused_into_the_linear_before_it(family: str, precision: str,
+                                                                                  tmp_path: Path) -> None:
+    """fuse_gelu matches modules by attribute names, not by class: BERT's, RoBERTa's, ALBERT's (its tanh GELU) and
+    DistilBERT's feed-forward blocks all lose their activation module to the linear layer, outputs unchanged."""
+    if family == "bert":
+        make_tiny_model(tmp_path)
+    else:
+        make_tiny_variant(tmp_path, family)
+    model_class = auto_class(tmp_path, "base")
+    model, fast = model_class.from_pretrained(tmp_path), set_precision(model_class.from_pretrained(tmp_path),
+                                                                       precision)
+    linear_name, act_name, form = FEED_FORWARD[family]
+    blocks = [m for m in fast.modules() if isinstance(getattr(m, "attention", None), nn.Module)]
+    assert blocks  # the layers (ALBERT's one shared layer counts once)
+    for block in blocks:
+        assert block.get_submodule(linear_name).gelu == form
+        assert isinstance(block.get_submodule(act_name), nn.Identity)
+    ids = torch.randint(5, model.config.vocab_size, (2, 12))
+    with torch.no_grad():
+        cosine = nn.functional.cosine_similarity(fast(input_ids=ids).last_hidden_state,
+                                                 model(input_ids=ids).last_hidden_state, dim=-1)
+    assert cosine.min() > {"float32": 0.99999, "int8": 0.99, "bf16": 0.999}[precision]
 
 
 def test_onednn_leaves_a_model_it_cannot_run_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -226,7 +260,7 @@ def test_bf16_real_models_stay_within_cosine_0_9999_of_float32_and_keep_the_cloz
 
 
 def test_precisions_are_chosen_by_name_and_refused_in_one_line(capsys, monkeypatch) -> None:
-    import bert.quantize
+    import bert.precision
 
     model = BertModel.from_pretrained(DEMO_MODEL)
     assert set_precision(model, "float32") is model and not any(isinstance(m, Int8Linear) for m in model.modules())
@@ -238,7 +272,7 @@ def test_precisions_are_chosen_by_name_and_refused_in_one_line(capsys, monkeypat
     assert all(torch.equal(before[name], tensor) for name, tensor in int8.state_dict().items())
     with pytest.raises(BertError, match="bfloat16 needs the float32 checkpoint"):
         set_precision(int8, "bf16")
-    monkeypatch.setattr(bert.quantize, "native_bf16", lambda: False)  # a CPU without AVX512-BF16 / AMX
+    monkeypatch.setattr(bert.precision, "native_bf16", lambda: False)  # a CPU without AVX512-BF16 / AMX
     to_bf16(BertModel.from_pretrained(DEMO_MODEL))
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no bfloat16 instructions" in err and "emulated" in err
@@ -290,10 +324,10 @@ def test_query_key_and_value_quantize_their_shared_input_once_with_the_same_outp
     assert len({id(m.input_quantizer) for m in others}) == len(others)  # every other layer has its own
     assert {q.input_quantizer.readers for q, _, _ in groups} == {3}
 
-    import bert.quantize
+    import bert.precision
 
     calls = []
-    monkeypatch.setattr(bert.quantize, "quantize_rows", lambda x: calls.append(x.shape) or quantize_rows(x))
+    monkeypatch.setattr(bert.precision, "quantize_rows", lambda x: calls.append(x.shape) or quantize_rows(x))
     ids = torch.randint(5, quantized.config.vocab_size, (2, 12))
     with torch.inference_mode():
         shared = quantized(input_ids=ids).last_hidden_state
@@ -333,13 +367,13 @@ def test_a_shared_input_quantizer_serves_its_readers_once_and_then_lets_go() -> 
 
 @pytest.fixture
 def precision_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Record (function, model class) for every model bert.quantize's to_onednn, quantize or to_bf16 is given."""
-    import bert.quantize
+    """Record (function, model class) for every model bert.precision's to_onednn, quantize or to_bf16 is given."""
+    import bert.precision
 
     calls: list[tuple[str, str]] = []
 
     def recorder(name: str):  # noqa: ANN202 - returns the wrapped function
-        real = getattr(bert.quantize, name)
+        real = getattr(bert.precision, name)
 
         def recording(model):
             calls.append((name, type(model).__name__))
@@ -347,7 +381,7 @@ def precision_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         return recording
 
     for name in ("to_onednn", "quantize", "to_bf16"):
-        monkeypatch.setattr(bert.quantize, name, recorder(name))
+        monkeypatch.setattr(bert.precision, name, recorder(name))
     return calls
 
 
@@ -383,12 +417,15 @@ def test_int8_and_bf16_on_the_inference_commands_change_the_model_and_keep_the_a
     ("qa", "BertForQuestionAnswering", ["--question", "Where does Alice live?", "--context", "Alice lives in Paris."]),
 ])
 @pytest.mark.parametrize("flag", FLAGS)
-def test_int8_and_bf16_on_predict_change_the_fine_tuned_model(task: str, cls: str, args: list[str], flag: str,
-                                                              tmp_path: Path, precision_calls: list[tuple[str, str]],
-                                                              capsys: pytest.CaptureFixture) -> None:
+def test_int8_and_bf16_on_predict_change_the_fine_tuned_model_and_keep_its_answers(
+        task: str, cls: str, args: list[str], flag: str, tmp_path: Path, precision_calls: list[tuple[str, str]],
+        capsys: pytest.CaptureFixture) -> None:
+    """`bert predict --int8/--bf16` swaps the fine-tuned model's layers and answers as float32 does: the same
+    class probabilities (to the flag's tolerance), the same tags and entities, the same answer span and score."""
     import bert.heads
 
-    folder = make_tiny_model(tmp_path / "model", cls=getattr(bert.heads, cls),
+    # initializer_range 0.2: a random model whose outputs are far from uniform, so that a wrong scale shows
+    folder = make_tiny_model(tmp_path / "model", cls=getattr(bert.heads, cls), initializer_range=0.2,
                              **({"num_labels": 3, "id2label": {0: "O", 1: "B-PER", 2: "B-LOC"}} if task == "ner"
                                 else {"num_labels": 2} if task == "classify" else {}))
     outputs = []
@@ -397,7 +434,16 @@ def test_int8_and_bf16_on_predict_change_the_fine_tuned_model(task: str, cls: st
         outputs.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
     assert precision_calls == [("to_onednn", cls), (FLAGS[flag][0], cls)]
     assert len(outputs[1]) == len(outputs[0]) == 1
-    assert outputs[1][0].keys() == outputs[0][0].keys()
+    (float32,), (other,) = outputs
+    assert other.keys() == float32.keys()
+    atol = FLAGS[flag][2]
+    if task == "classify":
+        assert other["probabilities"] == pytest.approx(float32["probabilities"], abs=atol)
+    elif task == "ner":
+        assert (other["tags"], other["entities"]) == (float32["tags"], float32["entities"])
+    else:
+        assert (other["answer"], other["start"]) == (float32["answer"], float32["start"])
+        assert other["score"] == pytest.approx(float32["score"], abs=atol)
 
 
 def test_bert_quantize_writes_an_int8_checkpoint_that_loads_back_exactly(tmp_path: Path,

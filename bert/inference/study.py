@@ -21,13 +21,13 @@ from typing import Any
 
 import torch
 
+from bert.atomic import make_directory
 from bert.errors import BertError
 from bert.hub import resolve_model_dir
+from bert.inference.pipelines import encode, encoder_of
 from bert.plotting import pyplot, save_figure
 from bert.pretrained import PreTrainedModel
-from bert.tasks import encode, encoder_of
 from bert.tokenizer.fast import FastTokenizer
-from bert.weights import make_directory
 
 
 def first_available(*candidates: str | os.PathLike | None) -> Path:
@@ -174,9 +174,9 @@ def plot_attention_overview(maps: torch.Tensor, model_name: str = "") -> Any:
 
 
 def plot_similarity(labels: list[str], matrix: torch.Tensor, title: str = "cosine similarity") -> Any:
-    """A heatmap of a similarity matrix [K, K] (e.g. :func:`bert.tasks.cosine_similarity_matrix` of K vectors): rows
-    labelled "1. label" (long labels shortened), columns by number, each cell annotated with its value, colours
-    from -1 to 1. Returns the matplotlib Figure."""
+    """A heatmap of a similarity matrix [K, K] (e.g. :func:`bert.inference.pipelines.cosine_similarity_matrix` of K
+    vectors): rows labelled "1. label" (long labels shortened), columns by number, each cell annotated with its
+    value, colours from -1 to 1. Returns the matplotlib Figure."""
     if not labels or matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
         raise BertError(f"matrix must be [{len(labels)}, {len(labels)}] for {len(labels)} labels, "
                         f"got {tuple(matrix.shape)}")

@@ -47,8 +47,6 @@ import torch
 from torch import nn
 
 from bert.errors import BertError
-from bert.model import BertIntermediate
-from bert.pretrained import PreTrainedModel
 
 QUANTIZATION_KEY = "quantization"  # in config.json: "int8" for a checkpoint saved after quantize()
 PRECISIONS = ("float32", "int8", "bf16")  # what set_precision (and the inference commands' flags) offer
@@ -93,21 +91,22 @@ class InputQuantizer:
 
 class FrozenLinear(nn.Module):
     """What the inference linears below share: their sizes, a float32 ``bias`` buffer [out] or None, and ``gelu``:
-    whether the layer applies GELU to its own output (set by :func:`fuse_gelu`)."""
+    the GELU the layer applies to its own output (set by :func:`fuse_gelu`): None, ``"none"`` (the exact erf form)
+    or ``"tanh"`` (the approximation)."""
 
     def __init__(self, in_features: int, out_features: int, bias: torch.Tensor | None) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.register_buffer("bias", bias)
-        self.gelu = False
+        self.gelu: str | None = None
 
     def activate(self, y: torch.Tensor) -> torch.Tensor:
         """GELU in place on a fresh output when ``gelu`` is set; ``y`` as it is otherwise."""
-        return torch.ops.aten.gelu_(y) if self.gelu else y
+        return torch.ops.aten.gelu_(y, approximate=self.gelu) if self.gelu else y
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-                + (", gelu=True" if self.gelu else ""))
+                + (f", gelu={self.gelu!r}" if self.gelu else ""))
 
 
 class Int8Linear(FrozenLinear):
@@ -191,12 +190,12 @@ class TiedInt8Decoder(nn.Module):
         return nn.functional.linear(hidden_states, self.table[0].dequantized_weight(), self.bias)
 
 
-def quantize(model: PreTrainedModel) -> PreTrainedModel:
+def quantize(model: nn.Module) -> nn.Module:
     """``model`` (in eval mode) with every linear layer of its encoder replaced by an :class:`Int8Linear` and its
     word embeddings by an :class:`Int8Embedding` (a tied MLM decoder reading them), in place; returned for chaining.
     For inference only: the int8 weights are buffers, not parameters. The config records it
     (``"quantization": "int8"`` in config.json), so a saved int8 model loads back as one
-    (:meth:`~bert.pretrained.PreTrainedModel.from_pretrained`)."""
+    (:meth:`~bert.pretrained.nn.Module.from_pretrained`)."""
     replace_encoder_linears(model, Int8Linear.from_linear)
     share_input_quantization(model)
     fuse_gelu(model)
@@ -241,8 +240,8 @@ class OneDnnLinear(FrozenLinear):
         self.register_buffer("weight", linear.weight.detach())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gelu:  # "none": GELU's exact erf form, not the tanh approximation
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "none")
+        if self.gelu:  # "none": GELU's exact erf form; "tanh": the approximation
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], self.gelu)
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
 
 
@@ -253,7 +252,7 @@ def onednn_available(model: nn.Module) -> bool:
             and weight.dtype == torch.float32)
 
 
-def to_onednn(model: PreTrainedModel) -> PreTrainedModel:
+def to_onednn(model: nn.Module) -> nn.Module:
     """``model`` (in eval mode) with every linear layer of its encoder replaced by a :class:`OneDnnLinear` and the
     feed-forward GELU fused into it (:func:`fuse_gelu`), in place; returned for chaining. For inference only; left
     as it is where oneDNN cannot run it (another device or dtype, a torch without oneDNN)."""
@@ -268,7 +267,7 @@ def native_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def to_bf16(model: PreTrainedModel) -> PreTrainedModel:
+def to_bf16(model: nn.Module) -> nn.Module:
     """``model`` (in eval mode) with every linear layer of its encoder replaced by a :class:`Bf16Linear`, in place;
     returned for chaining. For inference only; not saved as a checkpoint kind (a float32 checkpoint converts in a
     second). A one-line note on stderr where the CPU has no bfloat16 instructions."""
@@ -280,7 +279,7 @@ def to_bf16(model: PreTrainedModel) -> PreTrainedModel:
     return model.eval()
 
 
-def set_precision(model: PreTrainedModel, precision: str) -> PreTrainedModel:
+def set_precision(model: nn.Module, precision: str) -> nn.Module:
     """``model`` readied for inference in ``precision`` (one of :data:`PRECISIONS`), in place: float32 through
     oneDNN (:func:`to_onednn`), int8 (:func:`quantize`) or bfloat16 (:func:`to_bf16`)."""
     if precision not in PRECISIONS:
@@ -292,7 +291,7 @@ def set_precision(model: PreTrainedModel, precision: str) -> PreTrainedModel:
     return {"float32": to_onednn, "int8": quantize, "bf16": to_bf16}[precision](model)
 
 
-def replace_encoder_linears(model: PreTrainedModel, make: Callable[[nn.Linear], nn.Module]) -> None:
+def replace_encoder_linears(model: nn.Module, make: Callable[[nn.Linear], nn.Module]) -> None:
     """Replace every ``nn.Linear`` inside ``model``'s encoder by ``make(linear)``, in place."""
     base = model.base_model
     encoder = base.encoder if hasattr(base, "encoder") else base.transformer  # DistilBERT names it "transformer"
@@ -307,7 +306,7 @@ def replace_encoder_linears(model: PreTrainedModel, make: Callable[[nn.Linear], 
 PROJECTIONS = (("query", "key", "value"), ("q_lin", "k_lin", "v_lin"))
 
 
-def share_input_quantization(model: PreTrainedModel) -> None:
+def share_input_quantization(model: nn.Module) -> None:
     """Let each attention module's query, key and value :class:`Int8Linear` share one :class:`InputQuantizer`, so
     that the hidden state they all read is quantized once, not three times; in place."""
     for module in model.modules():
@@ -319,20 +318,25 @@ def share_input_quantization(model: PreTrainedModel) -> None:
                     layer.input_quantizer = shared
 
 
-def fuse_gelu(model: PreTrainedModel) -> None:
-    """Move each feed-forward block's GELU into the linear layer before it, where that layer applies it on its own
-    output (:class:`OneDnnLinear` inside the matmul, the others in place): one pass less over the [B, T, 4H]
-    activations, and one [B, T, 4H] tensor less to allocate. Only the exact (erf) GELU; in place."""
+# Where a feed-forward block applies its activation straight to a linear layer's output, by attribute names
+# (linear, activation): BERT's (and RoBERTa's) BertIntermediate, DistilBERT's FFN, ALBERT's layer.
+FEED_FORWARDS = (("dense", "intermediate_act_fn"), ("lin1", "activation"), ("ffn", "activation"))
+
+
+def fuse_gelu(model: nn.Module) -> None:
+    """Move each feed-forward block's GELU (:data:`FEED_FORWARDS`) into the linear layer before it, where that layer
+    applies it on its own output (:class:`OneDnnLinear` inside the matmul, the others in place): one pass less over
+    the [B, T, 4H] activations, and one [B, T, 4H] tensor less to allocate. The exact (erf) GELU and its tanh
+    approximation (ALBERT's ``gelu_new``); in place."""
     for module in model.modules():
-        if not (isinstance(module, BertIntermediate) and isinstance(module.dense, FrozenLinear)):
-            continue
-        act = module.intermediate_act_fn
-        if isinstance(act, nn.GELU) and act.approximate == "none":
-            module.dense.gelu = True
-            module.intermediate_act_fn = nn.Identity()
+        for linear_name, act_name in FEED_FORWARDS:
+            linear, act = getattr(module, linear_name, None), getattr(module, act_name, None)
+            if isinstance(linear, FrozenLinear) and isinstance(act, nn.GELU):
+                linear.gelu = act.approximate
+                setattr(module, act_name, nn.Identity())
 
 
-def check_int8_checkpoint(model: PreTrainedModel, missing: list[str], source: str) -> None:
+def check_int8_checkpoint(model: nn.Module, missing: list[str], source: str) -> None:
     """BertError when an int8 checkpoint lacks a quantized layer's tensors (they would be zeros, not weights)."""
     lost = [name for name in missing if name.endswith((".weight_int8", ".weight_scale"))]
     if lost:

@@ -15,7 +15,7 @@ import transformers
 import bert
 from bert.cli import main
 from bert.hub import resolve_model_dir
-from bert.tasks import fill_mask, load, next_sentence, sentence_embeddings, word_vector
+from bert.inference.pipelines import fill_mask, load, next_sentence, sentence_embeddings, word_vector
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +264,7 @@ def test_default_model_falls_back_to_the_bundled_demo_model_with_a_notice(tmp_pa
 
 
 def test_demo_model_is_small_licensed_and_documented():
-    from bert.tasks import DEMO_MODEL
+    from bert.inference.pipelines import DEMO_MODEL
 
     assert (DEMO_MODEL / "model.safetensors").stat().st_size <= 50 * 1000 * 1000
     card = (DEMO_MODEL / "README.md").read_text()
@@ -278,7 +278,7 @@ def test_demo_model_is_small_licensed_and_documented():
 
 def test_demo_model_answers_the_lessons_sentences_sensibly():
     """The examples the README, the lessons and the explorer show."""
-    from bert.tasks import DEMO_MODEL
+    from bert.inference.pipelines import DEMO_MODEL
 
     model, tokenizer = load(bert.BertForMaskedLM, DEMO_MODEL)
     capital = [c["token"] for c in fill_mask(model, tokenizer, "The capital of France is [MASK].", top_k=50)[0]]

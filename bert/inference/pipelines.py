@@ -79,7 +79,7 @@ def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
     ``model.name_or_path`` holds the name to show for it. A checkpoint that lacks the weights of the head the class
     needs (e.g. the MLM head for fill-mask in a bare encoder such as all-MiniLM-L6-v2) is refused: a random head
     would answer nonsense. ``precision`` ("float32", "int8", "bf16") readies the model for inference in that
-    type (:func:`bert.quantize.set_precision`: float32 through oneDNN); None leaves it as loaded (trainable,
+    type (:func:`bert.precision.set_precision`: float32 through oneDNN); None leaves it as loaded (trainable,
     exportable).
     """
     from bert.variants.auto import auto_class, auto_tokenizer
@@ -98,7 +98,7 @@ def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
                         f"{', '.join(head_missing[:3])}); use a checkpoint that was trained with that head")
     model.name_or_path = choice.name
     if precision is not None:
-        from bert.quantize import set_precision
+        from bert.precision import set_precision
 
         set_precision(model, precision)
     return model, auto_tokenizer(choice.folder)
