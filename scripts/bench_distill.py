@@ -8,7 +8,7 @@
    prepared here the same way.
 2. Arm (a): ``bert distill --teacher <demo> --student-layers 3`` (layers 0, 2, 4 of the teacher, its embeddings,
    pooler and heads; DistilBERT's loss) for ``--minutes``.
-3. Arm (b): the same 3-layer student, saved to OUT/student-start by :func:`bert.pretraining.distill.save_student`,
+3. Arm (b): the same 3-layer student, saved to OUT/student-start by :func:`bert.pretraining.student.save_student`,
    trained without the teacher: ``bert pretrain --init-from OUT/student-start --objective mlm``, the same minutes,
    batch, learning rate, masking and seed.
 4. In one process, on the same held-out batches with the same masks: MLM accuracy and loss of the teacher, the
@@ -102,8 +102,8 @@ def main() -> None:
     from bert.data.dataset import PretrainingDataset
     from bert.engine.metrics import read_metrics
     from bert.heads import BertForPreTraining
-    from bert.pretraining.distill import save_student
     from bert.pretraining.evaluate import eval_collator, evaluate
+    from bert.pretraining.student import save_student
     from bert.tokenizer.wordpiece import BertTokenizer
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def main() -> None:
     eval_data = PretrainingDataset(data / "eval")
     collator = eval_collator(BertTokenizer.from_pretrained(data / "tokenizer"), eval_data.max_seq_len)
     scores = {name: evaluate(model, eval_data, collator, args.batch_size, args.eval_batches * args.batch_size,
-                             task=None) for name, model in models.items()}
+                             sentence=None) for name, model in models.items()}
 
     example = collator(eval_data.batch(list(range(8))))
     batch = {key: example[key] for key in ("input_ids", "token_type_ids", "attention_mask")}

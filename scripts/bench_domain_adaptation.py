@@ -82,7 +82,7 @@ def accuracy_over_maskings(models: dict[str, str], data: Path, draws: int, bf16:
     accuracy = {}
     for name, folder in models.items():
         model = BertForPreTraining.from_pretrained(folder).eval()
-        accuracy[name] = [evaluate(model, eval_data, collator, task=None, seed=EVAL_MASKING_SEED + draw,
+        accuracy[name] = [evaluate(model, eval_data, collator, sentence=None, seed=EVAL_MASKING_SEED + draw,
                                    autocast=torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16))["mlm_accuracy"]
                           for draw in range(draws)]
     return accuracy

@@ -12,8 +12,9 @@ import pytest
 from support import make_tiny_model, sentiment_file
 
 import bert.plotting
+from bert.engine.checkpointing import seed_everything
 from bert.finetune import FinetuneConfig, classification
-from bert.finetune.task import finetune_panels, set_seed, train
+from bert.finetune.task import finetune_panels, train
 from bert.heads import BertForSequenceClassification
 from bert.plotting import plot_curves
 from bert.pretraining.distill import DISTILLATION_PANELS
@@ -113,7 +114,7 @@ def test_finetuning_curves_draw_every_evaluation_and_star_exactly_the_kept_one(
     features = classification.encode_examples(
         tokenizer, examples, 32, classification.label_ids(examples.labels, {"neg": 0, "pos": 1}, "t"))
     scores = iter([0.5, 0.9, 0.7, 0.6])
-    set_seed(0)
+    seed_everything(0)
     model = BertForSequenceClassification.from_pretrained(model_dir)
     config = FinetuneConfig(lr=1e-3, batch_size=4, max_steps=6, eval_every=2, progress=False)
     result = train(model, tokenizer, features, tmp_path / "out", config, evaluate=lambda _: {"accuracy": next(scores)},

@@ -69,3 +69,17 @@ def test_readme_and_model_card_size_of_the_demo_model_is_the_shipped_files():
     assert in_card, "the model card no longer states the demo model's size"
     size_mb = (DEMO_MODEL / "model.safetensors").stat().st_size / 1e6
     assert round(size_mb, 1) == float(quoted.group(1)) == float(in_card.group(1))
+
+
+def test_the_cloze_score_the_model_card_and_the_inference_guide_state_is_what_the_demo_model_scores():
+    """The card's "an accepted answer in the top 5 for **21/40**" (and the inference guide's "21 of 40"), measured
+    again with scripts/cloze.py on the shipped model."""
+    import runpy
+
+    cloze = runpy.run_path(str(Path(__file__).resolve().parent.parent / "scripts" / "cloze.py"))
+    hits, answers = cloze["cloze_hits"](str(DEMO_MODEL))
+    card = re.search(r"top 5 for \*\*(\d+)/(\d+)\*\*", CARD)
+    assert card, "the model card no longer states its cloze score"
+    assert (hits, len(answers)) == (int(card.group(1)), int(card.group(2))) == (hits, len(cloze["CLOZE"]))
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guides" / "inference.md").read_text()
+    assert f"accepted answer on {hits} of {len(answers)}" in " ".join(guide.split())

@@ -26,13 +26,8 @@ from bert.engine.loop import Engine
 from bert.engine.metrics import read_metrics
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.pretraining.distill import (
-    DistillationObjective,
-    DistillConfig,
-    distill,
-    save_student,
-    spread_layers,
-)
+from bert.pretraining.distill import DistillationObjective, DistillConfig, distill
+from bert.pretraining.student import save_student, spread_layers
 from bert.tokenizer.wordpiece import BertTokenizer
 
 SIZE = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,

@@ -33,7 +33,12 @@ def test_every_lesson_has_exercises_whose_solution_files_exist():
     assert problems == []
 
 
-@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda path: path.stem)
+def solution_param(path: Path):
+    """A solution that reads a public data set trains on it for minutes: it runs with the slow lessons (-m slow)."""
+    return pytest.param(path, id=path.stem, marks=[pytest.mark.slow] if path.stem in NEEDS_DATA else [])
+
+
+@pytest.mark.parametrize("path", [solution_param(path) for path in SOLUTIONS])
 def test_solution_runs_and_checks_itself(path, tmp_path):
     if path.stem in NEEDS_DATA:
         sys.path.insert(0, str(NOTEBOOK_DIR))
@@ -41,8 +46,8 @@ def test_solution_runs_and_checks_itself(path, tmp_path):
             from lessons import shared_data
 
             shared_data("sst2")
-        except FileNotFoundError as error:
-            pytest.skip(str(error))
+        except FileNotFoundError as error:  # asked for (-m slow) without its data: a failure, saying how to get it
+            pytest.fail(f"{path.name}: {error}", pytrace=False)
         finally:
             sys.path.remove(str(NOTEBOOK_DIR))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",

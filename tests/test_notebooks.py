@@ -22,7 +22,8 @@ marked ``slow``: they run only when the marker expression selects them (``python
 tests/test_notebooks.py``), so that the default run stays within CI's time.
 
 **Data.** Lessons that read public data sets find them with ``notebooks/lessons.py``'s ``shared_data`` (under
-$BERT_LESSON_DATA, else ``shared/data`` beside the checkout); without them those lessons are skipped, with the reason.
+$BERT_LESSON_DATA, else ``shared/data`` beside the checkout); without them those lessons fail, saying how to get
+them (they are the slow ones: ``-m slow`` asks for them).
 """
 
 from __future__ import annotations
@@ -228,10 +229,17 @@ def lesson_param(path: Path):
     return pytest.param(path, id=path.stem, marks=marks)
 
 
-def skip_without_data(path: Path) -> None:
+MISSING_DATA = ("put the public data sets in shared/data beside the checkout, or set BERT_LESSON_DATA to the folder "
+                "that holds them (docs/guides/tests.md, 'The data the lessons read')")
+
+
+def require_data(path: Path) -> None:
+    """A lesson asked for (these are the slow ones) whose data set is missing fails, saying how to get it: a run
+    of ``-m slow`` that ran nothing must not pass."""
     needed = NEEDS_DATA.get(path.stem)
     if needed and (data_folder() is None or not (data_folder() / needed).is_dir()):
-        pytest.skip(f"{path.name} reads the public data set {needed}/, not found (set BERT_LESSON_DATA)")
+        pytest.fail(f"{path.name} reads the public data set {needed}/, which is not here: {MISSING_DATA}",
+                    pytrace=False)
 
 
 def test_there_are_notebooks_and_the_readme_lists_each():
@@ -257,7 +265,7 @@ def test_notebook_is_committed_with_the_outputs_of_one_run(path):
 def test_notebook_reruns_to_its_stored_outputs_within_the_cpu_time_limit(path, tmp_path, request):
     if path.stem in CPU_LIMITS_S and "slow" not in request.config.getoption("markexpr", ""):
         pytest.skip(f"{path.name} trains for minutes: run it with `python -m pytest -m slow tests/test_notebooks.py`")
-    skip_without_data(path)
+    require_data(path)
     fresh, seconds = execute(path, tmp_path)
     problems = compare_outputs(nbformat.read(path, as_version=4), fresh)
     assert problems == [], (f"{path.name}: a re-run shows other outputs than those stored (if the change is meant, "

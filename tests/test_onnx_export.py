@@ -16,11 +16,13 @@ import torch
 from support import make_tiny_model, make_tiny_variant
 
 from bert.cli import main
+from bert.config import CLASS_PREFIXES
 from bert.errors import BertError
 from bert.inference.onnx_export import at_real_positions, export_onnx
 from bert.inference.pipelines import DEMO_MODEL, encode, load
 from bert.precision import quantize
-from bert.variants.auto import auto_class
+from bert.variants.auto import HEADS as HEAD_SUFFIXES
+from bert.variants.auto import auto_class, class_named
 
 TOLERANCE = 1e-4  # the issue's bar for "outputs equal ours"
 
@@ -48,7 +50,9 @@ def assert_same_outputs(model: torch.nn.Module, path: Path, batch: dict[str, tor
     with torch.no_grad():
         ours = model(**{k: v for k, v in batch.items() if k in inputs})
     real = batch["attention_mask"].bool()
-    assert theirs, "the graph has no outputs"
+    # every tensor the model returns is a named output of the graph, and nothing else is (a dropped one fails)
+    expected = {name for name, value in vars(ours).items() if isinstance(value, torch.Tensor) and name != "loss"}
+    assert expected and set(theirs) == expected, (sorted(theirs), sorted(expected))
     for name, value in theirs.items():
         mine, other = getattr(ours, name), torch.from_numpy(value)
         assert other.shape == mine.shape, name
@@ -70,19 +74,27 @@ def test_every_bert_head_runs_in_onnxruntime_with_our_outputs(tmp_path: Path, he
         assert_same_outputs(model, tmp_path / "model.onnx", ragged_batch(model.config.vocab_size, rows, length, seed))
 
 
-@pytest.mark.parametrize("model_type", ["roberta", "albert", "distilbert"])
-@pytest.mark.parametrize("head", ["base", "masked_lm"])
-def test_every_variant_runs_in_onnxruntime_with_our_outputs(tmp_path: Path, model_type: str, head: str) -> None:
+def variant_heads() -> list:
+    """(model type, head) for every head each variant has (RoBERTa and DistilBERT have no sentence heads)."""
+    return [pytest.param(model_type, head, id=f"{model_type}-{head}")
+            for model_type in ("roberta", "albert", "distilbert") for head in HEADS
+            if class_named(model_type, CLASS_PREFIXES[model_type] + HEAD_SUFFIXES[head]) is not None]
+
+
+@pytest.mark.parametrize(("model_type", "head"), variant_heads())
+def test_every_variant_head_runs_in_onnxruntime_with_our_outputs(tmp_path: Path, model_type: str, head: str) -> None:
+    """Every head of every variant, on batches of three sizes and lengths other than the traced one."""
     folder = tmp_path / "model"
     folder.mkdir()
     tokenizer = make_tiny_variant(folder, model_type)
     model = auto_class(folder, head).from_pretrained(folder).eval()
     report = export_onnx(model, tmp_path / "model.onnx")
     assert ("token_type_ids" in report.inputs) == (model_type != "distilbert")  # DistilBERT has no segments
-    batch = ragged_batch(len(tokenizer), 5, 30, seed=4, pad_id=tokenizer.pad_token_id)
-    if model_type == "roberta":  # one segment type
-        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
-    assert_same_outputs(model, tmp_path / "model.onnx", batch)
+    for rows, length, seed in [(1, 5, 1), (5, 30, 4), (7, 60, 3)]:
+        batch = ragged_batch(len(tokenizer), rows, length, seed=seed, pad_id=tokenizer.pad_token_id)
+        if model_type == "roberta":  # one segment type
+            batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+        assert_same_outputs(model, tmp_path / "model.onnx", batch)
 
 
 def test_the_file_is_one_graph_with_symbolic_batch_and_length(tmp_path: Path) -> None:
@@ -123,7 +135,7 @@ def test_refusals_are_one_line_errors(tmp_path: Path, capsys, monkeypatch) -> No
     assert main(["export-onnx", str(folder), str(tmp_path)]) == 1  # a folder, not a file
     assert capsys.readouterr().err.strip().endswith("is a folder: give the .onnx file to write")
     assert main(["export-onnx", str(folder), str(tmp_path / "m.onnx"), "--head", "qa"]) == 1
-    assert "unknown task 'qa'; choose one of base, masked_lm" in capsys.readouterr().err
+    assert "unknown head 'qa'; choose one of base, masked_lm" in capsys.readouterr().err
     with pytest.raises(BertError, match="export the float32 checkpoint"):
         export_onnx(quantize(auto_class(folder, "base").from_pretrained(folder)), tmp_path / "m.onnx")
     real_import = builtins.__import__

@@ -122,9 +122,9 @@ def test_evaluation_seed_draws_other_masked_tokens_and_the_default_is_the_step_0
     config = settings(corpus["packed"], tmp_path / "run", checkpoint, max_steps=1, objective="mlm", eval_batches=100)
     trainer = pretraining_engine(config, World())
     task = trainer.task
-    held_out = {seed: evaluate(task.model, task.eval_data, task.eval_collator, 8, task=None, seed=seed)
+    held_out = {seed: evaluate(task.model, task.eval_data, task.eval_collator, 8, sentence=None, seed=seed)
                 for seed in (EVAL_MASKING_SEED, 1, 2)}
-    assert evaluate(task.model, task.eval_data, task.eval_collator, 8, task=None, seed=1) == held_out[1]
+    assert evaluate(task.model, task.eval_data, task.eval_collator, 8, sentence=None, seed=1) == held_out[1]
     assert len({result["mlm_loss"] for result in held_out.values()}) == 3
     pretrain(config)
     assert evals(tmp_path / "run")[0]["mlm_loss"] == pytest.approx(held_out[EVAL_MASKING_SEED]["mlm_loss"], abs=1e-6)

@@ -42,7 +42,7 @@ def test_auto_class_and_auto_tokenizer_follow_model_type(checkpoints):
     assert auto_class({}, "question_answering") is bert.BertForQuestionAnswering  # no model_type: the original BERT
     with pytest.raises(bert.BertError, match="RoBERTa has no pretraining model.*it has: base, masked_lm"):
         auto_class({"model_type": "roberta"}, "pretraining")
-    with pytest.raises(bert.BertError, match="unknown task 'mlm'"):
+    with pytest.raises(bert.BertError, match="unknown head 'mlm'"):
         auto_class({"model_type": "bert"}, "mlm")
 
 

@@ -14,8 +14,9 @@ import transformers
 from support import conll_file, make_tiny_variant, mean_loss, sentiment_file, squad_file
 
 from bert.cli import main
+from bert.engine.checkpointing import seed_everything
 from bert.finetune import FinetuneConfig, classification, ner, squad
-from bert.finetune.task import load_pretrained, set_seed, train
+from bert.finetune.task import load_pretrained, train
 from bert.heads import IGNORE_INDEX
 from bert.tokenizer.fast import FastTokenizer
 from bert.variants.auto import auto_class, auto_tokenizer
@@ -62,7 +63,7 @@ def test_a_few_steps_reduce_the_loss_of_each_variant(checkpoints, variant, task,
     folder = checkpoints[variant]
     tokenizer = auto_tokenizer(folder)
     features, overrides = task_features(task, tokenizer, tmp_path)
-    set_seed(0)
+    seed_everything(0)
     model, _ = load_pretrained(folder, TASKS[task], **overrides)
     assert type(model) is auto_class(folder, TASKS[task]) and type(model).__name__.startswith(PREFIXES[variant])
     before = mean_loss(model, features, tokenizer.pad_token_id)

@@ -15,7 +15,7 @@ from bert.errors import BertError
 from bert.finetune.config import FinetuneConfig
 from bert.settings import add_arguments, from_arguments
 
-TASKS = ("classify", "ner", "qa")
+JOBS = ("classify", "ner", "qa")  # the fine-tuning jobs: bert finetune JOB, bert predict JOB
 FORMATS = {"classify": "CSV/TSV/JSONL with text and label columns", "ner": "CoNLL (token ... tag per line)",
            "qa": "SQuAD v1.1 JSON"}
 PREDICT_HEADS = {"classify": "sequence_classification", "ner": "token_classification", "qa": "question_answering"}
@@ -30,8 +30,8 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
 
 def _run_finetune(args: argparse.Namespace) -> None:
     from bert.atomic import check_writable_directory
+    from bert.engine.checkpointing import refuse_overwrite
     from bert.finetune import finetune_classifier, finetune_ner, finetune_qa
-    from bert.finetune.task import refuse_overwrite
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     check_writable_directory(args.out, create=False)  # before any loading and tokenizing, not after
@@ -108,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "OUT/curves.png. Ctrl-C stops and keeps the best model so far; with --save-every, a run "
                     "that was stopped (even by kill -9) continues exactly with --resume.")
     tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
-    for task in TASKS:
+    for task in JOBS:
         p = tasks.add_parser(task, help=f"train on {FORMATS[task]}")
         p.add_argument("--model", required=True, help="pretrained checkpoint folder or model name")
         p.add_argument("--train", required=True, metavar="FILE", help=FORMATS[task])
@@ -124,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "command line) and writes one JSON object per input; metrics go to stderr when the input has "
                     "gold labels.")
     tasks = predict.add_subparsers(dest="task", metavar="TASK", required=True)
-    for task in TASKS:
+    for task in JOBS:
         p = tasks.add_parser(task, help=f"predict on {FORMATS[task]} or command-line text")
         p.add_argument("--model", required=True, metavar="DIR", help="fine-tuned model folder")
         p.add_argument("--input", metavar="FILE", help=FORMATS[task] + (" or JSONL question/context" if task == "qa"

@@ -196,3 +196,25 @@ def read_training_state(path: Path) -> TrainingState:
 def load_model_weights(path: Path, model: torch.nn.Module) -> None:
     """Load the model weights of checkpoint ``path`` into ``model``."""
     load_into(model, read_state_dict(find_weights(path)), source=str(path))
+
+
+# ---- the run chores every task shares ------------------------------------------------------------------------------
+
+def refuse_overwrite(out: str | os.PathLike, resume: bool) -> None:
+    """BertError when a fresh run (no ``resume``) would write over a run that has checkpoints in ``out``."""
+    if not resume and list_checkpoints(Path(out) / "checkpoints"):
+        raise BertError(f"{out} already holds checkpoints of a run: pass --resume to continue it, or choose another "
+                        "--out")
+
+
+def resumes(out: str | os.PathLike, resume: bool) -> bool:
+    """Whether a run into ``out`` will continue from a checkpoint there (``resume`` asked, and one is there): the
+    model it starts from then gets the checkpoint's weights."""
+    return resume and latest_checkpoint(Path(out) / "checkpoints") is not None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (before building a model: its fresh weights draw from them)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

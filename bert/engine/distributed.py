@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from bert.precision import native_bf16
+
 
 @dataclass
 class World:
@@ -38,7 +40,7 @@ class World:
         bfloat16 and autocast trains many times slower than float32); on CUDA, torch's own check."""
         if self.device.type == "cuda":
             return torch.cuda.is_bf16_supported()
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return native_bf16()
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum ``tensor`` over all processes (in place; a no-op in a single process)."""

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bert.atomic import write_text_atomically
 
 
@@ -54,6 +56,14 @@ def peak_rss_gb() -> float | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / (1024 ** 3 if sys.platform == "darwin" else 1024 ** 2)
+
+
+def peak_memory_gb(device: torch.device) -> float | None:
+    """Peak memory of a run on ``device``, in GB: the GPU memory torch allocated (CUDA), else the process's peak
+    resident memory (:func:`peak_rss_gb`)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return peak_rss_gb()
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -25,9 +25,7 @@ from bert.finetune.metrics import accuracy, binary_f1, macro_f1, pearson, spearm
 from bert.finetune.tables import read_table, resolve_label_column, resolve_text_columns
 from bert.finetune.task import (
     input_limit,
-    load_pretrained,
-    resumes_from_checkpoint,
-    set_seed,
+    start_model,
     train,
 )
 from bert.hub import resolve_model_folder
@@ -193,15 +191,13 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
     label2id = infer_label_map(all_labels, existing)
     metric = choose_metric(config, "accuracy" if label2id is not None else "pearson", metric_names(label2id),
                            eval_examples is not None)
-    resuming = resumes_from_checkpoint(config, out)
-    set_seed(config.seed)
     if label2id is None:
-        net, tokenizer = load_pretrained(model, "sequence_classification", resuming, num_labels=1)
+        net, tokenizer = start_model(model, "sequence_classification", config, out, num_labels=1)
         net.config.id2label, net.config.label2id = {0: "score"}, {"score": 0}
     else:
         id2label = {i: name for name, i in label2id.items()}
-        net, tokenizer = load_pretrained(model, "sequence_classification", resuming, num_labels=len(label2id),
-                                         id2label=id2label, label2id=label2id)
+        net, tokenizer = start_model(model, "sequence_classification", config, out, num_labels=len(label2id),
+                                     id2label=id2label, label2id=label2id)
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len,
                                      label_ids(train_examples.labels, label2id, train_file))
     evaluate = None

@@ -32,9 +32,7 @@ from bert.finetune.conll import Sentence, read_conll
 from bert.finetune.metrics import entity_scores, get_entities
 from bert.finetune.task import (
     input_limit,
-    load_pretrained,
-    resumes_from_checkpoint,
-    set_seed,
+    start_model,
     train,
 )
 from bert.heads import IGNORE_INDEX
@@ -171,10 +169,8 @@ def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Pat
     tags = {t for s in train_sentences + eval_sentences for t in s.tags or []}
     label2id = {tag: i for i, tag in enumerate(tag_order(tags))}
     metric = choose_metric(config, "f1", METRIC_NAMES, bool(eval_sentences))
-    set_seed(config.seed)
-    net, tokenizer = load_pretrained(model, "token_classification", resumes_from_checkpoint(config, out),
-                                     num_labels=len(label2id),
-                                     id2label={i: t for t, i in label2id.items()}, label2id=label2id)
+    net, tokenizer = start_model(model, "token_classification", config, out, num_labels=len(label2id),
+                                 id2label={i: t for t, i in label2id.items()}, label2id=label2id)
     train_features = encode_sentences(tokenizer, train_sentences, label2id, config.max_seq_len, train_file)
     evaluate = None
     if eval_sentences:

@@ -34,9 +34,7 @@ from bert.finetune.metrics import squad_scores
 from bert.finetune.tables import read_text
 from bert.finetune.task import (
     input_limit,
-    load_pretrained,
-    resumes_from_checkpoint,
-    set_seed,
+    start_model,
     train,
 )
 from bert.pretrained import PreTrainedModel
@@ -283,8 +281,7 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
         raise BertError(f"{train_file}: no question with an answer to train on")
     eval_examples = read_squad(eval_file, eval_articles) if eval_file else []
     metric = choose_metric(config, "f1", ("f1", "exact_match"), bool(eval_examples))
-    set_seed(config.seed)
-    net, tokenizer = load_pretrained(model, "question_answering", resumes_from_checkpoint(config, out))
+    net, tokenizer = start_model(model, "question_answering", config, out)
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len, doc_stride, max_query_len)
     evaluate = None
     if eval_examples:

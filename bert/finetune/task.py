@@ -30,7 +30,6 @@ import logging
 import math
 import pickle
 import random
-import resource
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,10 @@ import torch
 from torch import nn
 
 from bert.atomic import check_writable_directory, write_text_atomically
-from bert.engine.checkpointing import latest_checkpoint, list_checkpoints
+from bert.engine.checkpointing import refuse_overwrite, resumes, seed_everything
 from bert.engine.distributed import World, set_threads
 from bert.engine.loop import run_task
+from bert.engine.metrics import peak_memory_gb
 from bert.engine.optim import build_optimizer
 from bert.engine.task import Batch, Outcome, Task
 from bert.errors import BertError
@@ -60,13 +60,6 @@ LOWER_IS_BETTER = frozenset({"mse"})
 TRAINED_KEYS = ("input_ids", "token_type_ids", "labels", "start_positions", "end_positions")  # what collate() reads
 
 
-def refuse_overwrite(out: str | Path, resume: bool) -> None:
-    """BertError when a fresh run (no ``resume``) would write over a run that has checkpoints in ``out``."""
-    if not resume and list_checkpoints(Path(out) / "checkpoints"):
-        raise BertError(f"{out} already holds checkpoints of a run: pass --resume to continue it, or choose another "
-                        "--out")
-
-
 def data_digest(features: Sequence[Feature]) -> str:
     """SHA-256 of what training reads of the encoded examples (token and segment ids, targets): another file, or
     the same one read with other settings, gives another digest. (Pickled: a few seconds for all of SQuAD.)"""
@@ -74,12 +67,6 @@ def data_digest(features: Sequence[Feature]) -> str:
     for feature in features:
         digest.update(pickle.dumps([feature.get(key) for key in TRAINED_KEYS], protocol=4))
     return digest.hexdigest()
-
-
-def resumes_from_checkpoint(config: FinetuneConfig, out: str | Path) -> bool:
-    """Whether :func:`train` will continue from a checkpoint in ``out`` (``config.resume`` and one is there): the
-    model loaded to start from then gets the checkpoint's weights, a new head's included."""
-    return config.resume and latest_checkpoint(Path(out) / "checkpoints") is not None
 
 
 class _NoFreshWeightsWarning(logging.Filter):
@@ -95,7 +82,8 @@ def load_pretrained(model: str | Path, task: str, resuming: bool = False,
     """The ``task`` class ("sequence_classification", ...) of the checkpoint's model type (BertFor..., RobertaFor...,
     see :func:`bert.variants.auto_class`) loaded from ``model``, and the checkpoint's own kind of tokenizer.
     ``config_overrides`` as for ``from_pretrained`` (num_labels, id2label, ...); a new head is initialised from
-    torch's generator, so seed it first (:func:`set_seed`). With ``resuming`` (see :func:`resumes_from_checkpoint`)
+    torch's generator, so seed it first (:func:`~bert.engine.checkpointing.seed_everything`). With ``resuming`` (see
+    :func:`~bert.engine.checkpointing.resumes`)
     the new head is not announced as freshly initialised: a checkpoint's weights are about to replace it."""
     from bert.hub import resolve_model_folder
     from bert.variants.auto import auto_class, auto_tokenizer
@@ -111,23 +99,19 @@ def load_pretrained(model: str | Path, task: str, resuming: bool = False,
     return net, auto_tokenizer(folder)
 
 
+def start_model(model: str | Path, head: str, config: FinetuneConfig, out: str | Path,
+                **config_overrides: Any) -> tuple[PreTrainedModel, FastTokenizer]:
+    """What every fine-tuning job starts from: the generators seeded (a new head's weights draw from them), then
+    ``head`` of the checkpoint's model type loaded with its tokenizer (:func:`load_pretrained`), quiet about a fresh
+    head when the run resumes from a checkpoint in ``out`` (whose weights replace it)."""
+    seed_everything(config.seed)
+    return load_pretrained(model, head, resumes(out, config.resume), **config_overrides)
+
+
 def input_limit(model: PreTrainedModel, max_seq_len: int) -> int:
     """``max_seq_len``, or fewer when the model's position table is shorter (RoBERTa reads 2 fewer than its
     max_position_embeddings)."""
     return min(max_seq_len, model.base_model.embeddings.max_length())
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python's and torch's generators (call before building the model: the new head's init uses them)."""
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated (CUDA), else the process's peak resident memory, in MiB."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def finetune_panels(main_metric: str, best_step: int | None) -> list[Panel]:
@@ -344,7 +328,7 @@ class FinetuneTask(Task):
             "checkpoint": str(outcome.checkpoint) if outcome.checkpoint is not None else None,
             "train_examples": len(self.features),
             "train_time_seconds": round(outcome.elapsed, 2),
-            "peak_memory_mb": round(peak_memory_mb(self.world.device), 1),
+            "peak_memory_gb": round(peak_memory_gb(self.world.device), 3),
             "device": str(self.world.device),
             "history": outcome.history,
             "config": dataclasses.asdict(self.config),

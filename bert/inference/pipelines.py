@@ -72,7 +72,7 @@ def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
          precision: str | None = None) -> tuple[Model, FastTokenizer]:
     """Model and its tokenizer from one checkpoint folder, in eval mode.
 
-    ``cls``: a model class, or a task ("base", "masked_lm", ... see :data:`bert.variants.auto.TASKS`) whose class
+    ``cls``: a model class, or a head ("base", "masked_lm", ... see :data:`bert.variants.auto.HEADS`) whose class
     is picked from config.json's model_type (RobertaForMaskedLM for a RoBERTa checkpoint); the tokenizer is always
     the checkpoint's own kind (see :func:`bert.variants.auto_tokenizer`). The model is chosen by
     :func:`choose_model` (a note on stderr when the demo model stands in for ``bert-base-uncased``);

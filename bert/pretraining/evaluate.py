@@ -31,16 +31,16 @@ def eval_collator(tokenizer: Any, seq_len: int, whole_word_masking: bool = False
 
 @torch.no_grad()
 def evaluate(model: PreTrainedModel | PretrainingObjective, data: PretrainingDataset, collator: MaskingCollator,
-             batch_size: int = 32, max_examples: int | None = None, task: str | None = "nsp",
+             batch_size: int = 32, max_examples: int | None = None, sentence: str | None = "nsp",
              device: torch.device | None = None,
              autocast: contextlib.AbstractContextManager | None = None,
              seed: int = EVAL_MASKING_SEED) -> dict[str, float]:
-    """mlm_loss, mlm_accuracy (and for a sentence ``task``, "nsp" or "sop": its loss and accuracy, e.g.
+    """mlm_loss, mlm_accuracy (and for a ``sentence`` objective, "nsp" or "sop": its loss and accuracy, e.g.
     sop_accuracy) over the first ``max_examples`` examples of ``data`` (all by default), in batches of
-    ``batch_size``. ``task`` applies to a bare model; an objective brings its own. ``seed`` picks the masking
+    ``batch_size``. ``sentence`` applies to a bare model; an objective brings its own. ``seed`` picks the masking
     (another seed: another draw of masked tokens, for a more precise figure averaged over draws). The model is
     left in the mode it was in."""
-    objective = model if isinstance(model, PretrainingObjective) else PretrainingObjective(model, task)
+    objective = model if isinstance(model, PretrainingObjective) else PretrainingObjective(model, sentence)
     device = device or next(objective.parameters()).device
     was_training = model.training  # a fresh wrapper is in train mode whatever the model's mode
     objective.eval()
@@ -53,4 +53,4 @@ def evaluate(model: PreTrainedModel | PretrainingObjective, data: PretrainingDat
         with autocast or contextlib.nullcontext():
             stats += objective(**batch).stats().cpu()
     objective.train(was_training)
-    return summarize(stats, objective.task)
+    return summarize(stats, objective.sentence)

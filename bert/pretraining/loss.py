@@ -2,7 +2,7 @@
 
 The models it trains (see :func:`pretraining_heads`): ``BertForPreTraining`` (MLM + its two-way sentence head, for
 next-sentence or sentence-order labels), ``AlbertForPreTraining`` (MLM + sentence order) and the masked-LM models
-of RoBERTa and DistilBERT (MLM only). The sentence task's metrics carry its name: ``nsp_*`` or ``sop_*``.
+of RoBERTa and DistilBERT (MLM only). The sentence objective's metrics carry its name: ``nsp_*`` or ``sop_*``.
 
 ``BertForPreTraining.forward`` scores every vocabulary word at every position ([B, T, V] logits) and then throws
 away all but the ~15% of positions that carry a label. At V = 30522 that decoder matmul is the single biggest
@@ -30,8 +30,8 @@ from bert.heads import IGNORE_INDEX, BertForPreTraining
 from bert.pretrained import PreTrainedModel
 from bert.variants.albert import AlbertForPreTraining
 
-# The sentence task of each data objective (None: masked-LM alone); it names the metrics (nsp_loss, sop_accuracy).
-SENTENCE_TASKS: dict[str, str | None] = {"mlm+nsp": "nsp", "mlm+sop": "sop", "mlm": None}
+# The sentence objective of each data objective (None: masked-LM alone); it names the metrics (nsp_loss, sop_accuracy).
+SENTENCE_OBJECTIVES: dict[str, str | None] = {"mlm+nsp": "nsp", "mlm+sop": "sop", "mlm": None}
 
 
 class PretrainingHeads(NamedTuple):
@@ -51,9 +51,9 @@ def pretraining_heads(model: PreTrainedModel) -> PretrainingHeads:
     return PretrainingHeads(model.mlm_logits, None)
 
 
-def sentence_tasks(model_class: type[PreTrainedModel]) -> tuple[str, ...]:
-    """The sentence tasks a pretraining model class trains: BERT's two-way layer learns next-sentence or
-    sentence-order labels, ALBERT's head sentence order (its pretraining task); masked-LM models none."""
+def sentence_objectives(model_class: type[PreTrainedModel]) -> tuple[str, ...]:
+    """The sentence objectives a pretraining model class trains: BERT's two-way layer learns next-sentence or
+    sentence-order labels, ALBERT's head sentence order (its pretraining objective); masked-LM models none."""
     if issubclass(model_class, AlbertForPreTraining):  # first: it is a BertForPreTraining subclass
         return ("sop",)
     if issubclass(model_class, BertForPreTraining):
@@ -78,7 +78,7 @@ class LossSums:
     """Per-batch *sums* (not means), so that batches and processes combine exactly by adding them up.
 
     ``loss`` is the differentiable objective, already divided by the normalisers the caller passed in. The
-    ``nsp_*`` sums are those of the sentence task, whichever it is (NSP or SOP; :func:`summarize` names it).
+    ``nsp_*`` sums are those of the sentence objective, whichever it is (NSP or SOP; :func:`summarize` names it).
     """
 
     loss: torch.Tensor
@@ -98,22 +98,23 @@ class LossSums:
 STAT_NAMES = ("mlm_loss_sum", "mlm_correct", "mlm_count", "nsp_loss_sum", "nsp_correct", "nsp_count")
 
 
-def summarize(stats: torch.Tensor, task: str | None = "nsp") -> dict[str, float]:
-    """Turn summed stats (see :meth:`LossSums.stats`) into mlm_loss, mlm_accuracy and the sentence task's
-    ``{task}_loss``, ``{task}_accuracy`` (nsp_* or sop_*; only when it was trained: MLM-only runs have none)."""
+def summarize(stats: torch.Tensor, sentence: str | None = "nsp") -> dict[str, float]:
+    """Turn summed stats (see :meth:`LossSums.stats`) into mlm_loss, mlm_accuracy and the sentence objective's
+    ``{sentence}_loss``, ``{sentence}_accuracy`` (nsp_* or sop_*; only when it was trained: MLM-only runs have none)."""
     s = dict(zip(STAT_NAMES, stats.tolist(), strict=True))
     mlm, pairs = max(s["mlm_count"], 1.0), s["nsp_count"]
     result = {"mlm_loss": s["mlm_loss_sum"] / mlm, "mlm_accuracy": s["mlm_correct"] / mlm}
-    if pairs and task is not None:
-        result.update({f"{task}_loss": s["nsp_loss_sum"] / pairs, f"{task}_accuracy": s["nsp_correct"] / pairs})
+    if pairs and sentence is not None:
+        result.update({f"{sentence}_loss": s["nsp_loss_sum"] / pairs,
+                       f"{sentence}_accuracy": s["nsp_correct"] / pairs})
     return result
 
 
 class PretrainingObjective(nn.Module):
-    """A pretraining model (see :func:`pretraining_heads`) + the masked-only MLM loss + the sentence task's loss, as
-    one module (DDP wraps this).
+    """A pretraining model (see :func:`pretraining_heads`) + the masked-only MLM loss + the sentence objective's loss,
+    as one module (DDP wraps this).
 
-    ``task`` "nsp" or "sop" trains the model's sentence head on the batch's ``next_sentence_label`` (next-sentence
+    ``sentence`` "nsp" or "sop" trains the model's sentence head on the batch's ``next_sentence_label`` (next-sentence
     or sentence-order labels; which one only names the metrics); None (MLM only) leaves that loss out: its sums are
     0 and the labels are ignored. A model with a single token type (RoBERTa) or none (DistilBERT) reads no
     ``token_type_ids``.
@@ -125,13 +126,13 @@ class PretrainingObjective(nn.Module):
     world size before backward).
     """
 
-    def __init__(self, model: PreTrainedModel, task: str | None = "nsp") -> None:
+    def __init__(self, model: PreTrainedModel, sentence: str | None = "nsp") -> None:
         super().__init__()
         self.model = model
-        self.task = task
+        self.sentence = sentence
         self.heads = pretraining_heads(model)
-        if task is not None and task not in sentence_tasks(type(model)):
-            raise ValueError(f"{type(model).__name__} has no head for the {task!r} task")
+        if sentence is not None and sentence not in sentence_objectives(type(model)):
+            raise ValueError(f"{type(model).__name__} has no head for the {sentence!r} objective")
         self.segments = model.config.type_vocab_size > 1
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -146,7 +147,7 @@ class PretrainingObjective(nn.Module):
         with torch.no_grad():
             mlm_correct = (logits.argmax(-1) == targets).sum()
         nsp_targets = next_sentence_label.reshape(-1)
-        if self.task is not None:
+        if self.sentence is not None:
             nsp_logits = self.heads.sentence(out.pooler_output).float()  # [B, 2]
             nsp_sum = F.cross_entropy(nsp_logits, nsp_targets, reduction="sum")
             with torch.no_grad():

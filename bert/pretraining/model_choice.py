@@ -11,7 +11,7 @@ from typing import Any
 from bert.config import MODEL_TYPES, VARIANT_PRESET_FIELDS, BertConfig, split_preset
 from bert.errors import BertError
 from bert.pretrained import PreTrainedModel
-from bert.pretraining.loss import SENTENCE_TASKS, sentence_tasks
+from bert.pretraining.loss import SENTENCE_OBJECTIVES, sentence_objectives
 from bert.tokenizer.fast import FastTokenizer
 from bert.variants.auto import TOKENIZERS, auto_class, model_type_of
 
@@ -56,21 +56,21 @@ def training_objective(flag: str | None, data_objective: str, data_dir: Path) ->
     if data_objective == "mlm":
         raise BertError(f"{data_dir} holds MLM-only data (no sentence-pair labels); train it with --objective mlm, "
                         f"or prepare sentence pairs with bert prepare --objective {flag}")
-    raise BertError(f"{data_dir} holds {data_objective} data ({SENTENCE_TASKS[data_objective].upper()} labels), not "
-                    f"{flag}; train it with --objective {data_objective} or --objective mlm, or prepare it again with "
-                    f"bert prepare --objective {flag}")
+    labels = SENTENCE_OBJECTIVES[data_objective].upper()
+    raise BertError(f"{data_dir} holds {data_objective} data ({labels} labels), not {flag}; train it with --objective "
+                    f"{data_objective} or --objective mlm, or prepare it again with bert prepare --objective {flag}")
 
 
 def check_model_objective(model_type: str, model_class: type[PreTrainedModel], objective: str) -> None:
-    """BertError when the model cannot train the objective's sentence task (RoBERTa has no sentence head, ALBERT's
+    """BertError when the model cannot train the objective's sentence part (RoBERTa has no sentence head, ALBERT's
     learns sentence order only)."""
-    task, tasks = SENTENCE_TASKS[objective], sentence_tasks(model_class)
-    if task is None or task in tasks:
+    wanted, heads = SENTENCE_OBJECTIVES[objective], sentence_objectives(model_class)
+    if wanted is None or wanted in heads:
         return
     name = MODEL_TYPES[model_type]
-    fix = (f"its sentence head learns {' or '.join(t.upper() for t in tasks)} only: prepare the data with "
-           f"bert prepare --objective mlm+{tasks[0]}, or" if tasks else "it has no sentence-pair head:")
-    raise BertError(f"{name} cannot train {task.upper()} ({objective} data); {fix} pass --objective mlm to train the "
+    fix = (f"its sentence head learns {' or '.join(h.upper() for h in heads)} only: prepare the data with "
+           f"bert prepare --objective mlm+{heads[0]}, or" if heads else "it has no sentence-pair head:")
+    raise BertError(f"{name} cannot train {wanted.upper()} ({objective} data); {fix} pass --objective mlm to train the "
                     "masked LM alone")
 
 

@@ -3,10 +3,10 @@
 What is trained: the model type's pretraining class
 (:func:`~bert.pretraining.model_choice.pretraining_model_class`), from random weights or a checkpoint
 (``init_from``), through :class:`~bert.pretraining.loss.PretrainingObjective` — the masked-only MLM loss plus the
-sentence task's (NSP or SOP), whose sums are divided by the global batch's masked-token and example counts. Its
+sentence objective's (NSP or SOP), whose sums are divided by the global batch's masked-token and example counts. Its
 batches: :class:`~bert.pretraining.batches.DataOrder` cuts the shuffled training split into global batches of
 ``batch_size × processes × grad_accum`` examples; each process reads and masks its rows of each micro-batch
-(:func:`~bert.pretraining.batches.masked_rows`). Its evaluation: held-out MLM loss/accuracy and the sentence task's
+(:func:`~bert.pretraining.batches.masked_rows`). Its evaluation: held-out MLM loss/accuracy and the sentence objective's
 accuracy on the first ``eval_batches × batch_size`` eval examples, masked the same way every time
 (:mod:`bert.pretraining.evaluate`). What it leaves: ``OUT/final/`` (model + the data's tokenizer, swapped in
 atomically).
@@ -18,12 +18,10 @@ Everything else — the step, schedule, logs, checkpoints, resume, Ctrl-C, bf16,
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -31,7 +29,7 @@ from bert.atomic import check_writable_directory, replace_folder_atomically
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
 from bert.data.prepare import load_meta
-from bert.engine.checkpointing import latest_checkpoint, list_checkpoints
+from bert.engine.checkpointing import refuse_overwrite, resumes, seed_everything
 from bert.engine.distributed import World, set_threads
 from bert.engine.loop import run_task
 from bert.engine.metrics import peak_rss_gb
@@ -45,7 +43,7 @@ from bert.pretraining.batches import DataOrder, masked_rows, microbatches
 from bert.pretraining.config import PretrainConfig
 from bert.pretraining.evaluate import eval_collator, evaluate
 from bert.pretraining.init_from import InitCheckpoint, fresh_heads_note
-from bert.pretraining.loss import SENTENCE_TASKS, STAT_NAMES, PretrainingObjective, pretraining_heads, summarize
+from bert.pretraining.loss import SENTENCE_OBJECTIVES, STAT_NAMES, PretrainingObjective, pretraining_heads, summarize
 from bert.pretraining.model_choice import (
     build_model_config,
     check_model_objective,
@@ -68,7 +66,7 @@ def pretrain(config: PretrainConfig) -> Path:
 
 def pretraining_panels(events: list[dict[str, Any]]) -> list[Panel]:
     """curves.png of a pretraining run: MLM loss, MLM accuracy and (when the run trains one, i.e. its events carry
-    it) the sentence task's accuracy, NSP or SOP, train and eval, against the step."""
+    it) the sentence objective's accuracy, NSP or SOP, train and eval, against the step."""
     keys = [("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy")]
     keys += [(f"{task}_accuracy", f"{task.upper()} accuracy") for task in ("nsp", "sop")
              if any(f"{task}_accuracy" in e for e in events)]  # none in an MLM-only run
@@ -96,7 +94,7 @@ class PretrainingTask(Task):
         self.model_class = pretraining_model_class(model_type)
         check_model_objective(model_type, self.model_class, self.objective_name)
         self.tokenizer = data_tokenizer(model_type, self.data_dir / "tokenizer", self.data_dir)
-        resuming = config.resume and latest_checkpoint(self.out / "checkpoints") is not None
+        resuming = resumes(self.out, config.resume)
         init_state = None
         if self.init is not None:
             self.init.check_vocabulary(self.tokenizer, self.data_dir)
@@ -119,14 +117,12 @@ class PretrainingTask(Task):
         self.seq_len = self.train_data.max_seq_len
         self.objective_name = training_objective(self.config.objective, meta.get("objective", "mlm+nsp"),
                                                  self.data_dir)
-        self.sentence_task = SENTENCE_TASKS[self.objective_name]  # "nsp", "sop"; None: MLM only
+        self.sentence_objective = SENTENCE_OBJECTIVES[self.objective_name]  # "nsp", "sop"; None: MLM only
 
     def _check_out(self) -> None:
         if self.world.is_main:
             check_writable_directory(self.out, "run folder")
-            if not self.config.resume and list_checkpoints(self.out / "checkpoints"):
-                raise BertError(f"{self.out} already holds checkpoints: pass --resume to continue that run, "
-                                "or choose another --out")
+            refuse_overwrite(self.out, self.config.resume)
         self.world.barrier()
 
     def _make_collators(self) -> None:
@@ -146,9 +142,7 @@ class PretrainingTask(Task):
         cfg = self.config
         model_config = self.init.config if self.init is not None else build_model_config(
             cfg.config or "mini", self.collator.vocab_size, self.tokenizer.pad_token_id, cfg.model_changes())
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        seed_everything(cfg.seed)
         model = self.model_class(model_config)
         positions = model.base_model.embeddings.max_length()  # RoBERTa's table also holds its padding offset
         if positions < self.seq_len:
@@ -156,7 +150,7 @@ class PretrainingTask(Task):
         if self.init is not None and init_state is not None:
             self.note(self._start_note(fresh_heads_note(self.init.load_into(model, init_state))))
         sentence_head = pretraining_heads(model).sentence
-        if self.sentence_task is None and sentence_head is not None:
+        if self.sentence_objective is None and sentence_head is not None:
             # MLM only: the pooler and sentence head get no gradient; leave them as they are
             for parameter in [*model.base_model.pooler.parameters(), *sentence_head.parameters()]:
                 parameter.requires_grad_(False)
@@ -177,7 +171,7 @@ class PretrainingTask(Task):
     def objective(self) -> nn.Module:
         """The module that turns a masked batch into loss sums (see :mod:`bert.pretraining.loss`)."""
         if not hasattr(self, "_objective"):
-            self._objective = PretrainingObjective(self.model, self.sentence_task)
+            self._objective = PretrainingObjective(self.model, self.sentence_objective)
         return self._objective
 
     @property
@@ -230,7 +224,7 @@ class PretrainingTask(Task):
         return out.loss, out.stats()
 
     def summarize(self, stats: torch.Tensor) -> dict[str, float]:
-        return summarize(stats, self.sentence_task)
+        return summarize(stats, self.sentence_objective)
 
     def postfix(self, summary: dict[str, float]) -> dict[str, str]:
         return {"mlm_loss": f"{summary['mlm_loss']:.3f}"}
@@ -244,9 +238,10 @@ class PretrainingTask(Task):
                         self.config.eval_batches * self.config.batch_size, device=self.world.device)
 
     def eval_message(self, step: int, metrics: dict[str, Any], best_so_far: bool) -> str:
-        accuracy = f"{self.sentence_task}_accuracy"
+        sentence = self.sentence_objective
+        accuracy = f"{sentence}_accuracy"
         return (f"step {step}: eval MLM loss {metrics['mlm_loss']:.4f}, MLM accuracy {metrics['mlm_accuracy']:.3f}"
-                + (f", {self.sentence_task.upper()} accuracy {metrics[accuracy]:.3f}" if accuracy in metrics else ""))
+                + (f", {sentence.upper()} accuracy {metrics[accuracy]:.3f}" if accuracy in metrics else ""))
 
     def panels(self, events: list[dict[str, Any]], best_step: int | None) -> Sequence[Panel]:
         return pretraining_panels(events)

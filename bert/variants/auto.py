@@ -23,8 +23,8 @@ from bert.tokenizer.wordpiece import BertTokenizer
 from bert.variants import albert, distilbert, roberta
 from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer
 
-# task → the suffix of its class name (BertForMaskedLM, RobertaForMaskedLM, ...).
-TASKS = {
+# head → the suffix of its class name (BertForMaskedLM, RobertaForMaskedLM, ...).
+HEADS = {
     "base": "Model",
     "masked_lm": "ForMaskedLM",
     "sequence_classification": "ForSequenceClassification",
@@ -81,18 +81,18 @@ def model_type_of(folder_or_config: str | os.PathLike | BertConfig | dict[str, A
 
 
 def auto_class(folder_or_config: str | os.PathLike | BertConfig | dict[str, Any],
-               task: str) -> type[PreTrainedModel]:
-    """The class for ``task`` (one of :data:`TASKS`) of the model type that ``folder_or_config`` names, e.g.
+               head: str) -> type[PreTrainedModel]:
+    """The class with ``head`` (one of :data:`HEADS`) of the model type that ``folder_or_config`` names, e.g.
     ("a RoBERTa folder", "masked_lm") → RobertaForMaskedLM."""
-    if task not in TASKS:
-        raise BertError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if head not in HEADS:
+        raise BertError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     model_type = model_type_of(folder_or_config)
-    if (cls := class_named(model_type, CLASS_PREFIXES[model_type] + TASKS[task])) is not None:
+    if (cls := class_named(model_type, CLASS_PREFIXES[model_type] + HEADS[head])) is not None:
         return cls
-    if task == "next_sentence" and model_type in NO_NEXT_SENTENCE:
+    if head == "next_sentence" and model_type in NO_NEXT_SENTENCE:
         raise BertError(no_next_sentence_head(model_type))
-    have = [t for t, suffix in TASKS.items() if class_named(model_type, CLASS_PREFIXES[model_type] + suffix)]
-    raise BertError(f"{MODEL_TYPES[model_type]} has no {task} model in this package (it has: {', '.join(have)})")
+    have = [h for h, suffix in HEADS.items() if class_named(model_type, CLASS_PREFIXES[model_type] + suffix)]
+    raise BertError(f"{MODEL_TYPES[model_type]} has no {head} model in this package (it has: {', '.join(have)})")
 
 
 def class_named(model_type: str, name: str) -> type[PreTrainedModel] | None:
