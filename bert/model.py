@@ -91,10 +91,19 @@ class Padding:
     index: torch.Tensor | None = None
 
     @classmethod
-    def from_attention_mask(cls, attention_mask: torch.Tensor, pack: bool) -> Padding:
-        """attention_mask [B, T] of 1 (real) / 0 (padding)."""
+    def from_attention_mask(cls, attention_mask: torch.Tensor, pack: bool, bucket: int | None = None) -> Padding:
+        """attention_mask [B, T] of 1 (real) / 0 (padding). ``bucket``: round the packed count M up to a multiple of
+        it with padding positions (computed, never attended to, and read by no loss). Training sets it: an M that
+        changes every step fragments the allocator's heap, and a pretraining process grew by gigabytes an hour
+        (docs/experiments/2026-12-06-from-scratch.md); a handful of sizes does not."""
         real = attention_mask.bool()
-        index = real.flatten().nonzero().flatten() if pack and not real.all() else None
+        if not pack or real.all():
+            return cls(key_mask=real[:, None, None, :])
+        flat = real.flatten()
+        index = flat.nonzero().flatten()  # [M]
+        extra = -index.numel() % bucket if bucket else 0
+        if extra:
+            index = torch.cat([index, (~flat).nonzero().flatten()[:extra]]).sort().values
         return cls(key_mask=real[:, None, None, :], index=index)
 
     def to_padded(self, x: torch.Tensor) -> torch.Tensor:
@@ -322,7 +331,9 @@ def encode(encoder: nn.Module, embeddings: torch.Tensor, attention_mask: torch.T
     Per-layer outputs are documented as [B, T, ...], so packing is only used when they are not requested."""
     padding = None
     if attention_mask is not None:
-        padding = Padding.from_attention_mask(attention_mask, pack and not (output_attentions or output_hidden_states))
+        bucket = attention_mask.shape[1] if encoder.training else None  # a few shapes in training, see Padding
+        padding = Padding.from_attention_mask(attention_mask, pack and not (output_attentions or output_hidden_states),
+                                              bucket)
         embeddings = padding.to_packed(embeddings)  # [M, E] when packing
     output = encoder(embeddings, padding, output_attentions, output_hidden_states)
     if padding is not None:

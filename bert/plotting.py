@@ -71,6 +71,7 @@ class Panel:
     series: Sequence[Series]
     right: Sequence[Series] = ()
     right_ylabel: str = ""
+    levels: Sequence[tuple[float, str]] = ()  # horizontal reference lines: (value, label)
 
 
 def _draw(axis: Any, events: list[dict[str, Any]], series: Series, **style: Any) -> None:
@@ -94,6 +95,8 @@ def plot_curves(events: list[dict[str, Any]], path: Path, panels: Sequence[Panel
     for axis, panel in zip(axes[0], panels, strict=True):
         for series in panel.series:
             _draw(axis, events, series)
+        for value, label in panel.levels:
+            axis.axhline(value, linestyle="--", color="tab:gray", linewidth=1, label=label)
         if panel.right:
             right = axis.twinx()
             for series in panel.right:

@@ -9,7 +9,7 @@ flag (``--field-name``), its parsing back into the config, and whether a resumed
     config = from_arguments(MyConfig, parser.parse_args())
 
 A bool field is a switch: ``--name`` when it defaults to False, ``--name`` / ``--no-name`` when it defaults to True;
-a list field takes one or more values.
+a list field takes one or more values, and may be repeated.
 ``aliases`` are older spellings of the flag still accepted (those README or scripts use); ``free_on_resume`` marks a
 setting that changes neither the batches nor the arithmetic of an update, so ``--resume`` may change it.
 """
@@ -82,8 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, *, exclud
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction if default else "store_true"
         else:
-            if kind is list:  # one or more values: --eval-files a.txt b.txt
-                kind, options["nargs"] = str, "+"
+            if kind is list:  # one or more values, the flag repeatable: --probe "a [MASK]" --probe "b [MASK]"
+                kind, options["nargs"], options["action"] = str, "+", "extend"
             options["type"] = json_object if kind is dict else kind
             options["metavar"] = meta.get("metavar") or ("JSON" if kind is dict else None)
             if meta.get("choices") is not None:

@@ -28,7 +28,7 @@ from bert.engine.metrics import read_metrics
 from bert.model import BertModel
 
 REPO = Path(__file__).resolve().parents[1]
-WALL_CLOCK = ("elapsed", "time", "tokens_per_second", "peak_rss_gb")
+WALL_CLOCK = ("elapsed", "time", "tokens_per_second", "peak_rss_gb", "model_flops_per_second", "flop_share")
 # 2 epochs of 3 optimizer steps (6 micro-batches in groups of 2, or 5 as 2 + 2 + 1): checkpoints at 2, 4 and 6,
 # evaluations at 2, 3 (end of epoch 1), 4 and 6.
 RESUMABLE = ["--epochs", "2", "--grad-accum", "2", "--group-by-length", "--save-every", "2", "--keep-last", "0",

@@ -196,7 +196,7 @@ def test_kill_9_during_a_checkpoint_leaves_the_previous_one_as_latest_and_resume
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
-    wall_clock = ("elapsed", "tokens_per_second", "peak_rss_gb")
+    wall_clock = ("elapsed", "tokens_per_second", "peak_rss_gb", "model_flops_per_second", "flop_share")
     expected, actual = ([{k: v for k, v in e.items() if k not in wall_clock} for e in read_metrics(r / "metrics.jsonl")]
                         for r in (straight, run))
     assert [(e["kind"], e["step"]) for e in actual] == [("train", step) for step in range(1, 9)] + [("eval", 8)]

@@ -205,3 +205,55 @@ def test_checkpoint_listing_ignores_temporary_and_incomplete_folders(tmp_path) -
     assert latest_checkpoint(tmp_path) == tmp_path / "step-0000009"
     prune_checkpoints(tmp_path, keep_last=2)
     assert [s for s, _ in list_checkpoints(tmp_path)] == [6, 9]
+
+
+def test_a_fixed_number_of_decoder_rows_gives_the_same_loss_counts_and_gradients() -> None:
+    """PretrainingObjective with predictions_per_example (the masking's cap) scores a fixed [B·cap, V] block — the
+    masked rows, then position 0 with an ignored target — and gets the variable-size path's loss sums, accuracy
+    counts and gradients."""
+    batch = random_batch()
+    cap = int((batch["labels"] != -100).sum(dim=1).max())
+    sums, grads = {}, {}
+    for rows in (None, cap + 3):
+        model = tiny_model()
+        objective = PretrainingObjective(model, "nsp", rows)
+        out = objective(**batch, mlm_normalizer=10.0, nsp_normalizer=4.0)
+        out.loss.backward()
+        sums[rows] = out.stats()
+        grads[rows] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    torch.testing.assert_close(sums[None], sums[cap + 3], rtol=1e-6, atol=1e-6)
+    for name, grad in grads[None].items():
+        torch.testing.assert_close(grads[cap + 3][name], grad, rtol=1e-5, atol=1e-7, msg=name)
+    model = tiny_model()
+    hidden = torch.randn(*batch["labels"].shape, model.config.hidden_size)
+    logits, targets = masked_lm_logits(model, hidden, batch["labels"], rows=64)
+    assert logits.shape == (64, model.config.vocab_size) and targets.shape == (64,)
+    assert (targets != -100).sum() == (batch["labels"] != -100).sum() and (targets[-5:] == -100).all()
+    with pytest.raises(ValueError, match="more than the 3 rows"):
+        masked_lm_logits(model, hidden, batch["labels"], rows=3)
+
+
+def test_training_packs_a_padded_batch_into_a_multiple_of_its_length_and_keeps_every_real_output() -> None:
+    """In training the packed token count is rounded up to a multiple of T with padding positions, so a run sees a
+    handful of sizes instead of a new one every step (which fragmented the heap: memory grew all run long); the
+    real positions' outputs are the exactly-packed ones."""
+    from bert.model import BertModel, Padding
+
+    mask = torch.ones(4, 16, dtype=torch.long)
+    mask[0, 5:], mask[2, 11:] = 0, 0  # 5 + 16 + 11 + 16 = 48 real tokens
+    exact, bucketed = Padding.from_attention_mask(mask, True), Padding.from_attention_mask(mask, True, bucket=16)
+    assert exact.index.numel() == 48 and bucketed.index.numel() == 48  # already a multiple
+    mask[1, 15] = 0  # 47 real tokens → 48 rows, one of them padding
+    exact, bucketed = Padding.from_attention_mask(mask, True), Padding.from_attention_mask(mask, True, bucket=16)
+    assert exact.index.numel() == 47 and bucketed.index.numel() == 48
+    assert set(exact.index.tolist()) < set(bucketed.index.tolist()) and bucketed.index.tolist() == sorted(
+        bucketed.index.tolist())
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                 intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    ids = torch.randint(5, 100, (4, 16))
+    real = mask.bool()
+    with torch.no_grad():
+        evaluated = model.eval()(ids, attention_mask=mask).last_hidden_state
+        trained = model.train()(ids, attention_mask=mask).last_hidden_state
+    torch.testing.assert_close(trained[real], evaluated[real], rtol=1e-5, atol=1e-5)

@@ -225,7 +225,7 @@ def test_ctrl_c_to_a_finetuning_process_keeps_the_model_exits_130_and_training_c
     assert not torch.equal(continued.classifier.weight, interrupted.classifier.weight)
 
 
-WALL_CLOCK = ("elapsed", "tokens_per_second", "peak_rss_gb")
+WALL_CLOCK = ("elapsed", "tokens_per_second", "peak_rss_gb", "model_flops_per_second", "flop_share")
 
 
 def events_without_wall_clock(run: Path) -> list[dict]:

@@ -29,6 +29,7 @@ from bert.data.corpus import CorpusWarning, ReadStats, check_input_files, iter_d
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
 from bert.data.examples import PairSpans, concatenate_shuffled, create_pairs, create_sentence_pairs
 from bert.data.packing import pack_full_sentences
+from bert.data.plateau import unigram_stats
 from bert.data.tokenized import TokenizedCorpus, tokenize_documents
 from bert.errors import BertError
 from bert.hub import resolve_model_folder
@@ -317,6 +318,8 @@ def _meta(tok: FastTokenizer, *, objective: str, max_seq_len: int, seed: int, sh
             "invalid_utf8_bytes": sum(stats.invalid_bytes.values()),
         },
         "splits": summaries,
+        # what a model scores before it uses the context (bert.data.plateau): pretraining's log and curves show it
+        "unigram": unigram_stats(corpus.tokens, tok.vocab_size, tok.all_special_ids),
     }
 
 

@@ -51,6 +51,7 @@ from bert.engine.checkpointing import (
     save_checkpoint,
 )
 from bert.engine.distributed import World, setup, teardown
+from bert.engine.flops import matmul_peak
 from bert.engine.interrupt import interrupt_flag
 from bert.engine.metrics import MetricsLog, peak_rss_gb
 from bert.engine.schedule import WarmupLinearSchedule, estimate_total_steps
@@ -122,6 +123,9 @@ class Engine:
         # With a time budget and no --max-steps the schedule's end follows the clock (see the module docstring).
         self.replanning = self.cfg.time_budget is not None and self.cfg.max_steps is None
         self.metrics = MetricsLog(self.out / "metrics.jsonl") if world.is_main else None
+        self.flops_per_token, self.peak = task.flops_per_token(), None
+        if self.flops_per_token is not None and world.is_main and world.device.type == "cpu":
+            self.peak = matmul_peak(torch.bfloat16 if self.cfg.bf16 else torch.float32)  # once, on the run's threads
         self.rng_to_restore: dict[str, Any] | None = None
         self.resumed_from = self._resume() if self.cfg.resume else None
         if self.resumed_from is None and self.metrics is not None:
@@ -257,10 +261,14 @@ class Engine:
     def _log(self, lr: float) -> None:
         """A train line: the steps since the last one, averaged."""
         if self.metrics is not None and self.window_steps:
-            self.metrics.write({"kind": "train", "step": self.step, **self.task.position(),
-                                **self.task.summarize(self.window[:-1]), "lr": lr,
-                                "tokens_per_second": float(self.window[-1]) / max(self.window_seconds, 1e-9),
-                                "elapsed": self.elapsed})
+            tokens_per_second = float(self.window[-1]) / max(self.window_seconds, 1e-9)
+            line = {"kind": "train", "step": self.step, **self.task.position(), **self.task.summarize(self.window[:-1]),
+                    "lr": lr, "tokens_per_second": tokens_per_second, "elapsed": self.elapsed}
+            if self.flops_per_token is not None:
+                line["model_flops_per_second"] = tokens_per_second * self.flops_per_token
+                if self.peak is not None:  # the share of the matmul peak, as a fraction
+                    line["flop_share"] = line["model_flops_per_second"] / self.peak
+            self.metrics.write(line)
         self.window.zero_()
         self.window_seconds, self.window_steps = 0.0, 0
 
@@ -303,6 +311,18 @@ class Engine:
         if self.metrics is not None:
             best_step = self.best_record["step"] if self.best_record is not None else None
             plot_curves(self.metrics.events, self.out / "curves.png", self.task.panels(self.metrics.events, best_step))
+
+    def _flops_note(self) -> None:
+        """The run's median model FLOP/s and their share of the matmul peak (the train lines' medians)."""
+        if self.metrics is None or self.peak is None:
+            return
+        shares = sorted(e["flop_share"] for e in self.metrics.events if "flop_share" in e)
+        if shares:
+            median = shares[len(shares) // 2]
+            self.task.note(f"model FLOP/s {median * self.peak / 1e9:,.0f} G ({self.flops_per_token / 1e6:.1f} MFLOP a "
+                           f"token), {median:.0%} of this machine's matmul peak in "
+                           f"{'bfloat16' if self.cfg.bf16 else 'float32'} on {torch.get_num_threads()} thread(s), "
+                           f"{self.peak / 1e9:,.0f} G (median of {len(shares)} train lines)")
 
     def _out_of_patience(self) -> bool:
         return self.cfg.patience is not None and self.evals_since_best >= self.cfg.patience
@@ -367,6 +387,7 @@ class Engine:
                 bar.close()
         if not aborted:
             self._plot()
+            self._flops_note()
         return task.finish(Outcome(stopped_by, stopped_by == "interrupted", aborted, checkpoint, self.best_record,
                                    self.history, self.step, self.schedule.total_steps, self.elapsed))
 

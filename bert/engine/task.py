@@ -101,6 +101,10 @@ class Task(ABC):
         """Steps per metrics.jsonl train line."""
 
     # ---- batches -----------------------------------------------------------------------------------------------
+    def flops_per_token(self) -> float | None:
+        """Model FLOPs of a training step per input token (see :mod:`bert.engine.flops`), or None: not counted."""
+        return None
+
     @abstractmethod
     def next_step(self) -> tuple[list[Batch], bool]:
         """This process's micro-batches of the next optimizer step (on the CPU), and whether the step ends an epoch

@@ -42,6 +42,8 @@ class PretrainConfig(RunConfig):
     log_every: steps per metrics.jsonl train line. eval_batches: how many batch_size batches of the eval split each
         evaluation reads.
     threads: CPU threads per process (None: the cores divided among local processes).
+    probe: sentences with the mask token (written ``[MASK]``; RoBERTa's ``<mask>`` is put in for it) whose top
+        answers every evaluation prints and logs (None: :data:`~bert.pretraining.probes.DEFAULT_PROBES`).
     """
 
     data: str | Path = setting(help="prepared data folder (from `bert prepare`)", metavar="DIR")
@@ -74,6 +76,10 @@ class PretrainConfig(RunConfig):
     dropout: float | None = setting(
         None, "hidden and attention dropout (default: the config's, 0.1; short runs learn faster with 0)",
         group=OPTIMISATION, metavar="P")
+    probe: list[str] | None = setting(
+        None, "a sentence with the mask token whose top answers are printed and logged at every evaluation (repeat "
+              "the flag for more; default: a few English ones, see bert.pretraining.probes)", group=RUN,
+        metavar="TEXT", free_on_resume=True)
     model_overrides: dict[str, Any] | None = setting(
         None, 'further fields of the model config, as JSON, e.g. \'{"hidden_dropout_prob": 0.0}\' (--dropout wins)')
 

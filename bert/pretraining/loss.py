@@ -61,16 +61,27 @@ def sentence_objectives(model_class: type[PreTrainedModel]) -> tuple[str, ...]:
     return ()
 
 
-def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor,
-                     labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor,
+                     rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the MLM head on the labelled positions only.
 
     hidden_states [B, T, H] (the encoder's last layer), labels [B, T] (-100 = not masked).
-    Returns logits [M, V] and their targets [M], M = (labels != -100).sum().
+    Returns logits [M, V] and their targets [M], M = (labels != -100).sum(); with ``rows`` (≥ M: the most a batch
+    can mask), logits [rows, V] and targets [rows], the rows past M scoring position 0 with target -100 (which the
+    loss and the accuracy ignore). Why a fixed count: the [M, V] logits and their gradient are the largest tensors of
+    a small BERT's step, and a size that changes every step fragments glibc's heap — a pretraining process grew by
+    ~1 GB per 1,000 steps (docs/experiments/2026-12-06-from-scratch.md).
     """
     selected = labels != IGNORE_INDEX  # [B, T]
-    rows = hidden_states[selected]  # [M, H]
-    return pretraining_heads(model).mlm(rows), labels[selected]
+    if rows is None:
+        return pretraining_heads(model).mlm(hidden_states[selected]), labels[selected]  # [M, V], [M]
+    positions = selected.flatten().nonzero().squeeze(1)  # [M]
+    if positions.numel() > rows:
+        raise ValueError(f"{positions.numel()} masked positions, more than the {rows} rows asked for")
+    padding = rows - positions.numel()
+    positions = torch.cat([positions, positions.new_zeros(padding)])  # [rows]
+    targets = torch.cat([labels.flatten()[positions[:rows - padding]], labels.new_full((padding,), IGNORE_INDEX)])
+    return pretraining_heads(model).mlm(hidden_states.flatten(0, 1)[positions]), targets
 
 
 @dataclass
@@ -126,10 +137,12 @@ class PretrainingObjective(nn.Module):
     world size before backward).
     """
 
-    def __init__(self, model: PreTrainedModel, sentence: str | None = "nsp") -> None:
+    def __init__(self, model: PreTrainedModel, sentence: str | None = "nsp",
+                 predictions_per_example: int | None = None) -> None:
         super().__init__()
         self.model = model
         self.sentence = sentence
+        self.predictions_per_example = predictions_per_example  # the masking's cap: logits of a fixed size
         self.heads = pretraining_heads(model)
         if sentence is not None and sentence not in sentence_objectives(type(model)):
             raise ValueError(f"{type(model).__name__} has no head for the {sentence!r} objective")
@@ -141,11 +154,14 @@ class PretrainingObjective(nn.Module):
         """All inputs [B, T] but next_sentence_label [B]; labels -100 where a token is not masked."""
         out = self.model.run_encoder(input_ids, token_type_ids if self.segments else None, attention_mask,
                                      False, False)
-        logits, targets = masked_lm_logits(self.model, out.last_hidden_state, labels)
+        cap = self.predictions_per_example
+        rows = None if cap is None else cap * labels.shape[0]
+        logits, targets = masked_lm_logits(self.model, out.last_hidden_state, labels, rows)
         logits = logits.float()
-        mlm_sum = F.cross_entropy(logits, targets, reduction="sum")
+        mlm_sum = F.cross_entropy(logits, targets, reduction="sum", ignore_index=IGNORE_INDEX)
         with torch.no_grad():
             mlm_correct = (logits.argmax(-1) == targets).sum()
+            mlm_count = (targets != IGNORE_INDEX).sum()
         nsp_targets = next_sentence_label.reshape(-1)
         if self.sentence is not None:
             nsp_logits = self.heads.sentence(out.pooler_output).float()  # [B, 2]
@@ -157,5 +173,5 @@ class PretrainingObjective(nn.Module):
             nsp_targets = nsp_targets[:0]
         return LossSums(
             loss=mlm_sum / mlm_normalizer + nsp_sum / nsp_normalizer,
-            mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=torch.tensor(targets.numel()),
+            mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=mlm_count,
             nsp_loss_sum=nsp_sum, nsp_correct=nsp_correct, nsp_count=torch.tensor(nsp_targets.numel()))

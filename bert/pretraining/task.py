@@ -28,9 +28,11 @@ from torch import nn
 from bert.atomic import check_writable_directory, replace_folder_atomically
 from bert.data.dataset import PretrainingDataset
 from bert.data.masking import MaskingCollator
+from bert.data.plateau import on_plateau, plateau_note, unigram_stats
 from bert.data.prepare import load_meta
 from bert.engine.checkpointing import refuse_overwrite, resumes, seed_everything
 from bert.engine.distributed import World, set_threads
+from bert.engine.flops import training_flops_per_token
 from bert.engine.loop import run_task
 from bert.engine.metrics import peak_rss_gb
 from bert.engine.optim import build_optimizer
@@ -52,6 +54,7 @@ from bert.pretraining.model_choice import (
     pretraining_model_class,
     training_objective,
 )
+from bert.pretraining.probes import answer_probes, probe_lines, probe_texts
 from bert.variants.auto import model_type_of
 
 
@@ -64,14 +67,17 @@ def pretrain(config: PretrainConfig) -> Path:
     return run_task(lambda world: PretrainingTask(config, world), config.out)
 
 
-def pretraining_panels(events: list[dict[str, Any]]) -> list[Panel]:
+def pretraining_panels(events: list[dict[str, Any]], unigram: dict[str, Any] | None = None) -> list[Panel]:
     """curves.png of a pretraining run: MLM loss, MLM accuracy and (when the run trains one, i.e. its events carry
-    it) the sentence objective's accuracy, NSP or SOP, train and eval, against the step."""
+    it) the sentence objective's accuracy, NSP or SOP, train and eval, against the step; with ``unigram`` (see
+    :mod:`bert.data.plateau`) the frequent-word plateau's held-out loss and accuracy as dashed lines."""
     keys = [("mlm_loss", "MLM loss"), ("mlm_accuracy", "MLM accuracy")]
-    keys += [(f"{task}_accuracy", f"{task.upper()} accuracy") for task in ("nsp", "sop")
-             if any(f"{task}_accuracy" in e for e in events)]  # none in an MLM-only run
-    return [Panel(title, key.rpartition("_")[2], [Series("train", key, "train"), Series("eval", key, "eval", "o-")])
-            for key, title in keys]
+    keys += [(f"{sentence}_accuracy", f"{sentence.upper()} accuracy") for sentence in ("nsp", "sop")
+             if any(f"{sentence}_accuracy" in e for e in events)]  # none in an MLM-only run
+    levels = {key: [(unigram[f"plateau_{key[4:]}"], "frequent-word plateau")]
+              for key in ("mlm_loss", "mlm_accuracy") if unigram and f"plateau_{key[4:]}" in unigram}
+    return [Panel(title, key.rpartition("_")[2], [Series("train", key, "train"), Series("eval", key, "eval", "o-")],
+                  levels=levels.get(key, ())) for key, title in keys]
 
 
 class PretrainingTask(Task):
@@ -102,6 +108,7 @@ class PretrainingTask(Task):
                 init_state = self.init.read_weights()
         self._check_out()
         self._make_collators()
+        self.probes = probe_texts(config.probe, self.tokenizer)
         self.model = self._build_model(init_state)
         self.evaluate_at_start = self.init is not None  # the starting point: did continuing to train help?
         self.per_step = config.batch_size * world.world_size * config.grad_accum
@@ -118,6 +125,10 @@ class PretrainingTask(Task):
         self.objective_name = training_objective(self.config.objective, meta.get("objective", "mlm+nsp"),
                                                  self.data_dir)
         self.sentence_objective = SENTENCE_OBJECTIVES[self.objective_name]  # "nsp", "sop"; None: MLM only
+        # the frequent-word plateau's height (bert.data.plateau): from meta.json, or counted now for older data
+        self.unigram = meta.get("unigram") or unigram_stats(self.train_data.input_ids, meta["vocab_size"],
+                                                            meta.get("special_token_ids", {}).values())
+        self.left_plateau: tuple[int, int] | None = None  # (step, tokens) of the first evaluation past it
 
     def _check_out(self) -> None:
         if self.world.is_main:
@@ -171,12 +182,20 @@ class PretrainingTask(Task):
     def objective(self) -> nn.Module:
         """The module that turns a masked batch into loss sums (see :mod:`bert.pretraining.loss`)."""
         if not hasattr(self, "_objective"):
-            self._objective = PretrainingObjective(self.model, self.sentence_objective)
+            self._objective = PretrainingObjective(self.model, self.sentence_objective,
+                                                   self.config.max_predictions_per_seq)
         return self._objective
 
     @property
     def log_every(self) -> int:
         return self.config.log_every
+
+    def flops_per_token(self) -> float:
+        """BERT's count (:func:`~bert.engine.flops.training_flops_per_token`), the MLM head on the rows it scores:
+        the masking's cap per sequence (a fixed block, see :mod:`bert.pretraining.loss`), else the masked share."""
+        cap = self.config.max_predictions_per_seq
+        share = cap / self.seq_len if cap is not None else self.config.mask_prob
+        return training_flops_per_token(self.model.config, self.seq_len, share)
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -234,17 +253,30 @@ class PretrainingTask(Task):
         """Held-out MLM loss/accuracy (and NSP or SOP accuracy), see :mod:`bert.pretraining.evaluate`."""
         if self.eval_data is None or self.config.eval_batches == 0:
             return None
-        return evaluate(self.objective(), self.eval_data, self.eval_collator, self.config.batch_size,
-                        self.config.eval_batches * self.config.batch_size, device=self.world.device)
+        metrics = evaluate(self.objective(), self.eval_data, self.eval_collator, self.config.batch_size,
+                           self.config.eval_batches * self.config.batch_size, device=self.world.device)
+        return {**metrics, "on_plateau": on_plateau(metrics["mlm_accuracy"], self.unigram),
+                "probes": answer_probes(self.model, self.tokenizer, self.probes)}
+
+    def tokens_seen(self, step: int) -> int:
+        """Input tokens (padding included) the first ``step`` optimizer steps read, over all processes."""
+        return step * self.per_step * self.seq_len
 
     def eval_message(self, step: int, metrics: dict[str, Any], best_so_far: bool) -> str:
         sentence = self.sentence_objective
         accuracy = f"{sentence}_accuracy"
-        return (f"step {step}: eval MLM loss {metrics['mlm_loss']:.4f}, MLM accuracy {metrics['mlm_accuracy']:.3f}"
-                + (f", {sentence.upper()} accuracy {metrics[accuracy]:.3f}" if accuracy in metrics else ""))
+        lines = [f"step {step} ({self.tokens_seen(step) / 1e6:.1f}M tokens): eval MLM loss {metrics['mlm_loss']:.4f}, "
+                 f"MLM accuracy {metrics['mlm_accuracy']:.3f}"
+                 + (f", {sentence.upper()} accuracy {metrics[accuracy]:.3f}" if accuracy in metrics else "")]
+        if metrics.get("on_plateau") is False and self.left_plateau is None:
+            self.left_plateau = (step, self.tokens_seen(step))
+        top = self.tokenizer.convert_ids_to_tokens(self.unigram["top_id"]) if "top_id" in self.unigram else "?"
+        note = plateau_note(step, self.tokens_seen(step), metrics["mlm_loss"], metrics["mlm_accuracy"],
+                            self.unigram, top, self.left_plateau)
+        return "\n".join([*lines, *([note] if note else []), *probe_lines(metrics.get("probes", []))])
 
     def panels(self, events: list[dict[str, Any]], best_step: int | None) -> Sequence[Panel]:
-        return pretraining_panels(events)
+        return pretraining_panels(events, self.unigram)
 
     def finish(self, outcome: Outcome) -> Path:
         """Interrupted: say how to resume and raise KeyboardInterrupt; else ``OUT/final``: save_pretrained + the
