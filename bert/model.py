@@ -93,7 +93,7 @@ class Padding:
     @classmethod
     def from_attention_mask(cls, attention_mask: torch.Tensor, pack: bool, bucket: int | None = None) -> Padding:
         """attention_mask [B, T] of 1 (real) / 0 (padding). ``bucket``: round the packed count M up to a multiple of
-        it with padding positions (computed, never attended to, and read by no loss). Training sets it: an M that
+        it with padding positions (computed, never attended to, and read by no loss). Pretraining sets it: an M that
         changes every step fragments the allocator's heap, and a pretraining process grew by gigabytes an hour
         (docs/experiments/2026-12-06-from-scratch.md); a handful of sizes does not."""
         real = attention_mask.bool()
@@ -325,15 +325,16 @@ class BertPooler(nn.Module):
 
 
 def encode(encoder: nn.Module, embeddings: torch.Tensor, attention_mask: torch.Tensor | None, pack: bool,
-           output_attentions: bool = False, output_hidden_states: bool = False) -> BaseModelOutput:
+           output_attentions: bool = False, output_hidden_states: bool = False,
+           bucket: int | None = None) -> BaseModelOutput:
     """Run ``encoder`` (called as encoder(hidden_states, padding, output_attentions, output_hidden_states)) on
     embeddings [B, T, E], packing a padded batch to its real tokens when ``pack`` allows (see :class:`Padding`).
-    Per-layer outputs are documented as [B, T, ...], so packing is only used when they are not requested."""
+    Per-layer outputs are documented as [B, T, ...], so packing is only used when they are not requested.
+    ``bucket``: in training, round the packed count up to a multiple of it (see :class:`Padding`)."""
     padding = None
     if attention_mask is not None:
-        bucket = attention_mask.shape[1] if encoder.training else None  # a few shapes in training, see Padding
         padding = Padding.from_attention_mask(attention_mask, pack and not (output_attentions or output_hidden_states),
-                                              bucket)
+                                              bucket if encoder.training else None)
         embeddings = padding.to_packed(embeddings)  # [M, E] when packing
     output = encoder(embeddings, padding, output_attentions, output_hidden_states)
     if padding is not None:
@@ -362,6 +363,9 @@ class BertModel(PreTrainedModel):
     """
 
     pack_padding = True
+    # Pretraining sets its sequence length here: in training the packed token count is then a multiple of it, a few
+    # sizes in a whole run instead of a new one every step (see Padding); None: exact packing.
+    pack_bucket: int | None = None
     # The three parts, as classes so that a variant (bert.variants) can swap one and keep the rest.
     embeddings_class: type[nn.Module] = BertEmbeddings
     encoder_class: type[nn.Module] = BertEncoder
@@ -393,7 +397,7 @@ class BertModel(PreTrainedModel):
             token_type_ids = torch.zeros_like(input_ids)
         embeddings = self.embeddings(input_ids, token_type_ids)
         output = encode(self.encoder, embeddings, attention_mask, self.pack_padding, output_attentions,
-                        output_hidden_states)
+                        output_hidden_states, self.pack_bucket)
         if self.pooler is not None:
             output.pooler_output = self.pooler(output.last_hidden_state)
         return output

@@ -43,6 +43,8 @@ def test_the_plateau_is_the_frequency_guessers_score_computed_from_the_corpus() 
     left = plateau_note(200, 4_000_000, 0.9, 0.70, stats, "the", (200, 4_000_000))
     assert left == "left the frequent-word plateau: held-out accuracy 0.700 > 0.600 after 4.0M tokens (step 200)"
     assert plateau_note(300, 6_000_000, 0.8, 0.75, stats, "the", (200, 4_000_000)) is None  # said once
+    assert plateau_note(0, 0, 0.8, 0.75, stats, "the", (0, 0)).startswith(
+        "above the frequent-word plateau from the start")  # continued pretraining
 
 
 def test_the_flop_count_is_torchs_count_of_the_matmuls_plus_attention() -> None:

@@ -234,9 +234,9 @@ def test_a_fixed_number_of_decoder_rows_gives_the_same_loss_counts_and_gradients
 
 
 def test_training_packs_a_padded_batch_into_a_multiple_of_its_length_and_keeps_every_real_output() -> None:
-    """In training the packed token count is rounded up to a multiple of T with padding positions, so a run sees a
-    handful of sizes instead of a new one every step (which fragmented the heap: memory grew all run long); the
-    real positions' outputs are the exactly-packed ones."""
+    """In pretraining (``pack_bucket``, set by the task to its sequence length) the packed token count is rounded up
+    to a multiple of T with padding positions, so a run sees a handful of sizes instead of a new one every step
+    (which fragmented the heap: memory grew all run long); the real positions' outputs are the exactly-packed ones."""
     from bert.model import BertModel, Padding
 
     mask = torch.ones(4, 16, dtype=torch.long)
@@ -253,6 +253,7 @@ def test_training_packs_a_padded_batch_into_a_multiple_of_its_length_and_keeps_e
                                  intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
     ids = torch.randint(5, 100, (4, 16))
     real = mask.bool()
+    model.pack_bucket = 16  # what pretraining sets: its sequence length
     with torch.no_grad():
         evaluated = model.eval()(ids, attention_mask=mask).last_hidden_state
         trained = model.train()(ids, attention_mask=mask).last_hidden_state

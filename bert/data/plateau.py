@@ -57,6 +57,9 @@ def plateau_note(step: int, tokens: int, loss: float, accuracy: float, stats: di
                 f"{stats['top_share']:.3f} + 0.1 kept), loss {loss:.2f} vs {stats['plateau_loss']:.2f} nats (0.9 × the "
                 f"corpus's unigram entropy {stats['entropy_nats']:.2f}); more tokens leave it (now "
                 f"{tokens / 1e6:.1f}M; the exit: accuracy {exit_accuracy:.3f})")
+    if left_at is not None and left_at[0] == step == 0:
+        return (f"above the frequent-word plateau from the start (held-out accuracy {accuracy:.3f} > "
+                f"{exit_accuracy:.3f}): a pretrained model")
     if left_at is not None and left_at[0] == step:
         return (f"left the frequent-word plateau: held-out accuracy {accuracy:.3f} > {exit_accuracy:.3f} after "
                 f"{tokens / 1e6:.1f}M tokens (step {step})")

@@ -155,6 +155,7 @@ class PretrainingTask(Task):
             cfg.config or "mini", self.collator.vocab_size, self.tokenizer.pad_token_id, cfg.model_changes())
         seed_everything(cfg.seed)
         model = self.model_class(model_config)
+        model.base_model.pack_bucket = self.seq_len  # a few packed sizes in a whole run (see bert.model.Padding)
         positions = model.base_model.embeddings.max_length()  # RoBERTa's table also holds its padding offset
         if positions < self.seq_len:
             raise BertError(f"the data has sequences of {self.seq_len} tokens but the model only {positions} positions")

@@ -157,6 +157,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
     """The bare encoder: embeddings → transformer; last_hidden_state [B, T, H], no pooler_output."""
 
     pack_padding = True
+    pack_bucket: int | None = None  # see bert.model.BertModel
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -177,7 +178,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
         (n_layers + 1 tensors [B, T, H], embeddings first) and attentions (n_layers tensors [B, N, T, T])."""
         check_input(input_ids, self.embeddings.max_length(), attention_mask=attention_mask)
         return encode(self.transformer, self.embeddings(input_ids), attention_mask, self.pack_padding,
-                      output_attentions, output_hidden_states)
+                      output_attentions, output_hidden_states, self.pack_bucket)
 
 
 class DistilBertHeadMixin(DistilBertPreTrainedModel):
