@@ -184,7 +184,8 @@ are one type (RunConfig), so what the engine may change on resume is the same fo
     assert free_on_resume(FinetuneConfig) == {"time_budget", "device", "eval_batch_size", "save_every", "keep_last",
                                               "gradient_checkpointing", "progress", "resume", "max_steps"}
     assert free_on_resume(PretrainConfig) == {"time_budget", "threads", "save_every", "keep_last",
-                                              "gradient_checkpointing", "progress", "resume", "out", "max_steps"}
+                                              "gradient_checkpointing", "progress", "resume", "out", "max_steps",
+                                              "probe"}  # probes only read the model
     # The student's teacher may be another spelling of the same weights: --resume compares their digest instead.
     assert free_on_resume(DistillConfig) == free_on_resume(PretrainConfig) | {"teacher"}
 
