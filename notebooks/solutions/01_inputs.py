@@ -3,8 +3,8 @@
 import torch
 
 from bert import BertModel, BertTokenizer
-from bert.inference.study import first_available
 from bert.inference.pipelines import DEMO_MODEL
+from bert.inference.study import first_available
 
 
 def wordpiece(word: str, vocab: dict[str, int], unknown: str = "[UNK]") -> list[str]:

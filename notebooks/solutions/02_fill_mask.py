@@ -3,8 +3,8 @@
 import torch
 
 from bert import BertForMaskedLM
-from bert.inference.study import first_available
 from bert.inference.pipelines import DEMO_MODEL, encode, fill_mask, load
+from bert.inference.study import first_available
 
 
 def rank_of(model, tokenizer, text: str, word: str) -> tuple[int, float]:

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from bert import BertModel
-from bert.inference.study import first_available
 from bert.inference.pipelines import DEMO_MODEL
+from bert.inference.study import first_available
 
 
 def layer_parameters(hidden: int, intermediate: int) -> int:

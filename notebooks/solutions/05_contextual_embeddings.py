@@ -4,8 +4,8 @@ by the contextual vector of *bank*."""
 import torch
 
 from bert import BertModel
-from bert.inference.study import first_available, minilm_dir
 from bert.inference.pipelines import DEMO_MODEL, load, word_vector
+from bert.inference.study import first_available, minilm_dir
 
 EXAMPLES = {"river": ["We sat on the grassy bank of the river.", "The boat drifted towards the muddy bank."],
             "money": ["She opened an account at the bank.", "The bank raised its interest rates."]}

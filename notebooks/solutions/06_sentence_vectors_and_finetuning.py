@@ -3,8 +3,8 @@
 import torch
 
 from bert import BertModel
-from bert.inference.study import first_available, minilm_dir
 from bert.inference.pipelines import DEMO_MODEL, load, sentence_embeddings
+from bert.inference.study import first_available, minilm_dir
 
 POSITIVE = ["I loved this film.", "What a wonderful day.", "The food was delicious.", "A truly great experience.",
             "The staff were friendly and helpful.", "Everything worked perfectly."]

@@ -3,8 +3,8 @@
 import torch
 
 from bert import BertModel
-from bert.inference.study import attention_maps, first_available, minilm_dir
 from bert.inference.pipelines import DEMO_MODEL, load
+from bert.inference.study import attention_maps, first_available, minilm_dir
 
 
 def next_token_head(maps) -> tuple[int, int, float]:

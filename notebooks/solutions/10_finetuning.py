@@ -6,8 +6,8 @@ import csv
 import torch
 
 from bert import BertModel
-from bert.inference.study import first_available, minilm_dir
 from bert.inference.pipelines import DEMO_MODEL, encode, load
+from bert.inference.study import first_available, minilm_dir
 
 
 def features(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
