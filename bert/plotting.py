@@ -2,12 +2,15 @@
 the one function that draws a run's ``curves.png`` from its metrics.jsonl events.
 
 Each kind of run (pretraining, distillation, fine-tuning) only describes its panels (:class:`Panel`, :class:`Series`).
-Matplotlib is imported only when a figure is drawn, with the non-interactive Agg backend; when it is not installed,
+Matplotlib is imported only when a figure is drawn; ``curves.png`` is drawn on a figure of its own, so a training run
+never changes the process's backend (a notebook goes on showing its figures); when matplotlib is not installed,
 a single warning says how to get it and no file is written (training results never depend on a plotting library).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,18 +22,25 @@ from bert.atomic import write_file_atomically
 _warned = False
 
 
-def pyplot() -> Any | None:
-    """``matplotlib.pyplot`` on the Agg backend, or None (with one warning per process) when it is missing."""
+def _missing() -> None:
+    """One warning per process that no PNG is drawn without matplotlib."""
     global _warned
+    if not _warned:
+        warnings.warn("matplotlib is not installed: no PNG is drawn (pip install matplotlib)", stacklevel=4)
+        _warned = True
+
+
+def pyplot() -> Any | None:
+    """``matplotlib.pyplot``, or None (with one warning per process) when it is missing. Headless Agg is chosen
+    only when nobody chose a backend yet (no pyplot imported, no MPLBACKEND): a notebook keeps showing its figures."""
     try:
         import matplotlib
 
-        matplotlib.use("Agg")
+        if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        if not _warned:
-            warnings.warn("matplotlib is not installed: no PNG is drawn (pip install matplotlib)", stacklevel=3)
-            _warned = True
+        _missing()
         return None
     return plt
 
@@ -38,13 +48,12 @@ def pyplot() -> Any | None:
 def save_figure(figure: Any, path: Path) -> None:
     """Write ``figure`` to ``path`` as a PNG, atomically (a reader never sees a half-written PNG) and closing it;
     BertError ``cannot write PATH: REASON`` when that fails."""
-    import matplotlib.pyplot as plt
-
     figure.tight_layout()
     try:
         write_file_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
     finally:
-        plt.close(figure)
+        if "matplotlib.pyplot" in sys.modules:  # a pyplot figure: let pyplot forget it (a no-op for the others)
+            sys.modules["matplotlib.pyplot"].close(figure)
 
 
 @dataclass(frozen=True)
@@ -88,10 +97,13 @@ def _draw(axis: Any, events: list[dict[str, Any]], series: Series, **style: Any)
 def plot_curves(events: list[dict[str, Any]], path: Path, panels: Sequence[Panel]) -> bool:
     """Draw ``panels`` side by side against the optimizer step into ``path`` (PNG); False (and one warning) when
     matplotlib is missing. A panel gets a legend when it has a labelled line."""
-    plt = pyplot()
-    if plt is None:
+    try:
+        from matplotlib.figure import Figure  # a figure of its own, never pyplot's: no backend is touched
+    except ImportError:
+        _missing()
         return False
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
+    figure = Figure(figsize=(4.5 * len(panels), 3.5))
+    axes = figure.subplots(1, len(panels), squeeze=False)
     for axis, panel in zip(axes[0], panels, strict=True):
         for series in panel.series:
             _draw(axis, events, series)
