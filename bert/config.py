@@ -23,8 +23,10 @@ from bert.errors import BertError
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 # The model_type values of config.json this package loads → their names, and the prefix of their classes.
-MODEL_TYPES = {"bert": "BERT", "roberta": "RoBERTa", "albert": "ALBERT", "distilbert": "DistilBERT"}
-CLASS_PREFIXES = {"bert": "Bert", "roberta": "Roberta", "albert": "Albert", "distilbert": "DistilBert"}
+MODEL_TYPES = {"bert": "BERT", "roberta": "RoBERTa", "albert": "ALBERT", "distilbert": "DistilBERT",
+               "megatron-bert": "Megatron-BERT (pre-LN)"}
+CLASS_PREFIXES = {"bert": "Bert", "roberta": "Roberta", "albert": "Albert", "distilbert": "DistilBert",
+                  "megatron-bert": "MegatronBert"}
 
 
 def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
@@ -214,13 +216,14 @@ VARIANT_PRESET_FIELDS: dict[str, dict[str, Any]] = {
     "roberta": {"type_vocab_size": 1, "layer_norm_eps": 1e-5, "max_position_embeddings": 514},
     "albert": {},
     "distilbert": {},
+    "megatron-bert": {},
 }
 
 
 def split_preset(name: str) -> tuple[str, str]:
-    """The model type and BERT size of a preset name: ("albert", "mini") for "albert-mini", ("bert", name) for
-    BERT's own ("mini", "bert-base-uncased")."""
-    model_type, _, size = name.lower().partition("-")
+    """The model type and BERT size of a preset name: ("albert", "mini") for "albert-mini", ("megatron-bert",
+    "mini") for "megatron-bert-mini", ("bert", name) for BERT's own ("mini", "bert-base-uncased")."""
+    model_type, _, size = name.lower().rpartition("-")
     if model_type in VARIANT_PRESET_FIELDS and size:
         return model_type, size
     return "bert", name

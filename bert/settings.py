@@ -8,7 +8,8 @@ flag (``--field-name``), its parsing back into the config, and whether a resumed
     add_arguments(parser, MyConfig)                      # --lr, in the group "optimisation", "(default 0.0001)"
     config = from_arguments(MyConfig, parser.parse_args())
 
-A bool field is a switch: ``--name`` when it defaults to False, ``--name`` / ``--no-name`` when it defaults to True;
+A bool field is a switch: ``--name`` when it defaults to False, ``--name`` / ``--no-name`` when it defaults to True
+or None (a recipe decides);
 a list field takes one or more values, and may be repeated.
 ``aliases`` are older spellings of the flag still accepted (those README or scripts use); ``free_on_resume`` marks a
 setting that changes neither the batches nor the arithmetic of an update, so ``--resume`` may change it.
@@ -80,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, *, exclud
         help_text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %: a "1%" must stay text
         options: dict[str, Any] = {"dest": field.name, "help": help_text}
         if kind is bool:
-            options["action"] = argparse.BooleanOptionalAction if default else "store_true"
+            # a switch that defaults to True, or to None (a recipe decides), can be turned off as well as on
+            options["action"] = argparse.BooleanOptionalAction if default is not False else "store_true"
         else:
             if kind is list:  # one or more values, the flag repeatable: --probe "a [MASK]" --probe "b [MASK]"
                 kind, options["nargs"], options["action"] = str, "+", "extend"

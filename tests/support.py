@@ -163,11 +163,20 @@ def train_albert_tokenizer(folder: Path, vocab_size: int = 300, corpus: list[str
 
 def make_tiny_variant(folder: Path, model_type: str, head: str = "ForMaskedLM") -> Any:
     """A random 2-layer transformers ``<Variant><head>`` (hidden 32, no dropout) saved to ``folder`` with its own
-    kind of tokenizer: the trained ones above for RoBERTa and ALBERT, the demo model's WordPiece for DistilBERT.
+    kind of tokenizer: the trained ones above for RoBERTa and ALBERT, the demo model's WordPiece for DistilBERT and
+    Megatron-BERT.
     Returns transformers' tokenizer for it."""
     import transformers
 
-    if model_type == "distilbert":
+    if model_type == "megatron-bert":  # pre-LN BERT: BERT's WordPiece vocabulary
+        for name in TOKENIZER_FILES:
+            shutil.copy(DEMO_MODEL / name, folder / name)
+        tokenizer = transformers.BertTokenizerFast.from_pretrained(folder)
+        config = transformers.MegatronBertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                                                 num_attention_heads=4, intermediate_size=64,
+                                                 max_position_embeddings=64, hidden_dropout_prob=0.0,
+                                                 attention_probs_dropout_prob=0.0)
+    elif model_type == "distilbert":
         for name in TOKENIZER_FILES:
             shutil.copy(DEMO_MODEL / name, folder / name)
         tokenizer = transformers.DistilBertTokenizerFast.from_pretrained(folder)
@@ -186,7 +195,8 @@ def make_tiny_variant(folder: Path, model_type: str, head: str = "ForMaskedLM") 
                                            num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                                            max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
-    prefix = {"distilbert": "DistilBert", "roberta": "Roberta", "albert": "Albert"}[model_type]
+    prefix = {"distilbert": "DistilBert", "roberta": "Roberta", "albert": "Albert",
+              "megatron-bert": "MegatronBert"}[model_type]
     getattr(transformers, prefix + head)(config).save_pretrained(folder)
     return tokenizer
 

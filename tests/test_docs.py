@@ -211,3 +211,37 @@ def test_readme_python_example_compiles():
     assert blocks
     for block in blocks:
         compile(block, "README.md", "exec")
+
+
+def table_rows(markdown: str) -> list[list[tuple[int, int]]]:
+    """Each Markdown table outside code blocks, as (line number, cell count) per row; pipes inside backticks or
+    escaped (\\|) are not cell borders."""
+    tables, current, fenced = [], [], False
+    for number, line in enumerate(markdown.splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        stripped = line.strip()
+        if not fenced and stripped.startswith("|"):
+            cells = re.sub(r"`[^`]*`|\\\|", "x", stripped).strip("|").split("|")
+            current.append((number, len(cells)))
+        elif current:
+            tables.append(current)
+            current = []
+    return [*tables, current] if current else tables
+
+
+def test_every_markdown_table_has_as_many_cells_in_each_row_as_in_its_header():
+    """A table whose separator or rows have another number of cells than its header renders as text (GitHub and
+    MkDocs both); so does one without a separator row."""
+    separator = re.compile(r"\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?")
+    broken = []
+    for page in documentation_pages():
+        text = page.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for table in table_rows(text):
+            header = table[0][1]
+            if len(table) < 2 or not separator.fullmatch(lines[table[1][0] - 1].strip()):
+                broken.append(f"{page.relative_to(ROOT)}:{table[0][0]}: no separator row")
+            broken += [f"{page.relative_to(ROOT)}:{n}: {cells} cells, header {header}" for n, cells in table
+                       if cells != header]
+    assert not broken, "\n".join(broken)

@@ -77,7 +77,7 @@ def test_every_bert_head_runs_in_onnxruntime_with_our_outputs(tmp_path: Path, he
 def variant_heads() -> list:
     """(model type, head) for every head each variant has (RoBERTa and DistilBERT have no sentence heads)."""
     return [pytest.param(model_type, head, id=f"{model_type}-{head}")
-            for model_type in ("roberta", "albert", "distilbert") for head in HEADS
+            for model_type in ("roberta", "albert", "distilbert", "megatron-bert") for head in HEADS
             if class_named(model_type, CLASS_PREFIXES[model_type] + HEAD_SUFFIXES[head]) is not None]
 
 

@@ -103,7 +103,7 @@ def test_float32_inference_runs_through_onednn_and_keeps_every_output(minilm_dir
             torch.testing.assert_close(ours.pooler_output, reference.pooler_output, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("family", ["roberta", "albert", "distilbert"])
+@pytest.mark.parametrize("family", ["roberta", "albert", "distilbert", "megatron-bert"])
 def test_every_variant_runs_float32_inference_through_onednn_with_its_outputs(family: str, tmp_path: Path) -> None:
     make_tiny_variant(tmp_path, family)
     model_class = auto_class(tmp_path, "base")
@@ -119,11 +119,12 @@ def test_every_variant_runs_float32_inference_through_onednn_with_its_outputs(fa
 # each family's feed-forward: (the linear layer, the activation after it), and the GELU form its config uses
 FEED_FORWARD = {"bert": ("intermediate.dense", "intermediate.intermediate_act_fn", "none"),
                 "roberta": ("intermediate.dense", "intermediate.intermediate_act_fn", "none"),
-                "albert": ("ffn", "activation", "tanh"), "distilbert": ("ffn.lin1", "ffn.activation", "none")}
+                "albert": ("ffn", "activation", "tanh"), "distilbert": ("ffn.lin1", "ffn.activation", "none"),
+                "megatron-bert": ("intermediate.dense", "intermediate.intermediate_act_fn", "none")}
 
 
 @pytest.mark.parametrize("precision", ["float32", "int8", "bf16"])
-@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert", "megatron-bert"])
 def test_every_family_gets_its_feed_forward_gelu_fused_into_the_linear_before_it(family: str, precision: str,
                                                                                   tmp_path: Path) -> None:
     """fuse_gelu matches modules by attribute names, not by class: BERT's, RoBERTa's, ALBERT's (its tanh GELU) and

@@ -76,7 +76,7 @@ def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(data: Path, out: Path, **overrides) -> PretrainConfig:
     base = {"data": data, "out": out, "config": "tiny", "model_overrides": dict(TINY), "batch_size": 8,
             "lr": 3e-3, "warmup_steps": 3, "eval_every": 0, "eval_batches": 2, "save_every": 0, "log_every": 1,
-            "progress": False, "threads": 1}
+            "progress": False, "threads": 1, "bf16": False}  # float32: exact comparisons on any machine
     return PretrainConfig(**{**base, **overrides})
 
 
@@ -456,7 +456,7 @@ def test_ddp_two_processes_match_one_process(data: Path, tmp_path: Path) -> None
     config.write_text(json.dumps({**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
     common = ["--data", str(data), "--config", str(config), "--max-steps", "8", "--grad-accum", "2", "--lr", "3e-3",
               "--log-every", "1", "--eval-every", "4", "--eval-batches", "2", "--save-every", "4", "--no-progress",
-              "--threads", "1"]
+              "--threads", "1", "--no-bf16"]
     single = tmp_path / "single"
     assert main(["pretrain", "--out", str(single), "--batch-size", "8", *common]) == 0
     ddp = tmp_path / "ddp"

@@ -156,7 +156,7 @@ def test_training_loss_and_gradient_equal_the_models_and_transformers_loss_for_t
     data = ordered[data_name]
     cfg = PretrainConfig(data=data, out=tmp_path / "run", config=config, model_overrides=dict(overrides),
                          batch_size=8, grad_accum=2, max_steps=10, lr=1e-3, warmup_steps=0, max_grad_norm=0.0,
-                         eval_every=0, save_every=0, progress=False, threads=1)
+                         eval_every=0, save_every=0, progress=False, threads=1, bf16=False)
     cfg.validate()
     trainer = pretraining_engine(cfg, World())  # as pretrain() builds it, in a world of one process
     assert type(trainer.task.model).__name__ == class_name
@@ -251,7 +251,7 @@ def test_sentence_order_accuracy_rises_far_above_chance_when_the_order_is_learna
     final = pretrain(PretrainConfig(data=data, out=run, config=config, model_overrides=dict(overrides), batch_size=32,
                                     lr=5e-3, warmup_steps=10, max_steps=STEPS, eval_every=0,
                                     eval_batches=-(-len(held_out) // 32), save_every=0, log_every=25,
-                                    progress=False, threads=1))
+                                    progress=False, threads=1, bf16=False))
     events = read_metrics(run / "metrics.jsonl")
     train = [e for e in events if e["kind"] == "train"]
     evals = [e for e in events if e["kind"] == "eval"]

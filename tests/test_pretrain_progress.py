@@ -98,3 +98,15 @@ def test_probes_take_the_tokenizers_mask_token_and_one_without_a_mask_is_refused
     assert len(probe_texts(None, Roberta())) == 3
     with pytest.raises(BertError, match="has no <mask>"):
         probe_texts(["No mask here."], Roberta())
+
+
+def test_the_masking_rate_moves_linearly_to_the_final_rate_over_the_schedule(
+        data: Path, tmp_path: Path) -> None:  # noqa: F811 - the fixture
+    pretrain(settings(data, tmp_path / "run", max_steps=6, mask_prob=0.4, final_mask_prob=0.1,
+                      max_predictions_per_seq=None))
+    train = [e for e in read_metrics(tmp_path / "run" / "metrics.jsonl") if e["kind"] == "train"]
+    assert [round(e["mask_prob"], 6) for e in train] == [0.4, 0.35, 0.3, 0.25, 0.2, 0.15]  # step k: (k - 1) / 6 done
+    pretrain(settings(data, tmp_path / "constant", max_steps=2))
+    assert all("mask_prob" not in e for e in read_metrics(tmp_path / "constant" / "metrics.jsonl"))
+    with pytest.raises(BertError, match="--final-mask-prob must be in"):
+        settings(data, tmp_path / "bad", max_steps=2, final_mask_prob=0.0).validate()

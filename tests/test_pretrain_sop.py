@@ -63,7 +63,7 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def settings(data: Path, out: Path, config: str | None, **overrides) -> PretrainConfig:
     base = {"data": data, "out": out, "config": config, "model_overrides": dict(OVERRIDES.get(config, SMALL)),
             "batch_size": 16, "lr": 3e-3, "warmup_steps": 2, "eval_every": 0, "eval_batches": 2, "save_every": 0,
-            "log_every": 1, "progress": False, "threads": 1}
+            "log_every": 1, "progress": False, "threads": 1, "bf16": False}
     return PretrainConfig(**{**base, **overrides})
 
 

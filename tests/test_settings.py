@@ -216,14 +216,15 @@ def test_pretraining_resume_with_other_settings_is_one_line_naming_each_and_free
     assert main(pretrain_argv(data, config, run)) == 0
     capsys.readouterr()
 
-    changed = ["--lr", "4e-3", "--seed", "1", "--mask-prob", "0.2", "--dropout", "0", "--resume"]
+    changed = ["--lr", "4e-3", "--seed", "1", "--mask-prob", "0.2", "--dropout", "0.1", "--resume"]
     assert main(pretrain_argv(data, config, run, *changed)) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bert pretrain: error: --resume: "), err
     named = re.search(r"was made with other settings: (.*); resume with the same settings", err)
     assert named, err
-    assert named.group(1).split(", ") == ["lr 0.003 (now 0.004)", "seed 0 (now 1)", "mask-prob 0.15 (now 0.2)",
-                                          "dropout None (now 0.0)"]
+    # the recipe's values count as settings: 0.3 → 0.15 masking and dropout 0 from random weights
+    assert named.group(1).split(", ") == ["lr 0.003 (now 0.004)", "seed 0 (now 1)", "mask-prob 0.3 (now 0.2)",
+                                          "final-mask-prob 0.15 (now 0.2)", "dropout 0.0 (now 0.1)"]
     assert [e["step"] for e in train_events(run)] == [1, 2]  # nothing was trained or cut back
 
     # What may change: the length, the time budget, threads, checkpoint cadence and count, gradient checkpointing,
@@ -238,8 +239,9 @@ def test_pretraining_resume_with_other_settings_is_one_line_naming_each_and_free
 
 def test_the_engine_owns_its_settings_and_a_task_default_that_differs_says_why() -> None:
     """Every setting the engine reads is RunConfig's, declared once: pretraining, distillation and fine-tuning
-    extend it. Where fine-tuning's default differs from the engine's (pretraining's), its help says why, naming
-    pretraining's value; everywhere else the tasks keep the engine's default and help."""
+    extend it. Where fine-tuning's default differs from the engine's, its help says why, naming pretraining's
+    value; pretraining leaves the recipe's settings unset (None: bert.pretraining.recipe fills them in, its help
+    says with what); everywhere else the tasks keep the engine's default and help."""
     from bert.engine.config import RunConfig
 
     engine = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -251,9 +253,11 @@ def test_the_engine_owns_its_settings_and_a_task_default_that_differs_says_why()
         for name, field in engine.items():
             if task[name].default == field.default:
                 assert task[name].metadata["help"] == field.metadata["help"], (config_class.__name__, name)
-            else:
-                assert config_class is FinetuneConfig, name
+            elif config_class is FinetuneConfig:
                 assert "pretraining" in task[name].metadata["help"], name
+            else:
+                assert name in {"lr", "warmup_fraction", "bf16"} and task[name].default is None, name
+                assert "from random weights" in task[name].metadata["help"], name
     differing = {f.name for f in dataclasses.fields(FinetuneConfig) if f.name in engine
                  and f.default != engine[f.name].default}
     assert differing == {"lr", "warmup_fraction", "seed", "eval_every", "save_every"}

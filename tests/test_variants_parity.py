@@ -1,6 +1,6 @@
-"""RoBERTa, ALBERT and DistilBERT (bert.variants) give the same outputs as transformers, for every head, on
-random-weight checkpoints that transformers saves (logits, losses, every hidden state and attention map, within 1e-5
-in float32), and the checkpoints we save load in transformers with nothing missing or unexpected."""
+"""RoBERTa, ALBERT, DistilBERT and Megatron-BERT (bert.variants) give the same outputs as transformers, for every
+head, on random-weight checkpoints that transformers saves (logits, losses, every hidden state and attention map,
+within 1e-5 in float32), and the checkpoints we save load in transformers with nothing missing or unexpected."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ CONFIGS = {
         "learned-odd-heads": dict(dim=45, n_heads=3, hidden_dim=37, sinusoidal_pos_embds=False),
         "sinusoidal-relu": dict(dim=32, n_heads=4, hidden_dim=64, activation="relu", sinusoidal_pos_embds=True),
     },
+    "megatron-bert": {
+        "odd-heads-gelu": dict(hidden_size=45, num_attention_heads=3, intermediate_size=37),
+        "relu-three-segments": dict(hidden_size=32, num_attention_heads=4, intermediate_size=64, hidden_act="relu",
+                                    type_vocab_size=3),
+    },
 }
 HEADS = {
     "roberta": ["RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification",
@@ -43,11 +48,15 @@ HEADS = {
                "AlbertForTokenClassification", "AlbertForQuestionAnswering"],
     "distilbert": ["DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
                    "DistilBertForTokenClassification", "DistilBertForQuestionAnswering"],
+    "megatron-bert": ["MegatronBertModel", "MegatronBertForPreTraining", "MegatronBertForMaskedLM",
+                      "MegatronBertForNextSentencePrediction", "MegatronBertForSequenceClassification",
+                      "MegatronBertForTokenClassification", "MegatronBertForQuestionAnswering"],
 }
 CASES = [(variant, config, head) for variant in HEADS for config in CONFIGS[variant] for head in HEADS[variant]]
 REFERENCE_CONFIGS = {"roberta": transformers.RobertaConfig, "albert": transformers.AlbertConfig,
-                     "distilbert": transformers.DistilBertConfig}
-OUR_CONFIGS = {"roberta": bert.RobertaConfig, "albert": bert.AlbertConfig, "distilbert": bert.DistilBertConfig}
+                     "distilbert": transformers.DistilBertConfig, "megatron-bert": transformers.MegatronBertConfig}
+OUR_CONFIGS = {"roberta": bert.RobertaConfig, "albert": bert.AlbertConfig, "distilbert": bert.DistilBertConfig,
+               "megatron-bert": bert.MegatronBertConfig}
 
 
 def num_labels_for(head: str) -> int:
@@ -75,6 +84,14 @@ def make_batch(variant: str, config, seed: int = 0) -> dict[str, torch.Tensor]:
     return batch
 
 
+def sentence_labels(head: str) -> dict[str, torch.Tensor]:
+    """The sentence head's labels of a pretraining head: ALBERT's sentence order, BERT's next sentence."""
+    if not head.endswith("PreTraining"):
+        return {}
+    name = "sentence_order_label" if head.startswith("Albert") else "next_sentence_label"
+    return {name: torch.tensor([0, 1, 0])}
+
+
 def make_labels(head: str, config, batch: dict) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     shape, real = batch["input_ids"].shape, batch["attention_mask"].bool()
@@ -82,8 +99,9 @@ def make_labels(head: str, config, batch: dict) -> dict[str, torch.Tensor]:
         labels = torch.full(shape, -100)
         labels[:, 2:5] = torch.randint(0, config.vocab_size, (shape[0], 3), generator=g)
         labels[~real] = -100
-        extra = {"sentence_order_label": torch.tensor([0, 1, 0])} if head.endswith("PreTraining") else {}
-        return {"labels": labels, **extra}
+        return {"labels": labels, **sentence_labels(head)}
+    if head.endswith("NextSentencePrediction"):
+        return {"labels": torch.tensor([0, 1, 0])}
     if head.endswith("SequenceClassification"):
         return {"labels": torch.randint(0, config.num_labels, (shape[0],), generator=g)}
     if head.endswith("TokenClassification"):
@@ -130,7 +148,7 @@ def test_every_head_matches_transformers_on_checkpoints_it_saves(tmp_path, varia
     qa = head.endswith("QuestionAnswering")
     skip = ("loss",) if qa else ()  # the QA loss leaves padding out on purpose: checked by check_span_losses
     assert compare_outputs(mine, theirs, skip=skip) >= 2 * layers + 2
-    if head.endswith("PreTraining"):  # a field compare_outputs does not know
+    if head.startswith("AlbertForPreTraining"):  # a field compare_outputs does not know
         assert (mine.sop_logits - theirs.sop_logits).abs().max() <= 1e-5
     compare_outputs(fast, theirs, per_layer=False, skip=skip)
     # Packing leaves padding positions at 0, so per-token outputs agree at real positions.
@@ -191,7 +209,8 @@ def test_unsupported_or_mismatched_model_type_is_a_one_line_error(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
     for cls in (bert.BertModel, bert.RobertaModel, bert.AlbertModel, bert.DistilBertModel):
-        with pytest.raises(bert.BertError, match="'gpt2'.*'bert', 'roberta', 'albert', 'distilbert'") as error:
+        with pytest.raises(bert.BertError,
+                           match="'gpt2'.*'bert', 'roberta', 'albert', 'distilbert', 'megatron-bert'") as error:
             cls.from_pretrained(tmp_path)
         assert "\n" not in str(error.value)
 

@@ -74,9 +74,10 @@ class RunConfig:
             (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive (minutes)"),
             (self.batch_size > 0, "--batch-size must be positive"),
             (self.grad_accum > 0, "--grad-accum must be positive"),
-            (self.lr > 0, "--lr must be positive"),
+            (self.lr is None or self.lr > 0, "--lr must be positive"),  # None: a task's recipe sets it
             (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
-            (0.0 <= self.warmup_fraction < 1.0, "--warmup-fraction must be in [0, 1)"),
+            (self.warmup_fraction is None or 0.0 <= self.warmup_fraction < 1.0,
+             "--warmup-fraction must be in [0, 1)"),
             (self.weight_decay >= 0, "--weight-decay must be >= 0"),
             (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0 = no clipping)"),
             (min(self.eval_every, self.save_every, self.keep_last) >= 0,

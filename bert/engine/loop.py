@@ -224,7 +224,7 @@ class Engine:
         """One optimizer step: the global batch's summed stats (+ its tokens, last), the learning rate it used and
         whether it ended an epoch."""
         world, task = self.world, self.task
-        batches, epoch_end = task.next_step()
+        batches, epoch_end = task.next_step(min(self.step / self.schedule.total_steps, 1.0))
         batches = [{key: value.to(world.device, non_blocking=True) for key, value in b.items()} for b in batches]
         normalizers = task.normalizers(batches)
         lr = self.schedule.apply(self.optimizer, self.step + 1)
@@ -359,6 +359,8 @@ class Engine:
         budget = cfg.time_budget * 60 if cfg.time_budget is not None else math.inf
         if self.rng_to_restore is not None:
             restore_rng_states(self.rng_to_restore)
+        if self.step == 0 and (note := task.start_note()) is not None:
+            task.note(note)
         if task.evaluate_at_start and self.step == 0:
             self._evaluate(None)
         bar = None

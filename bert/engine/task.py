@@ -106,9 +106,10 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def next_step(self) -> tuple[list[Batch], bool]:
+    def next_step(self, progress: float) -> tuple[list[Batch], bool]:
         """This process's micro-batches of the next optimizer step (on the CPU), and whether the step ends an epoch
-        (an evaluation is due then)."""
+        (an evaluation is due then). ``progress``: the share of the schedule done before this step, 0 → 1 (for
+        what changes over a run, such as pretraining's masking rate)."""
 
     @abstractmethod
     def probe_batch(self) -> Batch:
@@ -189,6 +190,10 @@ class Task(ABC):
         """Tell the user (rank 0 only)."""
         if self.world.is_main:
             print(f"bert {self.name}: {message}", file=sys.stderr, flush=True)
+
+    def start_note(self) -> str | None:
+        """What to tell the user as a fresh run starts training (after every check that may refuse it)."""
+        return None
 
     def resumed(self, path: Path, step: int, total_steps: int) -> None:
         self.note(f"resuming from {path} (step {step})")

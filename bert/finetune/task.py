@@ -188,7 +188,7 @@ class FinetuneTask(Task):
         return max(1, self.total_steps // 100)
 
     # ---- batches -----------------------------------------------------------------------------------------------
-    def next_step(self) -> tuple[list[Batch], bool]:
+    def next_step(self, progress: float) -> tuple[list[Batch], bool]:
         """The step's micro-batches (this process's rows of each). The position moves past the step before it is
         trained, so a checkpoint taken after it resumes with the next one; an epoch's batches are redrawn from the
         generator state saved before its draw."""

@@ -63,19 +63,34 @@ class PretrainConfig(RunConfig):
         None, "what to train (default: what the data holds; mlm on sentence-pair data ignores the pair labels); "
               "mlm+sop trains BERT's sentence head or ALBERT's SOP head on sentence-order data",
         choices=("mlm+nsp", "mlm+sop", "mlm"))
+    lr: float | None = setting(None, "peak learning rate (default, see bert.pretraining.recipe: from random weights "
+                                     "1e-3 × 256 / hidden size, i.e. 1e-3 for mini; continuing a checkpoint 1e-4)",
+                               group=OPTIMISATION)
+    warmup_fraction: float | None = setting(
+        None, "warmup as a fraction of all steps (default: 0.02 from random weights, 0.01 continuing a checkpoint)",
+        group=OPTIMISATION, metavar="F")
+    bf16: bool | None = setting(
+        None, "bfloat16 autocast (default: on from random weights where the machine runs bfloat16 natively — "
+              "AVX512-BF16 or AMX, a GPU; off continuing a checkpoint)", group=OPTIMISATION)
     optimizer: str = setting("adamw", "the optimizer", group=OPTIMISATION, choices=OPTIMIZERS)
     eval_batches: int = setting(20, "batches per evaluation", group=RUN, metavar="N")
     whole_word_masking: bool = setting(False, "mask all pieces of a word together", group=MASKING)
-    mask_prob: float = setting(0.15, "fraction of tokens masked for training (held-out MLM is always measured at "
-                                     "0.15)", group=MASKING, metavar="P")
-    max_predictions_per_seq: int | None = setting(20, "cap on masked tokens per sequence (raise it with --mask-prob)",
-                                                  group=MASKING, metavar="N")
+    mask_prob: float | None = setting(
+        None, "fraction of tokens masked for training at the start (default: 0.3 from random weights, 0.15 "
+              "continuing a checkpoint; held-out MLM is always measured at 0.15)", group=MASKING, metavar="P")
+    final_mask_prob: float | None = setting(
+        None, "masking rate at the end, reached linearly from --mask-prob (default: 0.15 from random weights, as "
+              "Ankner et al. 2023; --mask-prob throughout when that is given or continuing a checkpoint)",
+        group=MASKING, metavar="P")
+    max_predictions_per_seq: int | None = setting(
+        None, "cap on masked tokens per sequence (default: what the highest masking rate needs, 20 of 128 tokens "
+              "at 0.15)", group=MASKING, metavar="N")
     log_every: int = setting(10, "steps per metrics.jsonl train line", group=RUN, metavar="N")
     threads: int | None = setting(None, "CPU threads per process (default: cores / processes)", group=RUN,
                                   metavar="N", free_on_resume=True)
     dropout: float | None = setting(
-        None, "hidden and attention dropout (default: the config's, 0.1; short runs learn faster with 0)",
-        group=OPTIMISATION, metavar="P")
+        None, "hidden and attention dropout (default: 0 from random weights — short runs learn faster without; "
+              "the checkpoint's continuing one)", group=OPTIMISATION, metavar="P")
     probe: list[str] | None = setting(
         None, "a sentence with the mask token whose top answers are printed and logged at every evaluation (repeat "
               "the flag for more; default: a few English ones, see bert.pretraining.probes)", group=RUN,
@@ -97,7 +112,8 @@ class PretrainConfig(RunConfig):
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.eval_batches >= 0, "--eval-batches must be >= 0"),
             (self.log_every > 0, "--log-every must be positive"),
-            (0.0 < self.mask_prob <= 1.0, "--mask-prob must be in (0, 1]"),
+            (self.mask_prob is None or 0.0 < self.mask_prob <= 1.0, "--mask-prob must be in (0, 1]"),
+            (self.final_mask_prob is None or 0.0 < self.final_mask_prob <= 1.0, "--final-mask-prob must be in (0, 1]"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
             (self.max_predictions_per_seq is None or self.max_predictions_per_seq > 0,
              "--max-predictions-per-seq must be positive"),
@@ -106,6 +122,13 @@ class PretrainConfig(RunConfig):
             if not ok:
                 raise BertError(message)
         super().validate()
+
+    def mask_rate(self, progress: float) -> float:
+        """The training masking rate at ``progress`` (0 → 1) through the run: ``mask_prob``, moving linearly to
+        ``final_mask_prob`` when one is set."""
+        if self.final_mask_prob is None:
+            return self.mask_prob
+        return self.mask_prob + (self.final_mask_prob - self.mask_prob) * min(max(progress, 0.0), 1.0)
 
     def model_changes(self) -> dict[str, Any] | None:
         """The fields of the model config that this run changes: ``model_overrides``, then ``dropout``."""

@@ -54,6 +54,7 @@ from bert.pretraining.evaluate import evaluate
 from bert.pretraining.init_from import InitCheckpoint
 from bert.pretraining.loss import STAT_NAMES, LossSums, masked_lm_logits, summarize
 from bert.pretraining.model_choice import build_model_config
+from bert.pretraining.recipe import CONTINUED, Recipe
 from bert.pretraining.student import StudentStart, check_student, load_teacher, weights_digest
 from bert.pretraining.task import PretrainingTask
 from bert.settings import setting
@@ -249,6 +250,10 @@ class DistillationTask(PretrainingTask):
             cfg.model_changes())
         check_student(student, teacher.checkpoint.config, cfg.alpha_cos)
         return start
+
+    def recipe(self) -> Recipe:
+        """A student learns from a teacher's answers, from its layers or not: continued pretraining's defaults."""
+        return CONTINUED
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "teacher_sha256": self.teacher_digest}

@@ -55,6 +55,7 @@ from bert.pretraining.model_choice import (
     training_objective,
 )
 from bert.pretraining.probes import answer_probes, probe_lines, probe_texts
+from bert.pretraining.recipe import CONTINUED, FROM_SCRATCH, Recipe, fill_in, recipe_note
 from bert.variants.auto import model_type_of
 
 
@@ -107,6 +108,7 @@ class PretrainingTask(Task):
             if not resuming:  # a resumed run continues from its own checkpoint, not from the initial weights
                 init_state = self.init.read_weights()
         self._check_out()
+        self.config = config = fill_in(config, self.recipe(), self._hidden_size(), world.native_bf16)
         self._make_collators()
         self.probes = probe_texts(config.probe, self.tokenizer)
         self.model = self._build_model(init_state)
@@ -130,6 +132,19 @@ class PretrainingTask(Task):
                                                             meta.get("special_token_ids", {}).values())
         self.left_plateau: tuple[int, int] | None = None  # (step, tokens) of the first evaluation past it
 
+    def recipe(self) -> Recipe:
+        """The defaults of the settings left unset (see :mod:`bert.pretraining.recipe`)."""
+        return FROM_SCRATCH if self.init is None else CONTINUED
+
+    def start_note(self) -> str:
+        return recipe_note(self.config, self.recipe())
+
+    def _hidden_size(self) -> int:
+        if self.init is not None:
+            return self.init.config.hidden_size
+        return build_model_config(self.config.config or "mini", len(self.tokenizer.get_vocab()),
+                                  self.tokenizer.pad_token_id, self.config.model_overrides).hidden_size
+
     def _check_out(self) -> None:
         if self.world.is_main:
             check_writable_directory(self.out, "run folder")
@@ -138,15 +153,19 @@ class PretrainingTask(Task):
 
     def _make_collators(self) -> None:
         cfg = self.config
+        highest = max(cfg.mask_prob, cfg.final_mask_prob)
+        # The MLM head scores a fixed block of rows per sequence (see bert.pretraining.loss): the cap, by default
+        # just what the highest masking rate needs (20 of 128 tokens at 0.15, as google-research/bert).
+        self.predictions_cap = cfg.max_predictions_per_seq or math.ceil(highest * self.seq_len)
         self.collator = MaskingCollator.from_tokenizer(
             self.tokenizer, seed=cfg.seed + 1, whole_word_masking=cfg.whole_word_masking,
-            mlm_probability=cfg.mask_prob, max_predictions_per_seq=cfg.max_predictions_per_seq)
+            mlm_probability=cfg.mask_prob, max_predictions_per_seq=self.predictions_cap)
         self.eval_collator = eval_collator(self.tokenizer, self.seq_len, cfg.whole_word_masking)
-        wanted = round(cfg.mask_prob * (self.seq_len - 3))
+        wanted = round(highest * (self.seq_len - 3))
         if cfg.max_predictions_per_seq is not None and cfg.max_predictions_per_seq < wanted:
             self.note(f"--max-predictions-per-seq {cfg.max_predictions_per_seq} caps the masking: a full "
                       f"{self.seq_len}-token sequence masks {cfg.max_predictions_per_seq} tokens, not the "
-                      f"{wanted} that --mask-prob {cfg.mask_prob} asks for")
+                      f"{wanted} that masking {highest:g} asks for")
 
     def _build_model(self, init_state: dict[str, torch.Tensor] | None) -> PreTrainedModel:
         """The model, seeded, with the initial weights loaded; MLM-only runs freeze the pooler and sentence head."""
@@ -183,8 +202,7 @@ class PretrainingTask(Task):
     def objective(self) -> nn.Module:
         """The module that turns a masked batch into loss sums (see :mod:`bert.pretraining.loss`)."""
         if not hasattr(self, "_objective"):
-            self._objective = PretrainingObjective(self.model, self.sentence_objective,
-                                                   self.config.max_predictions_per_seq)
+            self._objective = PretrainingObjective(self.model, self.sentence_objective, self.predictions_cap)
         return self._objective
 
     @property
@@ -193,10 +211,8 @@ class PretrainingTask(Task):
 
     def flops_per_token(self) -> float:
         """BERT's count (:func:`~bert.engine.flops.training_flops_per_token`), the MLM head on the rows it scores:
-        the masking's cap per sequence (a fixed block, see :mod:`bert.pretraining.loss`), else the masked share."""
-        cap = self.config.max_predictions_per_seq
-        share = cap / self.seq_len if cap is not None else self.config.mask_prob
-        return training_flops_per_token(self.model.config, self.seq_len, share)
+        the masking's cap per sequence (a fixed block, see :mod:`bert.pretraining.loss`)."""
+        return training_flops_per_token(self.model.config, self.seq_len, self.predictions_cap / self.seq_len)
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -204,7 +220,8 @@ class PretrainingTask(Task):
         return build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, head_lr_scale)
 
     # ---- batches -----------------------------------------------------------------------------------------------
-    def next_step(self) -> tuple[list[Batch], bool]:
+    def next_step(self, progress: float) -> tuple[list[Batch], bool]:
+        self.collator.mlm_probability = self.config.mask_rate(progress)  # constant unless --final-mask-prob
         indices = self.order.next_step()
         return [masked_rows(self.train_data, self.collator, chunk, self.world.rank, self.world.world_size)
                 for chunk in microbatches(indices, self.config.grad_accum)], False
@@ -218,6 +235,14 @@ class PretrainingTask(Task):
             return 0.0
         batches = min(self.config.eval_batches, math.ceil(len(self.eval_data) / self.config.batch_size))
         return batches * pass_seconds / 3  # a forward pass is about a third of forward + backward
+
+    def position(self) -> dict[str, Any]:
+        """Input tokens read so far (padding included, all processes), and the masking rate of the last step when
+        it moves (``final_mask_prob``)."""
+        steps_per_epoch = self.order.num_examples // self.per_step
+        steps = self.order.epoch * steps_per_epoch + self.order.index // self.per_step
+        moving = {"mask_prob": self.collator.mlm_probability} if self.config.final_mask_prob is not None else {}
+        return {"tokens": self.tokens_seen(steps), **moving}
 
     def data_state(self) -> dict[str, Any]:
         return {"epoch": self.order.epoch, "index": self.order.index,

@@ -20,7 +20,7 @@ from bert.pretrained import PreTrainedModel
 from bert.tokenizer.fast import FastTokenizer
 from bert.tokenizer.files import TOKENIZER_CONFIG_FILE
 from bert.tokenizer.wordpiece import BertTokenizer
-from bert.variants import albert, distilbert, roberta
+from bert.variants import albert, distilbert, megatron_bert, roberta
 from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer
 
 # head → the suffix of its class name (BertForMaskedLM, RobertaForMaskedLM, ...).
@@ -41,9 +41,11 @@ NO_NEXT_SENTENCE = {
               "which is not next-sentence prediction",
 }
 MODULES: dict[str, tuple[ModuleType, ...]] = {
-    "bert": (model, heads), "roberta": (roberta,), "albert": (albert,), "distilbert": (distilbert,)}
+    "bert": (model, heads), "roberta": (roberta,), "albert": (albert,), "distilbert": (distilbert,),
+    "megatron-bert": (megatron_bert,)}
 TOKENIZERS: dict[str, type[FastTokenizer]] = {
-    "bert": BertTokenizer, "roberta": RobertaTokenizer, "albert": AlbertTokenizer, "distilbert": DistilBertTokenizer}
+    "bert": BertTokenizer, "roberta": RobertaTokenizer, "albert": AlbertTokenizer, "distilbert": DistilBertTokenizer,
+    "megatron-bert": BertTokenizer}
 
 # config.json of the published checkpoints (the fields that differ from each config class's defaults), so that
 # `bert info --config NAME` needs no download.

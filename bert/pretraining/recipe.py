@@ -1,0 +1,70 @@
+"""What ``bert pretrain`` does with the settings left unset: two recipes, chosen by where the weights come from.
+
+**From random weights** — chosen by measurement (``scripts/bench_from_scratch.py``; the runs and their figures:
+docs/experiments/2026-12-07-bert-learns-from-scratch.md). A small BERT first learns only how frequent each word is
+(the frequent-word plateau, see :mod:`bert.data.plateau`) and leaves it when attention starts to use the context;
+everything here makes that come with fewer tokens:
+
+* learning rate ``1e-3 × 256 / hidden_size`` (mini 1e-3, tiny 2e-3, small 5e-4, base 3.3e-4): the largest that
+  trains post-LN BERT stably at batch 32 (2e-3 on mini stalls it), scaled down as the layers widen;
+* warmup 2% of the steps: long enough for Adam's second moments, short enough not to waste the run;
+* dropout 0: a run of minutes on a small corpus is nowhere near overfitting, and dropout slows early learning;
+* masking 30% of the tokens at first, falling linearly to 15% at the end (Ankner et al. 2023): twice the predictions
+  per token seen while the model is far from its target, then the rate it is evaluated and used at;
+* bfloat16 autocast where the machine runs it natively (AVX512-BF16 or AMX on a CPU, a GPU): the same learning per
+  token, more tokens per second.
+
+**Continuing a checkpoint** (``--init-from``, and distillation): the weights already know the language, so the
+recipe leaves them nearly alone: learning rate 1e-4, warmup 1%, the checkpoint's dropout, 15% masking, float32.
+
+Every value is only a default: a flag given on the command line (or a field set in :class:`PretrainConfig`) wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from bert.pretraining.config import PretrainConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The defaults of the settings a pretraining run leaves unset (None)."""
+
+    name: str
+    lr: float  # peak learning rate; with lr_scales_with_width, for hidden size 256 (× 256 / hidden_size)
+    lr_scales_with_width: bool
+    warmup_fraction: float
+    dropout: float | None  # None: the model config's (a checkpoint's own)
+    mask_prob: float
+    final_mask_prob: float
+    bf16: bool  # where bfloat16 is native
+
+    def peak_lr(self, hidden_size: int) -> float:
+        return self.lr * 256 / hidden_size if self.lr_scales_with_width else self.lr
+
+
+FROM_SCRATCH = Recipe("from random weights", lr=1e-3, lr_scales_with_width=True, warmup_fraction=0.02, dropout=0.0,
+                      mask_prob=0.3, final_mask_prob=0.15, bf16=True)
+CONTINUED = Recipe("continuing a checkpoint", lr=1e-4, lr_scales_with_width=False, warmup_fraction=0.01,
+                   dropout=None, mask_prob=0.15, final_mask_prob=0.15, bf16=False)
+
+
+def fill_in(config: PretrainConfig, recipe: Recipe, hidden_size: int, native_bf16: bool) -> PretrainConfig:
+    """``config`` with each unset setting taken from ``recipe``."""
+    values = {"lr": recipe.peak_lr(hidden_size), "warmup_fraction": recipe.warmup_fraction, "dropout": recipe.dropout,
+              "mask_prob": recipe.mask_prob, "bf16": recipe.bf16 and native_bf16}
+    filled = {name: value for name, value in values.items() if getattr(config, name) is None}
+    if config.final_mask_prob is None:  # a given --mask-prob alone means that rate throughout
+        filled["final_mask_prob"] = recipe.final_mask_prob if config.mask_prob is None else config.mask_prob
+    return dataclasses.replace(config, **filled)
+
+
+def recipe_note(config: PretrainConfig, recipe: Recipe) -> str:
+    """One line: the recipe and the values the run trains with."""
+    masking = (f"{config.mask_prob:g}" if config.final_mask_prob == config.mask_prob
+               else f"{config.mask_prob:g} → {config.final_mask_prob:g}")
+    dropout = "the config's" if config.dropout is None else f"{config.dropout:g}"
+    return (f"recipe {recipe.name}: lr {config.lr:g}, warmup {config.warmup_fraction:g} of the steps, dropout "
+            f"{dropout}, masking {masking}, {'bfloat16' if config.bf16 else 'float32'} (flags given win)")
