@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -123,8 +124,8 @@ class Engine:
         # With a time budget and no --max-steps the schedule's end follows the clock (see the module docstring).
         self.replanning = self.cfg.time_budget is not None and self.cfg.max_steps is None
         self.metrics = MetricsLog(self.out / "metrics.jsonl") if world.is_main else None
-        self.flops_per_token, self.peak = task.flops_per_token(), None
-        if self.flops_per_token is not None and world.is_main and world.device.type == "cpu":
+        self.peak = None
+        if task.flops_per_token() is not None and world.is_main and world.device.type == "cpu":
             self.peak = matmul_peak(torch.bfloat16 if self.cfg.bf16 else torch.float32)  # once, on the run's threads
         self.rng_to_restore: dict[str, Any] | None = None
         self.resumed_from = self._resume() if self.cfg.resume else None
@@ -264,8 +265,8 @@ class Engine:
             tokens_per_second = float(self.window[-1]) / max(self.window_seconds, 1e-9)
             line = {"kind": "train", "step": self.step, **self.task.position(), **self.task.summarize(self.window[:-1]),
                     "lr": lr, "tokens_per_second": tokens_per_second, "elapsed": self.elapsed}
-            if self.flops_per_token is not None:
-                line["model_flops_per_second"] = tokens_per_second * self.flops_per_token
+            if (flops_per_token := self.task.flops_per_token()) is not None:  # the last step's count
+                line["model_flops_per_second"] = tokens_per_second * flops_per_token
                 if self.peak is not None:  # the share of the matmul peak, as a fraction
                     line["flop_share"] = line["model_flops_per_second"] / self.peak
             self.metrics.write(line)
@@ -316,13 +317,14 @@ class Engine:
         """The run's median model FLOP/s and their share of the matmul peak (the train lines' medians)."""
         if self.metrics is None or self.peak is None:
             return
-        shares = sorted(e["flop_share"] for e in self.metrics.events if "flop_share" in e)
-        if shares:
-            median = shares[len(shares) // 2]
-            self.task.note(f"model FLOP/s {median * self.peak / 1e9:,.0f} G ({self.flops_per_token / 1e6:.1f} MFLOP a "
+        lines = [e for e in self.metrics.events if "flop_share" in e]
+        if lines:
+            median = statistics.median(e["flop_share"] for e in lines)
+            per_token = statistics.median(e["model_flops_per_second"] / e["tokens_per_second"] for e in lines)
+            self.task.note(f"model FLOP/s {median * self.peak / 1e9:,.0f} G ({per_token / 1e6:.1f} MFLOP a "
                            f"token), {median:.0%} of this machine's matmul peak in "
                            f"{'bfloat16' if self.cfg.bf16 else 'float32'} on {torch.get_num_threads()} thread(s), "
-                           f"{self.peak / 1e9:,.0f} G (median of {len(shares)} train lines)")
+                           f"{self.peak / 1e9:,.0f} G (median of {len(lines)} train lines)")
 
     def _out_of_patience(self) -> bool:
         return self.cfg.patience is not None and self.evals_since_best >= self.cfg.patience

@@ -43,7 +43,7 @@ from bert.plotting import Panel, Series
 from bert.pretrained import PreTrainedModel
 from bert.pretraining.batches import DataOrder, masked_rows, microbatches
 from bert.pretraining.config import PretrainConfig
-from bert.pretraining.evaluate import eval_collator, evaluate
+from bert.pretraining.evaluate import EVAL_MLM_PROBABILITY, eval_collator, evaluate
 from bert.pretraining.init_from import InitCheckpoint, fresh_heads_note
 from bert.pretraining.loss import SENTENCE_OBJECTIVES, STAT_NAMES, PretrainingObjective, pretraining_heads, summarize
 from bert.pretraining.model_choice import (
@@ -154,9 +154,7 @@ class PretrainingTask(Task):
     def _make_collators(self) -> None:
         cfg = self.config
         highest = max(cfg.mask_prob, cfg.final_mask_prob)
-        # The MLM head scores a fixed block of rows per sequence (see bert.pretraining.loss): the cap, by default
-        # just what the highest masking rate needs (20 of 128 tokens at 0.15, as google-research/bert).
-        self.predictions_cap = cfg.max_predictions_per_seq or math.ceil(highest * self.seq_len)
+        self.predictions_cap = self._cap(cfg.mask_prob)
         self.collator = MaskingCollator.from_tokenizer(
             self.tokenizer, seed=cfg.seed + 1, whole_word_masking=cfg.whole_word_masking,
             mlm_probability=cfg.mask_prob, max_predictions_per_seq=self.predictions_cap)
@@ -220,8 +218,19 @@ class PretrainingTask(Task):
         return build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, head_lr_scale)
 
     # ---- batches -----------------------------------------------------------------------------------------------
+    def _cap(self, rate: float) -> int:
+        """Masked tokens per sequence at most: ``max_predictions_per_seq``, or by default just what ``rate`` needs
+        (20 of 128 tokens at 0.15, as google-research/bert), and never fewer than the evaluation's 0.15 needs. The
+        MLM head scores that many rows per sequence, a fixed block (see :mod:`bert.pretraining.loss`)."""
+        if self.config.max_predictions_per_seq is not None:
+            return self.config.max_predictions_per_seq
+        return math.ceil(max(rate, EVAL_MLM_PROBABILITY) * self.seq_len)
+
     def next_step(self, progress: float) -> tuple[list[Batch], bool]:
-        self.collator.mlm_probability = self.config.mask_rate(progress)  # constant unless --final-mask-prob
+        rate = self.config.mask_rate(progress)  # constant unless the masking rate moves (--final-mask-prob)
+        # the MLM head's rows follow the rate: a 30% → 15% schedule scores 39 → 20 rows of a 128-token sequence
+        self.predictions_cap = self.objective().predictions_per_example = self._cap(rate)
+        self.collator.mlm_probability, self.collator.max_predictions_per_seq = rate, self.predictions_cap
         indices = self.order.next_step()
         return [masked_rows(self.train_data, self.collator, chunk, self.world.rank, self.world.world_size)
                 for chunk in microbatches(indices, self.config.grad_accum)], False
@@ -237,12 +246,10 @@ class PretrainingTask(Task):
         return batches * pass_seconds / 3  # a forward pass is about a third of forward + backward
 
     def position(self) -> dict[str, Any]:
-        """Input tokens read so far (padding included, all processes), and the masking rate of the last step when
-        it moves (``final_mask_prob``)."""
+        """Input tokens read so far (padding included, all processes) and the last step's masking rate."""
         steps_per_epoch = self.order.num_examples // self.per_step
         steps = self.order.epoch * steps_per_epoch + self.order.index // self.per_step
-        moving = {"mask_prob": self.collator.mlm_probability} if self.config.final_mask_prob is not None else {}
-        return {"tokens": self.tokens_seen(steps), **moving}
+        return {"tokens": self.tokens_seen(steps), "mask_prob": self.collator.mlm_probability}
 
     def data_state(self) -> dict[str, Any]:
         return {"epoch": self.order.epoch, "index": self.order.index,
