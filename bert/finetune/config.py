@@ -23,7 +23,8 @@ class FinetuneConfig(RunConfig):
                               "already; pretraining's is higher)", group=OPTIMISATION)
     warmup_fraction: float = setting(
         0.1, "warmup as a fraction of the optimizer steps (0.1, BERT's fine-tuning recipe for short runs; "
-             "pretraining's long runs warm up for 0.01 to 0.02)", group=OPTIMISATION, metavar="F", aliases=("--warmup",))
+             "pretraining's long runs warm up for 0.01 to 0.02)", group=OPTIMISATION, metavar="F",
+        aliases=("--warmup",))
     seed: int = setting(42, "seed of the head's weights, the data order and dropout (42, not pretraining's 0: the "
                             "seed the published fine-tuning figures were measured with)", group=OPTIMISATION,
                         metavar="N")
