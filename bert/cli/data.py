@@ -5,20 +5,28 @@ arguments name the files."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bert.data.config import PrepareConfig, TokenizerTrainingConfig
 from bert.settings import add_arguments, from_arguments
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
-    from bert.data.tokenizer_training import train_tokenizer
+    from bert.data.advice import vocabulary_advice
+    from bert.data.tokenizer_training import count_tokens, train_tokenizer
 
     config = from_arguments(TokenizerTrainingConfig, args)
     tokenizer = train_tokenizer(args.files, args.vocab_size, args.out, config)
     print(f"wrote a {tokenizer.vocab_size}-token {'cased' if config.cased else 'uncased'} vocabulary to {args.out}")
+    tokens = count_tokens(args.files, tokenizer, config.format)
+    if tokens is not None:
+        print(f"the corpus is {tokens:,} pieces of it, {tokens / tokenizer.vocab_size:.0f} per vocabulary entry")
+        if (advice := vocabulary_advice(tokens, tokenizer.vocab_size)) is not None:
+            print(f"note: {advice}", file=sys.stderr)
 
 
 def _prepare(args: argparse.Namespace) -> None:
+    from bert.data.advice import vocabulary_advice
     from bert.data.prepare import prepare_pretraining_data
 
     meta = prepare_pretraining_data(args.files, args.tokenizer, args.out, from_arguments(PrepareConfig, args),
@@ -28,6 +36,9 @@ def _prepare(args: argparse.Namespace) -> None:
         balance = f", {info[f'{label[0]}_fraction']:.1%} {label[1]}" if info["examples"] and label else ""
         print(f"{split}: {info['examples']} examples from {info['documents']} documents{balance}")
     print(f"wrote {args.out}")
+    advice = vocabulary_advice(meta["corpus"]["tokens"], meta["vocab_size"])
+    if advice is not None:
+        print(f"note: {advice}", file=sys.stderr)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

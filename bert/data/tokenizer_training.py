@@ -103,3 +103,18 @@ def train_tokenizer(files: Sequence[str | os.PathLike], vocab_size: int, out_dir
     tokenizer = BertTokenizer(backend, do_lower_case=lowercase, source="trained tokenizer")
     tokenizer.save_pretrained(out)
     return BertTokenizer.from_pretrained(out)
+
+
+COUNT_LIMIT_BYTES = 256 << 20  # corpora up to this size are counted for bert train-tokenizer's advice
+
+
+def count_tokens(files: Sequence[str | os.PathLike], tokenizer: BertTokenizer, format: str = "plain") -> int | None:
+    """How many pieces ``tokenizer`` cuts the text of ``files`` into (no special tokens); None for corpora over
+    :data:`COUNT_LIMIT_BYTES`, where the count would take minutes and a vocabulary's size rarely needs advice."""
+    paths = check_input_files(files)
+    if sum(p.stat().st_size for p in paths) > COUNT_LIMIT_BYTES:
+        return None
+    total = 0
+    for batch in _batches(iter_documents(paths, format, sentence_split=False, part_chars=4 << 20)):
+        total += sum(len(ids) for ids in tokenizer(batch, add_special_tokens=False)["input_ids"])
+    return total
