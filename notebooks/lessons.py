@@ -1,4 +1,4 @@
-"""Helpers the lessons share: where the public data sets are, and the diagrams (drawn by code, so they stay true).
+"""Helpers the lessons share: where the public data sets and the experiments' run logs are, and the diagrams (drawn by code, so they stay true).
 
 A notebook imports this module from its own folder (Jupyter starts the kernel in notebooks/, which is on sys.path);
 the tests put notebooks/ on PYTHONPATH. Nothing here downloads anything.
@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+EXPERIMENTS = HERE.parent / "docs" / "experiments"  # the dated experiment pages and the runs' logs kept beside them
 DATA_ENV = "BERT_LESSON_DATA"  # a folder holding sst2/, wikitext-2/, books/, ner-wnut17/, squad-v1.1/
 
 

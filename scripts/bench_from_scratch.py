@@ -12,7 +12,8 @@ weights for the same number of tokens (``--max-steps`` = tokens / (batch × 128)
 there), evaluating on the whole validation split (masked at 15%, the same masks every time) every 1M tokens. A recipe
 is the flags it adds to ``bert pretrain --data D --config mini --out R`` (``default`` adds none: what README's
 command trains). Each run is a ``bert pretrain`` process with its own folder under ``--out``; run the script again to
-continue unfinished ones (``--resume``) and skip finished ones.
+continue unfinished ones (``--resume``) and skip finished ones. ``--stop-at`` stops each run part-way through its
+schedule (a comparison at equal tokens that a later, larger ``--stop-at`` continues).
 
 Reported per run (table on stdout, ``--out/results.json``, ``--out/accuracy.png``): held-out MLM accuracy at 5M, 10M,
 20M and 40M tokens; the tokens and minutes until it first reaches 0.20 (past the frequent-word plateau of about 0.15
@@ -25,9 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,8 @@ WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2"
 EXIT = 0.20  # held-out accuracy that is clearly past the plateau (≈ 0.15 on WikiText-2 with 8k pieces)
 MARKS = (5e6, 10e6, 20e6, 40e6)
 SEQ = 128
+EVAL_EVERY_TOKENS = 1e6
+POLL_SECONDS = 5.0  # how often a run's metrics.jsonl is read for --stop-at
 # recipe → (flags added to `bert pretrain`, which data it reads). "default" is README's command; every other recipe
 # changes one thing of it.
 RECIPES: dict[str, tuple[list[str], str]] = {
@@ -90,20 +95,35 @@ def flag_value(flags: list[str], name: str, default: str) -> str:
     return flags[flags.index(name) + 1] if name in flags else default
 
 
-def train(name: str, data: Path, out: Path, tokens: float, threads: int) -> Path:
+def tokens_evaluated(run: Path) -> int:
+    """The tokens seen at the run's last evaluation so far (0 before the first)."""
+    if not (run / "metrics.jsonl").is_file():
+        return 0
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return max((e.get("tokens", 0) for e in events if e["kind"] == "eval"), default=0)
+
+
+def train(name: str, data: Path, out: Path, tokens: float, threads: int, stop_at: float) -> Path:
+    """Train (or continue) one recipe: its schedule ends at ``tokens``; the run is stopped (Ctrl-C: a checkpoint
+    to resume from) after the first evaluation at or past ``stop_at``."""
     flags, _ = RECIPES[name]
     run = out / name
-    if (run / "final" / "config.json").is_file():
+    if (run / "final" / "config.json").is_file() or tokens_evaluated(run) >= stop_at:
         return run
     batch = int(flag_value(flags, "--batch-size", "32"))
-    steps, every = int(tokens // (batch * SEQ)), max(1, int(1e6 // (batch * SEQ)))
+    steps, every = int(tokens // (batch * SEQ)), max(1, int(EVAL_EVERY_TOKENS // (batch * SEQ)))
     eval_examples = len(np.load(data / "eval" / "input_ids.npy", mmap_mode="r"))
     command = ["pretrain", "--data", str(data), "--out", str(run), *(["--config", "mini"] * ("--config" not in flags)),
                *flags, "--max-steps", str(steps), "--eval-every", str(every), "--eval-batches",
                str(-(-eval_examples // batch)), "--save-every", str(every * 5), "--keep-last", "1", "--threads",
                str(threads), "--no-progress", *(["--resume"] if (run / "checkpoints").is_dir() else [])]
     with open(out / f"{name}.log", "a", encoding="utf-8") as log:
-        subprocess.run([sys.executable, "-m", "bert", *command], check=True, stdout=log, stderr=log)
+        process = subprocess.Popen([sys.executable, "-m", "bert", *command], stdout=log, stderr=log)
+        while process.poll() is None:
+            time.sleep(POLL_SECONDS)
+            if stop_at < tokens and tokens_evaluated(run) >= stop_at:
+                process.send_signal(signal.SIGINT)  # finish the step, save a checkpoint, stop
+                process.wait()
     return run
 
 
@@ -172,7 +192,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "from-scratch")
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
-    parser.add_argument("--tokens", type=float, default=20e6, help="tokens each recipe trains on")
+    parser.add_argument("--tokens", type=float, default=20e6, help="tokens each recipe's schedule runs for")
+    parser.add_argument("--stop-at", type=float, help="stop each run after the first evaluation past this many "
+                                                      "tokens (default: --tokens); run again with more to continue")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--vocab-size", type=int, default=8192)
     parser.add_argument("--report", nargs="+", metavar="LABEL=RUN_DIR", help="only report these runs")
@@ -193,7 +215,8 @@ def main() -> None:
         data = prepare(args.out, args.vocab_size)
         rows = []
         for name in args.recipes.split(","):
-            run = train(name, data[RECIPES[name][1]], args.out, args.tokens, args.threads)
+            run = train(name, data[RECIPES[name][1]], args.out, args.tokens, args.threads,
+                        args.stop_at or args.tokens)
             rows.append(summarize(name, run))
         (args.out / "results.json").write_text(json.dumps({"cpu_flags": cpu_flags(), "rows": rows}, indent=1))
         plot(rows, args.out / "accuracy.png")
