@@ -3,7 +3,7 @@ one-change ablations, on WikiText-2.
 
     python scripts/bench_from_scratch.py --out runs/fs                    # every recipe, 20M tokens each
     python scripts/bench_from_scratch.py --out runs/fs --recipes default,post-ln --tokens 6e6
-    python scripts/bench_from_scratch.py --report "label=RUN_DIR" ...    # the table of runs made otherwise
+    python scripts/bench_from_scratch.py --report "label=RUN_DIR" ... --out DIR  # runs made otherwise
                                       # (RUN_DIR@32: a run logged before lines said their tokens, batch 32)
 
 It trains WikiText-2's train split into an 8,192-piece WordPiece vocabulary and prepares it twice (MLM-only
@@ -205,6 +205,7 @@ def main() -> None:
             label, _, rest = spec.partition("=")
             run, _, batch = rest.partition("@")
             rows.append(summarize(label, Path(run), int(batch) if batch else None))
+        args.out.mkdir(parents=True, exist_ok=True)
     else:
         unknown = [r for r in args.recipes.split(",") if r not in RECIPES]
         if unknown:
@@ -218,8 +219,8 @@ def main() -> None:
             run = train(name, data[RECIPES[name][1]], args.out, args.tokens, args.threads,
                         args.stop_at or args.tokens)
             rows.append(summarize(name, run))
-        (args.out / "results.json").write_text(json.dumps({"cpu_flags": cpu_flags(), "rows": rows}, indent=1))
-        plot(rows, args.out / "accuracy.png")
+    (args.out / "results.json").write_text(json.dumps({"cpu_flags": cpu_flags(), "rows": rows}, indent=1))
+    plot(rows, args.out / "accuracy.png")
     print(f"CPU flags: {cpu_flags()}" + ("" if args.report else f"; threads per run: {args.threads}"))
     print(table(rows))
 
