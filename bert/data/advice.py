@@ -31,6 +31,6 @@ def vocabulary_advice(tokens: int, vocab_size: int) -> str | None:
     if per_piece >= TOKENS_PER_PIECE / 2:
         return None
     return (f"{tokens:,} tokens of text for {vocab_size:,} pieces is {per_piece:.0f} per piece; to pretrain from "
-            f"random weights, a vocabulary trained on this corpus with about {TOKENS_PER_PIECE} tokens per piece trains "
-            f"faster for the same accuracy (WikiText-2: 8,192 pieces): bert train-tokenizer FILES --vocab-size "
+            f"random weights, a vocabulary trained on this corpus with about {TOKENS_PER_PIECE} tokens per piece "
+            f"trains faster for the same accuracy (WikiText-2: 8,192 pieces): bert train-tokenizer FILES --vocab-size "
             f"{suggested_vocab_size(tokens)}. (To continue pretraining a checkpoint, keep its vocabulary.)")
