@@ -1,4 +1,5 @@
-"""Helpers the lessons share: where the public data sets and the experiments' run logs are, and the diagrams (drawn by code, so they stay true).
+"""Helpers the lessons share: where the public data sets and the experiments' run logs are, and the diagrams (drawn
+by code, so they stay true).
 
 A notebook imports this module from its own folder (Jupyter starts the kernel in notebooks/, which is on sys.path);
 the tests put notebooks/ on PYTHONPATH. Nothing here downloads anything.
