@@ -42,6 +42,7 @@ from __future__ import annotations
 import sys
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -260,6 +261,19 @@ def to_onednn(model: nn.Module) -> nn.Module:
         replace_encoder_linears(model, OneDnnLinear)
         fuse_gelu(model)
     return model.eval()
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_flags() -> str:
+    """The CPU flags that decide the matmul kernels and speeds (of :data:`CPU_FLAGS`, as Linux's /proc/cpuinfo
+    lists them), for every figure a benchmark prints; "unknown" where there is no /proc/cpuinfo."""
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    return " ".join(flag for flag in CPU_FLAGS if flag in words) or "none of avx2/avx512/amx"
 
 
 def native_bf16() -> bool:

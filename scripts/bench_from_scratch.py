@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from bert.precision import cpu_flags
+
 ROOT = Path(__file__).resolve().parent.parent
 WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2"
 EXIT = 0.20  # held-out accuracy that is clearly past the plateau (≈ 0.15 on WikiText-2 with 8k pieces)
@@ -62,15 +64,6 @@ RECIPES: dict[str, tuple[list[str], str]] = {
     "tiny": (["--config", "tiny"], "mlm"),
     "small": (["--config", "small"], "mlm"),
 }
-
-
-def cpu_flags() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
-    return " ".join(flag for flag in wanted if f" {flag}" in flags) or "none of avx2/avx512/amx"
 
 
 def bert(*args: str) -> None:

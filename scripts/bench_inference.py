@@ -36,19 +36,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bert.precision import cpu_flags
+
 ROOT = Path(__file__).resolve().parent.parent
 WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2" / "wiki.valid.tokens"
 Batch = dict[str, torch.Tensor]
 Run = Callable[[Batch], np.ndarray]  # a batch → last_hidden_state [B, T, H] as float32 numpy
-
-
-def cpu_flags() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
-    return " ".join(flag for flag in wanted if f" {flag}" in flags) or "none of avx2/avx512/amx"
 
 
 def batches(tokenizer, generator: torch.Generator) -> dict[str, Batch]:

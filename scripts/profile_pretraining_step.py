@@ -22,6 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 from bert.engine.distributed import World
 from bert.engine.flops import matmul_peak
 from bert.engine.loop import Engine
+from bert.precision import cpu_flags
 from bert.pretraining import PretrainConfig
 from bert.pretraining.task import PretrainingTask
 
@@ -75,7 +76,8 @@ def main() -> None:
     peak = matmul_peak(torch.bfloat16 if bf16 else torch.float32)
     print(f"{args.config}, batch {args.batch_size} × {engine.task.seq_len}, {'bfloat16' if bf16 else 'float32'}, "
           f"{args.threads} thread(s): {wall * 1e3:.0f} ms a step ({tokens / wall:,.0f} tokens/s), model FLOP/s "
-          f"{flops / 1e9:.0f} G = {flops / peak:.0%} of the measured matmul peak {peak / 1e9:.0f} G")
+          f"{flops / 1e9:.0f} G = {flops / peak:.0%} of the measured matmul peak {peak / 1e9:.0f} G; CPU flags: "
+          f"{cpu_flags()}, torch {torch.__version__}")
     print(f"{'category':<22} {'ms/step':>8} {'share':>6}   (operator self time under the profiler: "
           f"{profiled * 1e3:.0f} ms of {wall * 1e3:.0f})")
     for label, seconds in sorted(totals.items(), key=lambda item: -item[1]):

@@ -12,24 +12,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def cpu_flags() -> list[str]:
-    """The CPU flags that decide the speed and the kernels of the precision tests (Linux's /proc/cpuinfo)."""
-    try:
-        words = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return []
-    return sorted({w for w in words if w in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
-                                                "amx_int8", "amx_tile")})
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Which kernels the bfloat16 and int8 claims were proven on: every run's summary says (``-q`` included)."""
     import torch
 
-    from bert.precision import native_bf16
+    from bert.precision import cpu_flags, native_bf16
 
     kind = "native (oneDNN's AVX512-BF16 / AMX kernels)" if native_bf16() else "emulated (no bfloat16 instructions)"
-    terminalreporter.write_line(f"bfloat16 here: {kind}; CPU flags: {' '.join(cpu_flags()) or 'unknown'}; "
+    terminalreporter.write_line(f"bfloat16 here: {kind}; CPU flags: {cpu_flags()}; "
                                 f"torch {torch.__version__}")
 
 
