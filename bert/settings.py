@@ -120,6 +120,13 @@ def fixed_on_resume(config: Any, paths: Sequence[str] = ()) -> dict[str, Any]:
     return settings
 
 
+def settings_dict(config: Any) -> dict[str, Any]:
+    """A config's fields as JSON values (paths as strings): what ``RUN/settings.json`` holds, and what
+    ``--args-file`` reads back."""
+    return {name: str(value) if isinstance(value, Path) else value
+            for name, value in dataclasses.asdict(config).items()}
+
+
 def free_on_resume(config_class: type) -> frozenset[str]:
     """The fields of ``config_class`` a resumed run may change."""
     return frozenset(f.name for f in dataclasses.fields(config_class) if f.metadata.get("free_on_resume"))

@@ -27,17 +27,18 @@ from bert.finetune import FinetuneConfig
 from bert.pretraining import DistillConfig, PretrainConfig
 from bert.settings import flag, free_on_resume, from_arguments, value_type
 
-# (command, config class, the required arguments, the config those alone give, flags that are no config field)
+# (command, config class, the required arguments, the config those alone give, flags that are no config field:
+# --args-file on every training command, which reads settings from a file, see bert.cli.args_file)
 TASK_FLAGS = {"classify": {"text_column", "text_columns", "label_column"},
               "ner": set(),
               "qa": {"doc_stride", "max_query_len", "no_max_context", "train_articles", "eval_articles"}}
 COMMANDS = [
-    (("pretrain",), PretrainConfig, ["--data", "d", "--out", "o"], PretrainConfig(data="d", out="o"), set()),
+    (("pretrain",), PretrainConfig, ["--data", "d", "--out", "o"], PretrainConfig(data="d", out="o"), {"args_file"}),
     (("distill",), DistillConfig, ["--data", "d", "--out", "o", "--teacher", "t"],
-     DistillConfig(data="d", out="o", teacher="t"), set()),
+     DistillConfig(data="d", out="o", teacher="t"), {"args_file"}),
     *[(("finetune", task), FinetuneConfig, ["--model", "m", "--train", "f", "--out", "o"],
        FinetuneConfig(max_seq_len=384) if task == "qa" else FinetuneConfig(),  # help: "default 128; 384 for qa"
-       {"model", "train", "eval", "out", *TASK_FLAGS[task]}) for task in TASK_FLAGS],
+       {"model", "train", "eval", "out", "args_file", *TASK_FLAGS[task]}) for task in TASK_FLAGS],
     (("prepare",), PrepareConfig, ["f.txt", "--tokenizer", "t", "--out", "o"], PrepareConfig(),
      {"tokenizer", "out", "overwrite", "quiet"}),
     (("train-tokenizer",), TokenizerTrainingConfig, ["f.txt", "--vocab-size", "100", "--out", "o"],

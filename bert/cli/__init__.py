@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bert.cli.args_file import expand_args_file
 from bert.errors import BertError
 
 SCREEN_LINES = 50  # the most lines a --help may print (at 80 columns or more)
@@ -99,6 +100,12 @@ def one_line_warnings(command: str) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = expand_args_file(parser, argv)
+    except BertError as error:
+        print(f"bert {argv[0] if argv else ''}: error: {error}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     try:
         with one_line_warnings(args.command):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from bert.cli.args_file import ARGS_FILE, ARGS_FILE_HELP
 from bert.pretraining.distill import DistillConfig
 from bert.settings import add_arguments, from_arguments
 
@@ -33,4 +34,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(each loss term; held-out MLM of student and teacher), RUN/curves.png, RUN/checkpoints/, "
                     "--resume, Ctrl-C, torchrun; RUN/final/ is the student (model + tokenizer).")
     add_arguments(p, DistillConfig, exclude=("patience",))  # no best model to be patient for
+    p.add_argument(ARGS_FILE, metavar="FILE", help=ARGS_FILE_HELP)
     p.set_defaults(func=_run)

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 
+from bert.cli.args_file import ARGS_FILE, ARGS_FILE_HELP
 from bert.cli.inference import precision_options
 from bert.errors import BertError
 from bert.finetune.config import FinetuneConfig
@@ -116,6 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--out", required=True, metavar="DIR", help="folder for the fine-tuned model and metrics")
         add_arguments(p, FinetuneConfig, defaults={"max_seq_len": 384} if task == "qa" else None)
         _task_options(p, task, training=True)
+        p.add_argument(ARGS_FILE, metavar="FILE", help=ARGS_FILE_HELP)
         p.set_defaults(func=_run_finetune)
 
     predict = subparsers.add_parser(

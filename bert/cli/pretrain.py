@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from bert.cli.args_file import ARGS_FILE, ARGS_FILE_HELP
 from bert.pretraining.config import PretrainConfig
 from bert.settings import add_arguments, from_arguments
 
@@ -26,4 +27,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "RUN/curves.png, RUN/checkpoints/step-NNNNNNN/ and, at the end, RUN/final/ (model + tokenizer). "
                     "Multi-process: torchrun --nproc_per_node N -m bert pretrain ...")
     add_arguments(p, PretrainConfig, exclude=("patience",))  # no best model to be patient for
+    p.add_argument(ARGS_FILE, metavar="FILE", help=ARGS_FILE_HELP)
     p.set_defaults(func=_run)

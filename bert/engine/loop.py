@@ -26,6 +26,7 @@ processes stop at the same step.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import statistics
 import sys
@@ -37,7 +38,7 @@ from typing import Any, TypeVar
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from bert.atomic import copy_file_atomically
+from bert.atomic import copy_file_atomically, write_text_atomically
 from bert.compile import compile_for_training
 from bert.engine.checkpointing import (
     TrainingState,
@@ -59,7 +60,9 @@ from bert.engine.schedule import WarmupLinearSchedule, estimate_total_steps
 from bert.engine.task import Outcome, Task
 from bert.errors import BertError
 from bert.plotting import plot_curves
+from bert.settings import settings_dict
 
+SETTINGS_FILE = "settings.json"  # in the run folder: every setting of the run, readable, rewritten at each start
 PROBE_PASSES = 3  # forward+backward passes timed to size the schedule to --time-budget (the fastest counts)
 BEST_FILE = "best.safetensors"  # in a checkpoint: the best model so far (a copy of OUT/model.safetensors)
 
@@ -124,6 +127,8 @@ class Engine:
         # With a time budget and no --max-steps the schedule's end follows the clock (see the module docstring).
         self.replanning = self.cfg.time_budget is not None and self.cfg.max_steps is None
         self.metrics = MetricsLog(self.out / "metrics.jsonl") if world.is_main else None
+        if world.is_main:  # the settings this run trains with, the recipe's included (an --args-file for another)
+            write_text_atomically(self.out / SETTINGS_FILE, json.dumps(settings_dict(self.cfg), indent=1) + "\n")
         self.peak = None
         if task.flops_per_token() is not None and world.is_main and world.device.type == "cpu":
             self.peak = matmul_peak(torch.bfloat16 if self.cfg.bf16 else torch.float32)  # once, on the run's threads

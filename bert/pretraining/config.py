@@ -3,14 +3,14 @@ is defined once, with its help (see :mod:`bert.settings`), and ``--field-name`` 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bert.engine.config import OPTIMISATION, RUN, RunConfig
 from bert.engine.optim import OPTIMIZERS
 from bert.errors import BertError
-from bert.settings import fixed_on_resume, setting
+from bert.settings import fixed_on_resume, setting, settings_dict
 
 MASKING = "masking"  # an argument group of ``bert pretrain --help``, besides the engine's
 
@@ -142,6 +142,4 @@ class PretrainConfig(RunConfig):
         return fixed_on_resume(self, paths=("data", "config", "init_from"))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["data"], data["out"] = str(self.data), str(self.out)
-        return data
+        return settings_dict(self)
