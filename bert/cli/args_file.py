@@ -5,8 +5,8 @@ file, so a run can be repeated or varied from it:
     bert pretrain --args-file run/settings.json --out run-2 --seed 1
 
 The keys are the flags' names (``mask_prob`` or ``mask-prob`` for ``--mask-prob``); ``true``/``false`` switch a
-flag on or off, ``null`` leaves a setting at its default (and a key the command has no flag for may be ``null``), a list repeats a flag that takes several values, an object
-is passed as JSON (``--model-overrides``).
+flag on or off, ``null`` leaves a setting at its default (and a key the command has no flag for may be ``null``), a
+list repeats a flag that takes several values, an object is passed as JSON (``--model-overrides``).
 """
 
 from __future__ import annotations
