@@ -136,7 +136,7 @@ def summarize(label: str, run: Path, batch_size: int | None = None) -> dict[str,
     exit_event = next((e for e in evals if e["mlm_accuracy"] >= EXIT), None)
     row["exit_tokens"] = exit_event["tokens"] if exit_event else None
     row["exit_minutes"] = exit_event["elapsed"] / 60 if exit_event else None
-    row["final_accuracy"] = evals[-1]["mlm_accuracy"] if evals else None
+    row["last_eval"] = (evals[-1]["tokens"], evals[-1]["mlm_accuracy"]) if evals else None
     row["tokens_per_second"] = statistics.median(e["tokens_per_second"] for e in train_lines) if train_lines else None
     shares = [e["flop_share"] for e in train_lines if "flop_share" in e]
     row["flop_share"] = statistics.median(shares) if shares else None
@@ -152,14 +152,15 @@ def table(rows: list[dict[str, Any]]) -> str:
 
     marks = [f"accuracy_{m / 1e6:.0f}M" for m in MARKS]
     head = ("| recipe | " + " | ".join(f"acc @ {m.split('_')[1]}" for m in marks)
-            + " | M tokens to 0.20 | minutes to 0.20 | tokens/s | FLOP share | peak RSS GB | tokens trained |")
+            + " | M tokens to 0.20 | minutes to 0.20 | last evaluation | tokens/s | FLOP share | peak RSS GB |")
     lines = [head, "|" + "---|" * (len(marks) + 7)]
     for r in rows:
         exit_tokens = r["exit_tokens"] / 1e6 if r["exit_tokens"] is not None else None
+        last = f"{r['last_eval'][1]:.3f} @ {r['last_eval'][0] / 1e6:.1f}M" if r["last_eval"] else "—"
         lines.append(f"| {r['label']} | " + " | ".join(cell(r[m], ".3f") for m in marks)
                      + f" | {cell(exit_tokens, '.1f')} | {cell(r['exit_minutes'], '.1f')}"
-                     f" | {cell(r['tokens_per_second'], '.0f')} | {cell(r['flop_share'], '.2f')}"
-                     f" | {cell(r['peak_rss_gb'], '.2f')} | {r['tokens'] / 1e6:.1f}M |")
+                     f" | {last} | {cell(r['tokens_per_second'], '.0f')} | {cell(r['flop_share'], '.2f')}"
+                     f" | {cell(r['peak_rss_gb'], '.2f')} |")
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ def test_a_row_reads_accuracy_at_the_token_marks_the_exit_and_the_medians(tmp_pa
     assert row["exit_tokens"] == 2500 * 4096 and row["exit_minutes"] == pytest.approx(2500 * 1.2 / 60)
     assert row["tokens_per_second"] == 250 and row["flop_share"] == 0.5 and row["peak_rss_gb"] == pytest.approx(1.98)
     table = BENCH["table"]([row])
-    assert "| default | 0.160 | 0.210 | 0.330 | 0.410 | 10.2 | 50.0 | 250 | 0.50 | 1.98 | 40.1M |" in table
+    assert "| default | 0.160 | 0.210 | 0.330 | 0.410 | 10.2 | 50.0 | 0.410 @ 40.1M | 250 | 0.50 | 1.98 |" in table
     old = [{k: v for k, v in e.items() if k != "tokens"} for e in events]  # logged before lines had tokens
     write_metrics(tmp_path / "old", old)
     assert BENCH["summarize"]("old", tmp_path / "old", batch_size=32)["exit_tokens"] == 2500 * 4096
