@@ -72,7 +72,7 @@ def main() -> None:
         totals[category(event.key)] += event.self_cpu_time_total / 1e6 / args.steps
     profiled = sum(totals.values())
     tokens = args.batch_size * engine.task.seq_len
-    flops = engine.flops_per_token * tokens / wall
+    flops = engine.task.flops_per_token() * tokens / wall
     peak = matmul_peak(torch.bfloat16 if bf16 else torch.float32)
     print(f"{args.config}, batch {args.batch_size} × {engine.task.seq_len}, {'bfloat16' if bf16 else 'float32'}, "
           f"{args.threads} thread(s): {wall * 1e3:.0f} ms a step ({tokens / wall:,.0f} tokens/s), model FLOP/s "

@@ -76,7 +76,7 @@ class PretrainConfig(RunConfig):
     eval_batches: int = setting(20, "batches per evaluation", group=RUN, metavar="N")
     whole_word_masking: bool = setting(False, "mask all pieces of a word together", group=MASKING)
     mask_prob: float | None = setting(
-        None, "fraction of tokens masked for training at the start (default: 0.3 from random weights, 0.15 "
+        None, "fraction of tokens masked for training at the start (default: 0.5 from random weights, 0.15 "
               "continuing a checkpoint; held-out MLM is always measured at 0.15)", group=MASKING, metavar="P")
     final_mask_prob: float | None = setting(
         None, "masking rate at the end, reached linearly from --mask-prob (default: 0.15 from random weights, as "
@@ -128,7 +128,8 @@ class PretrainConfig(RunConfig):
         ``final_mask_prob`` when one is set."""
         if self.final_mask_prob is None:
             return self.mask_prob
-        return self.mask_prob + (self.final_mask_prob - self.mask_prob) * min(max(progress, 0.0), 1.0)
+        done = min(max(progress, 0.0), 1.0)
+        return self.mask_prob * (1 - done) + self.final_mask_prob * done  # exactly the two rates at the ends
 
     def model_changes(self) -> dict[str, Any] | None:
         """The fields of the model config that this run changes: ``model_overrides``, then ``dropout``."""
