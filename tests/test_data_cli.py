@@ -23,7 +23,8 @@ def test_train_tokenizer_then_prepare(tmp_path, capsys):
     assert printed.out == (f"wrote a {len(vocab)}-token uncased vocabulary to {tmp_path / 'tok'}\n"
                            f"the corpus is {tokens:,} pieces of it, {tokens / len(vocab):.0f} per vocabulary entry\n")
     # a few thousand tokens for 300 pieces: the advice for pretraining from random weights, its smallest size
-    assert printed.err == f"note: {vocabulary_advice(tokens, len(vocab))}\n" and "--vocab-size 2048" in printed.err
+    assert printed.err == f"bert train-tokenizer: note: {vocabulary_advice(tokens, len(vocab))}\n"
+    assert "--vocab-size 2048" in printed.err
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(vocab) == len(set(vocab))
     assert main(["train-tokenizer", str(corpus), "--vocab-size", "60", "--out", str(tmp_path / "small")]) == 0
     small = (tmp_path / "small/vocab.txt").read_text(encoding="utf-8").splitlines()

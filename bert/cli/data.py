@@ -22,7 +22,7 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
     if tokens is not None:
         print(f"the corpus is {tokens:,} pieces of it, {tokens / tokenizer.vocab_size:.0f} per vocabulary entry")
         if (advice := vocabulary_advice(tokens, tokenizer.vocab_size)) is not None:
-            print(f"note: {advice}", file=sys.stderr)
+            print(f"bert train-tokenizer: note: {advice}", file=sys.stderr)
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -38,7 +38,7 @@ def _prepare(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
     advice = vocabulary_advice(meta["corpus"]["tokens"], meta["vocab_size"])
     if advice is not None:
-        print(f"note: {advice}", file=sys.stderr)
+        print(f"bert prepare: note: {advice}", file=sys.stderr)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
