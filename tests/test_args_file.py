@@ -11,7 +11,7 @@ import pytest
 from test_pretrain_loop import TINY, data  # noqa: F401 - data is a fixture
 
 from bert.cli import build_parser, main
-from bert.cli.args_file import expand_args_file
+from bert.cli.args_file import command_parser, expand_args_file
 from bert.engine.metrics import read_metrics
 
 WALL_CLOCK = ("elapsed", "tokens_per_second", "model_flops_per_second", "flop_share", "peak_rss_gb")
@@ -68,7 +68,4 @@ def test_every_training_command_takes_an_args_file_with_its_own_arguments(tmp_pa
     assert (args.model, args.train, args.out, args.lr, args.bf16, args.epochs, args.eval) == (
         "bert-base-uncased", "train.tsv", "sst2", 3e-5, True, 4, None)
     for command in (["pretrain"], ["distill"], ["finetune", "ner"], ["finetune", "qa"]):
-        help_text = parser._subparsers._group_actions[0].choices[command[0]]
-        for word in command[1:]:
-            help_text = help_text._subparsers._group_actions[0].choices[word]
-        assert "--args-file" in help_text.format_full_help(), command
+        assert "--args-file" in command_parser(parser, command).format_full_help(), command
