@@ -7,6 +7,7 @@ RoBERTa, ALBERT and DistilBERT (:mod:`bert.variants`) load and save their transf
 """
 
 from bert import variants
+from bert._version import __version__ as __version__  # the one version: bert/_version.py
 from bert.config import BertConfig
 from bert.errors import BertError
 from bert.heads import (

@@ -8,9 +8,19 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
+from importlib import metadata
 from pathlib import Path
 
+import pytest
+import torch
+from packaging.requirements import Requirement
 from support import REPO
+
+import bert
+from bert.cli import main
+
+DISTRIBUTION = "bert-from-scratch"  # pip's name for the package; `import bert` and the `bert` command keep theirs
 
 
 def test_pyproject_lists_every_package_of_bert() -> None:
@@ -32,7 +42,11 @@ def test_a_non_editable_install_answers_offline_from_another_folder_as_the_check
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO),
                             "-w", str(wheels)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-2000:]
-    wheel = next(wheels.glob("bert-*.whl"))
+    wheel = next(wheels.glob("bert_from_scratch-*.whl"))
+    # The distribution is named bert-from-scratch (PyPI's "bert" is another project); its version is bert/_version.py's.
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    assert f"\nName: {DISTRIBUTION}\n" in metadata and f"\nVersion: {bert.__version__}\n" in metadata, metadata[:300]
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
                               str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]
@@ -84,3 +98,45 @@ def test_a_non_editable_install_answers_offline_from_another_folder_as_the_check
     named = subprocess.run([sys.executable, "-m", "bert", "info", "--model", "bert-demo"], cwd=elsewhere, env=env,
                            capture_output=True, text=True, timeout=120)
     assert named.returncode == 0, named.stderr[-2000:]
+
+
+def test_bert_version_is_the_installed_distributions_version() -> None:
+    assert metadata.version(DISTRIBUTION) == bert.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", bert.__version__)
+
+
+def test_bert_dash_dash_version_prints_the_versions_of_bert_and_torch(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"bert {bert.__version__} (torch {torch.__version__})\n"
+
+
+def torch_requirement() -> Requirement:
+    """pyproject.toml's torch line, from [project] dependencies (a regex: tomllib is Python 3.11+, we support 3.10)."""
+    block = re.search(r"^dependencies = \[(.*?)^\]", (REPO / "pyproject.toml").read_text(), re.MULTILINE | re.DOTALL)
+    assert block, "pyproject.toml has no [project] dependencies list"
+    return next(r for r in map(Requirement, re.findall(r'"([^"]+)"', block.group(1))) if r.name == "torch")
+
+
+def test_the_torch_requirement_is_a_lower_bound_that_keeps_colabs_a_macs_and_the_cpu_wheels_torch() -> None:
+    """docs/index.md, "Install elsewhere": `pip install -e .` keeps the torch already there. It does if the
+    requirement is a lower bound only (no pin, no ceiling, no build): any supported torch satisfies it."""
+    required = torch_requirement()
+    assert required.url is None and required.marker is None
+    assert [s.operator for s in required.specifier] == [">="], required
+    for installed in ["2.1.0", "2.5.1+cu121", "2.8.0+cu126", "2.9.1", "2.13.0+cpu", torch.__version__]:
+        assert required.specifier.contains(installed), installed  # a CUDA (+cu...) or Mac build, old or new
+    assert not required.specifier.contains("2.0.1")
+
+
+def test_installing_the_checkout_would_keep_the_installed_torch(tmp_path: Path) -> None:
+    """What `pip install -e .` would do here (offline, from what is installed): install this distribution and
+    nothing else; the torch this environment has stays."""
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-build-isolation",
+                           "-q", "--report", str(report), "-e", str(REPO)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    would_install = [item["metadata"]["name"] for item in json.loads(report.read_text())["install"]]
+    assert would_install == [DISTRIBUTION]  # its dependencies, torch first, are satisfied as they are

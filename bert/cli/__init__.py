@@ -15,6 +15,9 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
+
+from bert._version import __version__
 from bert.cli.args_file import expand_args_file
 from bert.errors import BertError
 
@@ -76,10 +79,17 @@ def _names(action: argparse.Action) -> str:
     return next(s for s in action.option_strings if s.startswith("--"))
 
 
+def version_line() -> str:
+    """``bert 0.1.0 (torch 2.13.0+cpu)``: torch's version names its build, the first thing to check on a GPU box."""
+    return f"bert {__version__} (torch {torch.__version__})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bert.cli import data, distill, finetune, inference, pretrain, serve, study
 
     parser = Parser(prog="bert", description="BERT in plain PyTorch: inference, pretraining, tools.")
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="show the versions of bert and torch (its build: +cpu, +cu121, ...) and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (inference, data, pretrain, distill, finetune, study, serve):
         module.register(subparsers)
