@@ -2,15 +2,15 @@
 the one function that draws a run's ``curves.png`` from its metrics.jsonl events.
 
 Each kind of run (pretraining, distillation, fine-tuning) only describes its panels (:class:`Panel`, :class:`Series`).
-Matplotlib is imported only when a figure is drawn; ``curves.png`` is drawn on a figure of its own, so a training run
-never changes the process's backend (a notebook goes on showing its figures); when matplotlib is not installed,
-a single warning says how to get it and no file is written (training results never depend on a plotting library).
+Matplotlib is imported only when a figure is drawn. Every PNG the package and its scripts write is drawn on a
+:func:`new_figure`: a ``matplotlib.figure.Figure`` with an Agg canvas of its own, never pyplot's, so writing one
+neither chooses nor switches the process's backend nor adds to pyplot's figures (a notebook that trains goes on
+showing its own figures inline). When matplotlib is not installed, a single warning says how to get it and no file is
+written (training results never depend on a plotting library).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,30 +30,26 @@ def _missing() -> None:
         _warned = True
 
 
-def pyplot() -> Any | None:
-    """``matplotlib.pyplot``, or None (with one warning per process) when it is missing. Headless Agg is chosen
-    only when nobody chose a backend yet (no pyplot imported, no MPLBACKEND): a notebook keeps showing its figures."""
+def new_figure(figsize: tuple[float, float]) -> Any | None:
+    """A ``matplotlib.figure.Figure`` of ``figsize`` inches on an Agg canvas of its own, or None (with one warning per
+    process) when matplotlib is missing. Pyplot is not imported and the backend is left alone: the figure is drawn and
+    written (:func:`save_figure`) without any process-wide state, and garbage-collected like any object."""
     try:
-        import matplotlib
-
-        if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         _missing()
         return None
-    return plt
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)  # attaches itself as figure.canvas
+    return figure
 
 
 def save_figure(figure: Any, path: Path) -> None:
-    """Write ``figure`` to ``path`` as a PNG, atomically (a reader never sees a half-written PNG) and closing it;
-    BertError ``cannot write PATH: REASON`` when that fails."""
+    """Write ``figure`` to ``path`` as a PNG, atomically (a reader never sees a half-written PNG); BertError
+    ``cannot write PATH: REASON`` when that fails. Pyplot is not touched: the figure stays the caller's."""
     figure.tight_layout()
-    try:
-        write_file_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
-    finally:
-        if "matplotlib.pyplot" in sys.modules:  # a pyplot figure: let pyplot forget it (a no-op for the others)
-            sys.modules["matplotlib.pyplot"].close(figure)
+    write_file_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
 
 
 @dataclass(frozen=True)
@@ -97,12 +93,9 @@ def _draw(axis: Any, events: list[dict[str, Any]], series: Series, **style: Any)
 def plot_curves(events: list[dict[str, Any]], path: Path, panels: Sequence[Panel]) -> bool:
     """Draw ``panels`` side by side against the optimizer step into ``path`` (PNG); False (and one warning) when
     matplotlib is missing. A panel gets a legend when it has a labelled line."""
-    try:
-        from matplotlib.figure import Figure  # a figure of its own, never pyplot's: no backend is touched
-    except ImportError:
-        _missing()
+    figure = new_figure((4.5 * len(panels), 3.5))
+    if figure is None:
         return False
-    figure = Figure(figsize=(4.5 * len(panels), 3.5))
     axes = figure.subplots(1, len(panels), squeeze=False)
     for axis, panel in zip(axes[0], panels, strict=True):
         for series in panel.series:

@@ -165,13 +165,13 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    from bert.plotting import pyplot, save_figure
+    from bert.plotting import new_figure, save_figure
 
-    plt = pyplot()
-    if plt is None:
+    figure = new_figure((7, 4.2))
+    if figure is None:
         print("(no matplotlib: no plot)")
         return
-    figure, axis = plt.subplots(figsize=(7, 4.2))
+    axis = figure.subplots()
     for r in rows:
         axis.plot([t / 1e6 for t, _ in r["curve"]], [a for _, a in r["curve"]], "o-", markersize=2, label=r["label"])
     axis.axhline(EXIT, color="grey", linestyle="--", linewidth=0.8)

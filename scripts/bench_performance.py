@@ -332,15 +332,13 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 
 def plot(results: dict, path: Path) -> None:
-    from bert.plotting import pyplot, save_figure
+    from bert.plotting import new_figure, save_figure
 
-    plt = pyplot()
-    if plt is None:
-        return
     rows = results.get("inference", {}).get("rows", []) + results.get("training", {}).get("rows", [])
-    if not rows:
+    figure = new_figure((9, 4.6)) if rows else None
+    if figure is None:
         return
-    figure, axis = plt.subplots(figsize=(9, 4.6))
+    axis = figure.subplots()
     ratios = [r["ratio"] for r in rows]
     positions = range(len(rows))
     axis.barh(positions, ratios, color=["#3b7dd8" if r >= 1 else "#d85b3b" for r in ratios])

@@ -30,7 +30,7 @@ from bert.data.dataset import PretrainingDataset  # noqa: E402
 from bert.data.prepare import prepare_pretraining_data  # noqa: E402
 from bert.engine.metrics import read_metrics  # noqa: E402
 from bert.inference.pipelines import fill_mask, load, next_sentence  # noqa: E402
-from bert.plotting import pyplot, save_figure  # noqa: E402
+from bert.plotting import new_figure, save_figure  # noqa: E402
 from bert.pretraining.evaluate import eval_collator, evaluate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,10 +157,10 @@ def eval_rows(run: Path) -> list[dict]:
 
 def plot_stages(stages: list[list[dict]], path: Path) -> None:
     """Held-out MLM and NSP accuracy of the stages on one axis of minutes; a dashed line where each stage starts."""
-    plt = pyplot()
-    if plt is None:
+    figure = new_figure((10, 3.6))
+    if figure is None:
         raise SystemExit("export_demo_model.py needs matplotlib for the card's curves: pip install matplotlib")
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    axes = figure.subplots(1, 2)
     titles = ("held-out MLM accuracy (WikiText-2 validation)", "held-out NSP accuracy")
     offset = 0.0
     for number, evals in enumerate(stages, 1):

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from bert.engine.metrics import read_metrics
-from bert.plotting import pyplot, save_figure
+from bert.plotting import new_figure, save_figure
 
 PANELS = (("mlm_accuracy", "held-out MLM accuracy"), ("mlm_loss", "held-out MLM loss"),
           ("nsp_accuracy", "held-out NSP accuracy"))
@@ -23,10 +23,10 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    plt = pyplot()
-    if plt is None:
+    figure = new_figure((5 * len(PANELS), 3.8))
+    if figure is None:
         raise SystemExit("plot_pretraining_runs.py needs matplotlib: pip install matplotlib")
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.8))
+    axes = figure.subplots(1, len(PANELS))
     for spec in args.runs:
         label, _, run = spec.partition("=")
         evals = [e for e in read_metrics(Path(run) / "metrics.jsonl") if e["kind"] == "eval"]

@@ -167,9 +167,9 @@ def run_similarity(args: argparse.Namespace) -> None:
     if len(args.texts) < 2:
         raise BertError("give at least two texts to compare")
     if args.out:
-        from bert.inference.study import check_output, require_pyplot
+        from bert.inference.study import check_output, require_matplotlib
 
-        require_pyplot()
+        require_matplotlib()
         check_output(args.out)  # before the model loads: a bad path fails at once
     model, tokenizer = load("base", args.model, args.precision)  # BertModel, RobertaModel, ... by model_type
     if args.word:

@@ -30,10 +30,10 @@ def parse_head(value: str) -> int | None:
 
 def run_attention(args: argparse.Namespace) -> None:
     from bert.inference.pipelines import load
-    from bert.inference.study import attention_maps, check_output, plot_attention, require_pyplot, save_png
+    from bert.inference.study import attention_maps, check_output, plot_attention, require_matplotlib, save_png
 
     head = parse_head(args.head)
-    require_pyplot()
+    require_matplotlib()
     check_output(args.out)  # before the model loads: a bad path fails at once
     model, tokenizer = load("base", args.model)  # BertModel, RobertaModel, ... by model_type
     name = model.name_or_path

@@ -8,6 +8,10 @@ L = layers, N = heads per layer, T = tokens (with [CLS] and [SEP]). Row i of a m
 over the key tokens: which tokens token i reads from, summing to 1. ``bert attention``, ``bert similarity --out``
 and the lesson notebooks in ``notebooks/`` draw with these functions. Matplotlib is the optional ``plots`` extra:
 drawing without it raises a BertError that says how to install it.
+
+Where pyplot is in use (inside Jupyter, or a program that imported it) a plot is a pyplot figure, so it shows like
+the caller's own figures (inline in a notebook); elsewhere (``bert attention``, ``bert similarity --out``) it is a
+figure of its own (:func:`bert.plotting.new_figure`): no backend is ever chosen or switched here.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,8 @@ import torch
 from bert.atomic import make_directory
 from bert.errors import BertError
 from bert.hub import resolve_model_dir
-from bert.inference.pipelines import encode, encoder_of
-from bert.plotting import pyplot, save_figure
+from bert.inference.pipelines import encoder_of, model_inputs
+from bert.plotting import new_figure, save_figure
 from bert.pretrained import PreTrainedModel
 from bert.tokenizer.fast import FastTokenizer
 
@@ -63,7 +66,7 @@ def attention_maps(model: PreTrainedModel, tokenizer: FastTokenizer, text: str) 
     """
     if not text.strip():
         raise BertError("the text is empty: give a sentence to look at")
-    batch = encode(tokenizer, model, text)
+    batch = model_inputs(tokenizer, model, text)
     output = encoder_of(model)(**batch, output_attentions=True)
     maps = torch.stack([layer[0] for layer in output.attentions])  # L × [1, N, T, T] → [L, N, T, T]
     return tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist()), maps.float().cpu()
@@ -75,24 +78,23 @@ def check_index(what: str, value: int, count: int) -> None:
         raise BertError(f"{what} {value} is out of range: this model has {count} {what}s, numbered 0 to {count - 1}")
 
 
-def require_pyplot() -> Any:
-    """``matplotlib.pyplot``, or a BertError saying how to install it.
+def require_matplotlib() -> None:
+    """A BertError saying how to install matplotlib when it is missing (checked before any slow work)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise BertError("drawing needs matplotlib, which is not installed: pip install matplotlib") from None
 
-    Inside Jupyter (or when the caller imported pyplot already) the current backend is kept, so figures show inline;
-    elsewhere :func:`bert.plotting.pyplot` switches to the headless Agg backend.
-    """
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    """An empty figure of ``figsize`` inches: pyplot's where pyplot is in use or inside Jupyter (importing it there
+    takes the kernel's inline backend, so the figure shows below the cell), else one of its own."""
+    require_matplotlib()
     if "matplotlib.pyplot" in sys.modules or "ipykernel" in sys.modules:
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError:
-            plt = None
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the error below says it; no second message from pyplot()
-            plt = pyplot()
-    if plt is None:
-        raise BertError("drawing needs matplotlib, which is not installed: pip install matplotlib")
-    return plt
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize)
+    return new_figure(figsize)
 
 
 def _heatmap(axes: Any, matrix: torch.Tensor, row_labels: list[str], column_labels: list[str], fontsize: float,
@@ -117,12 +119,12 @@ def plot_attention(tokens: list[str], maps: torch.Tensor, layer: int, head: int 
     check_index("layer", layer, num_layers)
     if head is not None:
         check_index("head", head, num_heads)
-    plt = require_pyplot()
     prefix = f"{model_name}: " if model_name else ""
     fontsize = max(4.0, min(10.0, 160 / length))
     if head is not None:
         side = max(4.0, 0.3 * length + 2)
-        figure, axes = plt.subplots(figsize=(side + 1, side))
+        figure = _figure((side + 1, side))
+        axes = figure.subplots()
         image = _heatmap(axes, maps[layer, head], tokens, tokens, fontsize, vmin=0, vmax=1, cmap="viridis")
         axes.set_xlabel("key (attended to)")
         axes.set_ylabel("query (attending)")
@@ -133,8 +135,8 @@ def plot_attention(tokens: list[str], maps: torch.Tensor, layer: int, head: int 
     rows = math.ceil(num_heads / columns)
     side = max(2.8, 0.2 * length + 1.2)
     # A narrow last column holds the colour bar (a bar spanning several panels would upset tight_layout).
-    figure, grid = plt.subplots(rows, columns + 1, figsize=(columns * side + 0.8, rows * side + 0.6), squeeze=False,
-                                width_ratios=[1] * columns + [0.06])
+    figure = _figure((columns * side + 0.8, rows * side + 0.6))
+    grid = figure.subplots(rows, columns + 1, squeeze=False, width_ratios=[1] * columns + [0.06])
     for index, axes in enumerate(grid[:, :columns].flat):
         if index >= num_heads:
             axes.axis("off")
@@ -154,11 +156,10 @@ def plot_attention_overview(maps: torch.Tensor, model_name: str = "") -> Any:
     with :func:`plot_attention`. Returns the matplotlib Figure."""
     if maps.dim() != 4 or maps.shape[-1] != maps.shape[-2]:
         raise BertError(f"maps must be [layers, heads, tokens, tokens], got {tuple(maps.shape)}")
-    plt = require_pyplot()
     maps = maps.detach().float().cpu()
     num_layers, num_heads = maps.shape[:2]
-    figure, grid = plt.subplots(num_layers, num_heads, figsize=(1.2 * num_heads + 0.8, 1.2 * num_layers + 0.8),
-                                squeeze=False)
+    figure = _figure((1.2 * num_heads + 0.8, 1.2 * num_layers + 0.8))
+    grid = figure.subplots(num_layers, num_heads, squeeze=False)
     for index, axes in enumerate(grid.flat):
         layer, head = divmod(index, num_heads)
         axes.imshow(maps[layer, head].numpy(), vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
@@ -180,13 +181,13 @@ def plot_similarity(labels: list[str], matrix: torch.Tensor, title: str = "cosin
     if not labels or matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
         raise BertError(f"matrix must be [{len(labels)}, {len(labels)}] for {len(labels)} labels, "
                         f"got {tuple(matrix.shape)}")
-    plt = require_pyplot()
     matrix = matrix.detach().float().cpu()
     count = len(labels)
     row_labels = [f"{i + 1}. {label if len(label) <= 40 else label[:37] + '...'}" for i, label in enumerate(labels)]
     size = max(3.0, 0.7 * count + 2)
     label_width = 0.07 * max(len(label) for label in row_labels)  # inches, roughly, at font size 9
-    figure, axes = plt.subplots(figsize=(size + label_width + 1, size + 0.6))
+    figure = _figure((size + label_width + 1, size + 0.6))
+    axes = figure.subplots()
     image = _heatmap(axes, matrix, row_labels, [str(i + 1) for i in range(count)], 9, vmin=-1, vmax=1, cmap="RdBu_r")
     axes.tick_params(axis="x", labelrotation=0)
     for i, row in enumerate(matrix.tolist()):
@@ -211,7 +212,12 @@ def check_output(path: str | os.PathLike) -> Path:
 
 
 def save_png(figure: Any, path: str | os.PathLike) -> Path:
-    """Write ``figure`` as a PNG at ``path`` (atomically, and closing the figure); BertError when that fails."""
+    """Write ``figure`` as a PNG at ``path`` (atomically); BertError when that fails. A pyplot figure (what the plots
+    return where pyplot is in use) is closed afterwards, so saving leaves pyplot's list of figures as it found it."""
     path = check_output(path)
-    save_figure(figure, path)
+    try:
+        save_figure(figure, path)
+    finally:
+        if "matplotlib.pyplot" in sys.modules:  # a no-op for a figure of its own
+            sys.modules["matplotlib.pyplot"].close(figure)
     return path
