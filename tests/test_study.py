@@ -14,7 +14,7 @@ import bert
 from bert.cli import main
 from bert.config import BertConfig
 from bert.errors import BertError
-from bert.inference.pipelines import load, model_inputs
+from bert.inference.pipelines import encode, load
 from bert.inference.study import attention_maps, plot_attention, plot_similarity
 
 TEXT = "The cat sat on the mat."
@@ -53,7 +53,7 @@ def test_attention_maps_are_rows_of_probabilities_equal_to_the_models_own_attent
     assert torch.allclose(maps.sum(-1), torch.ones(maps.shape[:-1]), atol=1e-5)
     assert (maps >= 0).all()
     with torch.no_grad():
-        expected = model(**model_inputs(tokenizer, model, TEXT), output_attentions=True).attentions
+        expected = model(**encode(tokenizer, model, TEXT), output_attentions=True).attentions
     assert torch.equal(maps, torch.stack([layer[0] for layer in expected]))
 
 
