@@ -9,9 +9,11 @@ room for the last printed digit on another CPU, not for a different result). A c
 machine says so in its metadata: ``"lesson": {"compare": "words"}`` (timings: the numbers are not compared) or
 ``{"rtol": ..., "atol": ...}``; a notebook's metadata may set them for all its cells (the lessons that train:
 rtol 0.05, atol 0.02, as their numbers come out of minutes of arithmetic whose last digits depend on the CPU).
-Figures are compared by presence, not pixel by pixel. Refresh a notebook's outputs after changing it with
-``python tests/test_notebooks.py NAME...`` (no name: all), which runs it exactly as the test does and stores what it
-printed.
+Figures are compared by presence, not pixel by pixel, and first (:func:`compare_figures`): a cell that stored a
+figure (an ``image/png`` output) must draw one again, and a cell that stored none must not draw one now, whatever
+its comparison rule; the failure names the notebook, the cell's index and id, and its first line. Refresh a
+notebook's outputs after changing it with ``python tests/test_notebooks.py NAME...`` (no name: all), which runs it
+exactly as the test does and stores what it printed.
 
 **Time.** The time is the kernel's CPU time (user + system, its children included) with torch on one thread, read in
 a last cell: on an idle core that is the wall time, and unlike the wall time it does not grow when other processes
@@ -32,7 +34,9 @@ import copy
 import math
 import os
 import re
+import subprocess
 import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -91,7 +95,7 @@ assert max(pairs, key=pairs.get) == (1, 2), pairs"""),
 # The text: "At layer 0 the four *bank* vectors differ only by their position embedding."
 table = model.embeddings
 for sentence, vector in zip(sentences, by_layer[0], strict=True):
-    where = encode(tokenizer, model, sentence)["input_ids"][0].tolist().index(bank_id)
+    where = model_inputs(tokenizer, model, sentence)["input_ids"][0].tolist().index(bank_id)
     with torch.no_grad():
         by_hand = table.LayerNorm(table.word_embeddings.weight[bank_id] + table.token_type_embeddings.weight[0]
                                   + table.position_embeddings.weight[where])
@@ -176,6 +180,26 @@ def visible(outputs: list) -> list[tuple[str, str]]:
         else:
             merged.append((kind, text))
     return merged
+
+
+def figure_count(cell: nbformat.NotebookNode) -> int:
+    """How many figures (``image/png`` outputs) a code cell shows."""
+    return sum("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
+
+
+def compare_figures(name: str, stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[str]:
+    """Each cell of notebook ``name`` that drew a figure when stored and draws none now, or stored none and draws one
+    now (a matplotlib backend switched away from the notebook's inline one shows nothing, silently)."""
+    problems = []
+    for index, (old, new) in enumerate(zip(stored.cells, fresh.cells, strict=True)):
+        assert old.get("id") == new.get("id"), f"{name}: cell {index} is another cell in the re-run"
+        if old.cell_type != "code" or (figure_count(old) > 0) == (figure_count(new) > 0):
+            continue
+        what = (f"stored {figure_count(old)} figure(s), the re-run draws none" if figure_count(old)
+                else f"stored no figure, the re-run draws {figure_count(new)}")
+        first_line = old.source.splitlines()[0] if old.source else ""
+        problems.append(f"{name} cell {index} (id {old.get('id')}, {first_line!r}): {what}")
+    return problems
 
 
 def compare_text(stored: str, fresh: str, rule: dict) -> str | None:
@@ -267,7 +291,11 @@ def test_notebook_reruns_to_its_stored_outputs_within_the_cpu_time_limit(path, t
         pytest.skip(f"{path.name} trains for minutes: run it with `python -m pytest -m slow tests/test_notebooks.py`")
     require_data(path)
     fresh, seconds = execute(path, tmp_path)
-    problems = compare_outputs(nbformat.read(path, as_version=4), fresh)
+    stored = nbformat.read(path, as_version=4)
+    figures = compare_figures(path.name, stored, fresh)
+    assert figures == [], (f"a re-run draws figures in other cells than those stored (if the change is meant, store "
+                           f"them: python tests/test_notebooks.py {path.stem}):\n" + "\n".join(figures))
+    problems = compare_outputs(stored, fresh)
     assert problems == [], (f"{path.name}: a re-run shows other outputs than those stored (if the change is meant, "
                             f"store them: python tests/test_notebooks.py {path.stem}):\n" + "\n".join(problems))
     limit = CPU_LIMITS_S.get(path.stem, CPU_LIMIT_S)
@@ -282,6 +310,59 @@ def test_the_comparison_catches_a_changed_word_and_a_changed_number():
     assert compare_text("loss 3.52", "loss 3.61", {"rtol": 0.05}) is None
     assert compare_text("took 3.5 s", "took 9.1 s", {"compare": "words"}) is None
     assert compare_text("bert    812.8 ms", "bert   1390.2 ms", {"compare": "words"}) is None
+
+
+def test_the_figure_check_names_the_notebook_and_the_cell_that_lost_or_gained_a_figure():
+    def notebook(*cells: list) -> nbformat.NotebookNode:
+        made = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# a lesson", id="title")])
+        for number, outputs in enumerate(cells):
+            made.cells.append(nbformat.v4.new_code_cell(f"draw({number})", id=f"cell-{number}", outputs=outputs))
+        return made
+
+    printed = nbformat.v4.new_output("stream", name="stdout", text="loss 3.5\n")
+    figure = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    stored = notebook([printed, figure], [printed], [])
+    assert compare_figures("09.ipynb", stored, notebook([printed, figure], [printed], [])) == []
+    assert compare_figures("09.ipynb", stored, notebook([printed], [printed, figure], [figure])) == [
+        "09.ipynb cell 1 (id cell-0, 'draw(0)'): stored 1 figure(s), the re-run draws none",
+        "09.ipynb cell 2 (id cell-1, 'draw(1)'): stored no figure, the re-run draws 1",
+        "09.ipynb cell 3 (id cell-2, 'draw(2)'): stored no figure, the re-run draws 1"]
+
+
+def test_every_lesson_has_its_colab_badge_and_setup_cell_as_the_script_writes_them():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "colab_cells.py"), "--check"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for path in NOTEBOOKS:
+        badge = nbformat.read(path, as_version=4).cells[0]
+        assert badge.cell_type == "markdown" and "colab-badge.svg" in badge.source, path.name
+        assert badge.source.endswith(f"/blob/main/notebooks/{path.name})"), badge.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_the_colab_setup_cell_does_nothing_elsewhere_and_on_colab_keeps_torch_and_fetches_the_lessons_data(
+        path, monkeypatch):
+    notebook = nbformat.read(path, as_version=4)
+    [setup] = [cell for cell in notebook.cells if cell.get("id") == "colab-setup"]
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **_: calls.append(command))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(setup.source, {})
+    assert calls == [] and setup.outputs == []  # here: nothing run, nothing shown
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(os.path, "isdir", lambda _: False)  # a fresh Colab machine: no clone yet
+    exec(setup.source, {})
+    assert calls[0][:2] == ["git", "clone"]
+    installs = [command[command.index("install") + 1:] for command in calls if command[1:3] == ["-m", "pip"]]
+    assert installs[0] == ["-q", "-e", "/content/bert[plots]"]  # torch>=2.1 is met by Colab's: pip keeps it
+    assert not [word for words in installs for word in words if word.startswith(("torch", "--upgrade", "-U"))]
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    opened = set(re.findall(r'shared_data\("([\w.-]+)"\)', code))
+    fetched = [command[command.index("--only") + 1].split(",") for command in calls if "--only" in command]
+    assert set(sum(fetched, [])) == opened and set(NEEDS_DATA.get(path.stem, "").split()) <= opened
+    if fetched and data_folder() is not None:  # the names are the folders the data sets live in
+        assert [name for name in fetched[0] if not (data_folder() / name).is_dir()] == []
+    assert sys.path[:2] == ["/content/bert", "/content/bert/notebooks"]
 
 
 def main(names: list[str]) -> None:
