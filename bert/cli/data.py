@@ -10,6 +10,9 @@ import sys
 from bert.data.config import PrepareConfig, TokenizerTrainingConfig
 from bert.settings import add_arguments, from_arguments
 
+INPUT_HELP = ("UTF-8 text files, tables (.jsonl, .json, .csv, .tsv, .parquet), .gz files or folders of them (see "
+              "--format); none with --dataset")
+
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
     from bert.data.advice import vocabulary_advice
@@ -18,7 +21,7 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
     config = from_arguments(TokenizerTrainingConfig, args)
     tokenizer = train_tokenizer(args.files, args.vocab_size, args.out, config)
     print(f"wrote a {tokenizer.vocab_size}-token {'cased' if config.cased else 'uncased'} vocabulary to {args.out}")
-    tokens = count_tokens(args.files, tokenizer, config.format)
+    tokens = count_tokens(args.files, tokenizer, config)
     if tokens is not None:
         print(f"the corpus is {tokens:,} pieces of it, {tokens / tokenizer.vocab_size:.0f} per vocabulary entry")
         if (advice := vocabulary_advice(tokens, tokenizer.vocab_size)) is not None:
@@ -45,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-tokenizer`` and ``prepare`` to the ``bert`` command."""
     p = subparsers.add_parser(
         "train-tokenizer", help="train a WordPiece vocabulary on text files",
-        description="Train a BERT WordPiece vocabulary ([PAD]=0, [UNK], [CLS], [SEP], [MASK] first) on text files; "
-                    "writes vocab.txt, tokenizer.json and tokenizer_config.json.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="UTF-8 text files")
+        description="Train a BERT WordPiece vocabulary ([PAD]=0, [UNK], [CLS], [SEP], [MASK] first) on text files, "
+                    "tables or a Hugging Face dataset; writes vocab.txt, tokenizer.json and tokenizer_config.json.")
+    p.add_argument("files", nargs="*", metavar="FILE", help=INPUT_HELP)
     p.add_argument("--vocab-size", type=int, required=True, metavar="N", help="vocabulary size, e.g. 30522")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the tokenizer files into")
     add_arguments(p, TokenizerTrainingConfig)
@@ -60,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "MLM-only sequences: --objective), split into DIR/train and DIR/eval (held-out documents), with "
                     "DIR/meta.json and a copy of the tokenizer in DIR/tokenizer. Masking happens at training time "
                     "(dynamic), so examples are stored unmasked.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="UTF-8 text files")
+    p.add_argument("files", nargs="*", metavar="FILE", help=INPUT_HELP)
     p.add_argument("--tokenizer", required=True, metavar="DIR|NAME",
                    help="folder with vocab.txt / tokenizer.json, or a model name (e.g. bert-base-uncased): to "
                         "continue pretraining a checkpoint, use its own tokenizer; a RoBERTa or ALBERT folder or "

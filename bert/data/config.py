@@ -10,13 +10,31 @@ from bert.errors import BertError
 from bert.settings import setting
 
 OBJECTIVES = ("mlm+nsp", "mlm", "mlm+sop")
-FORMAT_HELP = ("plain: a blank line between documents, one sentence or paragraph per line; wikitext: the tokenized "
-               "WikiText release (' = Title = ' lines start documents); gutenberg: Project Gutenberg eBooks (text "
-               "between the START/END lines, wrapped paragraphs joined, one document per file)")
+FORMAT_HELP = ("how files are read: auto (default): by extension (.gz removed), .jsonl/.ndjson, .json, .csv, .tsv and "
+               ".parquet as those tables, anything else as plain; plain: a blank line between documents, one sentence "
+               "or paragraph per line; wikitext: the tokenized WikiText release (' = Title = ' lines start documents); "
+               "gutenberg: Project Gutenberg eBooks (text between the START/END lines, wrapped paragraphs joined, one "
+               "document per file); jsonl, json (an array of objects), csv, tsv, parquet (pip install pyarrow): tables "
+               "whose rows are documents (see --text-column). A folder means every file under it, recursively, sorted, "
+               "hidden ones skipped; a .gz file is read decompressed")
 
 
 @dataclass
-class PrepareConfig:
+class CorpusReading:
+    """Where the text comes from and how it is read: the settings ``bert prepare`` and ``bert train-tokenizer``
+    share (see :mod:`bert.data.corpus`)."""
+
+    format: str = setting("auto", FORMAT_HELP, choices=FORMATS)
+    text_column: str = setting("text", "the column of a table (a jsonl, json, csv, tsv or parquet file, --dataset) "
+                                       "that holds the text; each row is one document", metavar="NAME")
+    dataset: str | None = setting(
+        None, "read a Hugging Face dataset too (pip install datasets): a Hub name, a local folder of data files or a "
+              "save_to_disk folder; NAME:CONFIG names a configuration", metavar="NAME[:CONFIG]")
+    split: str = setting("train", "the split of --dataset to read", metavar="SPLIT")
+
+
+@dataclass
+class PrepareConfig(CorpusReading):
     """How ``bert prepare`` turns text into pretraining examples (see
     :func:`bert.data.prepare.prepare_pretraining_data`)."""
 
@@ -40,7 +58,6 @@ class PrepareConfig:
     eval_files: list[str] | None = setting(
         None, "build the evaluation split from these files (e.g. a validation split) instead of held-out documents",
         metavar="FILE")
-    format: str = setting("plain", FORMAT_HELP, choices=FORMATS)
     sentence_split: bool = setting(True, "split lines into sentences (--no-sentence-split: each line is one "
                                           "sentence, the input is already split)")
 
@@ -65,10 +82,9 @@ class PrepareConfig:
 
 
 @dataclass
-class TokenizerTrainingConfig:
+class TokenizerTrainingConfig(CorpusReading):
     """How ``bert train-tokenizer`` trains a WordPiece vocabulary (see
     :func:`bert.data.tokenizer_training.train_tokenizer`)."""
 
     cased: bool = setting(False, "keep case and accents (default: lower-case and strip accents)")
     min_frequency: int = setting(2, "least pair count to merge", metavar="N")
-    format: str = setting("plain", FORMAT_HELP, choices=FORMATS)

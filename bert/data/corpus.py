@@ -1,6 +1,12 @@
 """Reading a pretraining corpus into documents of sentences.
 
-Three input formats are understood:
+The inputs are files, folders of files, ``.gz`` files and tables held in memory (:mod:`bert.data.sources`). Three
+text formats are understood, and the table formats of :mod:`bert.data.rows` (``jsonl``, ``json``, ``csv``, ``tsv``,
+``parquet``), where each row is one document: the text of its text column (``text_column``), whose lines are split
+into sentences as a plain text document's are (blank lines inside a text do not split it). The default, ``auto``,
+picks a file's format by its extension (``.gz`` removed): a table format's extension gives that format, any other
+``plain``; with another ``format`` every file is read in that one. A table held in memory is read as rows whatever
+``format`` says.
 
 ``plain`` (the format of google-research/bert's ``create_pretraining_data.py``)
     One sentence or paragraph per line, a blank (or whitespace-only) line between documents. The end of a file
@@ -24,7 +30,7 @@ Lines are split into sentences by :func:`split_sentences` (the original expects 
 corpora and WikiText have one paragraph per line, and sentence boundaries are what the next-sentence task
 cuts at).
 
-Bytes that are not valid UTF-8 are decoded with U+FFFD replacement characters; one
+Bytes of a text file that are not valid UTF-8 are decoded with U+FFFD replacement characters; one
 :class:`CorpusWarning` at the end of reading reports how many bytes in which files.
 
 Reading streams: a line longer than :data:`MAX_LINE_BYTES` (a whole book on one line, a minified dump) is read in
@@ -43,10 +49,16 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bert.data.hub_datasets import load_hf_dataset
+from bert.data.rows import TABLE_FORMATS, column_texts, table_format
+from bert.data.sentences import split_sentences
+from bert.data.sources import expand_inputs, open_input
 from bert.errors import BertError
 
-FORMATS = ("plain", "wikitext", "gutenberg")
+TEXT_FORMATS = ("plain", "wikitext", "gutenberg")
+FORMATS = ("auto", *TEXT_FORMATS, *TABLE_FORMATS)
 GUTENBERG_HEADER_LINES = 2000  # a Project Gutenberg header is a few hundred lines at most
 _GUTENBERG_START = re.compile(r"^\*\*\* ?START OF")
 _GUTENBERG_END = re.compile(r"^\*\*\* ?END OF")
@@ -61,64 +73,6 @@ class DocumentPart(list):
 
 class CorpusWarning(UserWarning):
     """Something in the input was skipped or repaired; preparation carried on."""
-
-
-# ----------------------------------------------------------------------------------------------- sentence splitting
-
-# Words after which a period does not end a sentence (compared lower-cased, without the period).
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt ft vs etc e.g i.e cf al fig figs no nos vol vols pp ed eds approx "
-    "inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec gen col lt sgt capt rev gov sen rep".split()
-)
-# A candidate boundary: terminal punctuation, any closing quotes/brackets, then whitespace.
-_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*\s+")
-_OPENERS = "\"'“‘([«"
-
-
-def split_sentences(line: str) -> list[str]:
-    """Split one line of text into sentences with a simple rule.
-
-    A sentence ends at ``.``, ``!`` or ``?`` (possibly repeated, possibly followed by closing quotes or
-    brackets) followed by whitespace, when the next word starts with an upper-case letter or a digit
-    (optionally behind an opening quote or bracket, possibly spaced as in WikiText's `` " Word``). A period does
-    not end a sentence after a known abbreviation (``Dr.``, ``e.g.``, ``Jan.``, ...), after a single letter (an
-    initial: ``J. R. R. Tolkien``) or after a word that itself contains a period (``U.S.``). A quote separated
-    by spaces on both sides (WikiText's `` . " Then``) is ambiguous and goes with the next sentence. Deliberately
-    simple: an occasional wrong split only moves a next-sentence boundary, which pretraining tolerates.
-
-    Returns the stripped, non-empty sentences (``[]`` for a blank line).
-    """
-    line = line.strip()
-    if not line:
-        return []
-    sentences: list[str] = []
-    start = 0
-    for match in _BOUNDARY.finditer(line):
-        end = match.end()
-        if end >= len(line):
-            break
-        # The next word must look like the start of a sentence.
-        rest = line[end : end + 4]
-        pos = 0
-        while pos < len(rest) and (rest[pos] in _OPENERS or (pos > 0 and rest[pos] == " ")):
-            pos += 1
-        if pos >= len(rest) or not (rest[pos].isupper() or rest[pos].isdigit()):
-            continue
-        if line[match.start()] == ".":
-            word_start = match.start()  # the word before the period (scanned back, not sliced: linear time)
-            while word_start > 0 and not line[word_start - 1].isspace():
-                word_start -= 1
-            word = line[word_start : match.start()].lstrip(_OPENERS)
-            if (len(word) == 1 and word.isalpha()) or "." in word or word.lower() in _ABBREVIATIONS:
-                continue
-        sentence = line[start:end].strip()
-        if sentence:
-            sentences.append(sentence)
-        start = end
-    tail = line[start:].strip()
-    if tail:
-        sentences.append(tail)
-    return sentences
 
 
 # ----------------------------------------------------------------------------------------------------- reading
@@ -194,58 +148,67 @@ def _decode(raw: bytes, path: str, stats: ReadStats) -> str:
     return "".join(text_parts)
 
 
-def check_input_files(files: Sequence[str | os.PathLike]) -> list[Path]:
-    """Resolve the input files, raising :class:`BertError` for none given or one that is missing."""
-    if not files:
-        raise BertError("no input files given")
-    paths = [Path(os.fspath(f)) for f in files]
-    for path in paths:
-        if not path.exists():
-            raise BertError(f"input file {path} not found")
-        if not path.is_file():
-            raise BertError(f"input {path} is not a file")
-    return paths
+def corpus_inputs(files: Sequence[Any], dataset: str | None = None, split: str = "train") -> list[Any]:
+    """The inputs of a corpus: ``files`` with folders expanded (:func:`~bert.data.sources.expand_inputs`) and, with
+    ``dataset``, that dataset's ``split`` (:func:`~bert.data.hub_datasets.load_hf_dataset`)."""
+    if not files and not dataset:
+        raise BertError("no input files given: name files or folders, or --dataset NAME")
+    return expand_inputs([*files, *([load_hf_dataset(dataset, split)] if dataset else [])])
 
 
-def iter_lines(
-    files: Sequence[str | os.PathLike], stats: ReadStats | None = None, progress=None
-) -> Iterator[tuple[int, str]]:
-    """Yield ``(file_index, line)`` for every line of every file (without the newline), decoded as UTF-8 with
-    replacement. ``progress`` (a tqdm bar counting bytes, or None) is advanced as bytes are read."""
-    stats = stats if stats is not None else ReadStats()
-    pending = 0
+def file_format(path: Path, format: str) -> str:
+    """The format ``path`` is read in: ``format``, or for ``auto`` the table format its extension names, else
+    ``plain``."""
+    return (table_format(path) or "plain") if format == "auto" else format
+
+
+def iter_lines(path: Path, stats: ReadStats, progress: Any = None) -> Iterator[str]:
+    """Every line of a text file (without the newline), decoded as UTF-8 with replacement. ``progress`` (a tqdm bar
+    counting bytes, or None) is advanced as bytes are read."""
     continuing = False  # the previous piece did not end its line
     line_has_text = False  # a piece of the current line with text in it was yielded
-    for index, path in enumerate(check_input_files(files)):
-        name = str(path)
-        stats.files.append(name)
-        try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
-        except OSError as error:
-            raise BertError(f"cannot read input file {path}: {error.strerror}") from None
-        with handle:
-            for raw, line_ends in _bounded_lines(handle):
-                stats.bytes += len(raw)
-                if line_ends:
+    name = str(path)
+    stats.files.append(name)
+    with open_input(path, progress) as handle:
+        for raw, line_ends in _bounded_lines(handle):
+            stats.bytes += len(raw)
+            if line_ends:
+                stats.lines += 1
+            elif not continuing:
+                stats.long_lines[name] = stats.long_lines.get(name, 0) + 1
+            text = _decode(raw, name, stats).rstrip("\r\n")
+            blank = not text.strip()
+            # A blank piece of a long line is not a blank line (which would end the document); a long line
+            # that is all whitespace still is one, given once at its end.
+            if not ((continuing or not line_ends) and blank and (not line_ends or line_has_text)):
+                yield text
+                line_has_text = line_has_text or not blank
+            if line_ends:
+                line_has_text = False
+            continuing = not line_ends
+
+
+def _units(inputs: Sequence[Any], format: str, text_column: str, stats: ReadStats,
+           progress: Any) -> Iterator[tuple[int, str]]:
+    """``(unit, line)`` for every line of the inputs, where a unit is a text file or a table's row: a new unit starts
+    a new document. A row's blank lines are left out (they would end its document)."""
+    unit = 0
+    for source in expand_inputs(inputs):
+        fmt = file_format(source, format) if isinstance(source, Path) else None
+        if fmt in TEXT_FORMATS:
+            for line in iter_lines(source, stats, progress):
+                yield unit, line
+            unit += 1
+            continue
+        if fmt is None and format in ("wikitext", "gutenberg"):
+            raise BertError(f"format {format} reads text files; the rows of a table are documents already")
+        stats.files.append(str(source) if fmt else "(rows in memory)")
+        for text in column_texts(source, fmt, text_column, progress):
+            for line in text.splitlines():
+                if line.strip():
                     stats.lines += 1
-                elif not continuing:
-                    stats.long_lines[name] = stats.long_lines.get(name, 0) + 1
-                pending += len(raw)
-                if progress is not None and pending >= 1 << 20:
-                    progress.update(pending)
-                    pending = 0
-                text = _decode(raw, name, stats).rstrip("\r\n")
-                blank = not text.strip()
-                # A blank piece of a long line is not a blank line (which would end the document); a long line
-                # that is all whitespace still is one, given once at its end.
-                if not ((continuing or not line_ends) and blank and (not line_ends or line_has_text)):
-                    yield index, text
-                    line_has_text = line_has_text or not blank
-                if line_ends:
-                    line_has_text = False
-                continuing = not line_ends
-    if progress is not None and pending:
-        progress.update(pending)
+                    yield unit, line
+            unit += 1
 
 
 def _bounded_lines(handle, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, bool]]:
@@ -346,16 +309,18 @@ def _gutenberg_paragraphs(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[in
 
 
 def iter_documents(
-    files: Sequence[str | os.PathLike],
-    format: str = "plain",
+    files: Sequence[str | os.PathLike | Any],
+    format: str = "auto",
     *,
+    text_column: str = "text",
     sentence_split: bool = True,
     stats: ReadStats | None = None,
     progress=None,
     part_chars: int | None = None,
 ) -> Iterator[list[str]]:
     """Yield the corpus's documents, each a non-empty list of non-empty sentences (or lines, with
-    ``sentence_split=False``). See the module docstring for the formats; ``stats`` collects counts.
+    ``sentence_split=False``). ``files``: files, folders and tables held in memory; see the module docstring for the
+    formats and ``text_column``; ``stats`` collects counts.
 
     ``part_chars``: hand a document over in parts of about this many characters: every part but the last is a
     :class:`DocumentPart` (the next list continues the document); the last part is a plain list, possibly empty.
@@ -371,7 +336,7 @@ def iter_documents(
     chars = 0
     in_parts = False  # a part of the current document was yielded already
     current_file = 0
-    lines = iter_lines(files, stats, progress)
+    lines = _units(files, format, text_column, stats, progress)
     if format == "gutenberg":
         lines = _gutenberg_paragraphs(lines)
     for previous, (file_index, line), following in _neighbours(lines):

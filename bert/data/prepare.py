@@ -1,4 +1,5 @@
-"""``bert prepare``: corpus files -> tokenized, paired, split, stored pretraining data (see :mod:`.dataset`).
+"""``bert prepare``: corpus files (or tables, a ``datasets`` split) -> tokenized, paired, split, stored pretraining
+data (see :mod:`.dataset`).
 
 Pipeline: read documents (:mod:`.corpus`) -> tokenize in bulk (:mod:`.tokenized`) -> shuffle the documents
 with ``random.Random(seed)`` and hold out the first ``eval_fraction`` of them -> build sentence-pair examples
@@ -25,11 +26,13 @@ import numpy as np
 
 from bert.atomic import check_writable_directory, replace_folder_atomically
 from bert.data.config import PrepareConfig
-from bert.data.corpus import CorpusWarning, ReadStats, check_input_files, iter_documents
+from bert.data.corpus import CorpusWarning, ReadStats, corpus_inputs, iter_documents
 from bert.data.dataset import META_FILE, SPLITS, TOKENIZER_DIR, ids_dtype, write_rows, write_split
 from bert.data.examples import PairSpans, concatenate_shuffled, create_pairs, create_sentence_pairs
 from bert.data.packing import pack_full_sentences
 from bert.data.plateau import unigram_stats
+from bert.data.rows import describe, stored_bytes
+from bert.data.sources import expand_inputs
 from bert.data.tokenized import TokenizedCorpus, tokenize_documents
 from bert.errors import BertError
 from bert.hub import resolve_model_folder
@@ -144,7 +147,11 @@ def _sentence_pairs(corpus: TokenizedCorpus, split_corpus: dict[str, TokenizedCo
 def prepare_pretraining_data(files: list[str | os.PathLike], tokenizer: Any, out_dir: str | os.PathLike,
                              config: PrepareConfig | None = None, *, overwrite: bool = False,
                              progress: bool | None = None, **settings: Any) -> dict[str, Any]:
-    """Prepare pretraining data from text ``files`` into ``out_dir``; returns the ``meta.json`` contents.
+    """Prepare pretraining data from ``files`` into ``out_dir``; returns the ``meta.json`` contents.
+
+    ``files``: text or table files, folders of them, and tables held in memory (a ``datasets.Dataset``, a pandas
+    DataFrame, a list of dicts), read as :func:`~bert.data.corpus.iter_documents` says; ``dataset``/``split`` in the
+    settings add a Hugging Face dataset's split (:func:`~bert.data.hub_datasets.load_hf_dataset`).
 
     The settings are ``config``'s, or :class:`~bert.data.config.PrepareConfig`'s fields given as keywords
     (``max_seq_len=64, seed=1``); ``overwrite`` replaces an existing folder.
@@ -153,7 +160,8 @@ def prepare_pretraining_data(files: list[str | os.PathLike], tokenizer: Any, out
     (``eval_fraction`` is then ignored).
     ``tokenizer`` is a tokenizer object (:class:`~bert.tokenizer.wordpiece.BertTokenizer`, a variant's), a folder
     or a model name to load one from (a RoBERTa or ALBERT folder gives its own tokenizer).
-    ``format`` is ``"plain"``, ``"wikitext"`` or ``"gutenberg"`` (:mod:`bert.data.corpus`). ``objective``:
+    ``format`` is ``"auto"``, ``"plain"``, ``"wikitext"``, ``"gutenberg"`` or a table format, ``text_column`` a table's
+    text column (:mod:`bert.data.corpus`). ``objective``:
     ``"mlm+nsp"`` (sentence pairs with next-sentence labels), ``"mlm+sop"`` (two consecutive segments of a
     document, swapped for half of them: sentence-order labels, 1 = swapped) or ``"mlm"`` (full-sentence packing,
     no labels). ``sentence_pair_prob`` (mlm+nsp only): the chance that a training sentence also starts a
@@ -170,8 +178,8 @@ def prepare_pretraining_data(files: list[str | os.PathLike], tokenizer: Any, out
     objective, max_seq_len, seed, dupe_factor = cfg.objective, cfg.max_seq_len, cfg.seed, cfg.dupe_factor
     short_seq_prob, sentence_pair_prob, eval_fraction = cfg.short_seq_prob, cfg.sentence_pair_prob, cfg.eval_fraction
     eval_files, format, sentence_split = cfg.eval_files, cfg.format, cfg.sentence_split
-    paths = check_input_files(files)
-    eval_paths = check_input_files(eval_files) if eval_files else []
+    paths = corpus_inputs(files, cfg.dataset, cfg.split)
+    eval_paths = expand_inputs(eval_files) if eval_files else []
     if eval_paths:
         eval_fraction = 0.0
     out = Path(out_dir)
@@ -179,10 +187,11 @@ def prepare_pretraining_data(files: list[str | os.PathLike], tokenizer: Any, out
     tok = _load_tokenizer(tokenizer)
 
     # Read and tokenize; split the documents into training and evaluation sentence ranges.
-    names = ", ".join(str(p) for p in paths)
-    corpus, stats = _tokenize_files(paths, format, sentence_split, tok, progress)
+    names = ", ".join(describe(p) for p in paths)
+    corpus, stats = _tokenize_files(paths, format, cfg.text_column, sentence_split, tok, progress)
     _check_corpus(corpus, names)
-    eval_corpus = _tokenize_files(eval_paths, format, sentence_split, tok, False)[0] if eval_paths else None
+    eval_corpus = (_tokenize_files(eval_paths, format, cfg.text_column, sentence_split, tok, False)[0]
+                   if eval_paths else None)
     rng = random.Random(seed)
     split_corpus, split_ranges = _split_documents(corpus, eval_corpus, eval_fraction, rng)
 
@@ -199,7 +208,9 @@ def prepare_pretraining_data(files: list[str | os.PathLike], tokenizer: Any, out
         summaries = {split: _split_summary(examples[split], len(split_ranges[split]), objective) for split in SPLITS}
     meta = _meta(tok, objective=objective, max_seq_len=max_seq_len, seed=seed, short_seq_prob=short_seq_prob,
                  sentence_pair_prob=sentence_pair_prob, dupe_factor=dupe_factor, eval_fraction=eval_fraction,
-                 input_format=format, sentence_split=sentence_split, paths=paths, eval_paths=eval_paths,
+                 input_format=format, text_column=cfg.text_column,
+                 dataset=f"{cfg.dataset} ({cfg.split})" if cfg.dataset else None,
+                 sentence_split=sentence_split, paths=paths, eval_paths=eval_paths,
                  stats=stats, corpus=corpus, summaries=summaries)
     write = partial(_write_data, objective=objective, examples=examples, split_corpus=split_corpus,
                     max_seq_len=max_seq_len, tok=tok, meta=meta)
@@ -207,13 +218,13 @@ def prepare_pretraining_data(files: list[str | os.PathLike], tokenizer: Any, out
     return meta
 
 
-def _tokenize_files(paths: list[Path], fmt: str, sentence_split: bool, tok: FastTokenizer,
+def _tokenize_files(paths: list[Any], fmt: str, text_column: str, sentence_split: bool, tok: FastTokenizer,
                     progress: bool | None) -> tuple[TokenizedCorpus, ReadStats]:
-    """Read ``paths`` in parts of :data:`PART_CHARS` characters and tokenize them, with a progress bar over the
-    bytes read if ``progress`` (None: from :data:`PROGRESS_MIN_BYTES` on); warns about invalid UTF-8 and long
-    lines at the caller's caller."""
+    """Read ``paths`` (files and tables in memory) in parts of :data:`PART_CHARS` characters and tokenize them,
+    with a progress bar over the bytes read if ``progress`` (None: from :data:`PROGRESS_MIN_BYTES` on); warns about
+    invalid UTF-8 and long lines at the caller's caller."""
     stats = ReadStats()
-    total_bytes = sum(p.stat().st_size for p in paths)
+    total_bytes = sum(stored_bytes(p) for p in paths)
     show = progress if progress is not None else total_bytes >= PROGRESS_MIN_BYTES
     bar = None
     if show:
@@ -221,8 +232,8 @@ def _tokenize_files(paths: list[Path], fmt: str, sentence_split: bool, tok: Fast
 
         bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", leave=False)
     try:
-        documents = iter_documents(paths, fmt, sentence_split=sentence_split, stats=stats, progress=bar,
-                                   part_chars=PART_CHARS)
+        documents = iter_documents(paths, fmt, text_column=text_column, sentence_split=sentence_split, stats=stats,
+                                   progress=bar, part_chars=PART_CHARS)
         corpus = tokenize_documents(documents, tok.backend)
     finally:
         if bar is not None:
@@ -280,8 +291,8 @@ def _packed_examples(split_corpus: dict[str, TokenizedCorpus], split_ranges: dic
 
 
 def _meta(tok: FastTokenizer, *, objective: str, max_seq_len: int, seed: int, short_seq_prob: float,
-          sentence_pair_prob: float, dupe_factor: int, eval_fraction: float, input_format: str,
-          sentence_split: bool, paths: list[Path], eval_paths: list[Path], stats: ReadStats,
+          sentence_pair_prob: float, dupe_factor: int, eval_fraction: float, input_format: str, text_column: str,
+          dataset: str | None, sentence_split: bool, paths: list[Any], eval_paths: list[Any], stats: ReadStats,
           corpus: TokenizedCorpus, summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The contents of ``meta.json``: the format, the settings, the tokenizer's ids, the sources and the counts
     (its key order is part of the file's bytes)."""
@@ -306,9 +317,11 @@ def _meta(tok: FastTokenizer, *, objective: str, max_seq_len: int, seed: int, sh
         "dupe_factor": dupe_factor,
         "eval_fraction": eval_fraction,
         "input_format": input_format,
+        "text_column": text_column,
+        "dataset": dataset,
         "sentence_split": sentence_split,
-        "source_files": [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in paths],
-        "eval_files": [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in eval_paths],
+        "source_files": [_source(p) for p in paths],
+        "eval_files": [_source(p) for p in eval_paths],
         "corpus": {
             "lines": stats.lines,
             "documents": corpus.num_documents,
@@ -321,6 +334,13 @@ def _meta(tok: FastTokenizer, *, objective: str, max_seq_len: int, seed: int, sh
         # what a model scores before it uses the context (bert.data.plateau): pretraining's log and curves show it
         "unigram": unigram_stats(corpus.tokens, tok.vocab_size, tok.all_special_ids),
     }
+
+
+def _source(source: Any) -> dict[str, Any]:
+    """How ``meta.json`` lists an input: a file's path and size, a table in memory's kind and rows."""
+    if isinstance(source, Path):
+        return {"path": str(source.resolve()), "bytes": source.stat().st_size}
+    return {"table": describe(source), "rows": len(source)}
 
 
 def _write_data(tmp: Path, *, objective: str, examples: dict[str, Any], split_corpus: dict[str, TokenizedCorpus],

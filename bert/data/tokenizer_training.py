@@ -19,7 +19,8 @@ from tokenizers.models import WordPiece
 
 from bert.atomic import check_writable_directory
 from bert.data.config import TokenizerTrainingConfig
-from bert.data.corpus import FORMATS, ReadStats, check_input_files, iter_documents
+from bert.data.corpus import FORMATS, ReadStats, corpus_inputs, iter_documents
+from bert.data.rows import describe, stored_bytes
 from bert.errors import BertError
 
 if TYPE_CHECKING:
@@ -56,28 +57,28 @@ def _wordpiece_trainer(vocab_size: int, lowercase: bool, min_frequency: int,
 def train_tokenizer(files: Sequence[str | os.PathLike], vocab_size: int, out_dir: str | os.PathLike,
                     config: TokenizerTrainingConfig | None = None, *, limit_alphabet: int = 1000,
                     **settings: Any) -> BertTokenizer:
-    """Train a WordPiece vocabulary of (at most) ``vocab_size`` tokens on ``files``; write ``vocab.txt``,
-    ``tokenizer.json`` and ``tokenizer_config.json`` into ``out_dir`` and return the loaded
-    :class:`~bert.tokenizer.wordpiece.BertTokenizer`.
+    """Train a WordPiece vocabulary of (at most) ``vocab_size`` tokens on ``files`` (files, folders, tables in memory:
+    see :func:`~bert.data.corpus.iter_documents`); write ``vocab.txt``, ``tokenizer.json`` and
+    ``tokenizer_config.json`` into ``out_dir`` and return the loaded :class:`~bert.tokenizer.wordpiece.BertTokenizer`.
 
     The settings are ``config``'s, or :class:`~bert.data.config.TokenizerTrainingConfig`'s fields as keywords:
     ``cased=True`` trains a cased vocabulary (no lower-casing, accents kept); ``min_frequency``: a pair must
-    occur this often to be merged; ``format``: how the files are read (:mod:`bert.data.corpus`; WikiText
-    headings are left out and its ``@-@`` artefacts undone). ``limit_alphabet``: most distinct characters kept
-    (as in BertWordPieceTokenizer). The result may be smaller than ``vocab_size`` when the corpus has fewer
-    distinct pieces.
+    occur this often to be merged; ``format``, ``text_column``, ``dataset``, ``split``: what is read and how
+    (:class:`~bert.data.config.CorpusReading`; WikiText headings are left out and its ``@-@`` artefacts undone).
+    ``limit_alphabet``: most distinct characters kept (as in BertWordPieceTokenizer). The result may be smaller than
+    ``vocab_size`` when the corpus has fewer distinct pieces.
     """
     from bert.tokenizer.wordpiece import BertTokenizer
 
     cfg = config or TokenizerTrainingConfig(**settings)
     lowercase, min_frequency, format = not cfg.cased, cfg.min_frequency, cfg.format
-    paths = check_input_files(files)
     if format not in FORMATS:
         raise BertError(f"unknown corpus format {format!r}; use one of {', '.join(FORMATS)}")
     if vocab_size < len(SPECIAL_TOKENS) + 1:
         raise BertError(f"--vocab-size must be larger than the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
     if min_frequency < 1:
         raise BertError(f"--min-frequency must be at least 1, got {min_frequency}")
+    paths = corpus_inputs(files, cfg.dataset, cfg.split)
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -87,12 +88,14 @@ def train_tokenizer(files: Sequence[str | os.PathLike], vocab_size: int, out_dir
     backend, trainer = _wordpiece_trainer(vocab_size, lowercase, min_frequency, limit_alphabet)
     stats = ReadStats()
     # Sentence splitting does not matter for counting pieces; lines are handed over as they are.
-    documents = iter_documents(paths, format, sentence_split=False, stats=stats, part_chars=4 << 20)
+    documents = iter_documents(paths, format, text_column=cfg.text_column, sentence_split=False, stats=stats,
+                               part_chars=4 << 20)
     backend.train_from_iterator(_batches(documents), trainer=trainer)
     stats.warn_invalid_bytes()
     stats.warn_long_lines()
     if stats.sentences == 0:
-        raise BertError(f"no text found in {', '.join(str(p) for p in paths)}: cannot train a tokenizer on nothing")
+        raise BertError(f"no text found in {', '.join(describe(p) for p in paths)}: cannot train a tokenizer on "
+                        "nothing")
 
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
@@ -108,13 +111,18 @@ def train_tokenizer(files: Sequence[str | os.PathLike], vocab_size: int, out_dir
 COUNT_LIMIT_BYTES = 256 << 20  # corpora up to this size are counted for bert train-tokenizer's advice
 
 
-def count_tokens(files: Sequence[str | os.PathLike], tokenizer: BertTokenizer, format: str = "plain") -> int | None:
-    """How many pieces ``tokenizer`` cuts the text of ``files`` into (no special tokens); None for corpora over
-    :data:`COUNT_LIMIT_BYTES`, where the count would take minutes and a vocabulary's size rarely needs advice."""
-    paths = check_input_files(files)
-    if sum(p.stat().st_size for p in paths) > COUNT_LIMIT_BYTES:
+def count_tokens(files: Sequence[str | os.PathLike], tokenizer: BertTokenizer,
+                 config: TokenizerTrainingConfig | None = None) -> int | None:
+    """How many pieces ``tokenizer`` cuts the text of ``files`` (read as ``config`` says, as for
+    :func:`train_tokenizer`) into (no special tokens); None for corpora over :data:`COUNT_LIMIT_BYTES`, where the
+    count would take minutes and a vocabulary's size rarely needs advice."""
+    cfg = config or TokenizerTrainingConfig()
+    paths = corpus_inputs(files, cfg.dataset, cfg.split)
+    if sum(stored_bytes(p) for p in paths) > COUNT_LIMIT_BYTES:
         return None
     total = 0
-    for batch in _batches(iter_documents(paths, format, sentence_split=False, part_chars=4 << 20)):
+    documents = iter_documents(paths, cfg.format, text_column=cfg.text_column, sentence_split=False,
+                               part_chars=4 << 20)
+    for batch in _batches(documents):
         total += sum(len(ids) for ids in tokenizer(batch, add_special_tokens=False)["input_ids"])
     return total
