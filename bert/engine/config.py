@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bert.engine.trackers import REPORT_TO_HELP, tracker_names
 from bert.errors import BertError
 from bert.settings import setting
 
@@ -30,6 +31,8 @@ class RunConfig:
         before the run stops (tasks that keep a best model).
     bf16: bfloat16 autocast. compile: the training step through ``torch.compile``. gradient_checkpointing: recompute
         each layer in backward (less memory, about a third more compute).
+    report_to / wandb_project: experiment trackers that get every metrics.jsonl event too (see
+        :mod:`bert.engine.trackers`).
     resume: continue from the latest complete checkpoint, refused (naming each difference) when a setting not
         marked ``free_on_resume`` differs from the checkpoint's.
     """
@@ -66,6 +69,9 @@ class RunConfig:
     resume: bool = setting(False, "continue from the latest complete checkpoint in the run folder (with the same "
                                   "settings, but those marked as free to change)", group=RUN, free_on_resume=True)
     progress: bool = setting(True, "show a progress bar (on by default)", group=RUN, free_on_resume=True)
+    report_to: str = setting("none", REPORT_TO_HELP, group=RUN, metavar="TRACKERS", free_on_resume=True)
+    wandb_project: str | None = setting(None, "the W&B project of --report-to wandb (default: $WANDB_PROJECT, else "
+                                              "bert)", group=RUN, metavar="NAME", free_on_resume=True)
 
     def validate(self) -> None:
         """BertError for settings that cannot work, before anything is loaded; a task's config extends it."""
@@ -87,3 +93,4 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise BertError(message)
+        tracker_names(self.report_to)  # a name that is no tracker, or its package missing: before anything starts

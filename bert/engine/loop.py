@@ -58,6 +58,7 @@ from bert.engine.interrupt import interrupt_flag
 from bert.engine.metrics import MetricsLog, peak_rss_gb
 from bert.engine.schedule import WarmupLinearSchedule, estimate_total_steps
 from bert.engine.task import Outcome, Task
+from bert.engine.trackers import open_reporters, tracker_names
 from bert.errors import BertError
 from bert.plotting import plot_curves
 from bert.settings import settings_dict
@@ -84,6 +85,8 @@ def run_task(make_task: Callable[[World], Task], out: str | Path) -> Any:
         raise BertError(f"{where}{error.strerror or error}; training stopped and {kept}. Fix that, then continue "
                         "with --resume") from None
     finally:
+        if engine is not None and engine.metrics is not None:
+            engine.metrics.close()  # the experiment trackers flush and close, however the run ended
         del engine  # its DDP wrapper holds the process group: free it before teardown destroys the group
         teardown(world)
 
@@ -146,6 +149,11 @@ class Engine:
             self.wrapped = DistributedDataParallel(self.objective, device_ids=device_ids)
         if self.cfg.compile:
             self.wrapped = compile_for_training(self.wrapped)
+        if self.metrics is not None:  # last: a tracker's run is opened only once nothing can refuse this one
+            self.metrics.reporters = open_reporters(
+                tracker_names(self.cfg.report_to), self.out, kept_step=self.step if self.resumed_from else -1,
+                settings=json.loads((self.out / SETTINGS_FILE).read_text(encoding="utf-8")),
+                wandb_project=self.cfg.wandb_project, note=task.note)
 
     # ---- resume ------------------------------------------------------------------------------------------------
     def _resume(self) -> Path | None:

@@ -6,7 +6,8 @@ Each line has ``kind`` ("train" or "eval"), ``step`` and the values the task mea
 evaluation and checkpointing excluded) and ``elapsed`` (seconds of training); eval lines ``elapsed`` and
 ``peak_rss_gb``, the process's peak resident memory so far (null where the platform does not report it). Train lines
 average the steps since the previous one. On ``--resume`` the lines after the checkpoint's step are dropped, so the
-file reads as one uninterrupted run.
+file reads as one uninterrupted run. Each event also goes to the run's experiment trackers (``--report-to``, see
+:mod:`bert.engine.trackers`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from typing import Any
 import torch
 
 from bert.atomic import write_text_atomically
+from bert.engine.trackers import Reporter, tracked_values
 
 
 class MetricsLog:
-    """Appends events to a JSONL file (line-buffered, flushed per event) and keeps them for plotting."""
+    """Appends events to a JSONL file (line-buffered, flushed per event), keeps them for plotting and hands them to
+    the reporters attached (experiment trackers), which :meth:`close` closes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.events: list[dict[str, Any]] = []
+        self.reporters: list[Reporter] = []
 
     def truncate_after(self, step: int) -> None:
         """Keep only the events up to ``step`` (used when resuming from a checkpoint at ``step``)."""
@@ -46,6 +50,14 @@ class MetricsLog:
         self.events.append(event)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(event) + "\n")
+        for reporter in self.reporters:
+            reporter.report(*tracked_values(event))
+
+    def close(self) -> None:
+        """Close the reporters (each flushes what it holds); metrics.jsonl needs nothing."""
+        reporters, self.reporters = self.reporters, []
+        for reporter in reporters:
+            reporter.close()
 
 
 def peak_rss_gb() -> float | None:
