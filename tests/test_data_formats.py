@@ -178,6 +178,8 @@ def test_train_tokenizer_reads_tables_as_it_reads_plain_text(tmp_path, capsys):
     pieces = count_tokens([plain_file], vocab)
     assert count_tokens([table], vocab) == pieces > 0
     assert f"the corpus is {pieces:,} pieces of it" in capsys.readouterr().out
+    in_memory = datasets.Dataset.from_list([{"text": doc} for doc in DOCS])
+    assert count_tokens([in_memory], train_tokenizer([in_memory], 120, tmp_path / "tok2")) > 0
 
 
 # ---- errors -----------------------------------------------------------------------------------------------------
@@ -188,7 +190,8 @@ def test_train_tokenizer_reads_tables_as_it_reads_plain_text(tmp_path, capsys):
     ("rows.jsonl", '{"text": "A text."}\n{"text": 7}\n', r"rows.jsonl: row 2: the text column 'text' holds a int"),
     ("rows.jsonl", '{"text": "A."}\n{"text": "B."}\n{"title": "C"}\n', r"row 3: the text column 'text' holds nothing"),
     ("rows.json", '[{"text": "A."}, {"text": ["B."]}]', r"rows.json: row 2: the text column 'text' holds a list"),
-    ("rows.jsonl", "\n \n", r"rows.jsonl: the file holds no data rows"),
+    ("rows.jsonl", "\n \n", r"rows.jsonl: the file is empty"),
+    ("rows.json", "[]", r"rows.json: the file holds no data rows"),
     ("rows.csv", "", r"rows.csv: the file is empty"),
     ("rows.csv", "id,text\n", r"rows.csv: the file holds no data rows"),
     ("rows.jsonl", '{"text": "A."}\n{"text": \n', r"rows.jsonl:2: not valid JSON"),

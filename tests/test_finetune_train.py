@@ -16,7 +16,7 @@ from support import NEGATIVE, POSITIVE, conll_file, mean_loss, sentiment_file, s
 from bert.cli import main
 from bert.config import BertConfig
 from bert.engine.checkpointing import seed_everything
-from bert.finetune import FinetuneConfig, classification, finetune_classifier, ner, squad
+from bert.finetune import FinetuneConfig, classification, conll, finetune_classifier, ner, squad
 from bert.finetune.task import train
 from bert.heads import BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification
 from bert.model import BertModel
@@ -46,7 +46,7 @@ def test_a_few_steps_reduce_the_loss(tiny: Path, tmp_path: Path, task: str) -> N
         targets = classification.label_ids(examples.labels, {"neg": 0, "pos": 1}, "t")
         features = classification.encode_examples(tokenizer, examples, 32, targets)
     elif task == "ner":
-        sentences = ner.read_conll(conll_file(tmp_path / "t.conll"))
+        sentences = conll.read_conll(conll_file(tmp_path / "t.conll"))
         label2id = {t: i for i, t in enumerate(ner.tag_order({t for s in sentences for t in s.tags}))}
         model = BertForTokenClassification.from_pretrained(tiny, num_labels=len(label2id))
         features = ner.encode_sentences(tokenizer, sentences, label2id, 32)

@@ -30,7 +30,7 @@ from bert.settings import flag, free_on_resume, from_arguments, value_type
 # (command, config class, the required arguments, the config those alone give, flags that are no config field:
 # --args-file on every training command, which reads settings from a file, see bert.cli.args_file)
 TASK_FLAGS = {"classify": {"text_column", "text_columns", "label_column"},
-              "ner": set(),
+              "ner": {"label_names"},
               "qa": {"doc_stride", "max_query_len", "no_max_context", "train_articles", "eval_articles"}}
 COMMANDS = [
     (("pretrain",), PretrainConfig, ["--data", "d", "--out", "o"], PretrainConfig(data="d", out="o"), {"args_file"}),

@@ -15,7 +15,7 @@ from support import conll_file, make_tiny_variant, mean_loss, sentiment_file, sq
 
 from bert.cli import main
 from bert.engine.checkpointing import seed_everything
-from bert.finetune import FinetuneConfig, classification, ner, squad
+from bert.finetune import FinetuneConfig, classification, conll, ner, squad
 from bert.finetune.task import load_pretrained, train
 from bert.heads import IGNORE_INDEX
 from bert.tokenizer.fast import FastTokenizer
@@ -51,7 +51,7 @@ def task_features(task: str, tokenizer: FastTokenizer, tmp_path: Path) -> tuple[
         targets = classification.label_ids(examples.labels, {"neg": 0, "pos": 1}, "t")
         return classification.encode_examples(tokenizer, examples, 32, targets), {"num_labels": 2}
     if task == "ner":
-        sentences = ner.read_conll(conll_file(tmp_path / "t.conll"))
+        sentences = conll.read_conll(conll_file(tmp_path / "t.conll"))
         label2id = {t: i for i, t in enumerate(ner.tag_order({t for s in sentences for t in s.tags}))}
         return ner.encode_sentences(tokenizer, sentences, label2id, 32), {"num_labels": len(label2id)}
     return squad.encode_examples(tokenizer, squad.read_squad(squad_file(tmp_path / "s.json")), 48, 16, 16), {}

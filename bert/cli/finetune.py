@@ -17,8 +17,9 @@ from bert.finetune.config import FinetuneConfig
 from bert.settings import add_arguments, from_arguments
 
 JOBS = ("classify", "ner", "qa")  # the fine-tuning jobs: bert finetune JOB, bert predict JOB
-FORMATS = {"classify": "CSV/TSV/JSONL with text and label columns", "ner": "CoNLL (token ... tag per line)",
-           "qa": "SQuAD v1.1 JSON"}
+FORMATS = {"classify": "CSV/TSV/JSONL/JSON/Parquet (.gz too) with text and label columns",
+           "ner": "CoNLL (token ... tag per line), or JSONL/JSON/Parquet rows of tokens and ner_tags (or tags)",
+           "qa": "SQuAD v1.1 JSON, or JSONL/JSON/Parquet rows of question, context and answers"}
 PREDICT_HEADS = {"classify": "sequence_classification", "ner": "token_classification", "qa": "question_answering"}
 METRIC_NAMES = ("accuracy", "f1", "precision", "recall", "exact_match", "pearson", "spearman")
 
@@ -42,7 +43,8 @@ def _run_finetune(args: argparse.Namespace) -> None:
         result = finetune_classifier(args.model, args.train, args.eval, args.out, _columns(args), args.label_column,
                                      config=config)
     elif args.task == "ner":
-        result = finetune_ner(args.model, args.train, args.eval, args.out, config=config)
+        result = finetune_ner(args.model, args.train, args.eval, args.out, config=config,
+                              label_names=args.label_names)
     else:
         result = finetune_qa(args.model, args.train, args.eval, args.out, args.train_articles, args.eval_articles,
                              args.doc_stride, args.max_query_len, config=config,
@@ -79,7 +81,8 @@ def _run_predict(args: argparse.Namespace) -> None:
             raise BertError("give --input FILE or --text TEXT [--text-pair TEXT]")
     elif args.task == "ner":
         if args.input:
-            predictions, metrics = ner.predict_ner_file(model, args.input, args.max_seq_len or 512)
+            predictions, metrics = ner.predict_ner_file(model, args.input, args.max_seq_len or 512,
+                                                        label_names=args.label_names)
         elif args.text is not None:
             predictions = ner.predict_ner(model, [args.text], args.max_seq_len or 512)
         else:
@@ -129,8 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for task in JOBS:
         p = tasks.add_parser(task, help=f"predict on {FORMATS[task]} or command-line text")
         p.add_argument("--model", required=True, metavar="DIR", help="fine-tuned model folder")
-        p.add_argument("--input", metavar="FILE", help=FORMATS[task] + (" or JSONL question/context" if task == "qa"
-                                                                        else ""))
+        p.add_argument("--input", metavar="FILE", help=FORMATS[task] + (" (answers optional)" if task == "qa" else ""))
         p.add_argument("--output", metavar="FILE.jsonl", help="where to write predictions (default: stdout)")
         p.add_argument("--max-seq-len", type=int, help="word pieces per input")
         if task == "qa":
@@ -150,6 +152,10 @@ def _task_options(p: argparse.ArgumentParser, task: str, training: bool) -> None
         p.add_argument("--text-column", help="text column (default: sentence or text)")
         p.add_argument("--text-columns", metavar="A,B", help="two text columns of a pair, e.g. sentence1,sentence2")
         p.add_argument("--label-column", help="label column (default: label)")
+    elif task == "ner":
+        p.add_argument("--label-names", metavar="FILE|A,B,...",
+                       help="the names of integer tags (tag i is the i-th name): a file with one per line, or a comma "
+                            "list, e.g. O,B-PER,I-PER (Hugging Face keeps them in features['ner_tags'])")
     elif task == "qa":
         p.add_argument("--doc-stride", type=int, default=128,
                        help="context pieces between window starts (default 128)")

@@ -24,7 +24,7 @@ class CorpusReading:
     """Where the text comes from and how it is read: the settings ``bert prepare`` and ``bert train-tokenizer``
     share (see :mod:`bert.data.corpus`)."""
 
-    format: str = setting("auto", FORMAT_HELP, choices=FORMATS)
+    format: str = setting("auto", FORMAT_HELP, choices=FORMATS, metavar="FORMAT")
     text_column: str = setting("text", "the column of a table (a jsonl, json, csv, tsv or parquet file, --dataset) "
                                        "that holds the text; each row is one document", metavar="NAME")
     dataset: str | None = setting(

@@ -204,7 +204,8 @@ def _units(inputs: Sequence[Any], format: str, text_column: str, stats: ReadStat
             raise BertError(f"format {format} reads text files; the rows of a table are documents already")
         stats.files.append(str(source) if fmt else "(rows in memory)")
         for text in column_texts(source, fmt, text_column, progress):
-            for line in text.splitlines():
+            for line in text.split("\n"):  # the line ends a text file has (str.splitlines knows more)
+                line = line.rstrip("\r")
                 if line.strip():
                     stats.lines += 1
                     yield unit, line

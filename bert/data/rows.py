@@ -81,10 +81,12 @@ def iter_rows(path: Path, format: str, progress: Any = None, columns: list[str] 
         raise BertError(f"{path}: the file holds no data rows")
 
 
-def _json_lines(path: Path, lines: Iterable[bytes | str], first: int = 1) -> Iterator[dict]:
-    for number, line in enumerate(lines, first):
+def _json_lines(path: Path, lines: Iterable[bytes | str]) -> Iterator[dict]:
+    blank = True
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        blank = False
         try:
             row = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -93,6 +95,8 @@ def _json_lines(path: Path, lines: Iterable[bytes | str], first: int = 1) -> Ite
         if not isinstance(row, dict):
             raise BertError(f"{path}:{number}: expected a JSON object per line, got {type(row).__name__}")
         yield row
+    if blank:
+        raise BertError(f"{path}: the file is empty")
 
 
 def _json_rows(path: Path, handle: BinaryIO) -> Iterator[dict]:
@@ -155,9 +159,9 @@ def _parquet_rows(path: Path, handle: BinaryIO, columns: list[str] | None) -> It
 
 # ------------------------------------------------------------------------------------------------- tables in memory
 
-def _library_object(source: Any, module: str, name: str) -> bool:
-    """Whether ``source`` is a ``module.name``, without importing the library: none of its objects can exist before
-    something imported it."""
+def library_object(source: Any, module: str, name: str) -> bool:
+    """Whether ``source`` is a ``module.name`` (``"datasets", "Dataset"``), without importing the library: none of its
+    objects can exist before something imported it."""
     library = sys.modules.get(module)
     return library is not None and isinstance(source, getattr(library, name, ()))
 
@@ -166,9 +170,9 @@ def describe(source: Any) -> str:
     """How messages name a source: a file's path, or the kind of table held in memory."""
     if is_path(source):
         return str(source)
-    if _library_object(source, "pandas", "DataFrame"):
+    if library_object(source, "pandas", "DataFrame"):
         return "the DataFrame"
-    if _library_object(source, "datasets", "Dataset"):
+    if library_object(source, "datasets", "Dataset"):
         return "the Dataset"
     return "the rows"
 
@@ -177,12 +181,12 @@ def object_rows(source: Any, columns: list[str] | None = None) -> Iterator[dict]
     """The rows of a table held in memory: a list (or tuple) of dicts, a pandas DataFrame (NaN read as None) or a
     ``datasets.Dataset`` (read in batches, only ``columns`` when given). An empty table is a BertError."""
     name = describe(source)
-    if _library_object(source, "datasets", "DatasetDict"):
+    if library_object(source, "datasets", "DatasetDict"):
         raise BertError(f"a DatasetDict holds the splits {', '.join(source)}: pass one of them, e.g. "
                         f"dataset[{next(iter(source), 'train')!r}]")
-    if _library_object(source, "datasets", "Dataset"):
+    if library_object(source, "datasets", "Dataset"):
         rows = _dataset_rows(source, [find_column(source.column_names, c, name) for c in columns or []])
-    elif _library_object(source, "pandas", "DataFrame"):
+    elif library_object(source, "pandas", "DataFrame"):
         rows = ({key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
                 for row in source.to_dict(orient="records"))
     elif isinstance(source, (list, tuple)):
@@ -225,7 +229,7 @@ def stored_bytes(source: Any) -> int:
     columns: at least its texts), 0 for the other tables in memory (small enough to have been built in memory)."""
     if is_path(source):
         return Path(source).stat().st_size
-    return int(source.data.nbytes) if _library_object(source, "datasets", "Dataset") else 0
+    return int(source.data.nbytes) if library_object(source, "datasets", "Dataset") else 0
 
 
 # ------------------------------------------------------------------------------------------------ one text column

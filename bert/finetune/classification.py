@@ -3,6 +3,9 @@
     result = finetune_classifier("all-MiniLM-L6-v2", "train.tsv", "dev.tsv", "runs/sst2", epochs=1)
     predict_classifier("runs/sst2", ["a gripping film"])  # [{"label": "1", "probabilities": {...}}]
 
+The data is a table file (CSV, TSV, JSONL, JSON, Parquet, ``.gz`` too) or a table held in memory (a list of dicts, a
+pandas DataFrame, a ``datasets.Dataset``): see :mod:`~bert.finetune.tables`.
+
 Labels: strings are mapped to ids in sorted order (GLUE's order for entailment/not_entailment and for
 contradiction/entailment/neutral), non-negative integers are their own ids, and floats make it a regression
 (one output, MSE loss). The map is stored in config.json (``id2label``/``label2id``) so that the saved model
@@ -18,6 +21,7 @@ from typing import Any
 
 import torch
 
+from bert.data.rows import describe
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.config import FinetuneConfig, choose_metric
@@ -48,10 +52,12 @@ class TextExamples:
     columns: list[str]
 
 
-def read_examples(path: str | Path, text_columns: list[str] | None = None, label_column: str | None = None,
+def read_examples(source: Any, text_columns: list[str] | None = None, label_column: str | None = None,
                   require_labels: bool = True) -> TextExamples:
-    """Read texts (and labels) from a CSV/TSV/JSONL file; columns by name or by the usual defaults."""
-    rows = read_table(path)
+    """Read texts (and labels) from a table (a file, or rows in memory: see :func:`~bert.finetune.tables.read_table`);
+    columns by name or by the usual defaults."""
+    rows = read_table(source)
+    path = describe(source)
     columns = resolve_text_columns(rows, path, text_columns)
     label_key = resolve_label_column(rows, path, label_column, required=require_labels)
     data: dict[str, list] = {c: [] for c in columns}
@@ -174,18 +180,19 @@ def classification_metrics(logits: torch.Tensor, targets: list[int] | list[float
     return metrics
 
 
-def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
+def finetune_classifier(model: str | Path, train_file: Any, eval_file: Any, out: str | Path,
                         text_columns: list[str] | None = None, label_column: str | None = None,
                         config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
     """Fine-tune the sequence classifier of ``model``'s type (BertForSequenceClassification,
     RobertaForSequenceClassification, ...) from ``model`` (a folder or name); the best model goes to ``out``.
+    ``train_file``/``eval_file`` (or None): table files or tables in memory (see :func:`read_examples`).
 
     ``settings`` are :class:`FinetuneConfig` fields (epochs=1, lr=3e-5, ...). Returns metrics.json's content.
     """
     config = config or FinetuneConfig(**settings)
     config.validate()
     train_examples = read_examples(train_file, text_columns, label_column)
-    eval_examples = read_examples(eval_file, text_columns, label_column) if eval_file else None
+    eval_examples = read_examples(eval_file, text_columns, label_column) if eval_file is not None else None
     existing = _trained_label2id(model)
     all_labels = train_examples.labels + (eval_examples.labels if eval_examples else [])
     label2id = infer_label_map(all_labels, existing)
@@ -199,10 +206,10 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
         net, tokenizer = start_model(model, "sequence_classification", config, out, num_labels=len(label2id),
                                      id2label=id2label, label2id=label2id)
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len,
-                                     label_ids(train_examples.labels, label2id, train_file))
+                                     label_ids(train_examples.labels, label2id, describe(train_file)))
     evaluate = None
     if eval_examples is not None:
-        eval_targets = label_ids(eval_examples.labels, label2id, eval_file)
+        eval_targets = label_ids(eval_examples.labels, label2id, describe(eval_file))
         eval_features = encode_examples(tokenizer, eval_examples, config.max_seq_len, eval_targets)
 
         def evaluate(m: PreTrainedModel) -> dict[str, Any]:
@@ -210,7 +217,7 @@ def finetune_classifier(model: str | Path, train_file: str | Path, eval_file: st
             return classification_metrics(logits, eval_targets)
 
     info = {"task": "classify" if label2id is not None else "regression", "model": str(model),
-            "train_file": str(train_file), "eval_file": str(eval_file) if eval_file else None,
+            "train_file": describe(train_file), "eval_file": describe(eval_file) if eval_file is not None else None,
             "text_columns": train_examples.columns, "labels": list(label2id) if label2id else None,
             "eval_examples": len(eval_examples.texts) if eval_examples else 0}
     return train(net, tokenizer, train_features, out, config, evaluate, main_metric=metric, info=info)
@@ -253,11 +260,11 @@ def predict_classifier(model: str | Path | tuple[PreTrainedModel, FastTokenizer]
     return results
 
 
-def predict_classifier_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: str | Path,
+def predict_classifier_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: Any,
                             text_columns: list[str] | None = None, label_column: str | None = None,
                             max_seq_len: int = 512) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
-    """Predictions for every row of a file (with its text), and metrics when the file has labels. ``model``: a
-    folder, or a loaded (model, tokenizer) as :func:`load_classifier` returns."""
+    """Predictions for every row of a table (a file or rows in memory, with its text), and metrics when it has
+    labels. ``model``: a folder, or a loaded (model, tokenizer) as :func:`load_classifier` returns."""
     net, tokenizer = load_classifier(model) if isinstance(model, (str, Path)) else model
     examples = read_examples(path, text_columns, label_column, require_labels=label_column is not None)
     predictions = predict_classifier((net, tokenizer), examples.texts, examples.pairs, max_seq_len)
@@ -268,7 +275,7 @@ def predict_classifier_file(model: str | Path | tuple[PreTrainedModel, FastToken
     metrics = None
     if examples.labels is not None:
         label2id = None if net.config.num_labels == 1 else (net.config.label2id or {})
-        targets = label_ids(examples.labels, label2id, path)
+        targets = label_ids(examples.labels, label2id, describe(path))
         for prediction, target in zip(predictions, examples.labels, strict=True):
             prediction["gold"] = target
         if label2id is None:

@@ -25,11 +25,13 @@ from typing import Any
 
 import torch
 
+from bert.data.rows import describe
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.config import FinetuneConfig, choose_metric
-from bert.finetune.conll import Sentence, read_conll
+from bert.finetune.conll import Sentence
 from bert.finetune.metrics import entity_scores, get_entities
+from bert.finetune.tagged import read_sentences
 from bert.finetune.task import (
     input_limit,
     start_model,
@@ -158,23 +160,26 @@ def ner_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, 
             "accuracy": token_accuracy, "per_type": scores["per_type"]}
 
 
-def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
-                 config: FinetuneConfig | None = None, **settings: Any) -> dict[str, Any]:
+def finetune_ner(model: str | Path, train_file: Any, eval_file: Any, out: str | Path,
+                 config: FinetuneConfig | None = None, label_names: Any = None, **settings: Any) -> dict[str, Any]:
     """Fine-tune the token classifier of ``model``'s type (BertForTokenClassification, RobertaFor..., ...) on CoNLL
-    files; the best model (entity F1, or ``config.metric``) goes to ``out``."""
+    files or rows of tokens and tags (files or tables in memory; ``label_names`` for integer tags: see
+    :mod:`~bert.finetune.tagged`); the best model (entity F1, or ``config.metric``) goes to ``out``."""
     config = config or FinetuneConfig(**settings)
     config.validate()
-    train_sentences = read_conll(train_file)
-    eval_sentences = read_conll(eval_file) if eval_file else []
+    train_sentences = read_sentences(train_file, label_names)
+    eval_sentences = read_sentences(eval_file, label_names) if eval_file is not None else []
     tags = {t for s in train_sentences + eval_sentences for t in s.tags or []}
     label2id = {tag: i for i, tag in enumerate(tag_order(tags))}
     metric = choose_metric(config, "f1", METRIC_NAMES, bool(eval_sentences))
     net, tokenizer = start_model(model, "token_classification", config, out, num_labels=len(label2id),
                                  id2label={i: t for t, i in label2id.items()}, label2id=label2id)
-    train_features = encode_sentences(tokenizer, train_sentences, label2id, config.max_seq_len, train_file)
+    train_features = encode_sentences(tokenizer, train_sentences, label2id, config.max_seq_len,
+                                      describe(train_file))
     evaluate = None
     if eval_sentences:
-        eval_features = encode_sentences(tokenizer, eval_sentences, label2id, config.max_seq_len, eval_file)
+        eval_features = encode_sentences(tokenizer, eval_sentences, label2id, config.max_seq_len,
+                                         describe(eval_file))
         id2label = {i: t for t, i in label2id.items()}
 
         def evaluate(m: PreTrainedModel) -> dict[str, Any]:
@@ -182,8 +187,8 @@ def finetune_ner(model: str | Path, train_file: str | Path, eval_file: str | Pat
                                      tokenizer.pad_token_id, config.eval_batch_size)
             return ner_metrics([s.tags for s in eval_sentences], [[id2label[i] for i in row] for row in ids])
 
-    info = {"task": "ner", "model": str(model), "train_file": str(train_file),
-            "eval_file": str(eval_file) if eval_file else None, "labels": list(label2id),
+    info = {"task": "ner", "model": str(model), "train_file": describe(train_file),
+            "eval_file": describe(eval_file) if eval_file is not None else None, "labels": list(label2id),
             "train_sentences": len(train_sentences), "eval_sentences": len(eval_sentences)}
     return train(net, tokenizer, train_features, out, config, evaluate, main_metric=metric, info=info)
 
@@ -231,11 +236,13 @@ def predict_ner(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
     return results
 
 
-def predict_ner_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: str | Path,
-                     max_seq_len: int = 512) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Predictions for every sentence of a CoNLL file (tags optional), and metrics when it has tags."""
+def predict_ner_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: Any,
+                     max_seq_len: int = 512, label_names: Any = None
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Predictions for every sentence of NER data (a CoNLL file or rows, see :mod:`~bert.finetune.tagged`; tags
+    optional), and metrics when it has tags."""
     net, tokenizer = load_tagger(model) if isinstance(model, (str, Path)) else model
-    sentences = read_conll(path, require_tags=False)
+    sentences = read_sentences(path, label_names, require_tags=False)
     predictions = predict_ner((net, tokenizer), [s.words for s in sentences], max_seq_len)
     metrics = None
     if sentences[0].tags is not None:
@@ -243,8 +250,8 @@ def predict_ner_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], 
         for number, sentence in enumerate(sentences, 1):
             unknown = [t for t in sentence.tags or [] if t not in known]
             if unknown:
-                raise BertError(f"{path}: sentence {number} has tag {unknown[0]!r}, which the model does not know "
-                                f"(its tags: {', '.join(known)})")
+                raise BertError(f"{describe(path)}: sentence {number} has tag {unknown[0]!r}, which the model does "
+                                f"not know (its tags: {', '.join(known)})")
         for prediction, sentence in zip(predictions, sentences, strict=True):
             prediction["gold"] = sentence.tags
         metrics = ner_metrics([s.tags for s in sentences], [p["tags"] for p in predictions])

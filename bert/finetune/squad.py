@@ -27,11 +27,13 @@ from typing import Any
 
 import torch
 
+from bert.data.rows import describe, find_column, table_format
+from bert.data.sources import is_path
 from bert.errors import BertError
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.config import FinetuneConfig, choose_metric
 from bert.finetune.metrics import squad_scores
-from bert.finetune.tables import read_text
+from bert.finetune.tables import read_table, read_text
 from bert.finetune.task import (
     input_limit,
     start_model,
@@ -263,12 +265,13 @@ def qa_metrics(examples: list[QAExample], answers: list[dict[str, Any]]) -> dict
     return squad_scores({e.id: a["text"] for e, a in zip(examples, answers, strict=True)}, gold)
 
 
-def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path | None, out: str | Path,
+def finetune_qa(model: str | Path, train_file: Any, eval_file: Any, out: str | Path,
                 train_articles: str | None = None, eval_articles: str | None = None, doc_stride: int = 128,
                 max_query_len: int = 64, config: FinetuneConfig | None = None, max_context: bool = True,
                 **settings: Any) -> dict[str, Any]:
     """Fine-tune the span extractor of ``model``'s type (BertForQuestionAnswering, RobertaFor..., ...) on SQuAD v1.1
-    JSON; the best model (F1) goes to ``out``.
+    JSON or rows of questions (files or tables in memory: see :func:`read_questions`); the best model (F1) goes to
+    ``out``.
 
     ``train_articles``/``eval_articles`` ("0:38") slice the files' article lists, so one file can give both.
     ``max_context`` is the evaluation's decoding rule (see :func:`decode_answers`).
@@ -276,10 +279,10 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
     settings.setdefault("max_seq_len", 384)
     config = config or FinetuneConfig(**settings)
     config.validate()
-    train_examples = [e for e in read_squad(train_file, train_articles) if e.answers]
+    train_examples = [e for e in read_questions(train_file, train_articles) if e.answers]
     if not train_examples:
-        raise BertError(f"{train_file}: no question with an answer to train on")
-    eval_examples = read_squad(eval_file, eval_articles) if eval_file else []
+        raise BertError(f"{describe(train_file)}: no question with an answer to train on")
+    eval_examples = read_questions(eval_file, eval_articles) if eval_file is not None else []
     metric = choose_metric(config, "f1", ("f1", "exact_match"), bool(eval_examples))
     net, tokenizer = start_model(model, "question_answering", config, out)
     train_features = encode_examples(tokenizer, train_examples, config.max_seq_len, doc_stride, max_query_len)
@@ -293,8 +296,8 @@ def finetune_qa(model: str | Path, train_file: str | Path, eval_file: str | Path
             return qa_metrics(eval_examples, decode_answers(eval_examples, eval_features, starts, ends,
                                                             max_context=max_context))
 
-    info = {"task": "qa", "model": str(model), "train_file": str(train_file),
-            "eval_file": str(eval_file) if eval_file else None, "train_articles": train_articles,
+    info = {"task": "qa", "model": str(model), "train_file": describe(train_file),
+            "eval_file": describe(eval_file) if eval_file is not None else None, "train_articles": train_articles,
             "eval_articles": eval_articles, "train_questions": len(train_examples),
             "train_windows": len(train_features), "eval_questions": len(eval_examples),
             "doc_stride": doc_stride, "max_query_len": max_query_len, "max_context": max_context}
@@ -323,30 +326,73 @@ def predict_qa(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
             for e, a in zip(items, answers, strict=True)]
 
 
-def read_questions(path: str | Path, articles: str | None = None) -> list[QAExample]:
-    """Questions from SQuAD JSON (``.json``) or JSONL with ``question`` and ``context`` (and optional ``id``,
-    ``answers``) per line."""
-    if Path(path).suffix.lower() != ".jsonl":
-        return read_squad(path, articles)
-    from bert.finetune.tables import find_column, read_table
-
-    rows = read_table(path)
-    question_key = find_column(rows, "question", path)
-    context_key = find_column(rows, "context", path)
+def read_questions(source: Any, articles: str | None = None) -> list[QAExample]:
+    """Questions from SQuAD v1.1 JSON (a file holding one object with a ``data`` list; ``articles`` slices them), or
+    from the rows of a table (a JSONL, JSON-array or Parquet file, ``.gz`` too, or a table in memory: see
+    :func:`~bert.finetune.tables.read_table`) with ``question``, ``context`` and optional ``id`` and ``answers``:
+    Hugging Face's squad shape ``{"text": [...], "answer_start": [...]}`` or a list of ``{"text", "answer_start"}``."""
+    if is_path(source) and _is_squad_json(Path(source)):
+        return read_squad(source, articles)
+    name = describe(source)
+    if articles:
+        raise BertError(f"{name}: an article range slices a SQuAD JSON file's articles; this data is rows")
+    rows = read_table(source)
+    question_key = find_column(rows[0], "question", name)
+    context_key = find_column(rows[0], "context", name)
     examples = []
     for number, row in enumerate(rows, 1):
         question, context = row.get(question_key), row.get(context_key)
         if not isinstance(question, str) or not isinstance(context, str):
-            raise BertError(f"{path}:{number}: question and context must be strings")
-        examples.append(QAExample(str(row.get("id", number - 1)), question, context))
+            raise BertError(f"{name}: row {number}: question and context must be strings")
+        texts, starts = _row_answers(row.get("answers"), len(context), f"{name}: row {number}")
+        examples.append(QAExample(str(row.get("id", number - 1)), question, context, texts, starts))
     return examples
 
 
-def predict_qa_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: str | Path,
+def _is_squad_json(path: Path) -> bool:
+    """Whether a file is SQuAD JSON rather than rows: not a table file, or a ``.json`` one that is neither an array
+    nor JSON lines of questions."""
+    if table_format(path) != "json":
+        return table_format(path) is None
+    text = read_text(path).lstrip()
+    if text.startswith("["):
+        return False
+    try:
+        first = json.loads(text.split("\n", 1)[0])
+    except json.JSONDecodeError:
+        return True  # a pretty-printed object: read_squad says what is wrong if it is not SQuAD
+    return not (isinstance(first, dict) and "question" in first)
+
+
+def _row_answers(answers: Any, context_chars: int, where: str) -> tuple[list[str], list[int]]:
+    """The texts and character starts of a row's answers (none when absent)."""
+    if answers is None:
+        return [], []
+    texts = starts = None
+    if isinstance(answers, dict):  # Hugging Face's squad: {"text": [...], "answer_start": [...]}
+        texts, starts = _as_list(answers.get("text")), _as_list(answers.get("answer_start"))
+    elif isinstance(answers, list) and all(isinstance(a, dict) for a in answers):
+        texts, starts = [a.get("text") for a in answers], [a.get("answer_start") for a in answers]
+    if not isinstance(texts, list) or not isinstance(starts, list):
+        raise BertError(f"{where}: answers must be {{\"text\": [...], \"answer_start\": [...]}} or a list of "
+                        "{\"text\", \"answer_start\"} objects")
+    if len(texts) != len(starts) or not all(isinstance(t, str) for t in texts) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= context_chars for n in starts):
+        raise BertError(f"{where}: each answer needs a text and an answer_start inside the context")
+    return texts, starts
+
+
+def _as_list(value: Any) -> Any:
+    """A numpy array (what a DataFrame's cell holds) as a list; anything else as it is."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def predict_qa_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], path: Any,
                     articles: str | None = None, max_seq_len: int = 384, doc_stride: int = 128,
                     max_query_len: int = 64, max_context: bool = True
                     ) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
-    """Predictions for every question of a file, and EM/F1 when it has gold answers (SQuAD JSON)."""
+    """Predictions for every question of SQuAD JSON or rows (see :func:`read_questions`), and EM/F1 when it has gold
+    answers."""
     examples = read_questions(path, articles)
     predictions = predict_qa(model, examples, max_seq_len, doc_stride, max_query_len,
                              max_context=max_context)
