@@ -180,13 +180,13 @@ def test_every_older_data_flag_spelling_still_parses_to_the_same_settings(comman
 def test_the_settings_a_resumed_run_may_change_are_those_readme_lists() -> None:
     """docs/guides/finetuning.md: "--time-budget, --device, --eval-batch-size, --save-every, --keep-last,
     --gradient-checkpointing, --report-to and --wandb-project may change" (and the progress bar, and --resume itself).
-    Pretraining has threads for a device and no eval batch size. Both follow a new --max-steps (a shorter plan after
-    Ctrl-C): the engine's settings are one type (RunConfig), so what the engine may change on resume is the same for
-    every task."""
+    Pretraining has threads besides the device, and no eval batch size. Both follow a new --max-steps (a shorter plan
+    after Ctrl-C): the engine's settings are one type (RunConfig), so what the engine may change on resume is the same
+    for every task."""
     assert free_on_resume(FinetuneConfig) == {"time_budget", "device", "eval_batch_size", "save_every", "keep_last",
                                               "gradient_checkpointing", "progress", "resume", "max_steps",
                                               "report_to", "wandb_project"}  # trackers only read the metrics
-    assert free_on_resume(PretrainConfig) == {"time_budget", "threads", "save_every", "keep_last",
+    assert free_on_resume(PretrainConfig) == {"time_budget", "device", "threads", "save_every", "keep_last",
                                               "gradient_checkpointing", "progress", "resume", "out", "max_steps",
                                               "probe", "report_to", "wandb_project"}  # probes only read the model
     # The student's teacher may be another spelling of the same weights: --resume compares their digest instead.

@@ -5,7 +5,8 @@ Layout of ``OUT/checkpoints/step-0000100/``::
     config.json, model.safetensors   the model, by ``save_pretrained`` (so the folder also loads with
                                      ``from_pretrained``, ours or transformers')
     training_state.pt                the engine's state (step, elapsed seconds, optimizer, schedule, Python/NumPy/
-                                     torch RNG states, the evaluations so far and the best one, the log window),
+                                     torch RNG states, the evaluations so far and the best one, the log window,
+                                     float16's gradient scaler),
                                      the task's position in its data (epochs, index, generator states) and the run's
                                      settings; read with ``weights_only=True``
     trainer_state.json               the scalars of that, human-readable (step, elapsed seconds, lr, total_steps of
@@ -90,6 +91,7 @@ class TrainingState:
     data: dict[str, Any] = field(default_factory=dict)  # the task's position in its data
     progress: dict[str, Any] = field(default_factory=dict)  # the engine's: evaluations, the best one, the log window
     settings: dict[str, Any] = field(default_factory=dict)  # what a resumed run must share (see bert.settings)
+    scaler: dict[str, Any] = field(default_factory=dict)  # float16's gradient scaler (scale, growth tracker)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

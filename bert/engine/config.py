@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bert.devices import DEVICE_HELP, pick_device
+from bert.engine.mixed_precision import check_precision
 from bert.engine.trackers import REPORT_TO_HELP, tracker_names
 from bert.errors import BertError
 from bert.settings import setting
@@ -29,8 +31,10 @@ class RunConfig:
     eval_every / save_every: in optimizer steps (0 = never on a cadence; a final evaluation and checkpoint are
         always done). keep_last: checkpoints kept (0 = all). patience: evaluations without a better main metric
         before the run stops (tasks that keep a best model).
-    bf16: bfloat16 autocast. compile: the training step through ``torch.compile``. gradient_checkpointing: recompute
-        each layer in backward (less memory, about a third more compute).
+    device: where to train (see :func:`bert.devices.pick_device`; under torchrun each process takes the GPU of its
+        local rank). bf16: bfloat16 autocast; fp16: float16 autocast with a gradient scaler, for CUDA GPUs without
+        bfloat16 (see :mod:`bert.engine.mixed_precision`). compile: the training step through ``torch.compile``.
+        gradient_checkpointing: recompute each layer in backward (less memory, about a third more compute).
     report_to / wandb_project: experiment trackers that get every metrics.jsonl event too (see
         :mod:`bert.engine.trackers`).
     resume: continue from the latest complete checkpoint, refused (naming each difference) when a setting not
@@ -54,7 +58,11 @@ class RunConfig:
     max_grad_norm: float = setting(1.0, "gradient clipping norm (0: off)", group=OPTIMISATION, metavar="NORM")
     seed: int = setting(0, "seed of the weights, the data order, the masking and dropout", group=OPTIMISATION,
                         metavar="N")
-    bf16: bool = setting(False, "bfloat16 autocast (a CPU with AVX512-BF16 or AMX, or a GPU)", group=OPTIMISATION)
+    device: str = setting("auto", DEVICE_HELP, free_on_resume=True)
+    bf16: bool = setting(False, "bfloat16 autocast (a CPU with AVX512-BF16 or AMX, or an A100/H100-class GPU)",
+                         group=OPTIMISATION)
+    fp16: bool = setting(False, "float16 autocast with a gradient scaler, for CUDA GPUs without bfloat16 (T4, V100)",
+                         group=OPTIMISATION)
     compile: bool = setting(False, "torch.compile the training step (a one-off compile; faster, less memory on "
                                    "bert-base)", group=OPTIMISATION)
     gradient_checkpointing: bool = setting(
@@ -74,7 +82,8 @@ class RunConfig:
                                               "bert)", group=RUN, metavar="NAME", free_on_resume=True)
 
     def validate(self) -> None:
-        """BertError for settings that cannot work, before anything is loaded; a task's config extends it."""
+        """BertError for settings that cannot work, before anything is loaded (a device this machine lacks, or
+        one that cannot train in the precision asked for, included); a task's config extends it."""
         checks = [
             (self.max_steps is None or self.max_steps > 0, "--max-steps must be positive"),
             (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive (minutes)"),
@@ -89,8 +98,11 @@ class RunConfig:
             (min(self.eval_every, self.save_every, self.keep_last) >= 0,
              "--eval-every, --save-every and --keep-last must be >= 0"),
             (self.patience is None or self.patience > 0, "--patience must be at least 1 evaluation"),
+            (not (self.fp16 and self.bf16), "--fp16 and --bf16 together: choose one (--fp16 for a GPU without "
+                                             "bfloat16, such as a T4 or V100; --bf16 for an A100, H100 or a CPU)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise BertError(message)
+        check_precision(pick_device(self.device), self.fp16, self.bf16)  # the device is here, and can train so
         tracker_names(self.report_to)  # a name that is no tracker, or its package missing: before anything starts

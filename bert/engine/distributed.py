@@ -1,8 +1,9 @@
 """Multi-process data-parallel training (torchrun), and the single-process case as a world of one.
 
 ``torchrun --nproc_per_node N -m bert pretrain ...`` sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
-MASTER_PORT; :func:`setup` then joins the process group (NCCL on CUDA, Gloo on CPU). Rank 0 alone logs,
-evaluates, plots and checkpoints; the others only train.
+MASTER_PORT; :func:`setup` then picks each process's device (``--device``, see :func:`bert.devices.pick_device`: with
+``auto`` or ``cuda`` the GPU of its local rank) and joins the process group (NCCL on CUDA, Gloo otherwise). Rank 0
+alone logs, evaluates, plots and checkpoints; the others only train.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from bert.devices import pick_device
+from bert.errors import BertError
 from bert.precision import native_bf16
 
 
@@ -37,10 +40,25 @@ class World:
     @property
     def native_bf16(self) -> bool:
         """Whether bfloat16 runs in hardware here: a CPU needs AVX512-BF16 or AMX (without them, oneDNN emulates
-        bfloat16 and autocast trains many times slower than float32); on CUDA, torch's own check."""
+        bfloat16 and autocast trains many times slower than float32); a CUDA GPU compute capability 8.0 or more
+        (A100, H100, RTX 30xx: a T4 or V100 emulates it); Apple's mps trains in float32 here (see
+        :func:`bert.engine.mixed_precision.check_precision`)."""
         if self.device.type == "cuda":
-            return torch.cuda.is_bf16_supported()
-        return native_bf16()
+            return torch.cuda.get_device_capability(self.device) >= (8, 0)
+        return self.device.type == "cpu" and native_bf16()
+
+    @property
+    def device_setting(self) -> str:
+        """The ``--device`` value that picks this device again (RUN/settings.json records it): ``cuda:1``, ``cpu``;
+        under torchrun the type alone (``cuda``), as each process takes the GPU of its own local rank."""
+        return self.device.type if self.distributed else str(self.device)
+
+    def synchronize(self) -> None:
+        """Wait until the device has run the work queued on it (a GPU runs kernels after the calls return)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elif self.device.type == "mps":
+            torch.mps.synchronize()
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum ``tensor`` over all processes (in place; a no-op in a single process)."""
@@ -63,22 +81,26 @@ class World:
             dist.barrier()
 
 
-def setup() -> World:
-    """Read the torchrun environment and join the process group; a plain run gets a world of one."""
+def setup(device: str = "auto") -> World:
+    """Read the torchrun environment, pick this process's ``device`` (a ``--device`` value) and join the process
+    group; a plain run gets a world of one. BertError for a device this machine lacks, or one GPU named for all
+    the processes of a torchrun."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
-    if torch.cuda.is_available():
-        device = torch.device("cuda", local_rank % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
+    chosen = pick_device(device, local_rank)
+    if world_size > 1 and chosen.type == "cuda" and ":" in device:
+        raise BertError(f"--device {device} under torchrun: each process takes the GPU of its local rank; use "
+                        "--device cuda (or auto)")
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+        torch.cuda.reset_peak_memory_stats(chosen)  # the run's peak, for its last note and metrics.json
     owns = False
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world_size)
+        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", rank=rank, world_size=world_size)
         owns = True
-    return World(rank, world_size, local_rank, local_world_size, device, owns)
+    return World(rank, world_size, local_rank, local_world_size, chosen, owns)
 
 
 def teardown(world: World) -> None:

@@ -5,10 +5,11 @@ One optimizer step (:meth:`Engine.train_step`):
 1. the task gives this process's micro-batches of the next step and what each micro-batch's loss is divided by —
    totals over the whole global batch, summed over processes, so that accumulation and DDP give the gradient of the
    mean loss over the global batch whatever the split;
-2. forward + backward per micro-batch, under bfloat16 autocast with ``bf16`` (DDP synchronises the gradients on the
-   last micro-batch only);
+2. forward + backward per micro-batch in the run's precision (:mod:`~bert.engine.mixed_precision`; DDP synchronises
+   the gradients on the last micro-batch only);
 3. the stats are summed over processes, the gradients clipped; a non-finite loss or gradient norm stops the run with a
-   :class:`~bert.errors.BertError` naming the step (the checkpoints already written are kept); the update.
+   :class:`~bert.errors.BertError` naming the step (the checkpoints already written are kept; under ``fp16`` an
+   overflowed gradient only skips its update); the update.
 
 After each step rank 0 logs (progress bar, ``metrics.jsonl``) and evaluates when due — every ``eval_every`` steps,
 at the end of an epoch and when the run stops. With a ``main_metric`` the task's best model so far is kept in ``OUT``
@@ -40,6 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from bert.atomic import copy_file_atomically, write_text_atomically
 from bert.compile import compile_for_training
+from bert.devices import device_note
 from bert.engine.checkpointing import (
     TrainingState,
     capture_rng_states,
@@ -52,10 +54,12 @@ from bert.engine.checkpointing import (
     restore_rng_states,
     save_checkpoint,
 )
+from bert.engine.config import RunConfig
 from bert.engine.distributed import World, setup, teardown
 from bert.engine.flops import matmul_peak
 from bert.engine.interrupt import interrupt_flag
 from bert.engine.metrics import MetricsLog, peak_rss_gb
+from bert.engine.mixed_precision import MixedPrecision, training_dtype
 from bert.engine.schedule import WarmupLinearSchedule, estimate_total_steps
 from bert.engine.task import Outcome, Task
 from bert.engine.trackers import open_reporters, tracker_names
@@ -70,10 +74,11 @@ BEST_FILE = "best.safetensors"  # in a checkpoint: the best model so far (a copy
 T = TypeVar("T")
 
 
-def run_task(make_task: Callable[[World], Task], out: str | Path) -> Any:
-    """Join the processes (torchrun) or make a world of one, build the task, train it; what the task's ``finish``
-    returns. A failed write (a full disk) becomes a one-line BertError naming the checkpoint that is kept."""
-    world = setup()
+def run_task(make_task: Callable[[World], Task], config: RunConfig, out: str | Path) -> Any:
+    """Join the processes (torchrun) or make a world of one on ``config.device``, build the task, train it; what the
+    task's ``finish`` returns. A failed write (a full disk) becomes a one-line BertError naming the checkpoint that
+    is kept."""
+    world = setup(config.device)
     engine = None
     try:
         engine = Engine(make_task(world))
@@ -96,11 +101,6 @@ def loss_label(key: str) -> str:
     return " ".join(word.upper() if word in ("mlm", "nsp", "sop") else word for word in key.split("_"))
 
 
-def autocast(world: World, enabled: bool) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on the world's device (a no-op unless ``enabled``)."""
-    return torch.autocast(device_type=world.device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 class Engine:
     """Trains a :class:`~bert.engine.task.Task`; :meth:`run` returns what the task's ``finish`` returns."""
 
@@ -108,6 +108,7 @@ class Engine:
         self.task, self.cfg, self.world = task, task.config, task.world
         self.out, self.checkpoints_dir = task.out, task.out / "checkpoints"
         world, model = self.world, task.model
+        self.precision = MixedPrecision(world.device.type, training_dtype(self.cfg.fp16, self.cfg.bf16))
         if self.cfg.bf16 and not world.native_bf16:
             needs = " (AVX512-BF16 or AMX)" if world.device.type == "cpu" else ""
             task.note(f"--bf16: this {world.device.type.upper()} has no bfloat16 instructions{needs}, so autocast "
@@ -131,10 +132,11 @@ class Engine:
         self.replanning = self.cfg.time_budget is not None and self.cfg.max_steps is None
         self.metrics = MetricsLog(self.out / "metrics.jsonl") if world.is_main else None
         if world.is_main:  # the settings this run trains with, the recipe's included (an --args-file for another)
-            write_text_atomically(self.out / SETTINGS_FILE, json.dumps(settings_dict(self.cfg), indent=1) + "\n")
-        self.peak = None
+            settings = {**settings_dict(self.cfg), "device": world.device_setting}
+            write_text_atomically(self.out / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
+        self.peak = None  # the CPU's matmul peak (the FLOP share is measured against a CPU's only)
         if task.flops_per_token() is not None and world.is_main and world.device.type == "cpu":
-            self.peak = matmul_peak(torch.bfloat16 if self.cfg.bf16 else torch.float32)  # once, on the run's threads
+            self.peak = matmul_peak(self.precision.dtype)  # once, on the run's threads
         self.rng_to_restore: dict[str, Any] | None = None
         self.resumed_from = self._resume() if self.cfg.resume else None
         if self.resumed_from is None and self.metrics is not None:
@@ -166,6 +168,7 @@ class Engine:
         self.task.check_resumable(state.settings, path)  # before the weights: other settings may not fit the model
         load_model_weights(path, self.task.model)
         self.optimizer.load_state_dict(state.optimizer)
+        self.precision.load_state_dict(state.scaler)
         self.schedule = WarmupLinearSchedule.from_state_dict(state.schedule)
         if self.cfg.max_steps is not None and self.planned != self.schedule.total_steps:
             self.schedule = self.task.make_schedule(self.planned)  # the user changed --max-steps: follow it
@@ -195,7 +198,8 @@ class Engine:
                         "window_seconds": self.window_seconds, "window_steps": self.window_steps}
             state = TrainingState(step=self.step, elapsed=self.elapsed, optimizer=self.optimizer.state_dict(),
                                   schedule=self.schedule.state_dict(), rng=capture_rng_states(),
-                                  data=self.task.data_state(), progress=progress, settings=self.task.settings())
+                                  data=self.task.data_state(), progress=progress, settings=self.task.settings(),
+                                  scaler=self.precision.state_dict())
             best = {BEST_FILE: self.out / "model.safetensors"} if self.best_record is not None else None
             path = save_checkpoint(self.checkpoints_dir, self.task.model, state, best)
             prune_checkpoints(self.checkpoints_dir, self.cfg.keep_last)
@@ -211,9 +215,10 @@ class Engine:
         seconds = math.inf
         for _ in range(PROBE_PASSES):  # the fastest pass: the first ones pay for warm-up, others for a busy machine
             start = time.perf_counter()
-            with autocast(self.world, self.cfg.bf16):
+            with self.precision.autocast():
                 loss, _ = self.task.forward(self.objective, batch, normalizers)
             loss.backward()
+            self.world.synchronize()  # a GPU runs the pass after the calls return: wait for it
             seconds = min(seconds, time.perf_counter() - start)
         self.optimizer.zero_grad(set_to_none=True)
         torch.set_rng_state(rng)
@@ -247,19 +252,22 @@ class Engine:
             last = k == len(batches) - 1
             sync = contextlib.nullcontext() if last or not world.distributed else self.wrapped.no_sync()
             with sync:
-                with autocast(world, self.cfg.bf16):
+                with self.precision.autocast():
                     loss, step_stats = task.forward(self.wrapped, batch, normalizers[k])
                 # DDP averages gradients over processes; the normalisers already divide by the global totals.
-                (loss * world.world_size if world.distributed else loss).backward()
+                self.precision.backward(loss * world.world_size if world.distributed else loss)
             stats[:-1] += step_stats.cpu()
             stats[-1] += batch["input_ids"].numel()
         world.all_reduce_sum(stats)
+        self.precision.unscale(self.optimizer)
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.task.model.parameters(), max_norm))
         summary = task.summarize(stats[:-1])
-        if not all(math.isfinite(v) for v in (*summary.values(), grad_norm)):
+        # under float16 a gradient overflows now and then: the scaler skips that update (and lowers its scale)
+        norm_ok = math.isfinite(grad_norm) or self.precision.skips_overflow
+        if not norm_ok or not all(math.isfinite(v) for v in summary.values()):
             self._non_finite(summary, grad_norm)
-        self.optimizer.step()
+        self.precision.step(self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
         return stats, lr, epoch_end
 
@@ -291,7 +299,7 @@ class Engine:
         if not self.world.is_main:
             return
         self.objective.eval()
-        with torch.no_grad(), autocast(self.world, self.cfg.bf16):
+        with torch.no_grad(), self.precision.autocast():
             metrics = self.task.evaluate()
         self.objective.train()
         if metrics is None:
@@ -336,7 +344,7 @@ class Engine:
             per_token = statistics.median(e["model_flops_per_second"] / e["tokens_per_second"] for e in lines)
             self.task.note(f"model FLOP/s {median * self.peak / 1e9:,.0f} G ({per_token / 1e6:.1f} MFLOP a "
                            f"token), {median:.0%} of this machine's matmul peak in "
-                           f"{'bfloat16' if self.cfg.bf16 else 'float32'} on {torch.get_num_threads()} thread(s), "
+                           f"{self.precision.dtype_name} on {torch.get_num_threads()} thread(s), "
                            f"{self.peak / 1e9:,.0f} G (median of {len(lines)} train lines)")
 
     def _out_of_patience(self) -> bool:
@@ -374,6 +382,7 @@ class Engine:
         budget = cfg.time_budget * 60 if cfg.time_budget is not None else math.inf
         if self.rng_to_restore is not None:
             restore_rng_states(self.rng_to_restore)
+        task.note(device_note(world.device, self.precision.name))  # once nothing can refuse the run
         if self.step == 0 and (note := task.start_note()) is not None:
             task.note(note)
         if task.evaluate_at_start and self.step == 0:

@@ -31,7 +31,6 @@ class FinetuneConfig(RunConfig):
     max_seq_len: int = setting(128, "word pieces per input (default 128; 384 for qa)", metavar="N")
     group_by_length: bool = setting(False, "batch similar lengths together (less padding)", group=OPTIMISATION)
     eval_batch_size: int = setting(64, "examples per evaluation batch", group=RUN, metavar="B", free_on_resume=True)
-    device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda if available)", free_on_resume=True)
     eval_every: int = setting(0, "also evaluate every N optimizer steps (default 0: after each epoch only, as "
                                  "fine-tuning runs are a few epochs long; pretraining has no epochs and evaluates "
                                  "every 500)", group=RUN, metavar="N")

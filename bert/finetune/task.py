@@ -15,7 +15,7 @@ evaluations without a better one stop training. Ctrl-C (or SIGTERM) lets the ste
 Everything else is the engine's (:mod:`bert.engine.loop`): checkpoints every ``save_every`` steps and when the run
 stops (with the best model so far, ``best.safetensors``), exact ``resume`` (refusing other settings, naming each —
 the training examples too, by their digest), the time budget (the schedule re-fit to it when the epochs would not
-fit), bf16, ``--compile``, gradient checkpointing and ``torchrun`` DDP.
+fit), the device, bf16 or fp16, ``--compile``, gradient checkpointing and ``torchrun`` DDP.
 
 Files written: ``OUT/metrics.json`` (the best evaluation's metrics at the top level, plus history and costs),
 ``OUT/metrics.jsonl`` (one line per logged train step / evaluation), ``OUT/curves.png`` and the checkpoints.
@@ -140,7 +140,7 @@ def train(model: nn.Module, tokenizer: FastTokenizer, train_features: Sequence[F
     out = check_writable_directory(out)
     refuse_overwrite(out, config.resume)
     return run_task(lambda world: FinetuneTask(model, tokenizer, train_features, out, config, world, evaluate,
-                                               main_metric, info or {}), out)
+                                               main_metric, info or {}), config, out)
 
 
 class FinetuneTask(Task):
@@ -157,10 +157,6 @@ class FinetuneTask(Task):
         self.main_metric = main_metric if evaluate is not None else None
         self.lower_is_better = main_metric in LOWER_IS_BETTER
         self.checkpoint_at_end = config.save_every > 0  # checkpoints only when asked for
-        if config.device:
-            world.device = torch.device(config.device)
-        if world.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(world.device)
         if world.distributed:
             set_threads(world)  # the cores shared among the processes
         self.lengths = [len(f["input_ids"]) for f in features]

@@ -129,7 +129,7 @@ def distill(config: DistillConfig) -> Path:
     Under torchrun every process calls this; the returned path is the same on all of them.
     """
     config.validate()
-    return run_task(lambda world: DistillationTask(config, world), config.out)
+    return run_task(lambda world: DistillationTask(config, world), config, config.out)
 
 
 # ---- the objective -----------------------------------------------------------------------------------------------
@@ -200,8 +200,8 @@ class DistillationObjective(nn.Module):
         return DistillationSums(
             loss=(self.alpha_ce * soft_sum + self.alpha_mlm * mlm_sum) / mlm_normalizer
             + self.alpha_cos * cos_sum / token_normalizer,
-            mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=torch.tensor(targets.numel()),
-            nsp_loss_sum=zero, nsp_correct=zero, nsp_count=torch.tensor(0),
+            mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=targets.new_tensor(targets.numel()),
+            nsp_loss_sum=zero, nsp_correct=zero, nsp_count=zero,
             soft_loss_sum=soft_sum, cos_loss_sum=cos_sum,
             cos_count=real.sum() if self.cosine else zero)
 

@@ -174,4 +174,4 @@ class PretrainingObjective(nn.Module):
         return LossSums(
             loss=mlm_sum / mlm_normalizer + nsp_sum / nsp_normalizer,
             mlm_loss_sum=mlm_sum, mlm_correct=mlm_correct, mlm_count=mlm_count,
-            nsp_loss_sum=nsp_sum, nsp_correct=nsp_correct, nsp_count=torch.tensor(nsp_targets.numel()))
+            nsp_loss_sum=nsp_sum, nsp_correct=nsp_correct, nsp_count=nsp_targets.new_tensor(nsp_targets.numel()))

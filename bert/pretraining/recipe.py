@@ -13,8 +13,8 @@ everything here makes that come with fewer tokens:
   higher): more predictions per token read while the model learns the most, then the rate it is evaluated and used
   at. Measured on bert-mini: 50% → 15% left the plateau after 7.2M tokens of WikiText-2, 30% → 15% after 10.2M
   (0.261 against 0.171 held-out accuracy at 8.2M);
-* bfloat16 autocast where the machine runs it natively (AVX512-BF16 or AMX on a CPU, a GPU): the same learning per
-  token, more tokens per second.
+* bfloat16 autocast where the machine runs it natively (AVX512-BF16 or AMX on a CPU, an A100/H100-class GPU; not
+  with ``--fp16``): the same learning per token, more tokens per second.
 
 **Continuing a checkpoint** (``--init-from``, and distillation): the weights already know the language, so the
 recipe leaves them nearly alone: learning rate 1e-4, warmup 1%, the checkpoint's dropout, 15% masking, float32.
@@ -56,7 +56,7 @@ CONTINUED = Recipe("continuing a checkpoint", lr=1e-4, lr_scales_with_width=Fals
 def fill_in(config: PretrainConfig, recipe: Recipe, hidden_size: int, native_bf16: bool) -> PretrainConfig:
     """``config`` with each unset setting taken from ``recipe``."""
     values = {"lr": recipe.peak_lr(hidden_size), "warmup_fraction": recipe.warmup_fraction, "dropout": recipe.dropout,
-              "mask_prob": recipe.mask_prob, "bf16": recipe.bf16 and native_bf16}
+              "mask_prob": recipe.mask_prob, "bf16": recipe.bf16 and native_bf16 and not config.fp16}
     filled = {name: value for name, value in values.items() if getattr(config, name) is None}
     if config.final_mask_prob is None:  # a given --mask-prob alone means that rate throughout
         filled["final_mask_prob"] = recipe.final_mask_prob if config.mask_prob is None else config.mask_prob
@@ -68,5 +68,6 @@ def recipe_note(config: PretrainConfig, recipe: Recipe) -> str:
     masking = (f"{config.mask_prob:g}" if config.final_mask_prob == config.mask_prob
                else f"{config.mask_prob:g} → {config.final_mask_prob:g}")
     dropout = "the config's" if config.dropout is None else f"{config.dropout:g}"
+    precision = "bfloat16" if config.bf16 else "float16" if config.fp16 else "float32"
     return (f"recipe {recipe.name}: lr {config.lr:g}, warmup {config.warmup_fraction:g} of the steps, dropout "
-            f"{dropout}, masking {masking}, {'bfloat16' if config.bf16 else 'float32'} (flags given win)")
+            f"{dropout}, masking {masking}, {precision} (flags given win)")

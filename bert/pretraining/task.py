@@ -11,8 +11,8 @@ accuracy on the first ``eval_batches × batch_size`` eval examples, masked the s
 (:mod:`bert.pretraining.evaluate`). What it leaves: ``OUT/final/`` (model + the data's tokenizer, swapped in
 atomically).
 
-Everything else — the step, schedule, logs, checkpoints, resume, Ctrl-C, bf16, compile, DDP — is the engine's
-(:mod:`bert.engine.loop`).
+Everything else — the step, schedule, logs, checkpoints, resume, Ctrl-C, device, bf16/fp16, compile, DDP — is the
+engine's (:mod:`bert.engine.loop`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bert.engine.checkpointing import refuse_overwrite, resumes, seed_everything
 from bert.engine.distributed import World, set_threads
 from bert.engine.flops import training_flops_per_token
 from bert.engine.loop import run_task
-from bert.engine.metrics import peak_rss_gb
+from bert.engine.metrics import peak_memory_gb
 from bert.engine.optim import build_optimizer
 from bert.engine.task import Batch, Outcome, Task
 from bert.errors import BertError
@@ -65,7 +65,7 @@ def pretrain(config: PretrainConfig) -> Path:
     Under torchrun every process calls this; the returned path is the same on all of them.
     """
     config.validate()
-    return run_task(lambda world: PretrainingTask(config, world), config.out)
+    return run_task(lambda world: PretrainingTask(config, world), config, config.out)
 
 
 def pretraining_panels(events: list[dict[str, Any]], unigram: dict[str, Any] | None = None) -> list[Panel]:
@@ -323,7 +323,7 @@ class PretrainingTask(Task):
         final = self.out / "final"
         if self.world.is_main:
             replace_folder_atomically(final, lambda tmp: self.save_model(tmp))
-            peak = peak_rss_gb()
+            peak = peak_memory_gb(self.world.device)  # a GPU's own memory on CUDA
             memory = f", peak memory {peak:.2f} GB" if peak is not None else ""
             self.note(f"done: {outcome.step} steps{memory}; model and tokenizer in {final}")
         self.world.barrier()
