@@ -116,8 +116,9 @@ def one_line_error(capsys, argv: list[str]) -> str:
 def test_a_table_with_a_document_per_row_prepares_the_plain_texts_arrays(name, plain, tokenizer, tmp_path):
     table = write_table(tmp_path / name)
     assert prepare([table], tmp_path / "data", tokenizer) == plain  # format by extension (auto)
-    fmt = name.split(".")[1]
-    assert prepare([table], tmp_path / "named", tokenizer, format=fmt) == plain
+    fmt = name.split(".")[1]  # --format NAME reads a file as NAME whatever its extension
+    renamed = table.rename(tmp_path / name.replace(f".{fmt}", ".rows"))
+    assert prepare([renamed], tmp_path / "named", tokenizer, format=fmt) == plain
 
 
 def test_gzip_text_and_a_folder_of_files_prepare_the_plain_texts_arrays(plain, tokenizer, tmp_path):
@@ -175,6 +176,8 @@ def test_train_tokenizer_reads_tables_as_it_reads_plain_text(tmp_path, capsys):
                                                                                        sentence_split=False))
     assert main(["train-tokenizer", str(table), "--vocab-size", "120", "--out", str(tmp_path / "tok")]) == 0
     vocab = BertTokenizer.from_pretrained(tmp_path / "tok")
+    pieces_seen = {c for piece in vocab.get_vocab() if not piece.startswith("[") for c in piece.removeprefix("##")}
+    assert pieces_seen <= set(plain_file.read_text().lower())  # the table's text, not its bytes, was learned
     pieces = count_tokens([plain_file], vocab)
     assert count_tokens([table], vocab) == pieces > 0
     assert f"the corpus is {pieces:,} pieces of it" in capsys.readouterr().out

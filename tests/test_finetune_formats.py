@@ -145,12 +145,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
 
 def what_training_gets(module, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """Replace ``module.train``: record the digest of the training features, the evaluation of the untrained model
-    (the same eval examples give the same metrics) and the labels, instead of training."""
+    (the same eval examples give the same metrics) and what the run records of its data (labels, counts; not the
+    files' names or article ranges), instead of training."""
     seen: list[tuple] = []
 
     def record(net, tokenizer, features, out, config, evaluate, main_metric, info):
         metrics = {k: v for k, v in evaluate(net).items() if k != "per_type"} if evaluate else None
-        seen.append((data_digest(features), metrics, info.get("labels")))
+        recorded = {k: v for k, v in info.items() if not k.endswith(("_file", "_articles"))}
+        seen.append((data_digest(features), metrics, recorded))
         return {}
 
     monkeypatch.setattr(module, "train", record)
@@ -161,21 +163,25 @@ def test_the_api_takes_tables_in_memory_wherever_it_takes_a_file(tiny, tmp_path,
     settings = {"epochs": 1, "max_seq_len": 32, "progress": False}
     rows = sentiment_rows(tmp_path)
     seen = what_training_gets(classification, monkeypatch)
-    finetune_classifier(tiny, write_rows(tmp_path / "t.csv", rows), tmp_path / "t.csv", tmp_path / "a", **settings)
-    finetune_classifier(tiny, pd.DataFrame(rows), datasets.Dataset.from_list(rows), tmp_path / "b", **settings)
-    finetune_classifier(tiny, rows, write_rows(tmp_path / "t.parquet", rows), tmp_path / "c", **settings)
-    assert seen[0][1] is not None and seen[1:] == [seen[0], seen[0]]
+    held_out = rows[::3]
+    finetune_classifier(tiny, write_rows(tmp_path / "t.csv", rows), write_rows(tmp_path / "e.csv", held_out),
+                        tmp_path / "a", **settings)
+    finetune_classifier(tiny, pd.DataFrame(rows), datasets.Dataset.from_list(held_out), tmp_path / "b", **settings)
+    finetune_classifier(tiny, rows, write_rows(tmp_path / "e.parquet", held_out), tmp_path / "c", **settings)
+    assert seen[0][2]["eval_examples"] == len(held_out) and seen[1:] == [seen[0], seen[0]]
 
     conll, names = conll_rows(tmp_path)
     seen = what_training_gets(ner, monkeypatch)
-    finetune_ner(tiny, tmp_path / "t.conll", tmp_path / "t.conll", tmp_path / "d", **settings)
-    finetune_ner(tiny, conll, write_rows(tmp_path / "t.jsonl", conll), tmp_path / "e", label_names=names, **settings)
-    assert seen[0][2] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"] and seen[1] == seen[0]
+    finetune_ner(tiny, tmp_path / "t.conll", write_rows(tmp_path / "e.jsonl", conll[:2]), tmp_path / "d",
+                 label_names=names, **settings)
+    finetune_ner(tiny, conll, conll[:2], tmp_path / "e", label_names=names, **settings)
+    assert seen[0][2]["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"] and seen[1] == seen[0]
 
     questions = squad_rows(tmp_path)
     seen = what_training_gets(squad, monkeypatch)
-    finetune_qa(tiny, tmp_path / "s.json", tmp_path / "s.json", tmp_path / "f", **{**settings, "max_seq_len": 64})
-    finetune_qa(tiny, datasets.Dataset.from_list(questions), questions, tmp_path / "g",
+    finetune_qa(tiny, tmp_path / "s.json", tmp_path / "s.json", tmp_path / "f", eval_articles="1:2",
+                **{**settings, "max_seq_len": 64})
+    finetune_qa(tiny, datasets.Dataset.from_list(questions), questions[4:8], tmp_path / "g",
                 **{**settings, "max_seq_len": 64})
     assert seen[1] == seen[0]
 
