@@ -155,12 +155,14 @@ def test_auto_under_torchrun_takes_the_gpu_of_the_local_rank_and_one_named_gpu_i
 
 # ---- the notice line and settings.json -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("flags", "line"), [(["--no-bf16"], "device cpu, float32"),
-                                             (["--bf16"], "device cpu, bfloat16 autocast")])
+@pytest.mark.parametrize(("flags", "line"), [(["--device", "cpu", "--no-bf16"], "device cpu, float32"),
+                                             (["--bf16"], "device cpu, bfloat16 autocast")])  # auto: the CPU here
 def test_a_run_says_its_device_and_precision_in_one_line_and_records_the_device(
-        flags: list[str], line: str, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: F811 - the fixture
+        flags: list[str], line: str, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811 - the fixture
+        capsys: pytest.CaptureFixture) -> None:
+    no_gpu(monkeypatch)
     run = tmp_path / "run"
-    assert main(pretrain_argv(data, run, "--device", "cpu", *flags)) == 0
+    assert main(pretrain_argv(data, run, *flags)) == 0
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("bert pretrain: device")]
     assert lines == [f"bert pretrain: {line}"]
     assert json.loads((run / "settings.json").read_text())["device"] == "cpu"
@@ -230,6 +232,17 @@ def test_an_overflowed_fp16_gradient_skips_the_update_and_halves_the_scale(data:
         assert torch.equal(parameter, before[name]), name
     state = engine.optimizer.state[next(engine.task.model.parameters())]
     assert all(torch.equal(state[k], v) for k, v in moments.items())  # Adam's moments untouched too
+
+
+def test_fp16_clips_the_true_gradients_not_the_scaled_ones(data: Path, tmp_path: Path,  # noqa: F811 - the fixture
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    norms = []
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a, **k: norms.append(float(clip(*a, **k))) or
+                        torch.tensor(norms[-1]))
+    fp16_engine(data, tmp_path / "fp16", max_steps=10).train_step()
+    Engine(PretrainingTask(settings(data, tmp_path / "fp32", max_steps=10), World())).train_step()  # same weights
+    assert norms[0] == pytest.approx(norms[1], rel=0.05)  # not 2^16 times it
 
 
 def test_without_a_scaler_an_inf_gradient_still_stops_the_run(data: Path, tmp_path: Path) -> None:  # noqa: F811 - the fixture
