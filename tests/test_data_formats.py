@@ -5,9 +5,7 @@ one-line error."""
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 import random
 import re
@@ -20,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from table_files import write_rows
 
 from bert.cli import main
 from bert.data import iter_documents, prepare_pretraining_data, train_tokenizer
@@ -54,26 +53,10 @@ def write_plain(path: Path, docs: list[str] = DOCS) -> Path:
 
 
 def write_table(path: Path, docs: list[str] = DOCS, column: str = "text") -> Path:
-    """The documents as a table in the format of ``path``'s extension, with a second column beside the text."""
-    rows = [{"id": i, column: doc} for i, doc in enumerate(docs)]
-    name = path.name.removesuffix(".gz")
-    if name.endswith(".parquet"):
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(rows), buffer)
-        data = buffer.getvalue()
-    elif name.endswith(".jsonl"):
-        data = "".join(json.dumps(row) + "\n" for row in rows).encode()
-    elif name.endswith(".json"):
-        data = json.dumps(rows, indent=1).encode()
-    else:
-        tsv = name.endswith(".tsv")  # TSV takes quotes literally, so a cell holds no newline: lines joined by spaces
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, delimiter="\t" if tsv else ",")
-            writer.writerow(["id", column])
-            writer.writerows([row["id"], row[column].replace("\n", " ") if tsv else row[column]] for row in rows)
-        data = path.read_bytes()
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    return path
+    """The documents as a table in the format of ``path``'s extension, with a second column beside the text (TSV
+    cells hold no newline: a document's lines joined by spaces there)."""
+    tsv = path.name.removesuffix(".gz").endswith(".tsv")
+    return write_rows(path, [{"id": i, column: doc.replace("\n", " ") if tsv else doc} for i, doc in enumerate(docs)])
 
 
 def arrays(folder: Path) -> dict[str, bytes]:

@@ -5,9 +5,7 @@ CSV / CoNLL / SQuAD file it was made from; every bad input is a one-line error."
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 import shutil
 import sys
@@ -20,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from support import conll_file, sentiment_file, squad_file
+from table_files import write_rows
 
 from bert.cli import main
 from bert.config import BertConfig
@@ -33,27 +32,6 @@ from bert.finetune.task import data_digest
 from bert.heads import BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification
 from bert.model import BertModel
 from bert.tokenizer.wordpiece import BertTokenizer
-
-
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    """``rows`` as the file format of ``path``'s extension (``.gz`` compressed when it ends so)."""
-    name = path.name.removesuffix(".gz")
-    if name.endswith(".parquet"):
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(rows), buffer)
-        data = buffer.getvalue()
-    elif name.endswith(".jsonl"):
-        data = "".join(json.dumps(row) + "\n" for row in rows).encode()
-    elif name.endswith(".json"):
-        data = json.dumps(rows, indent=2).encode()
-    else:
-        text = io.StringIO()
-        writer = csv.DictWriter(text, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        data = text.getvalue().encode()
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    return path
 
 
 def sentiment_rows(tmp_path: Path) -> list[dict]:
