@@ -1,6 +1,7 @@
 """Inference in float32, int8 and bfloat16 in plain PyTorch: :func:`to_onednn` swaps the encoder's linear layers
 for :class:`OneDnnLinear`, :func:`quantize` for :class:`Int8Linear`, :func:`to_bf16` for :class:`Bf16Linear`;
-:func:`set_precision` picks one by name (what the inference commands do).
+:func:`set_precision` picks one by name (what the inference commands do). These swaps are CPU kernels: on a GPU the
+same names cast the whole model instead (float16, bfloat16), and int8 is refused (:func:`check_precision`).
 
 Where the time goes: in BERT's encoder almost all of it is the six matrix multiplies of every layer (query, key,
 value, attention output, and the two feed-forward ones). Multiplying 8-bit integers instead of 32-bit floats moves a
@@ -50,7 +51,7 @@ from torch import nn
 from bert.errors import BertError
 
 QUANTIZATION_KEY = "quantization"  # in config.json: "int8" for a checkpoint saved after quantize()
-PRECISIONS = ("float32", "int8", "bf16")  # what set_precision (and the inference commands' flags) offer
+PRECISIONS = ("float32", "int8", "bf16", "fp16")  # what set_precision (and the inference commands' flags) offer
 QMAX = 127  # symmetric int8: -127 … 127 (-128 unused, so that negating a value never overflows)
 
 
@@ -293,16 +294,55 @@ def to_bf16(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def set_precision(model: nn.Module, precision: str) -> nn.Module:
-    """``model`` readied for inference in ``precision`` (one of :data:`PRECISIONS`), in place: float32 through
-    oneDNN (:func:`to_onednn`), int8 (:func:`quantize`) or bfloat16 (:func:`to_bf16`)."""
+def check_precision(precision: str, device: torch.device) -> None:
+    """A one-line BertError unless ``precision`` (one of :data:`PRECISIONS`) runs on ``device``: on the CPU float32,
+    int8 and bf16 (the swaps above; float16 matmuls are emulated there), on CUDA float32, fp16 and bf16 (a cast of
+    the whole model), on Apple's mps float32. Cheap: meant to run before a model loads."""
     if precision not in PRECISIONS:
         raise BertError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != "float32" and model.config.extra.get(QUANTIZATION_KEY) == "int8":
+    if device.type == "cpu" and precision == "fp16":
+        raise BertError("--fp16 is for CUDA GPUs: a CPU emulates float16 matmuls (slower than float32); on the CPU "
+                        "use --bf16 or --int8")
+    if device.type != "cpu" and precision == "int8":
+        raise BertError(f"--int8 runs on the CPU only (oneDNN's int8 kernels), not on {device}: use --device cpu, "
+                        "or --fp16 / --bf16 on a CUDA GPU")
+    if device.type not in ("cpu", "cuda") and precision != "float32":
+        raise BertError(f"--{precision} on {device}: this device runs float32 only here; drop --{precision}, or use "
+                        "--device cpu")
+
+
+def set_precision(model: nn.Module, precision: str) -> nn.Module:
+    """``model`` readied for inference in ``precision`` (one of :data:`PRECISIONS`) on the device it is on, in place.
+
+    On the CPU: float32 through oneDNN (:func:`to_onednn`), int8 (:func:`quantize`) or bfloat16 (:func:`to_bf16`).
+    Elsewhere those CPU kernels do not apply: float32 leaves the model as it is, fp16 and bf16 cast all of it
+    (``model.half()``, ``model.to(torch.bfloat16)``). :func:`check_precision` says which pairs are refused."""
+    device = next(model.parameters()).device
+    check_precision(precision, device)
+    if model.config.extra.get(QUANTIZATION_KEY) == "int8" and precision != "float32":
         if precision == "int8":
             return model  # an int8 checkpoint is int8 already
         raise BertError("this checkpoint is int8 (bert quantize): bfloat16 needs the float32 checkpoint")
-    return {"float32": to_onednn, "int8": quantize, "bf16": to_bf16}[precision](model)
+    if device.type == "cpu":
+        return {"float32": to_onednn, "int8": quantize, "bf16": to_bf16}[precision](model)
+    return model.to({"float32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]).eval()
+
+
+def precision_of(model: nn.Module) -> str:
+    """How ``model`` multiplies, as the commands' notes name it: int8, bfloat16 (:class:`Bf16Linear` layers or
+    bfloat16 weights), float16 or float32."""
+    kinds = {type(module) for module in model.modules()}
+    if Int8Linear in kinds:
+        return "int8"
+    if Bf16Linear in kinds:
+        return "bfloat16"
+    return {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(next(model.parameters()).dtype, "float32")
+
+
+def runs_on_cpu_only(model: nn.Module) -> bool:
+    """Whether ``model`` holds this module's CPU layers (oneDNN, int8 or bfloat16 swaps, an int8 checkpoint's
+    embeddings), which other devices cannot run."""
+    return any(isinstance(module, (FrozenLinear, Int8Embedding)) for module in model.modules())
 
 
 def replace_encoder_linears(model: nn.Module, make: Callable[[nn.Linear], nn.Module]) -> None:

@@ -62,7 +62,7 @@ def cloze_hits(model_name_or_path: str | None = None, top_k: int = 5) -> tuple[i
     model, tokenizer = load(BertForMaskedLM, model_name_or_path)
     hits, answers = 0, []
     for sentence, accepted in CLOZE:
-        guesses = [c["token"] for c in fill_mask(model, tokenizer, sentence, top_k=top_k)[0]]
+        guesses = [c["token_str"] for c in fill_mask(model, tokenizer, sentence, top_k=top_k)[0]]
         hits += bool(accepted & set(guesses))
         answers.append((sentence, guesses))
     return hits, answers

@@ -123,9 +123,9 @@ def lesson_lines(folder: Path) -> tuple[str, str]:
     lines, limits = [], []
     ranked = [fill_mask(model, tokenizer, sentence, top_k=tokenizer.vocab_size)[0] for sentence in LESSON_MASKS]
     for sentence, guesses in zip(LESSON_MASKS, ranked, strict=True):
-        shown = ", ".join(f"{c['token']} ({c['score']:.2f})" for c in guesses[:5])
+        shown = ", ".join(f"{c['token_str']} ({c['score']:.2f})" for c in guesses[:5])
         lines.append(f"* `{sentence}` → {shown}")
-    paris_rank = [c["token"] for c in ranked[0]].index("paris") + 1  # LESSON_MASKS[0] asks for the capital of France
+    paris_rank = [c["token_str"] for c in ranked[0]].index("paris") + 1  # LESSON_MASKS[0]: the capital of France
     if paris_rank > 5:
         limits.append(f"Not what the lesson wants: *paris* is only number {paris_rank} for the capital of France.")
     nsp_model, _ = load(BertForNextSentencePrediction, folder)

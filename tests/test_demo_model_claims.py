@@ -38,7 +38,7 @@ def reference() -> transformers.BertForPreTraining:
 @pytest.mark.parametrize("sentence", ["The capital of France is [MASK].", "The cat sat on the [MASK]."])
 def test_model_card_top5_for_the_demo_model_is_what_ours_and_transformers_answer(sentence, reference):
     model, tokenizer = load(bert.BertForMaskedLM, DEMO_MODEL)
-    ours = [c["token"] for c in fill_mask(model, tokenizer, sentence, top_k=5)[0]]
+    ours = [c["token_str"] for c in fill_mask(model, tokenizer, sentence, top_k=5)[0]]
     batch = tokenizer(sentence, return_tensors="pt")
     with torch.no_grad():
         logits = reference(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],

@@ -19,7 +19,7 @@ from bert.cli import main
 from bert.config import CLASS_PREFIXES
 from bert.errors import BertError
 from bert.inference.onnx_export import at_real_positions, export_onnx
-from bert.inference.pipelines import DEMO_MODEL, encode, load
+from bert.inference.pipelines import DEMO_MODEL, load, model_inputs
 from bert.precision import quantize
 from bert.variants.auto import HEADS as HEAD_SUFFIXES
 from bert.variants.auto import auto_class, class_named
@@ -112,7 +112,7 @@ def test_the_demo_models_exported_mlm_head_fills_the_mask_as_ours(tmp_path: Path
     assert main(["export-onnx", str(DEMO_MODEL), str(tmp_path / "demo.onnx"), "--head", "masked_lm"]) == 0
     assert "onnxruntime equals ours" in capsys.readouterr().out
     model, tokenizer = load("masked_lm", DEMO_MODEL)
-    batch = encode(tokenizer, model, ["The capital of France is [MASK].", "The cat sat on the [MASK] all day."])
+    batch = model_inputs(tokenizer, model, ["The capital of France is [MASK].", "The cat sat on the [MASK] all day."])
     theirs = torch.from_numpy(run_in_onnxruntime(tmp_path / "demo.onnx", batch)["logits"])
     with torch.no_grad():
         ours = model(**batch).logits

@@ -87,7 +87,7 @@ def test_a_non_editable_install_answers_offline_from_another_folder_as_the_check
     assert str(REPO / "weights" / "bert-demo") in answer.stderr  # the checkout's run read the checkout's copy
     installed, checkout = answers["installed"], answers["checkout"]
     assert len(installed) == 5
-    assert [c["token_id"] for c in installed] == [c["token_id"] for c in checkout]
+    assert [c["token_str"] for c in installed] == [c["token_str"] for c in checkout]
     assert [c["token"] for c in installed] == [c["token"] for c in checkout]
     # Same weights, same code: equal up to float round-off (a file that differs only slightly is the hash's to catch).
     assert max(abs(a["score"] - b["score"]) for a, b in zip(installed, checkout, strict=True)) < 1e-6

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import make_tiny_model
+from support import make_tiny_model, without_device_note
 
 import bert
 from bert.cli import main
-from bert.inference.pipelines import fill_mask, load, next_sentence, sentence_embeddings, word_vector
+from bert.inference.pipelines import encode, fill_mask, load, next_sentence, word_vector
 
 POSITIONS = 128
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
@@ -48,7 +48,7 @@ def pretraining(tiny_dir):
 def cli(argv: list[str], capsys) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return code, captured.out, without_device_note(captured.err)
 
 
 def one_line_error(code: int, err: str, fragment: str) -> bool:
@@ -167,7 +167,7 @@ def encoder(tiny_dir):
 
 def test_empty_and_blank_texts_embed_as_cls_sep(encoder):
     model, tokenizer = encoder
-    vectors = sentence_embeddings(model, tokenizer, ["", "   \t ", "\x00\u200b"])
+    vectors = encode(model, tokenizer, ["", "   \t ", "\x00\u200b"])
     assert torch.isfinite(vectors).all()
     assert torch.allclose(vectors[0], vectors[1]) and torch.allclose(vectors[0], vectors[2])
 
@@ -175,9 +175,9 @@ def test_empty_and_blank_texts_embed_as_cls_sep(encoder):
 def test_a_single_string_is_one_text_not_a_list_of_characters(encoder):
     model, tokenizer = encoder
     text = "a sentence that is longer than one batch of thirty-two characters"
-    single = sentence_embeddings(model, tokenizer, text)
+    single = encode(model, tokenizer, text)
     assert single.shape == (1, 32)
-    assert torch.allclose(single, sentence_embeddings(model, tokenizer, [text]), atol=1e-6)
+    assert torch.allclose(single, encode(model, tokenizer, [text]), atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", sorted(STRANGE_TEXTS))
@@ -185,7 +185,7 @@ def test_embeddings_survive_strange_text(encoder, kind):
     model, tokenizer = encoder
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vectors = sentence_embeddings(model, tokenizer, [STRANGE_TEXTS[kind], "plain"])
+        vectors = encode(model, tokenizer, [STRANGE_TEXTS[kind], "plain"])
     assert vectors.shape == (2, 32) and torch.isfinite(vectors).all()
 
 
@@ -193,9 +193,9 @@ def test_embeddings_truncate_with_a_warning_or_refuse(encoder, tiny_dir, capsys)
     model, tokenizer = encoder
     long = "many words here " * 100
     with pytest.warns(UserWarning, match="truncated"):
-        sentence_embeddings(model, tokenizer, [long, "short"])
+        encode(model, tokenizer, [long, "short"])
     with pytest.raises(bert.BertError, match="or allow truncation"):
-        sentence_embeddings(model, tokenizer, [long, "short"], truncate=False)
+        encode(model, tokenizer, [long, "short"], truncate=False)
     code, out, err = cli(["embed", long, "short", "--model", str(tiny_dir), "--json"], capsys)
     assert code == 0 and len(json.loads(out)) == 2 and err.startswith("bert embed: warning: ")
     code, _, err = cli(["embed", long, "--model", str(tiny_dir), "--no-truncate"], capsys)
@@ -214,21 +214,21 @@ def test_ten_thousand_texts_stream_through_the_model_in_batches(encoder, monkeyp
 
     monkeypatch.setattr(type(model), "forward", recording_forward)
     start = time.perf_counter()
-    vectors = sentence_embeddings(model, tokenizer, texts, batch_size=64)
+    vectors = encode(model, tokenizer, texts, batch_size=64)
     seconds = time.perf_counter() - start
     monkeypatch.undo()
     assert vectors.shape == (10_000, 32) and torch.isfinite(vectors).all()
     assert max(batch_sizes) == 64 and len(batch_sizes) == math.ceil(10_000 / 64)  # never more than one batch held
     assert seconds < 60, seconds  # about 2 s on one core
     for i in (0, 4_999, 9_999):  # batching and padding change nothing
-        assert torch.allclose(vectors[i], sentence_embeddings(model, tokenizer, [texts[i]])[0], atol=1e-5)
+        assert torch.allclose(vectors[i], encode(model, tokenizer, [texts[i]])[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5])
 def test_a_batch_size_that_is_not_a_positive_integer_is_refused(encoder, batch_size):
     model, tokenizer = encoder
     with pytest.raises(bert.BertError, match="batch_size must be a positive integer"):
-        sentence_embeddings(model, tokenizer, ["a", "b"], batch_size=batch_size)
+        encode(model, tokenizer, ["a", "b"], batch_size=batch_size)
 
 
 def test_cli_embed_runs_batch_size_texts_per_forward_pass_and_32_by_default(tiny_dir, capsys, monkeypatch):

@@ -74,8 +74,8 @@ def test_fill_mask_answers_what_bert_tasks_answers(client, tiny_dir):
     assert data["tokens"][0] == "[CLS]" and data["tokens"].count("[MASK]") == 2
     model, tokenizer = load(BertForPreTraining, tiny_dir)
     expected = fill_mask(model, tokenizer, text, top_k=3)
-    assert [[c["token_id"] for c in mask] for mask in data["predictions"]] == [[c["token_id"] for c in mask]
-                                                                                for mask in expected]
+    assert [[c["token"] for c in mask] for mask in data["predictions"]] == [[c["token"] for c in mask]
+                                                                            for mask in expected]
     assert [c["score"] for mask in data["predictions"] for c in mask] == pytest.approx(
         [c["score"] for mask in expected for c in mask], rel=1e-5)
     for candidates in data["predictions"]:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import without_device_note
 
 import bert
 from bert.cli import main
 from bert.config import BertConfig
 from bert.errors import BertError
-from bert.inference.pipelines import encode, load
+from bert.inference.pipelines import load, model_inputs
 from bert.inference.study import attention_maps, plot_attention, plot_similarity
 
 TEXT = "The cat sat on the mat."
@@ -37,7 +38,7 @@ def tiny_dir(tmp_path_factory, minilm_dir) -> Path:
 def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return code, captured.out, without_device_note(captured.err)
 
 
 def is_png(path: Path) -> bool:
@@ -53,7 +54,7 @@ def test_attention_maps_are_rows_of_probabilities_equal_to_the_models_own_attent
     assert torch.allclose(maps.sum(-1), torch.ones(maps.shape[:-1]), atol=1e-5)
     assert (maps >= 0).all()
     with torch.no_grad():
-        expected = model(**encode(tokenizer, model, TEXT), output_attentions=True).attentions
+        expected = model(**model_inputs(tokenizer, model, TEXT), output_attentions=True).attentions
     assert torch.equal(maps, torch.stack([layer[0] for layer in expected]))
 
 

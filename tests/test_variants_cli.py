@@ -10,11 +10,12 @@ import json
 import pytest
 import torch
 import transformers
-from support import make_tiny_variant
+from support import make_tiny_variant, without_device_note
 from test_released_configs import PUBLISHED_CONFIG_JSON
 
 import bert
 from bert.cli import main
+from bert.inference.pipelines import fill_mask, load
 from bert.variants.auto import auto_class, auto_tokenizer, released_config
 from bert.variants.tokenizers import AlbertTokenizer, DistilBertTokenizer, RobertaTokenizer
 
@@ -58,19 +59,29 @@ def test_fill_mask_uses_the_models_own_mask_token_and_matches_transformers(check
         logits = reference(**batch).logits[0]
     position = (batch["input_ids"][0] == reference_tokenizer.mask_token_id).nonzero().item()
     scores, ids = logits[position].softmax(-1).topk(3)
-    assert len(predictions) == 1 and [c["token_id"] for c in predictions[0]] == ids.tolist()
+    assert len(predictions) == 1 and [c["token"] for c in predictions[0]] == ids.tolist()
     assert max(abs(c["score"] - s) for c, s in zip(predictions[0], scores.tolist(), strict=True)) < 1e-5
-    # token: the vocabulary entry (RoBERTa's "Ġparis"); token_str: its text, as transformers' pipeline gives it.
-    assert [c["token"] for c in predictions[0]] == reference_tokenizer.convert_ids_to_tokens(ids.tolist())
-    assert [c["token_str"] for c in predictions[0]] == [reference_tokenizer.decode([i]).strip() for i in ids.tolist()]
+    # token: the id; token_str: its text as transformers' pipeline gives it (RoBERTa's " paris" with its space).
+    assert [c["token_str"] for c in predictions[0]] == [reference_tokenizer.decode([i]) for i in ids.tolist()]
     assert main(["fill-mask", text, "--model", str(folder)]) == 0
     assert capsys.readouterr().out.startswith(f"{reference_tokenizer.mask_token}:\n")
+
+    # The Python API against transformers' fill-mask pipeline on the same checkpoint: 50 candidates, so that
+    # RoBERTa's byte-level pieces with their leading space ("Ġparis" → " paris") are among them.
+    model, tokenizer = load("masked_lm", folder)
+    [ours] = fill_mask(model, tokenizer, text, top_k=50)
+    theirs = transformers.pipeline("fill-mask", model=reference, tokenizer=reference_tokenizer, device="cpu")(
+        text, top_k=50)
+    for key in ("token", "token_str", "sequence"):
+        assert [c[key] for c in ours] == [c[key] for c in theirs], key
+    assert [c["score"] for c in ours] == pytest.approx([c["score"] for c in theirs], abs=1e-5)
+    assert variant != "roberta" or any(c["token_str"].startswith(" ") for c in ours)
 
 
 def test_fill_mask_without_the_models_mask_token_names_it(checkpoints, capsys):
     folder, _ = checkpoints["roberta"]
     assert main(["fill-mask", "The capital of France is [MASK].", "--model", str(folder)]) == 1
-    err = capsys.readouterr().err
+    err = without_device_note(capsys.readouterr().err)
     assert "no <mask> in the text" in err and "e.g. 'The capital of France is <mask>.'" in err
     assert err.count("\n") == 1
     assert main(["fill-mask", "The capital of France is <MASK>.", "--model", str(folder)]) == 1
@@ -158,7 +169,7 @@ def test_convert_rewrites_a_variants_bin_checkpoint_as_safetensors_with_every_te
     with torch.no_grad():
         logits = reference(**batch).logits[0]
     position = (batch["input_ids"][0] == reference_tokenizer.mask_token_id).nonzero().item()
-    assert [c["token_id"] for c in predictions[0]] == logits[position].topk(3).indices.tolist()
+    assert [c["token"] for c in predictions[0]] == logits[position].topk(3).indices.tolist()
 
     # The converted checkpoint's logits, in our class and in transformers', equal transformers' on the source.
     texts = [text, "Café 😀 東京, a second and longer line of text."]

@@ -1,13 +1,16 @@
 """Sub-commands that use a pretrained model: fill-mask, nsp, embed, similarity, info, download, convert, quantize,
-export-onnx."""
+export-onnx. The ones that run a model take ``--device`` and a precision flag (:func:`load_model`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
+from bert.devices import DEVICE_HELP
 from bert.errors import BertError
 
 MODEL_HELP = "checkpoint folder or model name (default: bert-base-uncased, else the bundled demo model)"
@@ -19,10 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 'models write it <mask>')
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--top-k", type=int, default=5, help="candidates per mask (default 5)")
-    p.add_argument("--json", action="store_true", help="print JSON: one list per [MASK] of {token, token_id, score}")
+    p.add_argument("--json", action="store_true", help="print JSON: one list per [MASK] of {score, token (the id), "
+                                                       "token_str, sequence}, as transformers' fill-mask pipeline")
     _truncate_option(p, "cut text longer than the model's positions at the end, with a warning (the default), "
                         "unless that would cut off a [MASK]; --no-truncate: an error instead")
     precision_options(p)
+    device_option(p)
     p.set_defaults(func=run_fill_mask)
 
     p = subparsers.add_parser("nsp", help="next sentence prediction: does B follow A?")
@@ -33,19 +38,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _truncate_option(p, "cut a pair longer than the model's positions (from the longer sentence, BERT's rule), "
                         "with a warning (the default); --no-truncate: an error instead")
     precision_options(p)
+    device_option(p)
     p.set_defaults(func=run_nsp)
 
-    p = subparsers.add_parser("embed", help="sentence vectors")
-    p.add_argument("texts", nargs="+")
+    p = subparsers.add_parser("embed", help="sentence vectors, printed or written to a .npy file")
+    p.add_argument("texts", nargs="*", help="texts to embed (and/or --input)")
+    p.add_argument("--input", metavar="FILE", help="a UTF-8 text file, one text per line (row i of the vectors is "
+                                                   "line i; '-' reads standard input), after the TEXTS")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--pooling", choices=("mean", "cls", "pooler"), default="mean",
                    help="sentence vector: the mean of the token vectors (default mean), the [CLS] token's vector, "
                         "or the pooler's (tanh layer over [CLS], trained by NSP)")
-    p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
+    p.add_argument("--normalize", action="store_true", help="scale every vector to length 1 (a dot product is then "
+                                                            "the cosine)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the full vectors as JSON")
+    out.add_argument("--output", metavar="FILE.npy", help="write the vectors as one float32 [N, H] array to this "
+                                                          "numpy file (atomically) and print a one-line summary")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per forward pass (default 32)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                   help="a progress bar on stderr (default: with --input, when stderr is a terminal and there is "
+                        "more than one batch)")
     _truncate_option(p, "cut texts longer than the model's positions, with a warning (the default); "
                         "--no-truncate: an error instead")
     precision_options(p)
+    device_option(p)
     p.set_defaults(func=run_embed)
 
     p = subparsers.add_parser("similarity", help="cosine similarity of sentences, or of one word in several contexts")
@@ -58,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the similarity matrix (and labels) as JSON")
     p.add_argument("--out", help="also draw the matrix as a labelled heatmap into this PNG file")
     precision_options(p)
+    device_option(p)
     p.set_defaults(func=run_similarity)
 
     register_checkpoint_commands(subparsers)
@@ -106,10 +124,28 @@ def precision_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--int8", dest="precision", action="store_const", const="int8", default="float32",
                        help="run the encoder's linear layers in int8 (per-channel weights, per-token activations; "
                             "see bert.precision): faster on CPUs with int8 instructions, hidden states at cosine >= "
-                            "0.99 to float32's (default without --int8/--bf16: float32, through oneDNN)")
+                            "0.99 to float32's (CPU only; default without a flag: float32, on the CPU through oneDNN)")
     group.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
-                       help="run the encoder's linear layers in bfloat16: faster where the CPU has bfloat16 "
-                            "instructions (AVX512-BF16, AMX; a note says when it has not)")
+                       help="bfloat16: on the CPU the encoder's linear layers (faster where the CPU has AVX512-BF16 "
+                            "or AMX; a note says when it has not), on a CUDA GPU the whole model")
+    group.add_argument("--fp16", dest="precision", action="store_const", const="fp16",
+                       help="float16, the whole model cast (model.half()): CUDA GPUs only")
+
+
+def device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help=f"where the model runs: {DEVICE_HELP}")
+
+
+def load_model(args: argparse.Namespace, head: str, precision: str | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for a command: ``head`` of ``--model`` on ``--device`` in ``precision``, with a
+    ``bert COMMAND: device cpu, float32`` line on stderr saying where and how it runs."""
+    from bert.devices import device_note
+    from bert.inference.pipelines import load, model_device
+    from bert.precision import precision_of
+
+    model, tokenizer = load(head, args.model, precision, device=args.device)
+    print(f"bert {args.command}: {device_note(model_device(model), precision_of(model))}", file=sys.stderr)
+    return model, tokenizer
 
 
 def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
@@ -117,9 +153,9 @@ def _truncate_option(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def run_fill_mask(args: argparse.Namespace) -> None:
-    from bert.inference.pipelines import fill_mask, load
+    from bert.inference.pipelines import fill_mask
 
-    model, tokenizer = load("masked_lm", args.model, args.precision)  # BertForMaskedLM, RobertaForMaskedLM, ...
+    model, tokenizer = load_model(args, "masked_lm", args.precision)  # BertForMaskedLM, RobertaForMaskedLM, ...
     predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k, truncate=args.truncate)
     if args.json:
         print(json.dumps(predictions, ensure_ascii=False))
@@ -127,15 +163,15 @@ def run_fill_mask(args: argparse.Namespace) -> None:
     mask = tokenizer.mask_token
     for number, candidates in enumerate(predictions, 1):
         print(f"{mask} {number}:" if len(predictions) > 1 else f"{mask}:")
-        for candidate in candidates:
-            word = candidate["token_str"] or candidate["token"]
+        for candidate in candidates:  # the word; a piece that decodes to white space only, as its vocabulary entry
+            word = candidate["token_str"].strip() or tokenizer.convert_ids_to_tokens(candidate["token"])
             print(f"  {word:<16} {candidate['score']:.4f}")
 
 
 def run_nsp(args: argparse.Namespace) -> None:
-    from bert.inference.pipelines import load, next_sentence
+    from bert.inference.pipelines import next_sentence
 
-    model, tokenizer = load("next_sentence", args.model, args.precision)  # one-line error: no NSP head
+    model, tokenizer = load_model(args, "next_sentence", args.precision)  # one-line error: no NSP head
     result = next_sentence(model, tokenizer, args.sentence_a, args.sentence_b, truncate=args.truncate)
     if args.json:
         print(json.dumps(result))
@@ -145,24 +181,72 @@ def run_nsp(args: argparse.Namespace) -> None:
           f"{result['logits'][1]:.4f})")
 
 
-def run_embed(args: argparse.Namespace) -> None:
-    from bert.inference.pipelines import load, sentence_embeddings
+def read_lines(source: str) -> list[str]:
+    """The lines of the UTF-8 text file ``source`` ('-': standard input), without their line ends (a byte-order
+    mark dropped); a one-line BertError for a missing, unreadable or empty file."""
+    name = "standard input" if source == "-" else source
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        text = raw.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise BertError(f"{name}: file not found") from None
+    except OSError as error:
+        raise BertError(f"{name}: cannot read it ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise BertError(f"{name}: cannot read it as UTF-8 text (byte {error.start}: {error.reason})") from None
+    if not text:
+        raise BertError(f"{name} is empty: give one text per line")
+    # split on line ends only (str.splitlines would also split on form feeds and other separators inside a line)
+    return [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")]
 
-    model, tokenizer = load("base", args.model, args.precision)
-    vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling, batch_size=args.batch_size,
-                                  truncate=args.truncate)
+
+def run_embed(args: argparse.Namespace) -> None:
+    from bert.atomic import check_writable_directory
+    from bert.inference.pipelines import encode
+
+    if args.output:
+        if Path(args.output).is_dir():
+            raise BertError(f"cannot write {args.output}: it is a folder; give a file name such as "
+                            f"{Path(args.output) / 'vectors.npy'}")
+        check_writable_directory(Path(args.output).parent)  # before the model loads: a bad path fails at once
+    texts = list(args.texts) + (read_lines(args.input) if args.input else [])
+    if not texts:
+        raise BertError("no texts to embed: give them as arguments, or one per line in --input FILE ('-': stdin)")
+    model, tokenizer = load_model(args, "base", args.precision)
+    progress = args.progress if args.progress is not None else (None if args.input else False)
+    vectors = encode(model, tokenizer, texts, batch_size=args.batch_size, normalize=args.normalize,
+                     progress=progress, pooling=args.pooling, truncate=args.truncate)
+    if args.output:
+        save_vectors(vectors, args.output)
+        print(f"wrote {args.output}: {vectors.shape[0]} x {vectors.shape[1]} float32 ({args.pooling} pooling"
+              f"{', normalized' if args.normalize else ''}) from {model.name_or_path}")
+        return
     if args.json:
         print(json.dumps([v.tolist() for v in vectors]))
         return
-    for text, vector in zip(args.texts, vectors, strict=True):
+    for text, vector in zip(texts, vectors, strict=True):
         preview = ", ".join(f"{x:.4f}" for x in vector[:6].tolist())
         print(f"{text[:40]!r:<44} [{vector.shape[0]}] [{preview}, ...]")
+
+
+def save_vectors(vectors: Any, path: str) -> None:
+    """``vectors`` (a float32 tensor [N, H]) as a numpy .npy file at ``path``, written atomically (the old file or
+    the whole new one, never a part)."""
+    import numpy as np
+
+    from bert.atomic import write_file_atomically
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as file:  # a file object: np.save would add .npy to a name
+            np.save(file, vectors.numpy().astype(np.float32, copy=False))
+
+    write_file_atomically(path, write)
 
 
 def run_similarity(args: argparse.Namespace) -> None:
     import torch
 
-    from bert.inference.pipelines import cosine_similarity_matrix, load, sentence_embeddings, word_vector
+    from bert.inference.pipelines import cosine_similarity_matrix, encode, word_vector
 
     if len(args.texts) < 2:
         raise BertError("give at least two texts to compare")
@@ -171,11 +255,11 @@ def run_similarity(args: argparse.Namespace) -> None:
 
         require_matplotlib()
         check_output(args.out)  # before the model loads: a bad path fails at once
-    model, tokenizer = load("base", args.model, args.precision)  # BertModel, RobertaModel, ... by model_type
+    model, tokenizer = load_model(args, "base", args.precision)  # BertModel, RobertaModel, ... by model_type
     if args.word:
-        vectors = torch.stack([word_vector(model, tokenizer, text, args.word) for text in args.texts])
+        vectors = torch.stack([word_vector(model, tokenizer, text, args.word).float().cpu() for text in args.texts])
     else:
-        vectors = sentence_embeddings(model, tokenizer, args.texts, pooling=args.pooling)
+        vectors = encode(model, tokenizer, args.texts, pooling=args.pooling, progress=False)
     matrix = cosine_similarity_matrix(vectors)
     if args.json:
         print(json.dumps(matrix.tolist()))

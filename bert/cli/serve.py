@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from bert.cli.inference import MODEL_HELP, precision_options
+from bert.cli.inference import MODEL_HELP, device_option, precision_options
 from bert.errors import BertError
 from bert.serve import DEFAULT_HOST, DEFAULT_PORT
 
@@ -18,10 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"address to listen on (default {DEFAULT_HOST}: reachable from this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     precision_options(p)
+    device_option(p)
     p.set_defaults(func=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> None:
+    from bert.devices import device_note
+    from bert.inference.pipelines import model_device
+    from bert.precision import precision_of
+
     try:
         from bert.serve.app import create_app, listen, make_server, url_of
     except ImportError as error:
@@ -32,13 +38,15 @@ def run_serve(args: argparse.Namespace) -> None:
 
     sock = listen(args.host, args.port)  # first: a port in use fails before the model loads
     try:
-        app = create_app(args.model, precision=args.precision)
+        app = create_app(args.model, precision=args.precision, device=args.device)
     except BaseException:
         sock.close()
         raise
     explorer = app.state.explorer
     if explorer.note:
         print(f"note: {explorer.note}", flush=True)
+    print(f"bert serve: {device_note(model_device(explorer.model), precision_of(explorer.model))}", file=sys.stderr,
+          flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}: other machines can reach this server", flush=True)
     print(f"bert serve: {explorer.name} at {url_of(sock)}  (Ctrl-C to stop)", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bert.cli.inference import MODEL_HELP
+from bert.cli.inference import MODEL_HELP, device_option, load_model
 from bert.errors import BertError
 
 
@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", type=int, help="layer, counted from 0 (default: the last)")
     p.add_argument("--head", default="all", help="head, counted from 0, or 'all' for a grid of every head (default)")
     p.add_argument("--out", required=True, help="PNG file to write, e.g. attention.png")
+    device_option(p)
     p.set_defaults(func=run_attention)
 
 
@@ -29,13 +30,12 @@ def parse_head(value: str) -> int | None:
 
 
 def run_attention(args: argparse.Namespace) -> None:
-    from bert.inference.pipelines import load
     from bert.inference.study import attention_maps, check_output, plot_attention, require_matplotlib, save_png
 
     head = parse_head(args.head)
     require_matplotlib()
     check_output(args.out)  # before the model loads: a bad path fails at once
-    model, tokenizer = load("base", args.model)  # BertModel, RobertaModel, ... by model_type
+    model, tokenizer = load_model(args, "base")  # BertModel, RobertaModel, ... by model_type, in float32
     name = model.name_or_path
     tokens, maps = attention_maps(model, tokenizer, args.text)
     layer = maps.shape[0] - 1 if args.layer is None else args.layer

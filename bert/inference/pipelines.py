@@ -2,10 +2,14 @@
 
 Each function takes a model and a tokenizer, so it works with any checkpoint, and returns plain Python values
 (or tensors for vectors). :func:`load` builds both from a name, with the bundled demo model as the fallback when
-the default ``bert-base-uncased`` cannot be found or downloaded.
+the default ``bert-base-uncased`` cannot be found or downloaded, on the device asked for. The answers have the shapes
+of transformers' ``pipeline("fill-mask")`` and sentence-transformers' ``encode`` (docs/guides/inference.md lists
+what differs).
 
-    model, tokenizer = load(BertForMaskedLM, "bert-base-uncased")
-    fill_mask(model, tokenizer, "The capital of France is [MASK].")[0][0]   # {'token': 'paris', ...}
+    model, tokenizer = load(BertForMaskedLM, "bert-base-uncased", device="auto")
+    fill_mask(model, tokenizer, "The capital of France is [MASK].")[0][0]   # {'score': ..., 'token': 3000,
+                                                                            #  'token_str': 'paris', 'sequence': ...}
+    encode(model, tokenizer, ["A man is eating.", "Someone eats."], normalize=True)   # float32 [2, H], on the CPU
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +25,7 @@ from typing import TypeVar
 import torch
 import torch.nn.functional as F
 
+from bert.devices import pick_device
 from bert.errors import BertError
 from bert.hub import demo_model_dir, resolve_model_dir
 from bert.pretrained import PreTrainedModel
@@ -69,8 +75,8 @@ def choose_model(name_or_path: str | os.PathLike | None = None) -> ModelChoice:
 
 
 def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
-         precision: str | None = None) -> tuple[Model, FastTokenizer]:
-    """Model and its tokenizer from one checkpoint folder, in eval mode.
+         precision: str | None = None, device: str | torch.device = "cpu") -> tuple[Model, FastTokenizer]:
+    """Model and its tokenizer from one checkpoint folder, in eval mode, on ``device``.
 
     ``cls``: a model class, or a head ("base", "masked_lm", ... see :data:`bert.variants.auto.HEADS`) whose class
     is picked from config.json's model_type (RobertaForMaskedLM for a RoBERTa checkpoint); the tokenizer is always
@@ -78,12 +84,18 @@ def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
     :func:`choose_model` (a note on stderr when the demo model stands in for ``bert-base-uncased``);
     ``model.name_or_path`` holds the name to show for it. A checkpoint that lacks the weights of the head the class
     needs (e.g. the MLM head for fill-mask in a bare encoder such as all-MiniLM-L6-v2) is refused: a random head
-    would answer nonsense. ``precision`` ("float32", "int8", "bf16") readies the model for inference in that
-    type (:func:`bert.precision.set_precision`: float32 through oneDNN); None leaves it as loaded (trainable,
-    exportable).
+    would answer nonsense. ``device``: "cpu" (the default), "auto", "cuda", "cuda:N" or "mps"
+    (:func:`bert.devices.pick_device`). ``precision`` ("float32", "int8", "bf16", "fp16") readies the model for
+    inference in that type (:func:`bert.precision.set_precision`: on the CPU float32 through oneDNN, int8 and bf16
+    by layer swaps; on a GPU fp16 and bf16 cast the model); a precision the device cannot run is refused before the
+    weights load (:func:`bert.precision.check_precision`). None leaves the model as loaded (trainable, exportable).
     """
+    from bert.precision import check_precision, set_precision
     from bert.variants.auto import auto_class, auto_tokenizer
 
+    target = pick_device(device)
+    if precision is not None:
+        check_precision(precision, target)
     choice = choose_model(name_or_path)
     if choice.note:
         print(f"note: {choice.note}", file=sys.stderr)
@@ -97,17 +109,38 @@ def load(cls: type[Model] | str, name_or_path: str | os.PathLike | None = None,
         raise BertError(f"{choice.folder} has no trained weights for {cls.__name__}'s head (missing "
                         f"{', '.join(head_missing[:3])}); use a checkpoint that was trained with that head")
     model.name_or_path = choice.name
+    move_model(model, target)
     if precision is not None:
-        from bert.precision import set_precision
-
         set_precision(model, precision)
     return model, auto_tokenizer(choice.folder)
 
 
-def encode(tokenizer: FastTokenizer, model: PreTrainedModel, text: str | list[str],
-           text_pair: str | list[str] | None = None, truncate: bool = False,
-           keep_masks: bool = False) -> dict[str, torch.Tensor]:
-    """Tokenize into model-ready tensors [B, T]. Input longer than the model's positions is an error, or with
+def model_device(model: PreTrainedModel) -> torch.device:
+    """The device ``model``'s weights are on."""
+    return next(model.parameters()).device
+
+
+def move_model(model: PreTrainedModel, device: str | torch.device) -> PreTrainedModel:
+    """``model`` moved to ``device`` (:func:`bert.devices.pick_device` names it), in place; a one-line BertError for
+    a model holding CPU-only layers (:func:`bert.precision.runs_on_cpu_only`: readied by ``--int8``/``--bf16``/
+    float32 through oneDNN, or an int8 checkpoint) asked to go elsewhere."""
+    from bert.precision import runs_on_cpu_only
+
+    target = pick_device(device)
+    if target != model_device(model):
+        if target.type != "cpu" and runs_on_cpu_only(model):
+            raise BertError(f"this model runs CPU-only layers (int8, or bert.precision's oneDNN / bfloat16 swaps), "
+                            f"so it cannot move to {target}: load the float32 checkpoint with device={str(target)!r} "
+                            "(--device), or run it on the CPU")
+        model.to(target)
+    return model
+
+
+def model_inputs(tokenizer: FastTokenizer, model: PreTrainedModel, text: str | list[str],
+                 text_pair: str | list[str] | None = None, truncate: bool = False,
+                 keep_masks: bool = False) -> dict[str, torch.Tensor]:
+    """Tokenize into model-ready tensors [B, T] on the model's device. Input longer than the model's positions is an
+    error, or with
     ``truncate`` cut to fit (pairs by BERT's rule: from the longer segment) with a warning. ``keep_masks``: refuse
     to truncate when that would cut off a [MASK] (nothing could be predicted for it)."""
     limit = encoder_of(model).embeddings.max_length()  # RoBERTa's table has pad_token_id + 1 rows more
@@ -128,26 +161,47 @@ def encode(tokenizer: FastTokenizer, model: PreTrainedModel, text: str | list[st
                                 f"{tokenizer.mask_token} tokens; shorten the text after the last one you need")
         warnings.warn(f"the input is {length} tokens long; truncated to the model's {limit} "
                       "(truncate=False / --no-truncate makes this an error)", stacklevel=3)
-    device = next(model.parameters()).device
+    device = model_device(model)
     return {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
 
 
-@torch.no_grad()
-def fill_mask(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, top_k: int = 5,
-              truncate: bool = True) -> list[list[dict]]:
+def fill_mask(model: PreTrainedModel, tokenizer: FastTokenizer, text: str | Sequence[str], top_k: int = 5,
+              truncate: bool = True) -> list:
     """Predict every mask token (``[MASK]``; RoBERTa's ``<mask>``) in ``text``: one list per mask, in order, each
-    the ``top_k`` candidates as ``{"token", "token_str", "token_id", "score"}``: the vocabulary entry (a byte-level
-    BPE piece such as ``Ġparis`` for RoBERTa), the text it decodes to (``paris``, as transformers' fill-mask
-    pipeline names it) and score = softmax probability. Each mask is predicted independently, as BERT was trained
-    (it sees the other masks as masks).
+    the ``top_k`` candidates as transformers' fill-mask pipeline gives them, ``{"score", "token", "token_str",
+    "sequence"}``: the softmax probability, the vocabulary id, its text (``tokenizer.decode([token])``, special
+    tokens kept: ``paris``, RoBERTa's `` paris`` with its leading space) and the text with the candidate in the mask
+    (decoded as transformers does: with one mask without special tokens; with several, the others left as masks and
+    [CLS]/[SEP] shown). Each
+    mask is predicted independently, as BERT was trained (it sees the other masks as masks). A list of texts gives a
+    list of those answers, one per text.
+
+    Unlike transformers' pipeline, a text with one mask also gets a list per mask (``[[...]]``, not ``[...]``), so
+    the shape of the answer never depends on how many masks a text has.
 
     Text longer than the model's positions is cut at the end with a warning, unless that would cut off a
     mask (an error then), or ``truncate=False`` (always an error)."""
     if top_k < 1:
         raise BertError(f"top_k must be at least 1, got {top_k}")
-    batch = encode(tokenizer, model, text, truncate=truncate, keep_masks=True)
-    positions = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
-    if len(positions) == 0:
+    if isinstance(text, str):
+        return _fill_masks(model, tokenizer, text, top_k, truncate)
+    texts = list(text)
+    if not texts:
+        raise BertError("no texts to fill: give a text, or a list of texts, with a mask in each")
+    if not all(isinstance(t, str) for t in texts):
+        raise BertError(f"fill_mask takes a string or a list of strings, got a {type(text).__name__} holding a "
+                        f"{next(type(t).__name__ for t in texts if not isinstance(t, str))}")
+    return [_fill_masks(model, tokenizer, t, top_k, truncate) for t in texts]
+
+
+@torch.no_grad()
+def _fill_masks(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, top_k: int,
+                truncate: bool) -> list[list[dict]]:
+    """:func:`fill_mask` for one text: one forward pass over [1, T]."""
+    batch = model_inputs(tokenizer, model, text, truncate=truncate, keep_masks=True)
+    ids = batch["input_ids"][0].tolist()  # one text: no padding
+    positions = [i for i, token in enumerate(ids) if token == tokenizer.mask_token_id]
+    if not positions:
         case = "in capitals" if tokenizer.mask_token.isupper() else "in lower case"
         hint = (f" ({tokenizer.mask_token} is written {case})"
                 if tokenizer.mask_token.lower() in text.lower() else "")
@@ -155,12 +209,18 @@ def fill_mask(model: PreTrainedModel, tokenizer: FastTokenizer, text: str, top_k
                         f"should be predicted, e.g. 'The capital of France is {tokenizer.mask_token}.'")
     output = model(**batch)
     logits = output.prediction_logits if hasattr(output, "prediction_logits") else output.logits  # [1, T, V]
-    probabilities = logits[0, positions].softmax(dim=-1)  # [masks, V]
-    scores, ids = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
-    return [[{"token": tokenizer.convert_ids_to_tokens(int(i)), "token_str": tokenizer.decode([int(i)]).strip(),
-              "token_id": int(i), "score": float(s)}
-             for s, i in zip(row_scores, row_ids, strict=True)]
-            for row_scores, row_ids in zip(scores, ids, strict=True)]
+    probabilities = logits[0, positions].float().softmax(dim=-1)  # [masks, V]; float32 also for a float16 model
+    scores, best = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
+    answers = []
+    for position, row_scores, row_ids in zip(positions, scores.tolist(), best.tolist(), strict=True):
+        candidates = []
+        for score, token in zip(row_scores, row_ids, strict=True):
+            filled = ids[:position] + [token] + ids[position + 1:]
+            candidates.append({"score": score, "token": token,
+                               "token_str": tokenizer.decode([token], skip_special_tokens=False),
+                               "sequence": tokenizer.decode(filled, skip_special_tokens=len(positions) == 1)})
+        answers.append(candidates)
+    return answers
 
 
 @torch.no_grad()
@@ -175,8 +235,9 @@ def next_sentence(model: PreTrainedModel, tokenizer: FastTokenizer, sentence_a: 
             raise BertError(f"the {name} sentence must be a string, got {type(sentence).__name__}")
         if not sentence.strip():
             raise BertError(f"the {name} sentence is empty")
-    output = model(**encode(tokenizer, model, sentence_a, sentence_b, truncate=truncate))
+    output = model(**model_inputs(tokenizer, model, sentence_a, sentence_b, truncate=truncate))
     logits = output.seq_relationship_logits if hasattr(output, "seq_relationship_logits") else output.logits
+    logits = logits.float()  # a float16 model's too
     probabilities = logits[0].softmax(dim=-1)
     return {"is_next": float(probabilities[0]), "not_next": float(probabilities[1]),
             "logits": [float(x) for x in logits[0]]}
@@ -188,42 +249,65 @@ def encoder_of(model: PreTrainedModel) -> PreTrainedModel:
 
 
 @torch.no_grad()
-def sentence_embeddings(model: PreTrainedModel, tokenizer: FastTokenizer, texts: str | list[str],
-                        pooling: str = "mean", batch_size: int = 32, truncate: bool = True) -> torch.Tensor:
-    """One vector per text, [N, H]. ``mean`` averages the real tokens' final vectors (what sentence-transformers
+def encode(model: PreTrainedModel, tokenizer: FastTokenizer, texts: str | Sequence[str], batch_size: int = 32,
+           normalize: bool = False, device: str | torch.device | None = None, progress: bool | None = None,
+           pooling: str = "mean", truncate: bool = True) -> torch.Tensor:
+    """One vector per text: float32 [N, H] on the CPU (``.numpy()`` makes it sentence-transformers' numpy array),
+    row i for ``texts[i]``; a single string gives [1, H].
+
+    Shaped after sentence-transformers' ``model.encode(sentences, batch_size, normalize_embeddings, device,
+    show_progress_bar)``. ``pooling``: ``mean`` averages the real tokens' final vectors (what sentence-transformers
     models such as all-MiniLM-L6-v2 are trained for), ``cls`` takes the [CLS] vector, ``pooler`` the tanh pooler
-    output (trained by NSP, a weak similarity signal in plain BERT). Long texts are truncated with a warning
-    (``truncate=False``: an error). Texts go through the model ``batch_size`` at a time, so memory stays bounded
-    however many there are; an empty text gets the vector of ``[CLS] [SEP]``."""
+    output (trained by NSP, a weak similarity signal in plain BERT). ``normalize`` scales each vector to length 1,
+    so that a dot product is the cosine. Texts go through the model ``batch_size`` at a time, so memory stays
+    bounded however many there are. ``device``: where to run, the model moved there (as sentence-transformers
+    does; :func:`move_model`); None: where the model is. ``progress``: a tqdm bar over the texts on stderr; None
+    shows one when stderr is a terminal and there is more than one batch. Long texts are truncated with a warning
+    (``truncate=False``: an error); an empty text gets the vector of ``[CLS] [SEP]``."""
     if pooling not in POOLINGS:
         raise BertError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     if isinstance(texts, str):
         texts = [texts]
+    texts = list(texts)
     if not texts:
         raise BertError("no texts to embed")
+    if not all(isinstance(text, str) for text in texts):
+        raise BertError("the texts to embed must be strings")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise BertError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if device is not None:
+        move_model(model, device)
+    if progress is None:
+        progress = len(texts) > batch_size and sys.stderr.isatty()
+    from tqdm import tqdm
+
     encoder = encoder_of(model)
     vectors = []
-    for start in range(0, len(texts), batch_size):
-        batch = encode(tokenizer, model, list(texts[start:start + batch_size]), truncate=truncate)
-        output = encoder(**batch)
-        if pooling == "pooler":
-            if output.pooler_output is None:
-                raise BertError("this model has no pooler; use pooling 'mean' or 'cls'")
-            vectors.append(output.pooler_output)
-        elif pooling == "cls":
-            vectors.append(output.last_hidden_state[:, 0])
-        else:
-            mask = batch["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)  # [B, T, 1]
-            vectors.append((output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1))
-    return torch.cat(vectors)
+    with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress, leave=False,
+              file=sys.stderr, dynamic_ncols=True) as bar:
+        for start in range(0, len(texts), batch_size):
+            batch = model_inputs(tokenizer, model, texts[start:start + batch_size], truncate=truncate)
+            output = encoder(**batch)
+            if pooling == "pooler":
+                if output.pooler_output is None:
+                    raise BertError("this model has no pooler; use pooling 'mean' or 'cls'")
+                pooled = output.pooler_output
+            elif pooling == "cls":
+                pooled = output.last_hidden_state[:, 0]
+            else:
+                hidden = output.last_hidden_state.float()  # sums in float32, also for a float16 model
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            vectors.append(pooled.float().cpu())
+            bar.update(len(pooled))
+    result = torch.cat(vectors)
+    return F.normalize(result, dim=-1) if normalize else result
 
 
 @torch.no_grad()
 def token_vectors(model: PreTrainedModel, tokenizer: FastTokenizer, text: str) -> tuple[list[str], torch.Tensor]:
     """The word pieces of ``text`` (with [CLS]/[SEP]) and their contextual vectors [T, H]."""
-    batch = encode(tokenizer, model, text, truncate=True)
+    batch = model_inputs(tokenizer, model, text, truncate=True)
     hidden = encoder_of(model)(**batch).last_hidden_state[0]
     return tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist()), hidden
 

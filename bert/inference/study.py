@@ -27,7 +27,7 @@ import torch
 from bert.atomic import make_directory
 from bert.errors import BertError
 from bert.hub import resolve_model_dir
-from bert.inference.pipelines import encode, encoder_of
+from bert.inference.pipelines import encoder_of, model_inputs
 from bert.plotting import new_figure, save_figure
 from bert.pretrained import PreTrainedModel
 from bert.tokenizer.fast import FastTokenizer
@@ -66,7 +66,7 @@ def attention_maps(model: PreTrainedModel, tokenizer: FastTokenizer, text: str) 
     """
     if not text.strip():
         raise BertError("the text is empty: give a sentence to look at")
-    batch = encode(tokenizer, model, text)
+    batch = model_inputs(tokenizer, model, text)
     output = encoder_of(model)(**batch, output_attentions=True)
     maps = torch.stack([layer[0] for layer in output.attentions])  # L × [1, N, T, T] → [L, N, T, T]
     return tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist()), maps.float().cpu()

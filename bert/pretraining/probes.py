@@ -33,7 +33,7 @@ def probe_texts(texts: Sequence[str] | None, tokenizer: FastTokenizer) -> list[s
 @torch.no_grad()
 def answer_probes(model: PreTrainedModel, tokenizer: FastTokenizer, texts: Sequence[str]) -> list[dict[str, Any]]:
     """Each probe's top answers for its first mask: ``[{"text", "top": [word, ...]}]``."""
-    return [{"text": text, "top": [c["token_str"] for c in fill_mask(model, tokenizer, text, top_k=TOP_K)[0]]}
+    return [{"text": text, "top": [c["token_str"].strip() for c in fill_mask(model, tokenizer, text, top_k=TOP_K)[0]]}
             for text in texts]
 
 

@@ -184,13 +184,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # ---- the app ---------------------------------------------------------------------------------------------------
 def create_app(model: str | os.PathLike | None = None, explorer: Explorer | None = None,
-               precision: str = "float32") -> FastAPI:
+               precision: str = "float32", device: str = "cpu") -> FastAPI:
     """The explorer app for ``model`` (default: bert-base-uncased, else the bundled demo model), loaded once here
-    (``precision``: see :func:`bert.precision.set_precision`).
+    (``precision`` and ``device``: see :func:`bert.inference.pipelines.load`).
 
     Pass ``explorer`` to serve a model that is already loaded.
     """
-    explorer = explorer if explorer is not None else Explorer.load(model, precision)
+    explorer = explorer if explorer is not None else Explorer.load(model, precision, device)
     # No /docs or /redoc: their pages load scripts from a CDN. The schema stays at /api/openapi.json.
     app = FastAPI(title="BERT explorer", summary=f"What {explorer.name} computes", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")

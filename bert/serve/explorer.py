@@ -3,13 +3,14 @@ with its MLM head) and the views of it the page shows.
 
 Plain PyTorch and plain Python values, no web framework: :mod:`bert.serve.app` only validates requests and turns
 these dictionaries into JSON. Every answer reuses :mod:`bert.inference.pipelines` (``fill_mask``, ``next_sentence``,
-``token_vectors``, ``word_vector``, ``cosine_similarity_matrix``, ``encode``) and the model's own outputs.
+``token_vectors``, ``word_vector``, ``cosine_similarity_matrix``, ``encode``, ``model_inputs``) and the model's own
+outputs.
 
 One model serves every request. Calls into it are serialised by a lock: PyTorch already spreads one forward pass
 over the CPU cores, so concurrent passes would only compete for them (and each would hold its own activations).
 
     explorer = Explorer.load("weights/bert-demo")
-    explorer.fill_mask("The capital of France is [MASK].", top_k=5)["predictions"][0][0]   # {'token': ..., ...}
+    explorer.fill_mask("The capital of France is [MASK].", top_k=5)["predictions"][0][0]   # {'score', 'token', ...}
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from bert.inference.pipelines import (
     encoder_of,
     fill_mask,
     load,
+    model_inputs,
     next_sentence,
-    sentence_embeddings,
     token_vectors,
     word_vector,
 )
@@ -78,13 +79,14 @@ class Explorer:
         self.lock = threading.Lock()
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike | None = None, precision: str = "float32") -> Explorer:
+    def load(cls, name_or_path: str | os.PathLike | None = None, precision: str = "float32",
+             device: str | torch.device = "cpu") -> Explorer:
         """Load a BERT checkpoint with both pretraining heads, or a variant's with its MLM head (none of them has an
-        NSP head; see :func:`bert.inference.pipelines.choose_model` for the default); ``precision``: see
-        :func:`bert.precision.set_precision`."""
+        NSP head; see :func:`bert.inference.pipelines.choose_model` for the default) on ``device``; ``precision``
+        and ``device``: see :func:`bert.inference.pipelines.load`."""
         choice = choose_model(name_or_path)
         task = "pretraining" if model_type_of(choice.folder) == "bert" else "masked_lm"
-        model, tokenizer = load(task, choice.folder, precision)
+        model, tokenizer = load(task, choice.folder, precision, device)
         return cls(model, tokenizer, choice.name, choice.note, choice.folder)
 
     @property
@@ -149,7 +151,7 @@ class Explorer:
         if len(tokens) > self.max_attention_tokens:
             raise InvalidInput(f"the attention view shows at most {self.max_attention_tokens} tokens and this input "
                                f"has {len(tokens)}; shorten the text")
-        batch = encode(self.tokenizer, self.model, text, text_pair)
+        batch = model_inputs(self.tokenizer, self.model, text, text_pair)
         with self.running():
             output = encoder_of(self.model)(**batch, output_attentions=True)
         maps = torch.stack(output.attentions)[:, 0]  # L × [1, N, T, T] → [L, N, T, T] (ALBERT: L uses of one layer)
@@ -173,7 +175,7 @@ class Explorer:
                                    "or a word to compare across sentences")
             with self.running():
                 (rows, first), (columns, second) = (token_vectors(self.model, self.tokenizer, s) for s in sentences)
-                pooled = sentence_embeddings(self.model, self.tokenizer, sentences, pooling="mean")
+                pooled = encode(self.model, self.tokenizer, sentences, progress=False)
             matrix = cosine_similarity_matrix(torch.cat([first, second]))[: len(rows), len(rows):]
             sentence_similarity = round(float(cosine_similarity_matrix(pooled)[0, 1]), DECIMALS)
             return {"model": self.name, "mode": "tokens", "rows": rows, "columns": columns, "matrix": rounded(matrix),
@@ -190,7 +192,7 @@ class Explorer:
         the order the forward pass reaches them; a layer's number is counted as the layers run.
         """
         tokens = self.tokens(text, text_pair)
-        batch = encode(self.tokenizer, self.model, text, text_pair)
+        batch = model_inputs(self.tokenizer, self.model, text, text_pair)
         rows = [{"name": name, "module": "(tokenizer)", "symbols": "[B, T]", "shape": shape_of(batch[name]),
                  "part": "embeddings", "layer": None} for name in ("input_ids", "token_type_ids") if name in batch]
         module_names = {module: name for name, module in self.model.named_modules()}

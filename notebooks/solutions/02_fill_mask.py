@@ -3,13 +3,13 @@
 import torch
 
 from bert import BertForMaskedLM
-from bert.inference.pipelines import DEMO_MODEL, encode, fill_mask, load
+from bert.inference.pipelines import DEMO_MODEL, fill_mask, load, model_inputs
 from bert.inference.study import first_available
 
 
 def rank_of(model, tokenizer, text: str, word: str) -> tuple[int, float]:
     """1-based rank and probability of ``word`` (one vocabulary piece) at the only [MASK] of ``text``."""
-    batch = encode(tokenizer, model, text)
+    batch = model_inputs(tokenizer, model, text)
     position = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().item()
     with torch.no_grad():
         probabilities = model(**batch).logits[0, position].softmax(-1)  # [V]
@@ -20,7 +20,7 @@ def rank_of(model, tokenizer, text: str, word: str) -> tuple[int, float]:
 def fill_one_at_a_time(model, tokenizer, text: str) -> str:
     """Fill the [MASK]s left to right, each with the best word given the ones already filled."""
     while "[MASK]" in text:
-        best = fill_mask(model, tokenizer, text, top_k=1)[0][0]["token"]
+        best = fill_mask(model, tokenizer, text, top_k=1)[0][0]["token_str"]
         text = text.replace("[MASK]", best, 1)
     return text
 
@@ -30,7 +30,7 @@ if __name__ == "__main__":
     text = "The capital of France is [MASK]."
     top = fill_mask(model, tokenizer, text, top_k=3)[0]
     for expected_rank, candidate in enumerate(top, 1):
-        rank, probability = rank_of(model, tokenizer, text, candidate["token"])
+        rank, probability = rank_of(model, tokenizer, text, candidate["token_str"])
         assert rank == expected_rank and abs(probability - candidate["score"]) < 1e-5
     print("paris:", rank_of(model, tokenizer, text, "paris"))
     filled = fill_one_at_a_time(model, tokenizer, "He went to the [MASK] to buy some [MASK].")

@@ -3,7 +3,7 @@
 import torch
 
 from bert import BertModel
-from bert.inference.pipelines import DEMO_MODEL, load, sentence_embeddings
+from bert.inference.pipelines import DEMO_MODEL, encode, load
 from bert.inference.study import first_available, minilm_dir
 
 POSITIVE = ["I loved this film.", "What a wonderful day.", "The food was delicious.", "A truly great experience.",
@@ -14,11 +14,11 @@ NEGATIVE = ["I hated this film.", "What a terrible day.", "The food was disgusti
 
 def centroid_classifier(model, tokenizer):
     """A function text → 1 (positive) or 0, by cosine similarity to the two classes' mean vectors."""
-    centroids = torch.stack([sentence_embeddings(model, tokenizer, texts, pooling="mean").mean(0)
+    centroids = torch.stack([encode(model, tokenizer, texts, pooling="mean").mean(0)
                              for texts in (NEGATIVE, POSITIVE)])  # [2, H]
 
     def classify(texts: list[str]) -> list[int]:
-        vectors = sentence_embeddings(model, tokenizer, texts, pooling="mean")  # [n, H]
+        vectors = encode(model, tokenizer, texts, pooling="mean")  # [n, H]
         similarity = torch.cosine_similarity(vectors[:, None], centroids[None], dim=-1)  # [n, 2]
         return similarity.argmax(-1).tolist()
 

@@ -6,7 +6,7 @@ import csv
 import torch
 
 from bert import BertModel
-from bert.inference.pipelines import DEMO_MODEL, encode, load
+from bert.inference.pipelines import DEMO_MODEL, load, model_inputs
 from bert.inference.study import first_available, minilm_dir
 
 
@@ -15,7 +15,7 @@ def features(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
     out = {"pooler": [], "cls": [], "mean": []}
     with torch.no_grad():
         for start in range(0, len(texts), 64):
-            batch = encode(tokenizer, model, texts[start:start + 64])
+            batch = model_inputs(tokenizer, model, texts[start:start + 64])
             output = model(**batch)
             mask = batch["attention_mask"].unsqueeze(-1).float()
             out["pooler"].append(output.pooler_output)

@@ -153,9 +153,10 @@ function renderFillMask(data) {
     candidates.map((candidate, rank) => {
       const fill = el("div", { class: "fill" });
       fill.style.width = percent(candidate.score / candidates[0].score); // bars relative to the best candidate
-      return el("div", { class: "candidate", title: `token id ${candidate.token_id}` },
+      return el("div", { class: "candidate", title: `token id ${candidate.token}` },
         el("span", { class: "rank", text: rank + 1 }),
-        el("span", { class: "word", text: candidate.token }),
+        // the word; a piece that decodes to white space only is shown quoted
+        el("span", { class: "word", text: candidate.token_str.trim() || JSON.stringify(candidate.token_str) }),
         el("div", { class: "bar" }, fill),
         el("span", { class: "pct", text: percent(candidate.score) }));
     })));
