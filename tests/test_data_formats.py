@@ -179,7 +179,7 @@ def test_train_tokenizer_reads_tables_as_it_reads_plain_text(tmp_path, capsys):
     ("rows.jsonl", "\n \n", r"rows.jsonl: the file is empty"),
     ("rows.json", "[]", r"rows.json: the file holds no data rows"),
     ("rows.csv", "", r"rows.csv: the file is empty"),
-    ("rows.csv", "id,text\n", r"rows.csv: the file holds no data rows"),
+    ("rows.csv", "id,text\n", r"rows.csv: has a header but no data rows \(id, text\)"),
     ("rows.jsonl", '{"text": "A."}\n{"text": \n', r"rows.jsonl:2: not valid JSON"),
     ("rows.jsonl.gz", "not gzip data", r"rows.jsonl.gz: broken gzip data"),
 ])

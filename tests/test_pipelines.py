@@ -425,7 +425,8 @@ def cpu_only_machine(monkeypatch):
 
 
 INFERENCE_COMMANDS = [["fill-mask", "a [MASK]."], ["nsp", "A.", "B."], ["embed", "a"], ["similarity", "a", "b"],
-                      ["attention", "a b", "--out", "{tmp}/a.png"], ["serve", "--port", "0"]]
+                      ["attention", "a b", "--out", "{tmp}/a.png"], ["serve", "--port", "0"],
+                      ["predict", "classify", "--text", "a"]]
 
 
 @pytest.mark.parametrize("device, message", [

@@ -11,7 +11,7 @@ import logging
 import sys
 
 from bert.cli.args_file import ARGS_FILE, ARGS_FILE_HELP
-from bert.cli.inference import precision_options
+from bert.cli.inference import device_option, load_model, precision_options
 from bert.errors import BertError
 from bert.finetune.config import FinetuneConfig
 from bert.settings import add_arguments, from_arguments
@@ -66,10 +66,9 @@ def _run_finetune(args: argparse.Namespace) -> None:
 def _run_predict(args: argparse.Namespace) -> None:
     from bert.finetune import classification, ner, squad
     from bert.finetune.tables import write_jsonl
-    from bert.inference.pipelines import load
 
     metrics = None
-    model = load(PREDICT_HEADS[args.task], args.model, args.precision)  # (model, tokenizer)
+    model = load_model(args, PREDICT_HEADS[args.task], args.precision)  # (model, tokenizer)
     if args.task == "classify":
         if args.input:
             predictions, metrics = classification.predict_classifier_file(
@@ -144,6 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 p.add_argument("--text-pair", help="second text of a pair")
         _task_options(p, task, training=False)
         precision_options(p)
+        device_option(p)
         p.set_defaults(func=_run_predict)
 
 

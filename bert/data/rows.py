@@ -122,6 +122,7 @@ def _delimited_rows(path: Path, handle: BinaryIO, format: str) -> Iterator[dict]
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     reader = (csv.reader(text) if format == "csv" else csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE))
     header: list[str] | None = None
+    rows = 0
     try:
         for line in reader:
             if not any(cell.strip() for cell in line):
@@ -132,6 +133,7 @@ def _delimited_rows(path: Path, handle: BinaryIO, format: str) -> Iterator[dict]
             if len(line) != len(header):
                 raise BertError(f"{path}:{reader.line_num}: {len(line)} columns but the header has {len(header)} "
                                 f"({', '.join(header)})")
+            rows += 1
             yield dict(zip(header, line, strict=True))
     except csv.Error as error:
         raise BertError(f"{path}:{reader.line_num}: malformed row ({error})") from None
@@ -139,6 +141,8 @@ def _delimited_rows(path: Path, handle: BinaryIO, format: str) -> Iterator[dict]
         raise BertError(f"{path}: cannot read it as UTF-8 text ({error})") from None
     if header is None:
         raise BertError(f"{path}: the file is empty")
+    if rows == 0:  # more telling than "no data rows": the columns were there
+        raise BertError(f"{path}: has a header but no data rows ({', '.join(header)})")
 
 
 def _parquet_rows(path: Path, handle: BinaryIO, columns: list[str] | None) -> Iterator[dict]:
