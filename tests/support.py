@@ -20,6 +20,7 @@ import torch
 from bert.config import BertConfig
 from bert.heads import BertForPreTraining
 from bert.inference.pipelines import DEMO_MODEL
+from bert.model import BertModel
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -31,6 +32,17 @@ def without_device_note(err: str) -> str:
     """A command's stderr without the ``bert COMMAND: device cpu, float32`` line that every command running a model
     prints once it is loaded (bert.cli.inference.load_model), so that the checks of its other lines stay exact."""
     return DEVICE_NOTE.sub("", err, count=1)
+
+
+def random_bert_with_real_vocab(folder: Path, minilm_dir: Path) -> Path:
+    """A randomly initialised 2-layer BertModel (H 32) in ``folder``, with the real bert-base-uncased tokenizer files
+    of ``minilm_dir``: fine-tuning runs that take seconds on real words."""
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(minilm_dir / name, folder / name)
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=128)).save_pretrained(folder)
+    return folder
 
 
 def make_tiny_model(folder: Path, max_positions: int = 64, cls: type = BertForPreTraining, **overrides: Any) -> Path:

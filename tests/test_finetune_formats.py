@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,11 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from support import conll_file, sentiment_file, squad_file
+from support import conll_file, random_bert_with_real_vocab, sentiment_file, squad_file
 from table_files import write_rows
 
 from bert.cli import main
-from bert.config import BertConfig
 from bert.errors import BertError
 from bert.finetune import classification, finetune_classifier, finetune_ner, finetune_qa, ner, squad
 from bert.finetune.classification import read_examples
@@ -30,7 +28,6 @@ from bert.finetune.squad import read_questions, read_squad
 from bert.finetune.tagged import read_sentences
 from bert.finetune.task import data_digest
 from bert.heads import BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification
-from bert.model import BertModel
 from bert.tokenizer.wordpiece import BertTokenizer
 
 
@@ -111,14 +108,7 @@ def test_qa_rows_give_the_squad_files_questions(tmp_path: Path, name: str) -> No
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
-    """A randomly initialised 2-layer BertModel with the real bert-base-uncased tokenizer files."""
-    folder = tmp_path_factory.mktemp("tiny")
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(minilm_dir / name, folder / name)
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=128)).save_pretrained(folder)
-    return folder
+    return random_bert_with_real_vocab(tmp_path_factory.mktemp("tiny"), minilm_dir)
 
 
 def what_training_gets(module, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:

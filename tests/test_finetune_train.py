@@ -6,34 +6,23 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from support import NEGATIVE, POSITIVE, conll_file, mean_loss, sentiment_file, squad_file
+from support import NEGATIVE, POSITIVE, conll_file, mean_loss, random_bert_with_real_vocab, sentiment_file, squad_file
 
 from bert.cli import main
-from bert.config import BertConfig
 from bert.engine.checkpointing import seed_everything
 from bert.finetune import FinetuneConfig, classification, conll, finetune_classifier, ner, squad
 from bert.finetune.task import train
 from bert.heads import BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification
-from bert.model import BertModel
 from bert.tokenizer.wordpiece import BertTokenizer
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
-    """A randomly initialised 2-layer BertModel with the real bert-base-uncased tokenizer files."""
-    folder = tmp_path_factory.mktemp("tiny")
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(minilm_dir / name, folder / name)
-    torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder)
-    return folder
+    return random_bert_with_real_vocab(tmp_path_factory.mktemp("tiny"), minilm_dir)
 
 
 @pytest.mark.parametrize("task", ["classify", "ner", "qa"])
