@@ -53,8 +53,9 @@ def write(root, version):
     elif writer == "final":
         from bert.engine.task import Outcome
         from bert.pretraining.task import PretrainingTask
-        task = SimpleNamespace(out=root, model=model(version), tokenizer=tokenizer,
-                               world=SimpleNamespace(is_main=True, barrier=lambda: None), note=lambda message: None)
+        world = SimpleNamespace(is_main=True, barrier=lambda: None, device=torch.device("cpu"))
+        task = SimpleNamespace(out=root, model=model(version), tokenizer=tokenizer, world=world,
+                               note=lambda message: None)
         task.save_model = lambda folder: PretrainingTask.save_model(task, folder)
         PretrainingTask.finish(task, Outcome("max_steps", False, False, None, None, [], 1, 1, 1.0))
     elif writer == "prepare":

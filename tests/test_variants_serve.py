@@ -11,7 +11,7 @@ import re
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from support import make_tiny_variant
+from support import make_tiny_variant, without_device_note
 
 from bert.cli import main
 from bert.inference.pipelines import load
@@ -65,7 +65,7 @@ def test_similarity_of_sentences_and_of_a_word_in_context(checkpoints, variant, 
     assert main(["similarity", "Bank holidays.", "The Bank of England.", "--model", str(folder), "--word", "Bank"]) == 0
     capsys.readouterr()
     assert main(["similarity", "A dog.", "A cat.", "--model", str(folder), "--word", "horse"]) == 1
-    err = capsys.readouterr().err
+    err = without_device_note(capsys.readouterr().err)
     assert "'horse' does not occur in 'A dog.'" in err and err.count("\n") == 1
 
 
