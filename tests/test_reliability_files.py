@@ -391,6 +391,27 @@ def tagger_dir(tmp_path_factory) -> Path:
                            num_labels=3, id2label={0: "O", 1: "B-PER", 2: "I-PER"})
 
 
+@pytest.mark.parametrize("terminal", [True, False])
+def test_predict_on_a_file_shows_a_progress_bar_on_a_terminal_only(classifier_dir, tagger_dir, tmp_path, capsys,
+                                                                   monkeypatch, terminal):
+    table = tmp_path / "many.csv"
+    table.write_text("text\n" + "".join(f"review number {i}\n" for i in range(130)), encoding="utf-8")
+    conll = tmp_path / "many.conll"
+    conll.write_text("".join(f"Ann{i}\nsmiled\n\n" for i in range(130)), encoding="utf-8")
+    squad = tmp_path / "many.jsonl"
+    squad.write_text("".join(json.dumps({"id": str(i), "question": "Who?", "context": f"Ann {i} smiled."}) + "\n"
+                             for i in range(130)), encoding="utf-8")
+    runs = [["classify", "--model", str(classifier_dir), "--input", str(table)],
+            ["ner", "--model", str(tagger_dir), "--input", str(conll)],
+            ["qa", "--model", str(make_tiny_model(tmp_path / "reader", cls=bert.BertForQuestionAnswering)),
+             "--input", str(squad)]]
+    for argv in runs:
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+        code, out, err = run_cli(["predict", *argv, "--output", str(tmp_path / "out.jsonl")], capsys)
+        assert code == 0, err
+        assert ("predicting:" in err and "/3 [" in err) == terminal, (argv[0], err)  # 130 rows: 3 batches of 64
+
+
 def test_predict_with_gold_labels_the_model_never_saw_names_the_row_and_the_known_labels(classifier_dir, tmp_path,
                                                                                          capsys):
     data = tmp_path / "test.csv"

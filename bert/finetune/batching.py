@@ -10,6 +10,7 @@ is little padding at all.
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -72,9 +73,12 @@ def batch_order(lengths: Sequence[int], batch_size: int, shuffle: bool, group_by
     return batches
 
 
-def iterate_batches(features: Sequence[Feature], batch_size: int, pad_token_id: int = 0
+def iterate_batches(features: Sequence[Feature], batch_size: int, pad_token_id: int = 0, progress: bool = False
                     ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-    """Evaluation batches in file order, sorted by length inside runs for speed: (indices, padded batch)."""
+    """Evaluation batches in file order, sorted by length inside runs for speed: (indices, padded batch).
+    ``progress``: a tqdm bar over the batches on stderr (prediction on a file; evaluation inside a run has its own)."""
+    from tqdm import tqdm
+
     order = batch_order([len(f["input_ids"]) for f in features], batch_size, shuffle=False, group_by_length=True)
-    for indices in order:
+    for indices in tqdm(order, desc="predicting", unit="batch", disable=not progress, leave=False, file=sys.stderr):
         yield indices, collate([features[i] for i in indices], pad_token_id)

@@ -15,6 +15,7 @@ answers with label names, in our classes and in transformers alike.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,11 +150,11 @@ def encode_examples(tokenizer: FastTokenizer, examples: TextExamples, max_seq_le
 
 @torch.no_grad()
 def classifier_logits(model: PreTrainedModel, features: list[Feature], pad_token_id: int,
-                      batch_size: int = 64) -> torch.Tensor:
-    """Logits [N, C] in the order of ``features`` (C = 1 for regression)."""
+                      batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+    """Logits [N, C] in the order of ``features`` (C = 1 for regression); ``progress``: a bar over the batches."""
     device = next(model.parameters()).device
     result = torch.empty(len(features), model.config.num_labels)
-    for indices, batch in iterate_batches(features, batch_size, pad_token_id):
+    for indices, batch in iterate_batches(features, batch_size, pad_token_id, progress):
         batch.pop("labels", None)
         logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         result[indices] = logits.float().cpu()
@@ -242,13 +243,14 @@ def load_classifier(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokeniz
 
 def predict_classifier(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
                        texts: list[str], pairs: list[str] | None = None, max_seq_len: int = 512,
-                       batch_size: int = 64) -> list[dict[str, Any]]:
-    """One dict per text: ``{"label", "probabilities": {label: p}}``, or ``{"score"}`` for a regressor."""
+                       batch_size: int = 64, progress: bool = False) -> list[dict[str, Any]]:
+    """One dict per text: ``{"label", "probabilities": {label: p}}``, or ``{"score"}`` for a regressor.
+    ``progress``: a tqdm bar over the batches on stderr."""
     net, tokenizer = load_classifier(model) if isinstance(model, (str, Path)) else model
     if pairs is not None and len(pairs) != len(texts):
         raise BertError(f"{len(texts)} texts but {len(pairs)} second texts")
     features = encode_examples(tokenizer, TextExamples(texts, pairs, None, []), input_limit(net, max_seq_len))
-    logits = classifier_logits(net, features, tokenizer.pad_token_id, batch_size)
+    logits = classifier_logits(net, features, tokenizer.pad_token_id, batch_size, progress)
     if net.config.num_labels == 1:
         return [{"score": float(row[0])} for row in logits]
     id2label = net.config.id2label or {i: f"LABEL_{i}" for i in range(net.config.num_labels)}
@@ -267,7 +269,8 @@ def predict_classifier_file(model: str | Path | tuple[PreTrainedModel, FastToken
     labels. ``model``: a folder, or a loaded (model, tokenizer) as :func:`load_classifier` returns."""
     net, tokenizer = load_classifier(model) if isinstance(model, (str, Path)) else model
     examples = read_examples(path, text_columns, label_column, require_labels=label_column is not None)
-    predictions = predict_classifier((net, tokenizer), examples.texts, examples.pairs, max_seq_len)
+    predictions = predict_classifier((net, tokenizer), examples.texts, examples.pairs, max_seq_len,
+                                     progress=sys.stderr.isatty())
     for i, prediction in enumerate(predictions):
         prediction["text"] = examples.texts[i]
         if examples.pairs is not None:

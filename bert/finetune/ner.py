@@ -20,6 +20,7 @@ zero-width space) are read as the unknown token so that they too get a predictio
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,8 @@ def tag_order(tags: set[str]) -> list[str]:
 
 @torch.no_grad()
 def predict_tag_ids(model: PreTrainedModel, features: list[Feature], n_sentences: list[int],
-                    pad_token_id: int, batch_size: int = 64) -> tuple[list[list[int]], list[list[list[float]]]]:
+                    pad_token_id: int, batch_size: int = 64, progress: bool = False
+                    ) -> tuple[list[list[int]], list[list[list[float]]]]:
     """Tag id and probabilities of every word of every sentence ([S][W], [S][W][C]), read at first pieces.
 
     ``n_sentences[s]`` is the number of words of sentence s.
@@ -137,7 +139,7 @@ def predict_tag_ids(model: PreTrainedModel, features: list[Feature], n_sentences
     device = next(model.parameters()).device
     tag_ids = [[0] * n for n in n_sentences]
     probabilities: list[list[list[float]]] = [[[] for _ in range(n)] for n in n_sentences]
-    for indices, batch in iterate_batches(features, batch_size, pad_token_id):
+    for indices, batch in iterate_batches(features, batch_size, pad_token_id, progress):
         batch.pop("labels", None)
         probs = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().softmax(-1).cpu()  # [B, T, C]
         for row, index in enumerate(indices):
@@ -208,8 +210,9 @@ def split_words(text: str) -> list[tuple[str, tuple[int, int]]]:
 
 def predict_ner(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
                 sentences: list[list[str]] | list[str], max_seq_len: int = 512,
-                batch_size: int = 64) -> list[dict[str, Any]]:
-    """Tag sentences given as word lists, or as raw strings (split with BERT's pre-tokenizer).
+                batch_size: int = 64, progress: bool = False) -> list[dict[str, Any]]:
+    """Tag sentences given as word lists, or as raw strings (split with BERT's pre-tokenizer); ``progress``: a
+    tqdm bar over the batches on stderr.
 
     One dict per sentence: ``{"tokens", "tags", "entities": [{"type", "start", "end", "text"}]}``; for raw text
     the entities also carry ``char_start``/``char_end`` and ``text`` is the exact substring.
@@ -219,7 +222,7 @@ def predict_ner(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
     split = [split_words(s) if isinstance(s, str) else [(w, (0, 0)) for w in s] for s in sentences]
     words = [[w for w, _ in pieces] for pieces in split]
     features = encode_sentences(tokenizer, [Sentence(w) for w in words], None, input_limit(net, max_seq_len))
-    ids, _ = predict_tag_ids(net, features, [len(w) for w in words], tokenizer.pad_token_id, batch_size)
+    ids, _ = predict_tag_ids(net, features, [len(w) for w in words], tokenizer.pad_token_id, batch_size, progress)
     id2label = net.config.id2label or {}
     results = []
     for s, (sentence_words, row) in enumerate(zip(words, ids, strict=True)):
@@ -243,7 +246,8 @@ def predict_ner_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], 
     optional), and metrics when it has tags."""
     net, tokenizer = load_tagger(model) if isinstance(model, (str, Path)) else model
     sentences = read_sentences(path, label_names, require_tags=False)
-    predictions = predict_ner((net, tokenizer), [s.words for s in sentences], max_seq_len)
+    predictions = predict_ner((net, tokenizer), [s.words for s in sentences], max_seq_len,
+                              progress=sys.stderr.isatty())
     metrics = None
     if sentences[0].tags is not None:
         known = net.config.label2id or {}

@@ -21,6 +21,7 @@ sees half a sentence, and its scores there are less reliable than in the window 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,13 +244,13 @@ def decode_answers(examples: list[QAExample], features: list[Feature], start_log
 
 
 @torch.no_grad()
-def qa_logits(model: PreTrainedModel, features: list[Feature], pad_token_id: int, batch_size: int = 64
-              ) -> tuple[list[list[float]], list[list[float]]]:
+def qa_logits(model: PreTrainedModel, features: list[Feature], pad_token_id: int, batch_size: int = 64,
+              progress: bool = False) -> tuple[list[list[float]], list[list[float]]]:
     """Start and end logits of every feature, unpadded, in feature order."""
     device = next(model.parameters()).device
     starts: list[list[float]] = [[] for _ in features]
     ends: list[list[float]] = [[] for _ in features]
-    for indices, batch in iterate_batches(features, batch_size, pad_token_id):
+    for indices, batch in iterate_batches(features, batch_size, pad_token_id, progress):
         for key in ("start_positions", "end_positions"):
             batch.pop(key, None)
         out = model(**{k: v.to(device) for k, v in batch.items()})
@@ -312,15 +313,17 @@ def load_reader(model_dir: str | Path) -> tuple[PreTrainedModel, FastTokenizer]:
 
 def predict_qa(model: str | Path | tuple[PreTrainedModel, FastTokenizer],
                examples: list[QAExample] | list[tuple[str, str]], max_seq_len: int = 384, doc_stride: int = 128,
-               max_query_len: int = 64, batch_size: int = 64, max_context: bool = True) -> list[dict[str, Any]]:
+               max_query_len: int = 64, batch_size: int = 64, max_context: bool = True, progress: bool = False
+               ) -> list[dict[str, Any]]:
     """Answers to questions, given as QAExample or (question, context) pairs: ``{"id", "question", "answer",
     "score", "start"}`` per question (start = character offset of the answer in the context, -1 for none).
-    ``max_context=False`` turns off the max-context rule (see :func:`decode_answers`)."""
+    ``max_context=False`` turns off the max-context rule (see :func:`decode_answers`); ``progress``: a tqdm bar over
+    the batches on stderr."""
     net, tokenizer = load_reader(model) if isinstance(model, (str, Path)) else model
     items = [e if isinstance(e, QAExample) else QAExample(str(i), e[0], e[1]) for i, e in enumerate(examples)]
     features = encode_examples(tokenizer, items, input_limit(net, max_seq_len), doc_stride, max_query_len,
                                with_labels=False)
-    starts, ends = qa_logits(net, features, tokenizer.pad_token_id, batch_size)
+    starts, ends = qa_logits(net, features, tokenizer.pad_token_id, batch_size, progress)
     answers = decode_answers(items, features, starts, ends, max_context=max_context)
     return [{"id": e.id, "question": e.question, "answer": a["text"], "score": a["score"], "start": a["start"]}
             for e, a in zip(items, answers, strict=True)]
@@ -395,7 +398,7 @@ def predict_qa_file(model: str | Path | tuple[PreTrainedModel, FastTokenizer], p
     answers."""
     examples = read_questions(path, articles)
     predictions = predict_qa(model, examples, max_seq_len, doc_stride, max_query_len,
-                             max_context=max_context)
+                             max_context=max_context, progress=sys.stderr.isatty())
     metrics = None
     if any(e.answers for e in examples):
         metrics = qa_metrics(examples, [{"text": p["answer"]} for p in predictions])
