@@ -35,7 +35,7 @@ from bert.engine.checkpointing import read_training_state
 from bert.engine.config import RunConfig
 from bert.engine.distributed import World, setup
 from bert.engine.loop import Engine
-from bert.engine.mixed_precision import MixedPrecision, check_precision
+from bert.engine.mixed_precision import MixedPrecision, check_training_precision
 from bert.errors import BertError
 from bert.finetune import FinetuneConfig
 from bert.model import BertModel
@@ -121,7 +121,7 @@ def test_mps_trains_in_float32_only_and_says_so_in_one_line(flag: str, data: Pat
     assert err == (f"bert pretrain: error: {flag} on Apple mps: mixed precision is not offered there (older torch "
                    f"lacks bfloat16 autocast on mps, and this project has tested neither); drop {flag} to train in "
                    "float32\n")
-    check_precision(torch.device("mps"), fp16=False, bf16=False)  # float32 is
+    check_training_precision(torch.device("mps"), fp16=False, bf16=False)  # float32 is
     assert not World(device=torch.device("mps")).native_bf16  # so the from-scratch recipe picks float32 there
 
 

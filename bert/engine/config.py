@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bert.devices import DEVICE_HELP, pick_device
-from bert.engine.mixed_precision import check_precision
+from bert.engine.mixed_precision import check_training_precision
 from bert.engine.trackers import REPORT_TO_HELP, tracker_names
 from bert.errors import BertError
 from bert.settings import setting
@@ -104,5 +104,5 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise BertError(message)
-        check_precision(pick_device(self.device), self.fp16, self.bf16)  # the device is here, and can train so
+        check_training_precision(pick_device(self.device), self.fp16, self.bf16)  # the device is here, and can train so
         tracker_names(self.report_to)  # a name that is no tracker, or its package missing: before anything starts

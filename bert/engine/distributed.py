@@ -42,7 +42,7 @@ class World:
         """Whether bfloat16 runs in hardware here: a CPU needs AVX512-BF16 or AMX (without them, oneDNN emulates
         bfloat16 and autocast trains many times slower than float32); a CUDA GPU compute capability 8.0 or more
         (A100, H100, RTX 30xx: a T4 or V100 emulates it); Apple's mps trains in float32 here (see
-        :func:`bert.engine.mixed_precision.check_precision`)."""
+        :func:`bert.engine.mixed_precision.check_training_precision`)."""
         if self.device.type == "cuda":
             return torch.cuda.get_device_capability(self.device) >= (8, 0)
         return self.device.type == "cpu" and native_bf16()

@@ -9,7 +9,7 @@
   skipped and the scale halved; after 2000 steps in a row without overflow the scale doubles. The scaler's state is
   part of every checkpoint, so ``--resume`` continues with the same scale.
 
-Which precision a device may train in is :func:`check_precision`'s to say (the settings' ``validate`` asks it
+Which precision a device may train in is :func:`check_training_precision`'s to say (the settings' ``validate`` asks it
 before anything is loaded): ``--fp16`` on CUDA only (T4, V100 and older GPUs have float16 tensor cores but no
 bfloat16). :class:`MixedPrecision` itself takes any device type, so the tests train in float16 on the CPU, where
 torch's autocast and GradScaler run it too.
@@ -90,7 +90,7 @@ def training_dtype(fp16: bool, bf16: bool | None) -> torch.dtype:
     return torch.float16 if fp16 else torch.bfloat16 if bf16 else torch.float32
 
 
-def check_precision(device: torch.device, fp16: bool, bf16: bool | None) -> None:
+def check_training_precision(device: torch.device, fp16: bool, bf16: bool | None) -> None:
     """BertError when ``device`` cannot train with ``--fp16`` / ``--bf16``: float16 is for CUDA; Apple's mps trains
     in float32 here (its autocast lacks bfloat16 before torch 2.6, and this project has tested neither)."""
     if fp16 and device.type == "cpu":
