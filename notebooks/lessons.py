@@ -79,20 +79,25 @@ def draw_masking(tokens: list[str], chosen: list[int], replaced: dict[int, str])
     width = 1.25 * len(tokens) + 1.5
     figure, axes = _canvas(width, 3.6, "masked LM input: chosen positions (15%) become [MASK] (80%), "
                                        "a random word (10%) or stay (10%)")
+    legend = {"#f4cccc": "red: [MASK] (80%)", "#fff2cc": "yellow: random word (10%)",
+              "#d9ead3": "green: unchanged (10%)"}
+    drawn = set()
     for i, token in enumerate(tokens):
         x = 1.0 + 1.25 * i
         _box(axes, x, 2.7, 1.1, 0.5, token, "#eeeeee", 8)
         if i in chosen:
             new = replaced[i]
             colour = "#f4cccc" if new == "[MASK]" else ("#fff2cc" if new != token else "#d9ead3")
+            drawn.add(colour)
             _arrow(axes, (x, 2.4), (x, 1.9))
             _box(axes, x, 1.6, 1.1, 0.5, new, colour, 8)
             axes.text(x, 0.9, f"label: {token}", ha="center", fontsize=7)
         else:
             axes.text(x, 1.6, tokens[i], ha="center", va="center", fontsize=8, color="grey")
             axes.text(x, 0.9, "-100", ha="center", fontsize=7, color="grey")
-    axes.text(0.1, 0.3, "red: [MASK] (80%)   yellow: random word (10%)   green: unchanged (10%)   "
-                        "-100: no loss at this position", fontsize=7)
+    # The legend names only the cases drawn here: a short window may hold no random or unchanged position.
+    axes.text(0.1, 0.3, "   ".join([text for colour, text in legend.items() if colour in drawn]
+                                   + ["-100: no loss at this position"]), fontsize=7)
     return figure
 
 
