@@ -148,3 +148,189 @@ def draw_heads():
     axes.text(0.1, 0.15, "pretraining: masked LM + NSP.   fine-tuning: one new head, trained with the whole encoder.",
               fontsize=8)
     return figure
+
+
+# --- write it yourself (lesson 4c): the real weights loaded into the learner's modules, outputs compared -----------
+
+# Where each of the learner's parameters comes from: their module's name → the real model's (BertForMaskedLM's
+# state_dict names, as in bert/model.py and bert/heads.py); ".weight" / ".bias" follow. {i}: the layer's number.
+EMBEDDING_NAMES = {
+    "word_embeddings": "bert.embeddings.word_embeddings",
+    "position_embeddings": "bert.embeddings.position_embeddings",
+    "token_type_embeddings": "bert.embeddings.token_type_embeddings",
+    "LayerNorm": "bert.embeddings.LayerNorm",
+}
+LAYER_NAMES = {
+    "query": "bert.encoder.layer.{i}.attention.self.query",
+    "key": "bert.encoder.layer.{i}.attention.self.key",
+    "value": "bert.encoder.layer.{i}.attention.self.value",
+    "attention_output": "bert.encoder.layer.{i}.attention.output.dense",
+    "attention_norm": "bert.encoder.layer.{i}.attention.output.LayerNorm",
+    "ff_in": "bert.encoder.layer.{i}.intermediate.dense",
+    "ff_out": "bert.encoder.layer.{i}.output.dense",
+    "ff_norm": "bert.encoder.layer.{i}.output.LayerNorm",
+}
+MLM_HEAD_NAMES = {
+    "dense": "cls.predictions.transform.dense",
+    "LayerNorm": "cls.predictions.transform.LayerNorm",
+    "decoder": "bert.embeddings.word_embeddings",  # the tie: the decoder's [V, H] weight IS the word-embedding table
+    "bias": "cls.predictions.bias",  # the head's only parameter of its own
+}
+# float32 sums taken in another order differ by ~1e-6 per layer (lesson 4b's figures); a wrong step (no 1/√D, the
+# mask ignored, a bias forgotten, GELU's tanh approximation) by 1e-3 or (much) more.
+TOLERANCE = 1e-4
+
+
+class WrongWeights(Exception):
+    """The learner's module cannot take the real weights: a name missing or extra, or a shape different."""
+
+
+def check_batch(model, tokenizer) -> dict:
+    """The padded batch every check runs on: two sentence pairs of different lengths, so that segment ids 0 and 1 and
+    padding all occur. input_ids, token_type_ids, attention_mask: [B, T] = [2, 14]."""
+    from bert.inference.pipelines import model_inputs
+
+    return model_inputs(tokenizer, model, ["The cat sat on the mat.", "Where did it go?"],
+                        ["It was tired.", "Away."])
+
+
+def load_weights(mine, model, names: dict[str, str], layer: int | None = None) -> None:
+    """Copy the real ``model``'s weights into the learner's module ``mine``, renaming by ``names`` (one of the maps
+    above; ``layer``: the number of the encoder layer to take). Raises WrongWeights, saying what does not fit."""
+    import torch
+
+    source = model.state_dict()
+    wanted = {}
+    for own, theirs in names.items():
+        theirs = theirs.format(i=layer)
+        for key, tensor in source.items():
+            if key == theirs or key.startswith(theirs + "."):
+                wanted[own + key[len(theirs):]] = tensor
+    present = mine.state_dict()
+    missing, extra = sorted(set(wanted) - set(present)), sorted(set(present) - set(wanted))
+    if missing or extra:
+        raise WrongWeights("; ".join(filter(None, [
+            missing and f"{type(mine).__name__} has no {', '.join(missing)} (name them as the docstring does)",
+            extra and f"the real module has nothing to load into {', '.join(extra)}"])))
+    wrong = [f"{key} is {list(present[key].shape)}, the real one {list(tensor.shape)}"
+             for key, tensor in wanted.items() if present[key].shape != tensor.shape]
+    if wrong:
+        raise WrongWeights("; ".join(wrong))
+    with torch.no_grad():
+        for key, tensor in wanted.items():
+            present[key].copy_(tensor)  # state_dict() tensors share the parameters' storage
+
+
+def _built(cls, model, names, layer=None):
+    """A ``cls`` built from the model's config, given the real weights, in eval mode (dropout off)."""
+    mine = cls(model.config)
+    load_weights(mine, model, names, layer)
+    return mine.eval()
+
+
+def _report(what: str, run, expected, real, unwritten: str = "the class above") -> bool:
+    """Run the learner's code (``run()``: a tensor shaped like ``expected``, [..., B, T, F]) and compare it with the
+    module's at the real tokens (``real`` [B, T] bool; padding positions are read by nobody). One printed line; True
+    if it matches. A class still raising NotImplementedError is "not written yet" (``unwritten``: what to fill in)."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            ours = run()
+    except NotImplementedError:
+        print(f"{what}: not written yet (fill in {unwritten}, then run this cell again)")
+        return False
+    except WrongWeights as error:
+        print(f"{what}: FAIL, the real weights do not fit: {error}")
+        return False
+    if tuple(ours.shape) != tuple(expected.shape):
+        print(f"{what}: FAIL, output shape {tuple(ours.shape)} where the module's is {tuple(expected.shape)}")
+        return False
+    batch, length = real.shape  # leading dims of ``expected`` (the layers) share the mask: viewed as [-1, B, T, F]
+    difference = (ours - expected).reshape(-1, batch, length, expected.shape[-1])[:, real].abs().max().item()
+    passed = difference <= TOLERANCE
+    print(f"{what}: {'ok' if passed else 'FAIL'}, {tuple(ours.shape)}, max abs difference from the module's "
+          f"{difference:.1e} at the {int(real.sum())} real tokens of {batch * length} (tolerance {TOLERANCE:.0e})")
+    return passed
+
+
+def _reference(model, batch):
+    """The real model's hidden states (embeddings first, then each layer's output) and MLM logits for ``batch``."""
+    import torch
+
+    with torch.no_grad():
+        hidden = model.bert(**batch, output_hidden_states=True).hidden_states  # L + 1 × [B, T, H], padding kept
+        return hidden, model.cls.predictions(hidden[-1])  # logits [B, T, V]
+
+
+def check_embeddings(cls, model, batch) -> bool:
+    """The learner's ``cls(config)``, called as (input_ids [B, T], token_type_ids [B, T]) → [B, T, H], against
+    ``model.bert.embeddings`` on ``batch``."""
+    hidden, _ = _reference(model, batch)
+    return _report("embeddings", lambda: _built(cls, model, EMBEDDING_NAMES)(
+        batch["input_ids"], batch["token_type_ids"]), hidden[0], batch["attention_mask"].bool())
+
+
+def check_encoder_layer(cls, model, batch) -> bool:
+    """The learner's ``cls(config)``, called as (x [B, T, H], attention_mask [B, T]) → [B, T, H], against every
+    layer of the real encoder: one instance per layer, given that layer's weights and that layer's real input."""
+    import torch
+
+    hidden, _ = _reference(model, batch)
+    mask, real = batch["attention_mask"], batch["attention_mask"].bool()
+    layers = len(hidden) - 1
+
+    def each_layer():
+        return torch.stack([_built(cls, model, LAYER_NAMES, i)(hidden[i], mask) for i in range(layers)])
+
+    return _report(f"encoder layer (each of the {layers}, on its real input)", each_layer, torch.stack(hidden[1:]),
+                   real)
+
+
+def check_mlm_head(cls, model, batch) -> bool:
+    """The learner's ``cls(config)``, called as (hidden [B, T, H]) → logits [B, T, V], against ``model.cls.predictions``
+    on the real final hidden states."""
+    hidden, logits = _reference(model, batch)
+    return _report("MLM head", lambda: _built(cls, model, MLM_HEAD_NAMES)(hidden[-1]), logits,
+                   batch["attention_mask"].bool())
+
+
+def check_all_yours(embeddings_cls, layer_cls, head_cls, model, batch) -> bool:
+    """The learner's three pieces chained into a whole BERT-with-MLM-head (embeddings → L layers → head) against the
+    real model's logits: errors that each check tolerates add up here."""
+    hidden, logits = _reference(model, batch)
+
+    def chained():
+        x = _built(embeddings_cls, model, EMBEDDING_NAMES)(batch["input_ids"], batch["token_type_ids"])
+        for i in range(len(hidden) - 1):
+            x = _built(layer_cls, model, LAYER_NAMES, i)(x, batch["attention_mask"])
+        return _built(head_cls, model, MLM_HEAD_NAMES)(x)
+
+    return _report("all yours, chained", chained, logits, batch["attention_mask"].bool(), "the three classes above")
+
+
+def fill_mask_yours(embeddings_cls, layer_cls, head_cls, model, tokenizer, text: str, k: int = 5) -> bool:
+    """The top ``k`` words at the [MASK] of ``text`` from the learner's three pieces chained, beside the model's
+    (lesson 2's answer); True when they agree."""
+    import torch
+
+    from bert.inference.pipelines import model_inputs
+
+    batch = model_inputs(tokenizer, model, text)
+    where = batch["input_ids"][0].tolist().index(tokenizer.mask_token_id)
+    try:
+        with torch.no_grad():
+            x = _built(embeddings_cls, model, EMBEDDING_NAMES)(batch["input_ids"], batch["token_type_ids"])
+            for i in range(model.config.num_hidden_layers):
+                x = _built(layer_cls, model, LAYER_NAMES, i)(x, batch["attention_mask"])
+            ours = _built(head_cls, model, MLM_HEAD_NAMES)(x)[0, where]  # [V]
+            theirs = model(**batch).logits[0, where]
+    except NotImplementedError:
+        print("fill-mask with your code: not written yet (fill in the three classes above, then run this cell again)")
+        return False
+    except WrongWeights as error:
+        print(f"fill-mask with your code: the real weights do not fit: {error}")
+        return False
+    words = [tokenizer.convert_ids_to_tokens(logits.topk(k).indices.tolist()) for logits in (ours, theirs)]
+    print(f"{text}\n  yours:       {', '.join(words[0])}\n  the model's: {', '.join(words[1])}")
+    return words[0] == words[1]
