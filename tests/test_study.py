@@ -83,8 +83,16 @@ def test_plots_label_both_axes_with_the_tokens_and_title_model_layer_and_head(ti
     assert [axes.get_title() for axes in grid.axes[:4]] == ["head 0", "head 1", "head 2", "head 3"]
     similarity = plot_similarity(["a", "b"], torch.tensor([[1.0, 0.5], [0.5, 1.0]]), title="two")
     assert similarity.axes[0].get_title() == "two"
+    assert similarity.axes[0].images[0].get_clim() == (-1.0, 1.0)  # a cosine's whole range unless told otherwise
+    # Values close together get a narrow scale; the annotations stay readable: white on dark cells, black on light.
+    narrow = plot_similarity(["a", "b"], torch.tensor([[1.0, 0.7], [0.7, 1.0]]), vmin=0.7, vmax=1.0, cmap="viridis")
+    assert narrow.axes[0].images[0].get_clim() == (0.7, 1.0)
+    colours = {text.get_text(): text.get_color() for text in narrow.axes[0].texts}
+    assert colours == {"0.70": "white", "1.00": "black"}  # viridis: dark purple at the bottom, yellow at the top
+    with pytest.raises(BertError, match="vmin must be below vmax"):
+        plot_similarity(["a", "b"], torch.eye(2), vmin=1.0, vmax=0.5)
     if "matplotlib.pyplot" in sys.modules:  # another test imported pyplot: the plots are its figures
-        for figure in (one, grid, similarity):
+        for figure in (one, grid, similarity, narrow):
             sys.modules["matplotlib.pyplot"].close(figure)
 
 

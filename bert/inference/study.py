@@ -174,10 +174,15 @@ def plot_attention_overview(maps: torch.Tensor, model_name: str = "") -> Any:
     return figure
 
 
-def plot_similarity(labels: list[str], matrix: torch.Tensor, title: str = "cosine similarity") -> Any:
+def plot_similarity(labels: list[str], matrix: torch.Tensor, title: str = "cosine similarity", vmin: float = -1.0,
+                    vmax: float = 1.0, cmap: str = "RdBu_r") -> Any:
     """A heatmap of a similarity matrix [K, K] (e.g. :func:`bert.inference.pipelines.cosine_similarity_matrix` of K
     vectors): rows labelled "1. label" (long labels shortened), columns by number, each cell annotated with its
-    value, colours from -1 to 1. Returns the matplotlib Figure."""
+    value, colours from ``vmin`` to ``vmax`` (default -1 to 1, the whole range of a cosine; give a narrower range,
+    and a sequential ``cmap`` such as "viridis", to tell apart values that all lie close together). Returns the
+    matplotlib Figure."""
+    if not vmin < vmax:
+        raise BertError(f"vmin must be below vmax, got {vmin} and {vmax}")
     if not labels or matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
         raise BertError(f"matrix must be [{len(labels)}, {len(labels)}] for {len(labels)} labels, "
                         f"got {tuple(matrix.shape)}")
@@ -188,12 +193,13 @@ def plot_similarity(labels: list[str], matrix: torch.Tensor, title: str = "cosin
     label_width = 0.07 * max(len(label) for label in row_labels)  # inches, roughly, at font size 9
     figure = _figure((size + label_width + 1, size + 0.6))
     axes = figure.subplots()
-    image = _heatmap(axes, matrix, row_labels, [str(i + 1) for i in range(count)], 9, vmin=-1, vmax=1, cmap="RdBu_r")
+    image = _heatmap(axes, matrix, row_labels, [str(i + 1) for i in range(count)], 9, vmin=vmin, vmax=vmax, cmap=cmap)
     axes.tick_params(axis="x", labelrotation=0)
     for i, row in enumerate(matrix.tolist()):
         for j, value in enumerate(row):
+            red, green, blue, _ = image.cmap(image.norm(value))  # the cell's colour: dark ones get white text
             axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
-                      color="white" if abs(value) > 0.6 else "black")
+                      color="white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "black")
     axes.set_title(title, fontsize=10)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     return figure
