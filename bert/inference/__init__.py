@@ -3,6 +3,7 @@
 * :mod:`~bert.inference.pipelines`: load a model by name or folder, fill-mask, next sentence, sentence and word
   vectors, similarity;
 * :mod:`~bert.inference.study`: attention maps and the attention / similarity pictures;
+* :mod:`~bert.inference.perplexity`: pseudo-log-likelihoods and pseudo-perplexity of a masked LM;
 * :mod:`~bert.inference.onnx_export`: one ONNX file from our modules, checked in onnxruntime;
 * :mod:`~bert.inference.checkpoints`: checkpoint folders rewritten whole (convert, quantize) and counted (info).
 
