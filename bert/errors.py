@@ -9,3 +9,13 @@ can catch it like any other exception. Programming errors (bugs) stay ordinary e
 
 class BertError(Exception):
     """A problem with the user's input, files or environment, explained in one line."""
+
+
+def kind_of(value: object) -> str:
+    """What a message calls a value of the wrong type, with its article: "an int", "a list"."""
+    return with_article(type(value).__name__)
+
+
+def with_article(name: str) -> str:
+    """``name`` after "a" or "an": "an int", "a str"."""
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"

@@ -173,7 +173,7 @@ def test_train_tokenizer_reads_tables_as_it_reads_plain_text(tmp_path, capsys):
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("rows.jsonl", '{"body": "A text."}\n', r"rows.jsonl: no text column 'text'; the columns are: body"),
     ("rows.csv", "id,body\n1,A text.\n", r"rows.csv: no text column 'text'; the columns are: id, body"),
-    ("rows.jsonl", '{"text": "A text."}\n{"text": 7}\n', r"rows.jsonl: row 2: the text column 'text' holds a int"),
+    ("rows.jsonl", '{"text": "A text."}\n{"text": 7}\n', r"rows.jsonl: row 2: the text column 'text' holds an int"),
     ("rows.jsonl", '{"text": "A."}\n{"text": "B."}\n{"title": "C"}\n', r"row 3: the text column 'text' holds nothing"),
     ("rows.json", '[{"text": "A."}, {"text": ["B."]}]', r"rows.json: row 2: the text column 'text' holds a list"),
     ("rows.jsonl", "\n \n", r"rows.jsonl: the file is empty"),

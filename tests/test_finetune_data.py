@@ -257,7 +257,7 @@ def test_squad_structure_errors(tmp_path: Path) -> None:
         read_squad(write('{"version": "1.1"}'))
     with pytest.raises(BertError, match=r"data\[0\].paragraphs\[0\] has no 'context'"):
         read_squad(write(json.dumps({"data": [{"paragraphs": [{"qas": []}]}]})))
-    with pytest.raises(BertError, match="answer_start should be a int"):
+    with pytest.raises(BertError, match="answer_start should be an int"):
         read_squad(write(json.dumps({"data": [{"paragraphs": [{"context": "c", "qas": [
             {"id": "1", "question": "q", "answers": [{"text": "c", "answer_start": "0"}]}]}]}]})))
     with pytest.raises(BertError, match="empty"):

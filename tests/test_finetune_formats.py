@@ -194,7 +194,7 @@ def test_bert_finetune_and_predict_ner_read_rows_with_label_names(tiny, tmp_path
 
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("a.json", "[]", "a.json: the file holds no data rows"),
-    ("a.json", '[{"sentence": "x", "label": 1}, 5]', "a.json: item 2 of the array is a int, not an object"),
+    ("a.json", '[{"sentence": "x", "label": 1}, 5]', "a.json: item 2 of the array is an int, not an object"),
     ("a.json", '[{"sentence": "x", "label": 1', "a.json: not valid JSON"),
     ("a.json", "", "a.json: the file is empty"),
     ("a.json", '[{"review": "x", "label": 1}]', "no text column found.*the columns are: review, label"),
@@ -219,7 +219,7 @@ def test_bad_tables_in_memory_are_one_line_errors() -> None:
                             "the DataFrame: row 2 has no text in column 'sentence'"),
                            (datasets.DatasetDict({"train": datasets.Dataset.from_dict({"sentence": ["a"]})}),
                             "a DatasetDict holds the splits train"),
-                           (42, "cannot read rows from a int")]:
+                           (42, "cannot read rows from an int")]:
         with pytest.raises(BertError, match=message):
             read_examples(table)
 

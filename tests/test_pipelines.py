@@ -108,7 +108,7 @@ def test_fill_mask_refuses_an_empty_list_and_non_strings(tiny_pretrained_dir):
     model, tokenizer = load(bert.BertForMaskedLM, tiny_pretrained_dir)
     with pytest.raises(bert.BertError, match="no texts to fill"):
         fill_mask(model, tokenizer, [])
-    with pytest.raises(bert.BertError, match="a list holding a int"):
+    with pytest.raises(bert.BertError, match="a list holding an int"):
         fill_mask(model, tokenizer, ["a [MASK].", 3])
     with pytest.raises(bert.BertError, match=r"no \[MASK\] in the text"):
         fill_mask(model, tokenizer, ["a [MASK].", "no mask"])

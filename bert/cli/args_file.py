@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bert.errors import BertError
+from bert.errors import BertError, kind_of
 
 ARGS_FILE = "--args-file"
 ARGS_FILE_HELP = "read settings from this JSON file (a run's settings.json, or your own); flags given here win"
@@ -41,7 +41,7 @@ def read_settings(path: str) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BertError(f"{ARGS_FILE} {path} is not JSON: {error}") from None
     if not isinstance(settings, dict):
-        raise BertError(f"{ARGS_FILE} {path} must hold a JSON object of settings, not a {type(settings).__name__}")
+        raise BertError(f"{ARGS_FILE} {path} must hold a JSON object of settings, not {kind_of(settings)}")
     return settings
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bert.data.sources import is_path, open_input, without_gz
-from bert.errors import BertError
+from bert.errors import BertError, kind_of
 
 TABLE_FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
@@ -113,7 +113,7 @@ def _json_rows(path: Path, handle: BinaryIO) -> Iterator[dict]:
         raise BertError(f"{path}: not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict):
-            raise BertError(f"{path}: item {number} of the array is a {type(item).__name__}, not an object")
+            raise BertError(f"{path}: item {number} of the array is {kind_of(item)}, not an object")
         yield item
 
 
@@ -196,12 +196,12 @@ def object_rows(source: Any, columns: list[str] | None = None) -> Iterator[dict]
     elif isinstance(source, (list, tuple)):
         rows = iter(source)
     else:
-        raise BertError(f"cannot read rows from a {type(source).__name__}: give a file, a list of dicts, a pandas "
+        raise BertError(f"cannot read rows from {kind_of(source)}: give a file, a list of dicts, a pandas "
                         "DataFrame or a datasets.Dataset")
     count = 0
     for count, row in enumerate(rows, 1):  # noqa: B007 - count is read after the loop
         if not isinstance(row, dict):
-            raise BertError(f"{name}: row {count} is a {type(row).__name__}, not a dict of column values")
+            raise BertError(f"{name}: row {count} is {kind_of(row)}, not a dict of column values")
         yield row
     if count == 0:
         raise BertError(f"{name}: there are no rows")
@@ -251,7 +251,7 @@ def column_texts(source: Any, format: str | None, column: str, progress: Any = N
             key = find_column(row, column, name, "text column")
         value = row.get(key)
         if not isinstance(value, str):
-            held = "nothing" if value is None else f"a {type(value).__name__}"
+            held = "nothing" if value is None else kind_of(value)
             raise BertError(f"{name}: row {number}: the text column {key!r} holds {held}, not a string")
         if progress is not None and not format:
             pending += len(value)

@@ -30,7 +30,7 @@ import torch
 
 from bert.data.rows import describe, find_column, table_format
 from bert.data.sources import is_path
-from bert.errors import BertError
+from bert.errors import BertError, with_article
 from bert.finetune.batching import Feature, iterate_batches
 from bert.finetune.config import FinetuneConfig, choose_metric
 from bert.finetune.metrics import squad_scores
@@ -112,7 +112,7 @@ def _field(obj: Any, key: str, kind: type, path: Path, where: str) -> Any:
         raise BertError(f"{path}: not a SQuAD file: {where} has no {key!r}")
     value = obj[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise BertError(f"{path}: not a SQuAD file: {where}.{key} should be a {kind.__name__}, "
+        raise BertError(f"{path}: not a SQuAD file: {where}.{key} should be {with_article(kind.__name__)}, "
                         f"not {type(value).__name__}")
     return value
 

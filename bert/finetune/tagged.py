@@ -18,7 +18,7 @@ from typing import Any
 
 from bert.data.rows import describe, find_column, library_object, table_format
 from bert.data.sources import is_path
-from bert.errors import BertError
+from bert.errors import BertError, kind_of
 from bert.finetune.conll import Sentence, read_conll
 from bert.finetune.tables import read_table, read_text
 
@@ -81,7 +81,7 @@ def _list(value: Any, name: str, number: int, column: str) -> list:
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # a DataFrame's cell holds a numpy array
         value = value.tolist()
     if not isinstance(value, (list, tuple)):
-        held = "nothing" if value is None else f"a {type(value).__name__}"
+        held = "nothing" if value is None else kind_of(value)
         raise BertError(f"{name}: row {number}: {column!r} holds {held}, not a list")
     return list(value)
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from bert.devices import pick_device
-from bert.errors import BertError
+from bert.errors import BertError, kind_of
 from bert.hub import demo_model_dir, resolve_model_dir
 from bert.pretrained import PreTrainedModel
 from bert.tokenizer.fast import FastTokenizer
@@ -189,8 +189,8 @@ def fill_mask(model: PreTrainedModel, tokenizer: FastTokenizer, text: str | Sequ
     if not texts:
         raise BertError("no texts to fill: give a text, or a list of texts, with a mask in each")
     if not all(isinstance(t, str) for t in texts):
-        raise BertError(f"fill_mask takes a string or a list of strings, got a {type(text).__name__} holding a "
-                        f"{next(type(t).__name__ for t in texts if not isinstance(t, str))}")
+        raise BertError(f"fill_mask takes a string or a list of strings, got {kind_of(text)} holding "
+                        f"{next(kind_of(t) for t in texts if not isinstance(t, str))}")
     return [_fill_masks(model, tokenizer, t, top_k, truncate) for t in texts]
 
 
