@@ -128,6 +128,18 @@ def wrong_sentences(transform):
 assert wrong_sentences(lambda v: v) == wrong_sentences(centred) == wrong_sentences(whitened), gap
 assert len(wrong_sentences(whitened)) == 3 and accuracy["raw"] == accuracy["centred"] == accuracy["whitened"]"""),
     ],
+    "06_sentence_vectors_and_finetuning": [
+        ("held_out_labels = torch.tensor([1, 1, 1, 1, 0, 0, 0, 0] * len(held_out))", """
+# The text: "No training sentence contains *not* or *but*" (and the groups are eight each, as the labels say).
+assert not [t for t in train_texts if {"not", "but"} & set(t.lower().replace(",", " ").replace(".", " ").split())]
+assert [len(texts) for texts in held_out.values()] == [8, 8, 8]"""),
+    ],
+    "08_variants": [
+        ('ratio = {name: statistics.median(cpu[name]) / statistics.median(cpu["bert-base-uncased"])', """
+# The text: in CPU time RoBERTa and ALBERT take as long as BERT (within 20%), DistilBERT about half (0.35-0.65).
+assert 0.8 < ratio["roberta-base"] < 1.2 and 0.8 < ratio["albert-base-v2"] < 1.2, ratio
+assert 0.35 < ratio["distilbert-base-uncased"] < 0.65, ratio"""),
+    ],
 }
 
 CLAIM_TAG = "inserted-by-test"
