@@ -86,6 +86,34 @@ print(sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SE
 # What a notebook's text says its results show, asserted in the same kernel right after the cell that computes
 # them: (a line of that cell, the check). The checks read the notebook's own variables.
 CLAIMS = {
+    "02_fill_mask": [
+        ("hits = sorted((s for s in scored", """
+# The text: "About half of the everyday sentences have an accepted word in the top 5 ... never first", and the answers
+# it names (station, days, coffee, hospital, airport) are among them; every hit is listed, surest first.
+assert (len(hits), len(CLOZE)) == (21, 40) and all(s["rank"] > 0 for s in hits), hits
+named = {"The train arrived at the [MASK] on time.": "station", "A week has seven [MASK].": "days",
+         "I drink a cup of [MASK] every morning.": "coffee", "The doctor works in a [MASK].": "hospital",
+         "The plane landed at the [MASK].": "airport"}
+listed = {s["sentence"]: s["words"] for s in hits}
+assert all(word in listed[sentence] for sentence, word in named.items()), listed
+assert [s["score"] for s in hits] == sorted((s["score"] for s in hits), reverse=True)"""),
+        ("first_new = [next(", """
+# The text: "its first guess is a word of the sentence in 18 of the 40, and never an accepted answer ... the first
+# remaining one is accepted in 8 of 40"; "train for where the train arrived, france for the capital of France (then
+# paris, at 0.020 against 0.027)"; "Its surest right answer gets a probability of 0.23"; "no milk from cows, no
+# wednesday after Tuesday, no grandfather for a father's father".
+assert (len(copies), first_right) == (18, 0), [s["sentence"] for s in copies]
+assert sum(word in s["accepted"] for word, s in zip(first_new, scored)) == 8, first_new
+copied = {s["sentence"]: s["words"][0] for s in copies}
+assert copied["The train arrived at the [MASK] on time."] == "train"
+assert copied["The capital of France is [MASK]."] == "france"
+[france] = fill_mask(model, tokenizer, "The capital of France is [MASK].")
+assert [c["token_str"] for c in france[:2]] == ["france", "paris"], france
+assert abs(france[0]["score"] - 0.027) < 5e-4 and abs(france[1]["score"] - 0.020) < 5e-4, france
+assert abs(max(s["score"] for s in hits) - 0.23) < 5e-3
+missed = {s["sentence"] for s in misses}
+assert {"Cows give us [MASK].", "Monday, Tuesday, [MASK], Thursday.", "My father's father is my [MASK]."} <= missed"""),
+    ],
     "05_contextual_embeddings": [
         ("figure = plot_similarity(sentences, similarity", """
 # The text: "Within it the two money senses are the closest pair" (sentences 1 and 2, counting from 0)

@@ -1,10 +1,17 @@
-"""Lesson 2, exercises: the rank of a chosen word at [MASK]; filling two masks one after the other."""
+"""Lesson 2, exercises: the rank of a chosen word at [MASK]; filling two masks one after the other; the cloze test
+scored at several k."""
+
+import runpy
+from pathlib import Path
 
 import torch
 
 from bert import BertForMaskedLM
 from bert.inference.pipelines import DEMO_MODEL, fill_mask, load, model_inputs
 from bert.inference.study import first_available
+
+CLOZE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "cloze.py"
+CLOZE = runpy.run_path(str(CLOZE_SCRIPT))["CLOZE"]  # 40 × (sentence with one [MASK], accepted answers)
 
 
 def rank_of(model, tokenizer, text: str, word: str) -> tuple[int, float]:
@@ -25,8 +32,16 @@ def fill_one_at_a_time(model, tokenizer, text: str) -> str:
     return text
 
 
+def hits_at(model, tokenizer, k: int) -> int:
+    """How many of the 40 cloze sentences have an accepted answer among the model's top k."""
+    answers = fill_mask(model, tokenizer, [sentence for sentence, _ in CLOZE], top_k=k)
+    return sum(bool(accepted & {c["token_str"] for c in candidates})
+               for (_, accepted), [candidates] in zip(CLOZE, answers, strict=True))
+
+
 if __name__ == "__main__":
-    model, tokenizer = load(BertForMaskedLM, first_available("bert-base-uncased", DEMO_MODEL))
+    chosen = first_available("bert-base-uncased", DEMO_MODEL)
+    model, tokenizer = load(BertForMaskedLM, chosen)
     text = "The capital of France is [MASK]."
     top = fill_mask(model, tokenizer, text, top_k=3)[0]
     for expected_rank, candidate in enumerate(top, 1):
@@ -36,3 +51,7 @@ if __name__ == "__main__":
     filled = fill_one_at_a_time(model, tokenizer, "He went to the [MASK] to buy some [MASK].")
     assert "[MASK]" not in filled and filled.startswith("He went to the ")
     print(filled)
+    by_k = {k: hits_at(model, tokenizer, k) for k in (1, 5, 10, 20)}
+    print("cloze sentences right in the top k:", by_k)
+    assert list(by_k.values()) == sorted(by_k.values())  # a longer list can only catch more
+    assert by_k[5] == runpy.run_path(str(CLOZE_SCRIPT))["cloze_hits"](str(chosen))[0]  # the script's own count
