@@ -47,10 +47,14 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CELL_TIMEOUT_S = 600  # a hung cell fails the test rather than the whole run (the pretraining cell takes minutes)
+# A hung cell fails the test rather than the whole run (the pretraining cell takes minutes). The limit is wall time:
+# on a machine whose cores are busy with other work, a low-priority run may set BERT_CELL_TIMEOUT_S higher.
+CELL_TIMEOUT_S = int(os.environ.get("BERT_CELL_TIMEOUT_S", "600"))
 CPU_LIMIT_S = 30  # README: "each running in well under a minute on a CPU"
-CPU_LIMITS_S = {"09_pretraining": 420, "10_finetuning_real_data": 480}  # train for minutes (10: on 2 threads)
-NEEDS_DATA = {"09_pretraining": "wikitext-2", "10_finetuning_real_data": "sst2"}  # a data set each one reads
+# Train for minutes (10: on 2 threads).
+CPU_LIMITS_S = {"09_pretraining": 420, "09b_domain_adaptation": 360, "10_finetuning_real_data": 480}
+# A data set each one reads.
+NEEDS_DATA = {"09_pretraining": "wikitext-2", "09b_domain_adaptation": "books", "10_finetuning_real_data": "sst2"}
 ATOL = RTOL = 1e-3
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
