@@ -16,7 +16,7 @@ import pytest
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SOLUTIONS = sorted((NOTEBOOK_DIR / "solutions").glob("*.py"))
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-NEEDS_DATA = {"10_finetuning"}  # reads SST-2 from the shared data sets
+NEEDS_DATA = {"10_finetuning": "sst2", "11_sentence_pairs": "mrpc"}  # the shared data set each one reads
 
 
 def test_every_lesson_has_exercises_whose_solution_files_exist():
@@ -45,7 +45,7 @@ def test_solution_runs_and_checks_itself(path, tmp_path):
         try:
             from lessons import shared_data
 
-            shared_data("sst2")
+            shared_data(NEEDS_DATA[path.stem])
         except FileNotFoundError as error:  # asked for (-m slow) without its data: a failure, saying how to get it
             pytest.fail(f"{path.name}: {error}", pytrace=False)
         finally:
