@@ -50,6 +50,7 @@ POLL_SECONDS = 5.0  # how often a run's metrics.jsonl is read for --stop-at
 RECIPES: dict[str, tuple[list[str], str]] = {
     "default": ([], "mlm"),
     "mlm+nsp": (["--objective", "mlm+nsp"], "pairs"),
+    "random-positions": (["--position-init", "random"], "mlm"),
     "pre-ln": (["--config", "megatron-bert-mini"], "mlm"),
     "init-0.05": (["--model-overrides", '{"initializer_range": 0.05}'], "mlm"),
     "constant-mask-0.3": (["--final-mask-prob", "0.3"], "mlm"),

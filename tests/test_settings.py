@@ -188,7 +188,8 @@ def test_the_settings_a_resumed_run_may_change_are_those_readme_lists() -> None:
                                               "report_to", "wandb_project"}  # trackers only read the metrics
     assert free_on_resume(PretrainConfig) == {"time_budget", "device", "threads", "save_every", "keep_last",
                                               "gradient_checkpointing", "progress", "resume", "out", "max_steps",
-                                              "probe", "report_to", "wandb_project"}  # probes only read the model
+                                              "probe", "report_to", "wandb_project",  # probes only read the model
+                                              "position_init"}  # how a fresh table starts: a resumed run loads its own
     # The student's teacher may be another spelling of the same weights: --resume compares their digest instead.
     assert free_on_resume(DistillConfig) == free_on_resume(PretrainConfig) | {"teacher"}
 

@@ -13,6 +13,7 @@ from bert.errors import BertError
 from bert.settings import fixed_on_resume, setting, settings_dict
 
 MASKING = "masking"  # an argument group of ``bert pretrain --help``, besides the engine's
+POSITION_INITS = ("sinusoidal", "random")  # --position-init (see bert.pretraining.recipe)
 
 
 @dataclass(kw_only=True)
@@ -72,6 +73,10 @@ class PretrainConfig(RunConfig):
     bf16: bool | None = setting(
         None, "bfloat16 autocast (default: on from random weights where the machine runs bfloat16 natively — "
               "AVX512-BF16 or AMX, a GPU; off continuing a checkpoint)", group=OPTIMISATION)
+    position_init: str | None = setting(
+        None, "how a model from random weights starts its position table (default: sinusoidal, scaled to the "
+              "initialiser's std — it left the plateau with 30 percent fewer tokens; random: BERT's normal(0, 0.02))",
+        group=OPTIMISATION, choices=POSITION_INITS, free_on_resume=True)  # a resumed run loads its table
     optimizer: str = setting("adamw", "the optimizer", group=OPTIMISATION, choices=OPTIMIZERS)
     eval_batches: int = setting(20, "batches per evaluation", group=RUN, metavar="N")
     whole_word_masking: bool = setting(False, "mask all pieces of a word together", group=MASKING)
@@ -109,6 +114,10 @@ class PretrainConfig(RunConfig):
             (self.patience is None, "--patience: pretraining keeps no best model to be patient for"),
             (self.head_lr is None or self.head_lr > 0, "--head-lr must be positive"),
             (self.objective in (None, "mlm+nsp", "mlm+sop", "mlm"), "--objective must be mlm+nsp, mlm+sop or mlm"),
+            (self.position_init in (None, *POSITION_INITS),
+             f"--position-init must be one of {', '.join(POSITION_INITS)}"),
+            (self.position_init is None or self.init_from is None,
+             "--position-init is for random weights: a checkpoint (--init-from) brings its own position table"),
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.eval_batches >= 0, "--eval-batches must be >= 0"),
             (self.log_every > 0, "--log-every must be positive"),
