@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 
 from bert.errors import BertError
+from bert.finetune.batching import collate
 from bert.pretrained import PreTrainedModel
 from bert.tokenizer.fast import FastTokenizer
 
@@ -49,12 +50,8 @@ def pseudo_log_likelihoods(model: PreTrainedModel, tokenizer: FastTokenizer, tex
     rows.sort(key=lambda row: len(row[1]))  # similar lengths together: little padding
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        width = max(len(ids) for _, ids, _ in chunk)
-        input_ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for r, (_, ids, _) in enumerate(chunk):
-            input_ids[r, :len(ids)] = torch.tensor(ids)
-            attention_mask[r, :len(ids)] = 1
+        batch = collate([{"input_ids": ids} for _, ids, _ in chunk], tokenizer.pad_token_id)  # padded [R, T]
+        input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
         positions = torch.tensor([p for _, _, p in chunk])
         targets = torch.tensor([encoded["input_ids"][i][p] for i, _, p in chunk])
         hidden = model.run_encoder(input_ids.to(device), torch.zeros_like(input_ids).to(device),
