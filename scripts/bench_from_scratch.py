@@ -58,6 +58,8 @@ RECIPES: dict[str, tuple[list[str], str]] = {
     "batch-64": (["--batch-size", "64"], "mlm"),
     "batch-16": (["--batch-size", "16"], "mlm"),
     "lr-2e-3": (["--lr", "2e-3"], "mlm"),
+    "lr-1.5e-3": (["--lr", "1.5e-3"], "mlm"),
+    "lr-7e-4": (["--lr", "7e-4"], "mlm"),
     "lr-5e-4": (["--lr", "5e-4"], "mlm"),
     "warmup-10%": (["--warmup-fraction", "0.1"], "mlm"),
     "dropout-0.1": (["--dropout", "0.1"], "mlm"),

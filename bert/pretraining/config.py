@@ -74,7 +74,7 @@ class PretrainConfig(RunConfig):
         None, "bfloat16 autocast (default: on from random weights where the machine runs bfloat16 natively — "
               "AVX512-BF16 or AMX, a GPU; off continuing a checkpoint)", group=OPTIMISATION)
     position_init: str | None = setting(
-        None, "how a model from random weights starts its position table (default: sinusoidal, scaled to the "
+        None, "how a model from random weights starts its position table (default: sinusoidal, at 2.5 × the "
               "initialiser's std — it left the plateau with 30 percent fewer tokens; random: BERT's normal(0, 0.02))",
         group=OPTIMISATION, choices=POSITION_INITS, free_on_resume=True)  # a resumed run loads its table
     optimizer: str = setting("adamw", "the optimizer", group=OPTIMISATION, choices=OPTIMIZERS)

@@ -55,7 +55,15 @@ from bert.pretraining.model_choice import (
     training_objective,
 )
 from bert.pretraining.probes import answer_probes, probe_lines, probe_texts
-from bert.pretraining.recipe import CONTINUED, FROM_SCRATCH, Recipe, fill_in, recipe_note, sinusoidal_positions_
+from bert.pretraining.recipe import (
+    CONTINUED,
+    FROM_SCRATCH,
+    POSITION_CODE_SCALE,
+    Recipe,
+    fill_in,
+    recipe_note,
+    sinusoidal_positions_,
+)
 from bert.variants.auto import model_type_of
 
 
@@ -179,7 +187,8 @@ class PretrainingTask(Task):
         if self.init is not None and init_state is not None:
             self.note(self._start_note(fresh_heads_note(self.init.load_into(model, init_state))))
         if cfg.position_init == "sinusoidal" and self.init is None:  # a resumed run then loads its own table
-            sinusoidal_positions_(model.base_model.embeddings.position_embeddings, model_config.initializer_range)
+            sinusoidal_positions_(model.base_model.embeddings.position_embeddings,
+                                  POSITION_CODE_SCALE * model_config.initializer_range)
         sentence_head = pretraining_heads(model).sentence
         if self.sentence_objective is None and sentence_head is not None:
             # MLM only: the pooler and sentence head get no gradient; leave them as they are
