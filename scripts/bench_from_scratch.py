@@ -55,6 +55,7 @@ RECIPES: dict[str, tuple[list[str], str]] = {
     "init-0.05": (["--model-overrides", '{"initializer_range": 0.05}'], "mlm"),
     "constant-mask-0.3": (["--final-mask-prob", "0.3"], "mlm"),
     "mask-0.15": (["--mask-prob", "0.15"], "mlm"),
+    "final-mask-0.25": (["--final-mask-prob", "0.25"], "mlm"),
     "batch-64": (["--batch-size", "64"], "mlm"),
     "batch-16": (["--batch-size", "16"], "mlm"),
     "lr-2e-3": (["--lr", "2e-3"], "mlm"),
