@@ -45,7 +45,7 @@ def compile_for_training(module: Module) -> Module:
     The first call compiles (about a minute for bert-base on 2 cores); the weights stay ordinary parameters."""
     # Dynamo treats an int attribute of a module as a constant by default, so a new value compiles that code again
     # (until a limit of 8, with a warning in the run's output). Pretraining's MLM head scores as many rows as the
-    # masking rate needs (64 → 20 a sequence over a 50% → 15% schedule, bert.pretraining.loss), an int that moves
+    # masking rate needs (64 → 32 a sequence over a 50% → 25% schedule, bert.pretraining.loss), an int that moves
     # every few steps: made symbolic, it compiles once more and then never again.
     torch._dynamo.config.allow_unspec_int_on_nn_module = True
     return torch.compile(module)

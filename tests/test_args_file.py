@@ -31,7 +31,7 @@ def test_a_runs_settings_json_repeats_the_run_and_flags_given_win(
                  "--no-progress", "--threads", "1", "--probe", "The cat [MASK] today."]) == 0
     settings = json.loads((first / "settings.json").read_text())
     assert settings["lr"] == pytest.approx(1e-3 * 256 / TINY["hidden_size"])  # the recipe's values are written
-    assert (settings["mask_prob"], settings["final_mask_prob"], settings["dropout"]) == (0.5, 0.15, 0.0)
+    assert (settings["mask_prob"], settings["final_mask_prob"], settings["dropout"]) == (0.5, 0.25, 0.0)
     assert settings["probe"] == ["The cat [MASK] today."] and settings["max_steps"] == 4
 
     again = tmp_path / "again"

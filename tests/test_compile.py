@@ -53,7 +53,7 @@ def test_compiled_model_is_compiled_by_inductor_and_matches_eager_on_padded_and_
 
 def test_training_compile_compiles_once_more_then_never_as_the_masking_cap_falls(monkeypatch):
     """``--compile`` with a falling masking rate: the MLM head's row count (an int attribute of the objective) moves
-    every few steps, 64 → 20 a sequence over a 50% → 15% run. One recompile makes it symbolic; a constant would
+    every few steps, 64 → 32 a sequence over a 50% → 25% run. One recompile makes it symbolic; a constant would
     compile again for each value (and print a warning at Dynamo's limit of 8). (2 masked a
     sequence, so that the padding rows are never 0 or 1, sizes Dynamo specialises on.)"""
     torch._dynamo.reset()

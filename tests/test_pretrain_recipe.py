@@ -1,5 +1,5 @@
 """The settings a pretraining run leaves unset come from a recipe chosen by where its weights come from: the
-from-scratch recipe (scaled learning rate, short warmup, no dropout, 50% → 15% masking, sinusoidal starting
+from-scratch recipe (scaled learning rate, short warmup, no dropout, 50% → 25% masking, sinusoidal starting
 positions, bfloat16 where native) from random weights; continued pretraining's (1e-4, 1%, the checkpoint's dropout,
 15%, float32) from a checkpoint or in distillation. A flag given always wins, and the run says what it trains
 with."""
@@ -27,13 +27,13 @@ def unset(**given) -> PretrainConfig:
 def test_from_random_weights_the_recipe_fills_every_unset_setting_scaled_to_the_width() -> None:
     mini = fill_in(unset(), FROM_SCRATCH, hidden_size=256, native_bf16=True)
     assert (mini.lr, mini.warmup_fraction, mini.dropout, mini.mask_prob, mini.final_mask_prob, mini.bf16,
-            mini.position_init) == (1e-3, 0.02, 0.0, 0.5, 0.15, True, "sinusoidal")
+            mini.position_init) == (1e-3, 0.02, 0.0, 0.5, 0.25, True, "sinusoidal")
     assert fill_in(unset(), FROM_SCRATCH, 128, True).lr == pytest.approx(2e-3)  # tiny
     assert fill_in(unset(), FROM_SCRATCH, 768, True).lr == pytest.approx(1e-3 / 3)  # base
     assert fill_in(unset(), FROM_SCRATCH, 256, native_bf16=False).bf16 is False  # emulated bfloat16 is slower
-    assert mini.mask_rate(0.0) == 0.5 and mini.mask_rate(0.5) == pytest.approx(0.325) and mini.mask_rate(1) == 0.15
+    assert mini.mask_rate(0.0) == 0.5 and mini.mask_rate(0.5) == pytest.approx(0.375) and mini.mask_rate(1) == 0.25
     assert recipe_note(mini, FROM_SCRATCH) == ("recipe from random weights: lr 0.001, warmup 0.02 of the steps, "
-                                               "dropout 0, masking 0.5 → 0.15, sinusoidal positions, bfloat16 (flags "
+                                               "dropout 0, masking 0.5 → 0.25, sinusoidal positions, bfloat16 (flags "
                                                "given win)")
 
 
@@ -57,9 +57,9 @@ def test_a_run_from_random_weights_says_and_trains_with_its_recipe(
     pretrain(settings(data, tmp_path / "run", max_steps=4, **recipe_settings))
     err = capfd.readouterr().err
     assert "bert pretrain: recipe from random weights: lr 0.008, warmup 0.02 of the steps, dropout 0, masking " \
-           "0.5 → 0.15" in err  # the test model is 32 wide: 1e-3 × 256 / 32
+           "0.5 → 0.25" in err  # the test model is 32 wide: 1e-3 × 256 / 32
     train = [e for e in read_metrics(tmp_path / "run" / "metrics.jsonl") if e["kind"] == "train"]
-    assert [round(e["mask_prob"], 4) for e in train] == [0.5, 0.4125, 0.325, 0.2375]
+    assert [round(e["mask_prob"], 4) for e in train] == [0.5, 0.4375, 0.375, 0.3125]
     assert max(e["lr"] for e in train) == pytest.approx(8e-3 * 3 / 4)  # warmup round(0.02 × 4) = 0 steps: decay
 
 

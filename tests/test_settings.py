@@ -226,9 +226,9 @@ def test_pretraining_resume_with_other_settings_is_one_line_naming_each_and_free
     assert err.count("\n") == 1 and err.startswith("bert pretrain: error: --resume: "), err
     named = re.search(r"was made with other settings: (.*); resume with the same settings", err)
     assert named, err
-    # the recipe's values count as settings: 0.5 → 0.15 masking and dropout 0 from random weights
+    # the recipe's values count as settings: 0.5 → 0.25 masking and dropout 0 from random weights
     assert named.group(1).split(", ") == ["lr 0.003 (now 0.004)", "seed 0 (now 1)", "mask-prob 0.5 (now 0.2)",
-                                          "final-mask-prob 0.15 (now 0.2)", "dropout 0.0 (now 0.1)"]
+                                          "final-mask-prob 0.25 (now 0.2)", "dropout 0.0 (now 0.1)"]
     assert [e["step"] for e in train_events(run)] == [1, 2]  # nothing was trained or cut back
 
     # What may change: the length, the time budget, threads, checkpoint cadence and count, gradient checkpointing,

@@ -84,8 +84,8 @@ class PretrainConfig(RunConfig):
         None, "fraction of tokens masked for training at the start (default: 0.5 from random weights, 0.15 "
               "continuing a checkpoint; held-out MLM is always measured at 0.15)", group=MASKING, metavar="P")
     final_mask_prob: float | None = setting(
-        None, "masking rate at the end, reached linearly from --mask-prob (default: 0.15 from random weights, as "
-              "Ankner et al. 2023; --mask-prob throughout when that is given or continuing a checkpoint)",
+        None, "masking rate at the end, reached linearly from --mask-prob (default: 0.25 from random weights; "
+              "--mask-prob throughout when that is given or continuing a checkpoint)",
         group=MASKING, metavar="P")
     max_predictions_per_seq: int | None = setting(
         None, "cap on masked tokens per sequence (default: what the highest masking rate needs, 20 of 128 tokens "

@@ -239,7 +239,7 @@ class PretrainingTask(Task):
 
     def next_step(self, progress: float) -> tuple[list[Batch], bool]:
         rate = self.config.mask_rate(progress)  # constant unless the masking rate moves (--final-mask-prob)
-        # the MLM head's rows follow the rate: a 50% → 15% schedule scores 64 → 20 rows of a 128-token sequence
+        # the MLM head's rows follow the rate: a 50% → 25% schedule scores 64 → 32 rows of a 128-token sequence
         self.predictions_cap = self.objective().predictions_per_example = self._cap(rate)
         self.collator.mlm_probability, self.collator.max_predictions_per_seq = rate, self.predictions_cap
         indices = self.order.next_step()
