@@ -136,10 +136,10 @@ def settings_differences(then: dict[str, Any], now: dict[str, Any],
                          describe: Callable[[str], str | None] = lambda key: None) -> list[str]:
     """Human-readable differences between a checkpoint's settings and this run's, e.g. ``batch-size 8 (now 4)``
     (``describe`` may word a key's difference itself). A setting the checkpoint does not have (one added to bert
-    after it was written, such as ``fp16``) is no difference while it is off (False or None)."""
+    after it was written, such as ``fp16``) is no difference while it is off (False, None or 0)."""
     differences = []
     for key in [*then, *(k for k in now if k not in then)]:
-        if key not in then and (now[key] is False or now[key] is None):
+        if key not in then and (now[key] is None or now[key] is False or now[key] == 0):
             continue
         if then.get(key) != now.get(key):
             differences.append(describe(key) or f"{key.replace('_', '-')} {then.get(key)} (now {now.get(key)})")

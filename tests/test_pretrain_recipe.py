@@ -27,21 +27,22 @@ def unset(**given) -> PretrainConfig:
 def test_from_random_weights_the_recipe_fills_every_unset_setting_scaled_to_the_width() -> None:
     mini = fill_in(unset(), FROM_SCRATCH, hidden_size=256, native_bf16=True)
     assert (mini.lr, mini.warmup_fraction, mini.dropout, mini.mask_prob, mini.final_mask_prob, mini.bf16,
-            mini.position_init) == (1e-3, 0.02, 0.0, 0.5, 0.25, True, "sinusoidal")
+            mini.position_init, mini.half_length_fraction) == (1e-3, 0.02, 0.0, 0.5, 0.25, True, "sinusoidal", 0.2)
     assert fill_in(unset(), FROM_SCRATCH, 128, True).lr == pytest.approx(2e-3)  # tiny
     assert fill_in(unset(), FROM_SCRATCH, 768, True).lr == pytest.approx(1e-3 / 3)  # base
     assert fill_in(unset(), FROM_SCRATCH, 256, native_bf16=False).bf16 is False  # emulated bfloat16 is slower
     assert mini.mask_rate(0.0) == 0.5 and mini.mask_rate(0.5) == pytest.approx(0.375) and mini.mask_rate(1) == 0.25
     assert recipe_note(mini, FROM_SCRATCH) == ("recipe from random weights: lr 0.001, warmup 0.02 of the steps, "
-                                               "dropout 0, masking 0.5 → 0.25, sinusoidal positions, bfloat16 (flags "
-                                               "given win)")
+                                               "dropout 0, masking 0.5 → 0.25, sinusoidal positions, sequences cut "
+                                               "in two for the first 0.2 of the steps, bfloat16 (flags given win)")
 
 
 def test_continuing_a_checkpoint_keeps_its_gentle_defaults_at_every_width() -> None:
     for hidden in (128, 768):
         config = fill_in(unset(), CONTINUED, hidden, native_bf16=True)
         assert (config.lr, config.warmup_fraction, config.dropout, config.mask_prob, config.final_mask_prob,
-                config.bf16, config.position_init) == (1e-4, 0.01, None, 0.15, 0.15, False, None)
+                config.bf16, config.position_init, config.half_length_fraction) == (1e-4, 0.01, None, 0.15, 0.15,
+                                                                                    False, None, 0.0)
 
 
 def test_a_given_flag_wins_and_a_given_masking_rate_alone_holds_throughout() -> None:

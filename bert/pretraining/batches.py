@@ -6,7 +6,8 @@ global batch is dropped and a new epoch (a new permutation) begins. The position
 order) plus the generator's state at the start of the epoch are all a checkpoint needs to continue exactly.
 
 A global batch is split into ``grad_accum`` micro-batches of ``batch_size × world_size`` examples, and each
-process reads only its own ``batch_size`` rows of each micro-batch.
+process reads only its own ``batch_size`` rows of each micro-batch. Early in a run from random weights the rows may be
+cut in two (:func:`cut_in_two`: half the length, twice the rows, the same tokens) before they are masked.
 
 Masking is drawn for the whole micro-batch (shape [batch_size × world_size, L]) from a masking generator seeded
 identically on every process, and each process fills only its own rows (the others are padding, which is never
@@ -59,9 +60,27 @@ class DataOrder:
         self.epoch, self.index = epoch, index
 
 
+def cut_in_two(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each row [T] of a batch [B, T] as two rows [T/2]: [2B, T/2], the first halves at even rows (a row of odd
+    length gets one padding column first). For MLM-only data, whose rows are text packed to the full length: the
+    second half starts mid-text, without [CLS], which the masked-LM loss never reads. Per-example tensors [B] are
+    repeated for both halves."""
+    length = batch["input_ids"].shape[1]
+    cut = {}
+    for key, value in batch.items():
+        if value.dim() == 1:
+            cut[key] = value.repeat_interleave(2)
+            continue
+        if length % 2:
+            value = torch.cat([value, value.new_zeros(value.shape[0], 1)], dim=1)  # attention_mask 0 there
+        cut[key] = value.reshape(value.shape[0] * 2, -1)
+    return cut
+
+
 def masked_rows(dataset: PretrainingDataset, collator: MaskingCollator, indices: torch.Tensor,
-                rank: int, world_size: int) -> dict[str, torch.Tensor]:
-    """Read and mask this process's rows of one micro-batch.
+                rank: int, world_size: int, halves: bool = False) -> dict[str, torch.Tensor]:
+    """Read and mask this process's rows of one micro-batch (``halves``: each cut in two first, see
+    :func:`cut_in_two`; halves that hold only padding are then left out).
 
     ``indices`` are the micro-batch's examples for *all* processes ([batch_size × world_size]); this process
     reads rows ``rank·b .. (rank+1)·b`` (b = batch_size). The masking generator advances as if the whole
@@ -70,13 +89,22 @@ def masked_rows(dataset: PretrainingDataset, collator: MaskingCollator, indices:
     per_rank = len(indices) // world_size
     mine = indices[rank * per_rank:(rank + 1) * per_rank]
     batch = dataset.batch(mine.tolist())
+    if halves:
+        batch = cut_in_two(batch)
     if world_size == 1:
-        return collator(batch)
-    full = {key: torch.zeros((len(indices), *value.shape[1:]), dtype=value.dtype) for key, value in batch.items()}
-    rows = slice(rank * per_rank, (rank + 1) * per_rank)
-    for key, value in batch.items():
-        full[key][rows] = value  # the other rows stay all-zero: attention_mask 0, so nothing there is masked
-    return {key: value[rows] for key, value in collator(full).items()}
+        masked = collator(batch)
+    else:
+        rows_per_example = 2 if halves else 1
+        full = {key: torch.zeros((len(indices) * rows_per_example, *value.shape[1:]), dtype=value.dtype)
+                for key, value in batch.items()}
+        rows = slice(rank * per_rank * rows_per_example, (rank + 1) * per_rank * rows_per_example)
+        for key, value in batch.items():
+            full[key][rows] = value  # the other rows stay all-zero: attention_mask 0, so nothing there is masked
+        masked = {key: value[rows] for key, value in collator(full).items()}
+    if halves:  # a short example's second half can be all padding: a row no token of which attends anywhere
+        real = masked["attention_mask"].any(dim=1)
+        masked = {key: value[real] for key, value in masked.items()}
+    return masked
 
 
 def microbatches(indices: torch.Tensor, grad_accum: int) -> list[torch.Tensor]:

@@ -87,6 +87,11 @@ class PretrainConfig(RunConfig):
         None, "masking rate at the end, reached linearly from --mask-prob (default: 0.25 from random weights; "
               "--mask-prob throughout when that is given or continuing a checkpoint)",
         group=MASKING, metavar="P")
+    half_length_fraction: float | None = setting(
+        None, "share of the steps, from the start, that train on each sequence cut in two (half the length, twice "
+              "the rows, the same tokens a step; MLM only): attention learns to use the neighbouring words sooner "
+              "among fewer positions (default: 0.2 from random weights on MLM-only data, else 0)", group=MASKING,
+        metavar="F")
     max_predictions_per_seq: int | None = setting(
         None, "cap on masked tokens per sequence (default: what the highest masking rate needs, 20 of 128 tokens "
               "at 0.15)", group=MASKING, metavar="N")
@@ -124,6 +129,8 @@ class PretrainConfig(RunConfig):
             (self.mask_prob is None or 0.0 < self.mask_prob <= 1.0, "--mask-prob must be in (0, 1]"),
             (self.final_mask_prob is None or 0.0 < self.final_mask_prob <= 1.0, "--final-mask-prob must be in (0, 1]"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
+            (self.half_length_fraction is None or 0.0 <= self.half_length_fraction < 1.0,
+             "--half-length-fraction must be in [0, 1)"),
             (self.max_predictions_per_seq is None or self.max_predictions_per_seq > 0,
              "--max-predictions-per-seq must be positive"),
         ]

@@ -55,6 +55,7 @@ class Recipe:
     dropout: float | None  # None: the model config's (a checkpoint's own)
     mask_prob: float
     final_mask_prob: float
+    half_length_fraction: float  # of the steps, on sequences cut in two (MLM-only data; sentence pairs: 0)
     bf16: bool  # where bfloat16 is native
     position_init: str | None  # how a fresh model's position table starts (None: the model's own random init)
 
@@ -63,18 +64,21 @@ class Recipe:
 
 
 FROM_SCRATCH = Recipe("from random weights", lr=1e-3, lr_scales_with_width=True, warmup_fraction=0.02, dropout=0.0,
-                      mask_prob=0.5, final_mask_prob=0.25, bf16=True,
+                      mask_prob=0.5, final_mask_prob=0.25, half_length_fraction=0.2, bf16=True,
                       position_init="sinusoidal")
 CONTINUED = Recipe("continuing a checkpoint", lr=1e-4, lr_scales_with_width=False, warmup_fraction=0.01,
-                   dropout=None, mask_prob=0.15, final_mask_prob=0.15, bf16=False,
+                   dropout=None, mask_prob=0.15, final_mask_prob=0.15, half_length_fraction=0.0, bf16=False,
                    position_init=None)
 
 
-def fill_in(config: PretrainConfig, recipe: Recipe, hidden_size: int, native_bf16: bool) -> PretrainConfig:
-    """``config`` with each unset setting taken from ``recipe``."""
+def fill_in(config: PretrainConfig, recipe: Recipe, hidden_size: int, native_bf16: bool,
+            mlm_only: bool = True) -> PretrainConfig:
+    """``config`` with each unset setting taken from ``recipe`` (``mlm_only``: the run trains no sentence objective,
+    so its sequences may be cut in two)."""
     values = {"lr": recipe.peak_lr(hidden_size), "warmup_fraction": recipe.warmup_fraction, "dropout": recipe.dropout,
               "mask_prob": recipe.mask_prob, "bf16": recipe.bf16 and native_bf16 and not config.fp16,
-              "position_init": recipe.position_init}
+              "position_init": recipe.position_init,
+              "half_length_fraction": recipe.half_length_fraction if mlm_only else 0.0}
     filled = {name: value for name, value in values.items() if getattr(config, name) is None}
     if config.final_mask_prob is None:  # a given --mask-prob alone means that rate throughout
         filled["final_mask_prob"] = recipe.final_mask_prob if config.mask_prob is None else config.mask_prob
@@ -88,8 +92,10 @@ def recipe_note(config: PretrainConfig, recipe: Recipe) -> str:
     dropout = "the config's" if config.dropout is None else f"{config.dropout:g}"
     precision = "bfloat16" if config.bf16 else "float16" if config.fp16 else "float32"
     positions = f", {config.position_init} positions" if config.position_init else ""
+    halves = (f", sequences cut in two for the first {config.half_length_fraction:g} of the steps"
+              if config.half_length_fraction else "")
     return (f"recipe {recipe.name}: lr {config.lr:g}, warmup {config.warmup_fraction:g} of the steps, dropout "
-            f"{dropout}, masking {masking}{positions}, {precision} (flags given win)")
+            f"{dropout}, masking {masking}{positions}{halves}, {precision} (flags given win)")
 
 
 POSITION_CODE_SCALE = 2.5  # the sinusoids' std, in units of the initialiser's (0.02 → 0.05): see the module's notes

@@ -116,7 +116,11 @@ class PretrainingTask(Task):
             if not resuming:  # a resumed run continues from its own checkpoint, not from the initial weights
                 init_state = self.init.read_weights()
         self._check_out()
-        self.config = config = fill_in(config, self.recipe(), self._hidden_size(), world.native_bf16)
+        if config.half_length_fraction and self.sentence_objective is not None:
+            raise BertError(f"--half-length-fraction cuts sequences in two, which {self.objective_name}'s sentence "
+                            "pairs cannot be: use it with MLM-only data or --objective mlm")
+        self.config = config = fill_in(config, self.recipe(), self._hidden_size(), world.native_bf16,
+                                       mlm_only=self.sentence_objective is None)
         self._make_collators()
         self.probes = probe_texts(config.probe, self.tokenizer)
         self.model = self._build_model(init_state)
@@ -132,6 +136,7 @@ class PretrainingTask(Task):
         eval_data = PretrainingDataset(eval_dir) if (eval_dir / "input_ids.npy").is_file() else None
         self.eval_data = eval_data if eval_data is not None and len(eval_data) > 0 else None
         self.seq_len = self.train_data.max_seq_len
+        self.row_len = self.seq_len  # the training rows' length now: half of it while sequences are cut in two
         self.objective_name = training_objective(self.config.objective, meta.get("objective", "mlm+nsp"),
                                                  self.data_dir)
         self.sentence_objective = SENTENCE_OBJECTIVES[self.objective_name]  # "nsp", "sop"; None: MLM only
@@ -221,7 +226,7 @@ class PretrainingTask(Task):
     def flops_per_token(self) -> float:
         """BERT's count (:func:`~bert.engine.flops.training_flops_per_token`), the MLM head on the rows it scores:
         the masking's cap per sequence (a fixed block, see :mod:`bert.pretraining.loss`)."""
-        return training_flops_per_token(self.model.config, self.seq_len, self.predictions_cap / self.seq_len)
+        return training_flops_per_token(self.model.config, self.row_len, self.predictions_cap / self.row_len)
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -235,15 +240,18 @@ class PretrainingTask(Task):
         MLM head scores that many rows per sequence, a fixed block (see :mod:`bert.pretraining.loss`)."""
         if self.config.max_predictions_per_seq is not None:
             return self.config.max_predictions_per_seq
-        return math.ceil(max(rate, EVAL_MLM_PROBABILITY) * self.seq_len)
+        return math.ceil(max(rate, EVAL_MLM_PROBABILITY) * self.row_len)
 
     def next_step(self, progress: float) -> tuple[list[Batch], bool]:
         rate = self.config.mask_rate(progress)  # constant unless the masking rate moves (--final-mask-prob)
+        # sequences cut in two at first (--half-length-fraction): the same tokens in rows of half the length
+        halves = progress < (self.config.half_length_fraction or 0.0)
+        self.row_len = math.ceil(self.seq_len / 2) if halves else self.seq_len
         # the MLM head's rows follow the rate: a 50% → 25% schedule scores 64 → 32 rows of a 128-token sequence
         self.predictions_cap = self.objective().predictions_per_example = self._cap(rate)
         self.collator.mlm_probability, self.collator.max_predictions_per_seq = rate, self.predictions_cap
         indices = self.order.next_step()
-        return [masked_rows(self.train_data, self.collator, chunk, self.world.rank, self.world.world_size)
+        return [masked_rows(self.train_data, self.collator, chunk, self.world.rank, self.world.world_size, halves)
                 for chunk in microbatches(indices, self.config.grad_accum)], False
 
     def probe_batch(self) -> Batch:
@@ -257,10 +265,12 @@ class PretrainingTask(Task):
         return batches * pass_seconds / 3  # a forward pass is about a third of forward + backward
 
     def position(self) -> dict[str, Any]:
-        """Input tokens read so far (padding included, all processes) and the last step's masking rate."""
+        """Input tokens read so far (padding included, all processes), the last step's masking rate and its rows'
+        length."""
         steps_per_epoch = self.order.num_examples // self.per_step
         steps = self.order.epoch * steps_per_epoch + self.order.index // self.per_step
-        return {"tokens": self.tokens_seen(steps), "mask_prob": self.collator.mlm_probability}
+        return {"tokens": self.tokens_seen(steps), "mask_prob": self.collator.mlm_probability,
+                "seq_len": self.row_len}
 
     def data_state(self) -> dict[str, Any]:
         return {"epoch": self.order.epoch, "index": self.order.index,
