@@ -156,7 +156,8 @@ def test_training_loss_and_gradient_equal_the_models_and_transformers_loss_for_t
     data = ordered[data_name]
     cfg = PretrainConfig(data=data, out=tmp_path / "run", config=config, model_overrides=dict(overrides),
                          batch_size=8, grad_accum=2, max_steps=10, lr=1e-3, warmup_steps=0, max_grad_norm=0.0,
-                         eval_every=0, save_every=0, progress=False, threads=1, bf16=False)
+                         eval_every=0, save_every=0, progress=False, threads=1, bf16=False,
+                         half_length_fraction=0.0)  # the data's rows as they are (tests/test_half_length.py: cut)
     cfg.validate()
     trainer = pretraining_engine(cfg, World())  # as pretrain() builds it, in a world of one process
     assert type(trainer.task.model).__name__ == class_name
