@@ -56,6 +56,7 @@ RECIPES: dict[str, tuple[list[str], str]] = {
     "constant-mask-0.3": (["--mask-prob", "0.3"], "mlm"),
     "mask-0.15": (["--mask-prob", "0.15"], "mlm"),
     "final-mask-0.15": (["--final-mask-prob", "0.15"], "mlm"),
+    "full-length": (["--half-length-fraction", "0"], "mlm"),
     "batch-64": (["--batch-size", "64"], "mlm"),
     "batch-16": (["--batch-size", "16"], "mlm"),
     "lr-2e-3": (["--lr", "2e-3"], "mlm"),

@@ -23,6 +23,12 @@ everything here makes that come with fewer tokens:
   model stays an ordinary BERT (transformers loads it). Measured on bert-mini over WikiText-2's first 5.1M tokens:
   held-out accuracy 0.233 (0.219 at the initialiser's 0.02, 0.162 with a random table), and the plateau left after
   5.1M tokens instead of 7.2M;
+* for the first 20% of the steps, every sequence cut in two (half the length, twice the rows, the same tokens a
+  step; MLM-only data: sentence pairs cannot be cut), as BERT itself trained short sequences first (128 before 512)
+  and as "sequence length warmup" does for GPT (Li et al. 2022): among half as many positions attention learns
+  sooner to look at the neighbours. Measured on bert-mini over WikiText-2: the plateau left after 4.1M tokens
+  instead of 5.1M, and 0.281 against 0.224 held-out accuracy at 5.1M (evaluated at the full length throughout;
+  the position table's second half, which the cut rows never use, starts as sinusoids that already fit it);
 * bfloat16 autocast where the machine runs it natively (AVX512-BF16 or AMX on a CPU, an A100/H100-class GPU; not
   with ``--fp16``): the same learning per token, more tokens per second.
 
