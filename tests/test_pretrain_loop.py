@@ -416,21 +416,25 @@ def test_held_out_mlm_is_measured_at_15_percent_whatever_the_training_mask_prob(
 
 def test_time_budget_schedule_is_refit_so_the_learning_rate_ends_near_zero(
         data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Evaluations made 0.2 s slower than the up-front estimate assumes: without re-planning, about half of the
-    # estimated steps would not fit and the run would stop with the learning rate near half its peak.
+    # Evaluations made 1 s slower than the up-front estimate assumes (a few milliseconds): without re-planning the
+    # run would stop near step 24 of about 1,900 planned, with the learning rate near its peak. Re-planned after
+    # each evaluation from the clock *after* it, the schedule ends at the budget: the last learning rate is ~0.
+    # (Re-planned from the clock read before the evaluation, the last evaluation's second is missed: ~0.1 of the
+    # peak is left, as seen once on a busy CI machine with 0.2 s evaluations.)
     evaluate = Engine._evaluate
 
     def slow_evaluate(self, bar):
-        time.sleep(0.2)
+        time.sleep(1.0)
         return evaluate(self, bar)
 
     monkeypatch.setattr(Engine, "_evaluate", slow_evaluate)
     run = tmp_path / "run"
+    start = time.perf_counter()
     pretrain(settings(data, run, time_budget=0.1, lr=1e-3, warmup_steps=None, warmup_fraction=0.0, eval_every=4,
                       eval_batches=1, batch_size=4))
+    assert time.perf_counter() - start >= 6 * 0.9  # it used its budget
     train = train_events(run)
-    assert train[-1]["elapsed"] >= 6 * 0.9  # stopped by the clock
-    assert train[-1]["lr"] < 0.2e-3  # instead of near the peak
+    assert train[-1]["lr"] < 0.05e-3, train[-1]["lr"]  # instead of near the peak
 
 
 def test_compiled_training_is_compiled_by_inductor_and_follows_the_eager_loss_curve(
