@@ -27,6 +27,27 @@ def test_trained_vocab_has_specials_first_and_loads_back(tmp_path):
     assert "cafe" in loaded.decode(loaded.encode("Café"))  # uncased: accents stripped
 
 
+def test_training_twice_on_the_same_corpus_gives_the_same_vocabulary_file(tmp_path):
+    # tokenizers' trainer numbers the "##" pieces in hash-map order, which changes from one training to the next
+    # (huggingface/tokenizers#1794), and it breaks ties between equally frequent merges by those numbers: without
+    # a fixed order the ids (and so a model's embedding rows) would differ between two trainings in one process.
+    words = ["".join(chr(ord("a") + (7 * i + 3 * j) % 26) for j in range(3 + i % 5)) for i in range(300)]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(words[k:k + 12]) for k in range(0, 300, 12)) * 4, encoding="utf-8")
+    files = [train_tokenizer([corpus], 150, tmp_path / f"tok{k}", min_frequency=1) for k in range(3)]
+    vocabularies = [(tmp_path / f"tok{k}/vocab.txt").read_text(encoding="utf-8") for k in range(3)]
+    assert vocabularies[0] == vocabularies[1] == vocabularies[2]
+    vocab = vocabularies[0].splitlines()
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(vocab) == 150
+    singles = [t for t in vocab[5:] if len(t.removeprefix("##")) == 1]  # then the longer pieces, as learned
+    assert vocab[5:5 + len(singles)] == singles == sorted(singles, key=lambda t: (t.startswith("##"), t))
+    assert files[0].all_special_tokens == ["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"]  # "##a" is not special
+    assert files[0].decode(files[0].encode("ad ehk"), skip_special_tokens=True) == "ad ehk"
+    text = " ".join(words[:40])
+    assert files[0].tokenize(text) == files[1].tokenize(text)  # the same pieces, by the same ids
+    assert files[0](text)["input_ids"] == files[1](text)["input_ids"]
+
+
 def test_cased_vocab(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text(TEXT, encoding="utf-8")

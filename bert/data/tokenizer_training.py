@@ -9,6 +9,7 @@ first, so ``[PAD]`` is id 0 as in bert-base (which the embedding's padding row a
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,17 +41,19 @@ def _batches(documents: Iterator[list[str]], size: int = 1000) -> Iterator[list[
         yield batch
 
 
-def _wordpiece_trainer(vocab_size: int, lowercase: bool, min_frequency: int,
-                       limit_alphabet: int) -> tuple[Tokenizer, trainers.WordPieceTrainer]:
-    """An empty WordPiece tokenizer with BERT's normaliser, pre-tokenizer and decoder, and its trainer."""
+def _wordpiece_trainer(vocab_size: int, lowercase: bool, min_frequency: int, limit_alphabet: int,
+                       extra_specials: Sequence[str] = ()) -> tuple[Tokenizer, trainers.WordPieceTrainer]:
+    """An empty WordPiece tokenizer with BERT's normaliser, pre-tokenizer and decoder, and its trainer (which
+    numbers BERT's special tokens, then ``extra_specials``, first)."""
     backend = Tokenizer(WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
     backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
                                                     lowercase=lowercase)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece(prefix="##")
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIAL_TOKENS), limit_alphabet=limit_alphabet,
-                                        continuing_subword_prefix="##", show_progress=False)
+                                        special_tokens=[*SPECIAL_TOKENS, *extra_specials],
+                                        limit_alphabet=limit_alphabet, continuing_subword_prefix="##",
+                                        show_progress=False)
     return backend, trainer
 
 
@@ -85,17 +88,29 @@ def train_tokenizer(files: Sequence[str | os.PathLike], vocab_size: int, out_dir
         raise BertError(f"output {out} exists and is not a folder")
     check_writable_directory(out, create=False)  # before training, not after
 
-    backend, trainer = _wordpiece_trainer(vocab_size, lowercase, min_frequency, limit_alphabet)
     stats = ReadStats()
-    # Sentence splitting does not matter for counting pieces; lines are handed over as they are.
-    documents = iter_documents(paths, format, text_column=cfg.text_column, sentence_split=False, stats=stats,
-                               part_chars=4 << 20)
-    backend.train_from_iterator(_batches(documents), trainer=trainer)
+
+    def documents(stats: ReadStats | None = None) -> Iterator[list[str]]:
+        # Sentence splitting does not matter for counting pieces; lines are handed over as they are.
+        return iter_documents(paths, format, text_column=cfg.text_column, sentence_split=False, stats=stats,
+                              part_chars=4 << 20)
+
+    # Two passes, for a vocabulary that is the same from one training to the next. tokenizers' trainer numbers the
+    # "##" characters in hash-map order, which changes between trainings, and breaks ties between equally frequent
+    # merges by those numbers (huggingface/tokenizers#1794): the same corpus could give other pieces, or the same
+    # pieces under other ids (another embedding row each, so another run). The first pass, with no merges, finds
+    # the "##" characters; the second is handed them, sorted, as extra special tokens, which it numbers first.
+    backend, trainer = _wordpiece_trainer(len(SPECIAL_TOKENS) + 1, lowercase, min_frequency, limit_alphabet)
+    backend.train_from_iterator(_batches(documents(stats)), trainer=trainer)
     stats.warn_invalid_bytes()
     stats.warn_long_lines()
     if stats.sentences == 0:
         raise BertError(f"no text found in {', '.join(describe(p) for p in paths)}: cannot train a tokenizer on "
                         "nothing")
+    continuation = sorted(piece for piece in backend.get_vocab() if piece.startswith("##") and len(piece) == 3)
+    backend, trainer = _wordpiece_trainer(vocab_size, lowercase, min_frequency, limit_alphabet, continuation)
+    backend.train_from_iterator(_batches(documents()), trainer=trainer)
+    backend = _in_fixed_order(backend)
 
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
@@ -106,6 +121,20 @@ def train_tokenizer(files: Sequence[str | os.PathLike], vocab_size: int, out_dir
     tokenizer = BertTokenizer(backend, do_lower_case=lowercase, source="trained tokenizer")
     tokenizer.save_pretrained(out)
     return BertTokenizer.from_pretrained(out)
+
+
+def _in_fixed_order(backend: Tokenizer) -> Tokenizer:
+    """``backend`` with the special tokens, then the single characters (word starts, then ``##`` ones, each
+    sorted), then the longer pieces in the order they were learned; only BERT's special tokens stay special (the
+    ``##`` characters were special only for the training)."""
+    spec = json.loads(backend.to_str())
+    vocab = spec["model"]["vocab"]
+    ordinary = sorted(set(vocab) - set(SPECIAL_TOKENS),
+                      key=lambda piece: (len(piece.removeprefix("##")) > 1, piece.startswith("##"),
+                                         vocab[piece] if len(piece.removeprefix("##")) > 1 else 0, piece))
+    spec["model"]["vocab"] = {piece: i for i, piece in enumerate([*SPECIAL_TOKENS, *ordinary])}
+    spec["added_tokens"] = [token for token in spec["added_tokens"] if token["content"] in SPECIAL_TOKENS]
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 COUNT_LIMIT_BYTES = 256 << 20  # corpora up to this size are counted for bert train-tokenizer's advice
