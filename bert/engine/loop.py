@@ -437,8 +437,7 @@ class Engine:
         evaluated = bool(epoch_end or (cfg.eval_every and self.step % cfg.eval_every == 0))
         if evaluated:
             self._evaluate(bar)
-            # the clock after the evaluation: re-planning and the budget check must count its seconds too
-            self.elapsed = time.perf_counter() - self._session_start[2]
+            self.elapsed = time.perf_counter() - self._session_start[2]  # re-planning must count its seconds too
             if self.replanning and self.step < self.schedule.total_steps:
                 self._replan(*self._session_start[:2], budget)
                 if bar is not None:
