@@ -129,9 +129,12 @@ def _in_fixed_order(backend: Tokenizer) -> Tokenizer:
     ``##`` characters were special only for the training)."""
     spec = json.loads(backend.to_str())
     vocab = spec["model"]["vocab"]
-    ordinary = sorted(set(vocab) - set(SPECIAL_TOKENS),
-                      key=lambda piece: (len(piece.removeprefix("##")) > 1, piece.startswith("##"),
-                                         vocab[piece] if len(piece.removeprefix("##")) > 1 else 0, piece))
+
+    def place(piece: str) -> tuple[bool, bool, int, str]:
+        longer = len(piece.removeprefix("##")) > 1
+        return longer, piece.startswith("##"), vocab[piece] if longer else 0, piece
+
+    ordinary = sorted(set(vocab) - set(SPECIAL_TOKENS), key=place)
     spec["model"]["vocab"] = {piece: i for i, piece in enumerate([*SPECIAL_TOKENS, *ordinary])}
     spec["added_tokens"] = [token for token in spec["added_tokens"] if token["content"] in SPECIAL_TOKENS]
     return Tokenizer.from_str(json.dumps(spec))
