@@ -60,7 +60,9 @@ class BertLMPredictionHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """[..., H] → logits [..., V]."""
-        return self.decoder(self.transform(hidden_states)) + self.bias
+        # the bias inside the matmul (addmm), as transformers' decoder: under bfloat16 autocast the [..., V] logits
+        # then stay bfloat16, where ``decoder(x) + bias`` would write them out again as float32
+        return F.linear(self.transform(hidden_states), self.decoder.weight, self.bias)
 
 
 class BertPreTrainingHeads(nn.Module):

@@ -78,10 +78,23 @@ def test_a_run_from_random_weights_on_mlm_data_trains_its_first_fifth_on_half_le
         corpus, tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     run = tmp_path / "run"
     pretrain(settings(corpus["mlm"], run, max_steps=5, half_length_fraction=None, eval_every=5))
-    assert ", sequences cut in two for the first 0.2 of the steps," in capfd.readouterr().err
+    assert ", sequences cut in two for the first 0.2 of the steps (at most 5M tokens)," in capfd.readouterr().err
     train = [e for e in read_metrics(run / "metrics.jsonl") if e["kind"] == "train"]
     assert [e["seq_len"] for e in train] == [16, 32, 32, 32, 32]
     assert [e["tokens"] for e in train] == [8 * 32 * step for step in range(1, 6)]  # the same tokens a step
+
+
+def test_the_cut_ends_at_its_token_cap_when_that_comes_before_its_share_of_the_steps(
+        corpus, tmp_path: Path) -> None:
+    """A long schedule is not held at half length for a fifth of it: --half-length-max-tokens ends the cut (here after
+    one step of 8 × 32 tokens, where the fifth of 10 steps would have been two)."""
+    run = tmp_path / "run"
+    pretrain(settings(corpus["mlm"], run, max_steps=10, half_length_fraction=None, half_length_max_tokens=8 * 32,
+                      eval_every=10))
+    train = [e for e in read_metrics(run / "metrics.jsonl") if e["kind"] == "train"]
+    assert [e["seq_len"] for e in train] == [16] + [32] * 9
+    with pytest.raises(BertError, match=r"^--half-length-max-tokens must be >= 0$"):
+        settings(corpus["mlm"], tmp_path / "bad", max_steps=2, half_length_max_tokens=-1).validate()
 
 
 def test_sentence_pairs_are_never_cut_and_asking_for_it_is_a_one_line_error(corpus, tmp_path: Path) -> None:

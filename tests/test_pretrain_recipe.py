@@ -34,7 +34,8 @@ def test_from_random_weights_the_recipe_fills_every_unset_setting_scaled_to_the_
     assert mini.mask_rate(0.0) == 0.5 and mini.mask_rate(0.5) == pytest.approx(0.375) and mini.mask_rate(1) == 0.25
     assert recipe_note(mini, FROM_SCRATCH) == ("recipe from random weights: lr 0.001, warmup 0.02 of the steps, "
                                                "dropout 0, masking 0.5 → 0.25, sinusoidal positions, sequences cut "
-                                               "in two for the first 0.2 of the steps, bfloat16 (flags given win)")
+                                               "in two for the first 0.2 of the steps (at most 5M tokens), "
+                                               "bfloat16 (flags given win)")
 
 
 def test_continuing_a_checkpoint_keeps_its_gentle_defaults_at_every_width() -> None:

@@ -13,7 +13,7 @@ from bert.engine.optim import Lamb, build_optimizer, parameter_groups
 from bert.engine.schedule import WarmupLinearSchedule, estimate_total_steps, resolve_warmup
 from bert.errors import BertError
 from bert.heads import BertForPreTraining
-from bert.pretraining.loss import PretrainingObjective, masked_lm_logits, summarize
+from bert.pretraining.loss import ROW_BLOCK, PretrainingObjective, cross_entropy_sums_, masked_lm_logits, summarize
 
 
 def tiny_model(vocab: int = 97) -> BertForPreTraining:
@@ -205,6 +205,43 @@ def test_checkpoint_listing_ignores_temporary_and_incomplete_folders(tmp_path) -
     assert latest_checkpoint(tmp_path) == tmp_path / "step-0000009"
     prune_checkpoints(tmp_path, keep_last=2)
     assert [s for s, _ in list_checkpoints(tmp_path)] == [6, 9]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("planned", "used"), [(0.1, 0.1), (1.0, 1.0), (0.1, 0.3)])
+def test_the_blocked_cross_entropy_gives_the_plain_loss_hits_and_gradient(dtype, planned, used) -> None:
+    """cross_entropy_sums_ (blocks of ROW_BLOCK rows, the gradient made in the forward pass and written over the
+    logits) against F.cross_entropy + argmax: a row count that is no multiple of the block, ignored rows, rows whose
+    target scores highest, and a loss scaled as planned or otherwise before backward."""
+    g = torch.Generator().manual_seed(0)
+    rows = 2 * ROW_BLOCK + 11
+    base = torch.randn(rows, 50, generator=g).to(dtype)
+    targets = torch.randint(0, 50, (rows,), generator=g)
+    targets[::5] = base[::5].float().argmax(-1)  # some hits
+    targets[1::7] = -100
+    x = base.clone().requires_grad_()
+    loss, correct = cross_entropy_sums_(x * 1, targets, planned)  # x * 1: logits made by an op, as a head's
+    (loss * used).backward()
+    reference = base.clone().requires_grad_()
+    ref_loss = torch.nn.functional.cross_entropy(reference.float(), targets, reduction="sum")
+    (ref_loss * used).backward()
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-5)
+    assert correct.item() == (base.float().argmax(-1) == targets).sum().item() >= rows // 5 - rows // 35
+    tolerance = {"rtol": 1e-5, "atol": 1e-7} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-4}
+    torch.testing.assert_close(x.grad, reference.grad, **tolerance)
+    assert (x.grad[1::7] == 0).all()
+
+
+def test_the_blocked_cross_entropy_leaves_logits_alone_without_a_gradient_and_fails_loudly_on_saved_ones() -> None:
+    logits, targets = torch.randn(40, 30), torch.randint(0, 30, (40,))
+    with torch.no_grad():
+        before = logits.clone()
+        cross_entropy_sums_(logits, targets)
+    assert torch.equal(logits, before)
+    x = torch.randn(40, 30, requires_grad=True)
+    loss, _ = cross_entropy_sums_(x.exp(), targets)  # exp saves its output for backward: overwritten, refused
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
 
 
 def test_a_fixed_number_of_decoder_rows_gives_the_same_loss_counts_and_gradients() -> None:

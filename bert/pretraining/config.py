@@ -92,6 +92,10 @@ class PretrainConfig(RunConfig):
               "the rows, the same tokens a step; MLM only): attention learns to use the neighbouring words sooner "
               "among fewer positions (default: 0.2 from random weights on MLM-only data, else 0)", group=MASKING,
         metavar="F")
+    half_length_max_tokens: int = setting(
+        5_000_000, "the cut in two ends after this many tokens if --half-length-fraction has not ended it: the "
+                   "4M tokens it lasted in the runs measured, so a long run is not held at half length for a fifth "
+                   "of it", group=MASKING, metavar="N")
     max_predictions_per_seq: int | None = setting(
         None, "cap on masked tokens per sequence (default: what the highest masking rate needs, 20 of 128 tokens "
               "at 0.15)", group=MASKING, metavar="N")
@@ -131,6 +135,7 @@ class PretrainConfig(RunConfig):
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1)"),
             (self.half_length_fraction is None or 0.0 <= self.half_length_fraction < 1.0,
              "--half-length-fraction must be in [0, 1)"),
+            (self.half_length_max_tokens >= 0, "--half-length-max-tokens must be >= 0"),
             (self.max_predictions_per_seq is None or self.max_predictions_per_seq > 0,
              "--max-predictions-per-seq must be positive"),
         ]

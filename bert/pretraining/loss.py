@@ -18,6 +18,7 @@ training give the same gradients as one big batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -82,6 +83,72 @@ def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor, labels
     positions = torch.cat([positions, positions.new_zeros(padding)])  # [rows]
     targets = torch.cat([labels.flatten()[positions[:rows - padding]], labels.new_full((padding,), IGNORE_INDEX)])
     return pretraining_heads(model).mlm(hidden_states.flatten(0, 1)[positions]), targets
+
+
+ROW_BLOCK = 32  # logits rows worked on at a time: [32, V] in float32 is 1 MB at V = 8192, small enough for cache
+
+
+class _BlockedCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy and the rows whose target scores highest, one block of rows at a time, the gradient
+    ``(softmax - one_hot) × grad_scale`` made in the same pass and written over the logits (see
+    :func:`cross_entropy_sums_`).
+
+    Why: on a small BERT the [M, V] logits are the largest tensors of the step (2,048 × 8,192 at a 50% masking
+    rate), and each operator of ``F.cross_entropy`` + ``argmax`` (float32 cast, log-softmax, the loss's zero-filled
+    gradient, log-softmax backward, argmax, the cast back) reads or writes all of them from memory: on a CPU whose
+    matmuls run in AMX they took a third of a training step (docs/experiments/2026-12-08-amx-speed.md). Here each
+    [32, V] block is read once and worked on while it is in cache, and backward has nothing left to do.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor,
+                grad_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, vocab = logits.shape
+        keep = targets != IGNORE_INDEX  # [M]
+        picked = targets.clamp(min=0).unsqueeze(1)  # [M, 1]; an ignored row reads column 0 and counts for nothing
+        grad = logits.detach() if ctx.needs_input_grad[0] else None  # [M, V]: the logits' memory, overwritten
+        losses = logits.new_empty(rows, dtype=torch.float32)  # [M]
+        hits = torch.empty(rows, dtype=torch.bool, device=logits.device)  # [M]
+        work = logits.new_empty(min(ROW_BLOCK, rows), vocab, dtype=torch.float32)  # [b, V], reused
+        for start in range(0, rows, ROW_BLOCK):
+            block = slice(start, min(start + ROW_BLOCK, rows))
+            x = work[: block.stop - start].copy_(logits[block])  # [b, V] float32
+            x.sub_(x.amax(1, keepdim=True))  # the top score becomes 0, so exp cannot overflow
+            target = x.gather(1, picked[block]).squeeze(1)  # [b]
+            hits[block] = target == 0  # the target scores highest (a tie counts as a hit)
+            total = x.exp_().sum(1)  # [b]
+            losses[block] = total.log() - target  # -log softmax at the target
+            if grad is not None:  # softmax - one_hot, times grad_scale; ignored rows 0
+                x.div_(total.unsqueeze(1)).scatter_add_(1, picked[block], x.new_full(picked[block].shape, -1.0))
+                grad[block] = x.mul_(keep[block].unsqueeze(1) * grad_scale)
+        ctx.grad, ctx.grad_scale = grad, grad_scale
+        correct = (hits & keep).sum()
+        ctx.mark_non_differentiable(correct)
+        return losses.where(keep, 0.0).sum(), correct
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        grad, ctx.grad = ctx.grad, None
+        ratio = grad_loss.item() / ctx.grad_scale  # 1 but for float32 round-off when the loss was used as planned
+        return (grad if math.isclose(ratio, 1.0, rel_tol=1e-6) else grad.mul_(ratio)), None, None
+
+
+def cross_entropy_sums_(logits: torch.Tensor, targets: torch.Tensor,
+                        grad_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The summed cross-entropy of ``logits`` [M, V] against ``targets`` [M] (-100: ignored) in float32, and the
+    number of rows whose target scores highest (0-dim, not differentiable): the sums of
+    ``F.cross_entropy(logits.float(), targets, reduction="sum")`` and ``(logits.argmax(-1) == targets).sum()``.
+
+    In place, as the trailing ``_`` says: when the logits need a gradient, on a CPU, their memory is overwritten with
+    it, so do not read them afterwards (their own producer, a matmul, does not need them for its backward; one that
+    did would fail loudly on the version check). ``grad_scale``: the factor the loss will be multiplied by before
+    backward (1 / the normaliser); given, the gradient is scaled while it is made. Elsewhere (CUDA, compiled code,
+    which fuse these operators themselves) it is the plain ``F.cross_entropy`` + ``argmax``. Tested against both."""
+    if torch.compiler.is_compiling() or logits.device.type != "cpu":
+        logits = logits.float()
+        return (F.cross_entropy(logits, targets, reduction="sum", ignore_index=IGNORE_INDEX),
+                (logits.argmax(-1) == targets).sum())
+    return _BlockedCrossEntropy.apply(logits, targets, grad_scale)
 
 
 @dataclass
@@ -157,11 +224,8 @@ class PretrainingObjective(nn.Module):
         cap = self.predictions_per_example
         rows = None if cap is None else cap * labels.shape[0]
         logits, targets = masked_lm_logits(self.model, out.last_hidden_state, labels, rows)
-        logits = logits.float()
-        mlm_sum = F.cross_entropy(logits, targets, reduction="sum", ignore_index=IGNORE_INDEX)
-        with torch.no_grad():
-            mlm_correct = (logits.argmax(-1) == targets).sum()
-            mlm_count = (targets != IGNORE_INDEX).sum()
+        mlm_sum, mlm_correct = cross_entropy_sums_(logits, targets, 1.0 / mlm_normalizer)
+        mlm_count = (targets != IGNORE_INDEX).sum()
         nsp_targets = next_sentence_label.reshape(-1)
         if self.sentence is not None:
             nsp_logits = self.heads.sentence(out.pooler_output).float()  # [B, 2]

@@ -98,8 +98,8 @@ def recipe_note(config: PretrainConfig, recipe: Recipe) -> str:
     dropout = "the config's" if config.dropout is None else f"{config.dropout:g}"
     precision = "bfloat16" if config.bf16 else "float16" if config.fp16 else "float32"
     positions = f", {config.position_init} positions" if config.position_init else ""
-    halves = (f", sequences cut in two for the first {config.half_length_fraction:g} of the steps"
-              if config.half_length_fraction else "")
+    halves = (f", sequences cut in two for the first {config.half_length_fraction:g} of the steps (at most "
+              f"{config.half_length_max_tokens / 1e6:g}M tokens)" if config.half_length_fraction else "")
     return (f"recipe {recipe.name}: lr {config.lr:g}, warmup {config.warmup_fraction:g} of the steps, dropout "
             f"{dropout}, masking {masking}{positions}{halves}, {precision} (flags given win)")
 

@@ -244,8 +244,10 @@ class PretrainingTask(Task):
 
     def next_step(self, progress: float) -> tuple[list[Batch], bool]:
         rate = self.config.mask_rate(progress)  # constant unless the masking rate moves (--final-mask-prob)
-        # sequences cut in two at first (--half-length-fraction): the same tokens in rows of half the length
-        halves = progress < (self.config.half_length_fraction or 0.0)
+        # sequences cut in two at first (--half-length-fraction, --half-length-max-tokens): the same tokens in rows
+        # of half the length
+        halves = (progress < (self.config.half_length_fraction or 0.0)
+                  and self.position()["tokens"] < self.config.half_length_max_tokens)
         self.row_len = math.ceil(self.seq_len / 2) if halves else self.seq_len
         # the MLM head's rows follow the rate: a 50% → 25% schedule scores 64 → 32 rows of a 128-token sequence
         self.predictions_cap = self.objective().predictions_per_example = self._cap(rate)

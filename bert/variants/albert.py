@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bert.config import BertConfig
@@ -177,7 +178,7 @@ class AlbertMLMHead(BertPredictionHeadTransform):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """[..., H] → [..., V]."""
-        return self.decoder(super().forward(hidden_states)) + self.bias
+        return F.linear(super().forward(hidden_states), self.decoder.weight, self.bias)  # as BERT's (bert.heads)
 
 
 class AlbertSOPHead(nn.Module):

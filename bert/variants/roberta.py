@@ -95,7 +95,7 @@ class RobertaLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states)))) + self.bias
+        return F.linear(self.layer_norm(F.gelu(self.dense(hidden_states))), self.decoder.weight, self.bias)
 
 
 class RobertaForMaskedLM(RobertaPreTrainedModel, BertForMaskedLM):
