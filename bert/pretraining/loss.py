@@ -96,7 +96,7 @@ class _BlockedCrossEntropy(torch.autograd.Function):
     Why: on a small BERT the [M, V] logits are the largest tensors of the step (2,048 × 8,192 at a 50% masking
     rate), and each operator of ``F.cross_entropy`` + ``argmax`` (float32 cast, log-softmax, the loss's zero-filled
     gradient, log-softmax backward, argmax, the cast back) reads or writes all of them from memory: on a CPU whose
-    matmuls run in AMX they took a third of a training step (docs/experiments/2026-12-08-amx-speed.md). Here each
+    matmuls run in AMX they took a third of a training step (docs/experiments/2026-12-07-amx.md). Here each
     [32, V] block is read once and worked on while it is in cache, and backward has nothing left to do.
     """
 
@@ -137,7 +137,8 @@ def cross_entropy_sums_(logits: torch.Tensor, targets: torch.Tensor,
                         grad_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The summed cross-entropy of ``logits`` [M, V] against ``targets`` [M] (-100: ignored) in float32, and the
     number of rows whose target scores highest (0-dim, not differentiable): the sums of
-    ``F.cross_entropy(logits.float(), targets, reduction="sum")`` and ``(logits.argmax(-1) == targets).sum()``.
+    ``F.cross_entropy(logits.float(), targets, reduction="sum")`` and ``(logits.argmax(-1) == targets).sum()`` (but
+    that a tie for the top score counts as a hit, where ``argmax`` picks the first).
 
     In place, as the trailing ``_`` says: when the logits need a gradient, on a CPU, their memory is overwritten with
     it, so do not read them afterwards (their own producer, a matmul, does not need them for its backward; one that
