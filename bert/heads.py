@@ -60,9 +60,10 @@ class BertLMPredictionHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """[..., H] → logits [..., V]."""
-        # the bias inside the matmul (addmm), as transformers' decoder: under bfloat16 autocast the [..., V] logits
-        # then stay bfloat16, where ``decoder(x) + bias`` would write them out again as float32
-        return F.linear(self.transform(hidden_states), self.decoder.weight, self.bias)
+        logits = self.decoder(self.transform(hidden_states))  # a module call: int8 swaps in its own decoder
+        # the bias in the logits' precision: under bfloat16 autocast the [..., V] logits stay bfloat16, where a float32
+        # bias would write them out again as float32 (the largest tensor of a small BERT's pretraining step)
+        return logits + self.bias.to(logits.dtype)
 
 
 class BertPreTrainingHeads(nn.Module):

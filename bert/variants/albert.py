@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bert.config import BertConfig
@@ -178,7 +177,8 @@ class AlbertMLMHead(BertPredictionHeadTransform):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """[..., H] → [..., V]."""
-        return F.linear(super().forward(hidden_states), self.decoder.weight, self.bias)  # as BERT's (bert.heads)
+        logits = self.decoder(super().forward(hidden_states))
+        return logits + self.bias.to(logits.dtype)  # as BERT's (bert.heads)
 
 
 class AlbertSOPHead(nn.Module):

@@ -95,7 +95,8 @@ class RobertaLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.layer_norm(F.gelu(self.dense(hidden_states))), self.decoder.weight, self.bias)
+        logits = self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
+        return logits + self.bias.to(logits.dtype)  # as BERT's (bert.heads)
 
 
 class RobertaForMaskedLM(RobertaPreTrainedModel, BertForMaskedLM):
