@@ -141,10 +141,11 @@ def cross_entropy_sums_(logits: torch.Tensor, targets: torch.Tensor,
     that a tie for the top score counts as a hit, where ``argmax`` picks the first).
 
     In place, as the trailing ``_`` says: when the logits need a gradient, on a CPU, their memory is overwritten with
-    it, so do not read them afterwards (their own producer, a matmul, does not need them for its backward; one that
-    did would fail loudly on the version check). ``grad_scale``: the factor the loss will be multiplied by before
-    backward (1 / the normaliser); given, the gradient is scaled while it is made. Elsewhere (CUDA, compiled code,
-    which fuse these operators themselves) it is the plain ``F.cross_entropy`` + ``argmax``. Tested against both."""
+    it, so do not read them afterwards (their producer, the decoder's matmul and bias add, does not need them for its
+    backward; one that did would fail loudly on autograd's version check). ``grad_scale``: the factor the loss will
+    be multiplied by before backward (1 / the normaliser); given, the gradient is scaled while it is made. Elsewhere
+    (CUDA, compiled code, which fuse these operators themselves) it is the plain ``F.cross_entropy`` + ``argmax``.
+    Tested against both."""
     if torch.compiler.is_compiling() or logits.device.type != "cpu":
         logits = logits.float()
         return (F.cross_entropy(logits, targets, reduction="sum", ignore_index=IGNORE_INDEX),
