@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from bert.devices import pick_device
+from bert.engine.heap import keep_freed_memory
 from bert.errors import BertError
 from bert.precision import native_bf16
 
@@ -121,9 +122,11 @@ def set_threads(world: World, threads: int | None = None) -> int:
 
     Also flushes denormal floats to zero: Adam's moment estimates of embedding rows that receive no gradient decay
     geometrically into the denormal range after a few hundred steps, and CPU arithmetic on denormals is several
-    times slower; values below 1e-38 make no difference to the update.
+    times slower; values below 1e-38 make no difference to the update. And keeps freed memory for the next step
+    (:func:`~bert.engine.heap.keep_freed_memory`: a tenth of a small BERT's step went on faulting pages in again).
     """
     torch.set_flush_denormal(True)
+    keep_freed_memory()
     if threads is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = max(1, cores // world.local_world_size)
