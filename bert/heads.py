@@ -58,9 +58,13 @@ class BertLMPredictionHead(nn.Module):
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
+    def word_scores(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[..., H] → [..., V]: the logits before the per-word bias (pretraining's loss adds it in its own blocks)."""
+        return self.decoder(self.transform(hidden_states))  # a module call: int8 swaps in its own decoder
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """[..., H] → logits [..., V]."""
-        logits = self.decoder(self.transform(hidden_states))  # a module call: int8 swaps in its own decoder
+        logits = self.word_scores(hidden_states)
         # the bias in the logits' precision: under bfloat16 autocast the [..., V] logits stay bfloat16, where a float32
         # bias would write them out again as float32 (the largest tensor of a small BERT's pretraining step)
         return logits + self.bias.to(logits.dtype)

@@ -39,6 +39,8 @@ def random_batch(vocab: int = 97, batch: int = 4, length: int = 16) -> dict[str,
 
 def test_masked_only_mlm_loss_equals_full_logits_loss_and_gradients() -> None:
     model = tiny_model()
+    with torch.no_grad():  # a bias that matters (it starts at 0): the objective's loss adds it, not the head
+        model.cls.predictions.bias.normal_(generator=torch.Generator().manual_seed(3))
     batch = random_batch()
     full = model(**batch)
     hidden = model.bert(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).last_hidden_state
@@ -209,27 +211,32 @@ def test_checkpoint_listing_ignores_temporary_and_incomplete_folders(tmp_path) -
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize(("planned", "used"), [(0.1, 0.1), (1.0, 1.0), (0.1, 0.3)])
-def test_the_blocked_cross_entropy_gives_the_plain_loss_hits_and_gradient(dtype, planned, used) -> None:
-    """cross_entropy_sums_ (blocks of ROW_BLOCK rows, the gradient made in the forward pass and written over the
-    logits) against F.cross_entropy + argmax: a row count that is no multiple of the block, ignored rows, rows whose
-    target scores highest, and a loss scaled as planned or otherwise before backward."""
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_the_blocked_cross_entropy_gives_the_plain_loss_hits_and_gradient(dtype, planned, used, with_bias) -> None:
+    """cross_entropy_sums_ (blocks of ROW_BLOCK rows, the bias added and the gradient made in the forward pass and
+    written over the logits) against a bias add + F.cross_entropy + argmax: a row count that is no multiple of the
+    block, ignored rows, rows whose target scores highest, and a loss scaled as planned or otherwise before
+    backward; the bias's gradient too."""
     g = torch.Generator().manual_seed(0)
     rows = 2 * ROW_BLOCK + 11
     base = torch.randn(rows, 50, generator=g).to(dtype)
+    base_bias = torch.randn(50, generator=g) if with_bias else torch.zeros(50)
     targets = torch.randint(0, 50, (rows,), generator=g)
-    targets[::5] = base[::5].float().argmax(-1)  # some hits
+    targets[::5] = (base[::5].float() + base_bias).argmax(-1)  # some hits
     targets[1::7] = -100
-    x = base.clone().requires_grad_()
-    loss, correct = cross_entropy_sums_(x * 1, targets, planned)  # x * 1: logits made by an op, as a head's
+    x, bias = base.clone().requires_grad_(), base_bias.clone().requires_grad_()
+    loss, correct = cross_entropy_sums_(x * 1, targets, planned, bias if with_bias else None)  # x * 1: made by an op
     (loss * used).backward()
-    reference = base.clone().requires_grad_()
-    ref_loss = torch.nn.functional.cross_entropy(reference.float(), targets, reduction="sum")
+    reference, ref_bias = base.clone().requires_grad_(), base_bias.clone().requires_grad_()
+    ref_loss = torch.nn.functional.cross_entropy(reference.float() + ref_bias, targets, reduction="sum")
     (ref_loss * used).backward()
     torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-5)
-    assert correct.item() == (base.float().argmax(-1) == targets).sum().item() >= rows // 5 - rows // 35
+    assert correct.item() == ((base.float() + base_bias).argmax(-1) == targets).sum().item() >= rows // 5 - rows // 35
     tolerance = {"rtol": 1e-5, "atol": 1e-7} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-4}
     torch.testing.assert_close(x.grad, reference.grad, **tolerance)
     assert (x.grad[1::7] == 0).all()
+    if with_bias:
+        torch.testing.assert_close(bias.grad, ref_bias.grad, rtol=1e-5, atol=1e-6)
 
 
 def test_the_blocked_cross_entropy_leaves_logits_alone_without_a_gradient_and_fails_loudly_on_saved_ones() -> None:

@@ -6,9 +6,10 @@ of RoBERTa and DistilBERT (MLM only). The sentence objective's metrics carry its
 
 ``BertForPreTraining.forward`` scores every vocabulary word at every position ([B, T, V] logits) and then throws
 away all but the ~15% of positions that carry a label. At V = 30522 that decoder matmul is the single biggest
-cost of a small BERT. :func:`masked_lm_logits` gathers the hidden states of the labelled positions first
-([M, H], M = number of masked tokens) and runs the MLM head on those rows only ([M, V]). Cross-entropy averaged
-over the M rows is exactly the loss of the full-logits path (tested).
+cost of a small BERT. :func:`masked_rows` gathers the hidden states of the labelled positions first ([M, H],
+M = number of masked tokens) and the MLM head runs on those rows only ([M, V]; :func:`masked_lm_logits`).
+Cross-entropy averaged over the M rows is exactly the loss of the full-logits path (tested). In training, the
+head's per-word bias is added by the loss (:func:`cross_entropy_sums_`), block by block.
 
 :class:`PretrainingObjective` wraps the model so the whole computation (encoder + both heads + loss sums) is one
 ``forward``: that is what DistributedDataParallel needs to wrap, and it lets the caller choose the normaliser
@@ -36,20 +37,26 @@ SENTENCE_OBJECTIVES: dict[str, str | None] = {"mlm+nsp": "nsp", "mlm+sop": "sop"
 
 
 class PretrainingHeads(NamedTuple):
-    """A pretraining model's heads: ``mlm`` [..., H] → [..., V]; ``sentence`` the two-way sentence-pair classifier
-    on the pooled first token [B, H] → [B, 2] (None for masked-LM models)."""
+    """A pretraining model's heads: ``mlm`` [..., H] → [..., V], the MLM head's logits; ``word_scores`` the same
+    before the head's per-word bias ``mlm_bias`` [V], which the loss adds in its own blocks (a head that adds no
+    separate bias: ``mlm`` and None); ``sentence`` the two-way sentence-pair classifier on the pooled first token
+    [B, H] → [B, 2] (None for masked-LM models)."""
 
     mlm: Callable[[torch.Tensor], torch.Tensor]
+    word_scores: Callable[[torch.Tensor], torch.Tensor]
+    mlm_bias: nn.Parameter | None
     sentence: nn.Module | None
 
 
 def pretraining_heads(model: PreTrainedModel) -> PretrainingHeads:
     """The heads of a BertForPreTraining, an AlbertForPreTraining or a ``*ForMaskedLM`` model (MLM only)."""
     if isinstance(model, AlbertForPreTraining):  # first: it is a BertForPreTraining with other heads
-        return PretrainingHeads(model.predictions, model.sop_classifier)
-    if isinstance(model, BertForPreTraining):
-        return PretrainingHeads(model.cls.predictions, model.cls.seq_relationship)
-    return PretrainingHeads(model.mlm_logits, None)
+        mlm, sentence = model.predictions, model.sop_classifier
+    elif isinstance(model, BertForPreTraining):
+        mlm, sentence = model.cls.predictions, model.cls.seq_relationship
+    else:
+        return PretrainingHeads(model.mlm_logits, model.mlm_logits, None, None)
+    return PretrainingHeads(mlm, mlm.word_scores, mlm.bias, sentence)
 
 
 def sentence_objectives(model_class: type[PreTrainedModel]) -> tuple[str, ...]:
@@ -62,95 +69,117 @@ def sentence_objectives(model_class: type[PreTrainedModel]) -> tuple[str, ...]:
     return ()
 
 
-def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor,
-                     rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the MLM head on the labelled positions only.
+def masked_rows(hidden_states: torch.Tensor, labels: torch.Tensor,
+                rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hidden states of the labelled positions and their targets.
 
     hidden_states [B, T, H] (the encoder's last layer), labels [B, T] (-100 = not masked).
-    Returns logits [M, V] and their targets [M], M = (labels != -100).sum(); with ``rows`` (≥ M: the most a batch
-    can mask), logits [rows, V] and targets [rows], the rows past M scoring position 0 with target -100 (which the
-    loss and the accuracy ignore). Why a fixed count: the [M, V] logits and their gradient are the largest tensors of
-    a small BERT's step, and a size that changes every step fragments glibc's heap — a pretraining process grew by
+    Returns [M, H] and targets [M], M = (labels != -100).sum(); with ``rows`` (≥ M: the most a batch can mask),
+    [rows, H] and targets [rows], the rows past M position 0's with target -100 (which the loss and the accuracy
+    ignore). Why a fixed count: the [M, V] logits made from them and their gradient are the largest tensors of a
+    small BERT's step, and a size that changes every step fragments glibc's heap — a pretraining process grew by
     ~1 GB per 1,000 steps (docs/experiments/2026-12-06-from-scratch.md).
     """
     selected = labels != IGNORE_INDEX  # [B, T]
     if rows is None:
-        return pretraining_heads(model).mlm(hidden_states[selected]), labels[selected]  # [M, V], [M]
+        return hidden_states[selected], labels[selected]  # [M, H], [M]
     positions = selected.flatten().nonzero().squeeze(1)  # [M]
     if positions.numel() > rows:
         raise ValueError(f"{positions.numel()} masked positions, more than the {rows} rows asked for")
     padding = rows - positions.numel()
     positions = torch.cat([positions, positions.new_zeros(padding)])  # [rows]
     targets = torch.cat([labels.flatten()[positions[:rows - padding]], labels.new_full((padding,), IGNORE_INDEX)])
-    return pretraining_heads(model).mlm(hidden_states.flatten(0, 1)[positions]), targets
+    return hidden_states.flatten(0, 1)[positions], targets
+
+
+def masked_lm_logits(model: PreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor,
+                     rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the MLM head on the labelled positions only (:func:`masked_rows`): logits [M, V] (or [rows, V]) and their
+    targets."""
+    hidden, targets = masked_rows(hidden_states, labels, rows)
+    return pretraining_heads(model).mlm(hidden), targets
 
 
 ROW_BLOCK = 32  # logits rows worked on at a time: [32, V] in float32 is 1 MB at V = 8192, small enough for cache
 
 
 class _BlockedCrossEntropy(torch.autograd.Function):
-    """Summed cross-entropy and the rows whose target scores highest, one block of rows at a time, the gradient
-    ``(softmax - one_hot) × grad_scale`` made in the same pass and written over the logits (see
-    :func:`cross_entropy_sums_`).
+    """Summed cross-entropy and the rows whose target scores highest, one block of rows at a time, the per-word bias
+    added and the gradient ``(softmax - one_hot) × grad_scale`` made in the same pass, written over the logits and
+    summed into the bias's gradient (see :func:`cross_entropy_sums_`).
 
     Why: on a small BERT the [M, V] logits are the largest tensors of the step (2,048 × 8,192 at a 50% masking
-    rate), and each operator of ``F.cross_entropy`` + ``argmax`` (float32 cast, log-softmax, the loss's zero-filled
-    gradient, log-softmax backward, argmax, the cast back) reads or writes all of them from memory: on a CPU whose
-    matmuls run in AMX they took a third of a training step (docs/experiments/2026-12-07-amx.md). Here each
-    [32, V] block is read once and worked on while it is in cache, and backward has nothing left to do.
+    rate), and each operator of a bias add + ``F.cross_entropy`` + ``argmax`` (the bias add, float32 cast,
+    log-softmax, the loss's zero-filled gradient, log-softmax backward, argmax, the cast back, the bias's gradient)
+    reads or writes all of them from memory: on a CPU whose matmuls run in AMX they took a third of a training step
+    (docs/experiments/2026-12-07-amx.md, docs/experiments/2026-12-08-step.md). Here each [32, V] block is read once
+    and worked on while it is in cache, and backward has nothing left to do.
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor,
-                grad_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, grad_scale: float,
+                bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         rows, vocab = logits.shape
         keep = targets != IGNORE_INDEX  # [M]
         picked = targets.clamp(min=0).unsqueeze(1)  # [M, 1]; an ignored row reads column 0 and counts for nothing
         grad = logits.detach() if ctx.needs_input_grad[0] else None  # [M, V]: the logits' memory, overwritten
+        bias32 = None if bias is None else bias.detach().float()  # [V]
+        grad_bias = logits.new_zeros(vocab, dtype=torch.float32) if ctx.needs_input_grad[3] else None  # [V]
         losses = logits.new_empty(rows, dtype=torch.float32)  # [M]
         hits = torch.empty(rows, dtype=torch.bool, device=logits.device)  # [M]
         work = logits.new_empty(min(ROW_BLOCK, rows), vocab, dtype=torch.float32)  # [b, V], reused
         for start in range(0, rows, ROW_BLOCK):
             block = slice(start, min(start + ROW_BLOCK, rows))
             x = work[: block.stop - start].copy_(logits[block])  # [b, V] float32
+            if bias32 is not None:
+                x.add_(bias32)
             x.sub_(x.amax(1, keepdim=True))  # the top score becomes 0, so exp cannot overflow
             target = x.gather(1, picked[block]).squeeze(1)  # [b]
             hits[block] = target == 0  # the target scores highest (a tie counts as a hit)
             total = x.exp_().sum(1)  # [b]
             losses[block] = total.log() - target  # -log softmax at the target
-            if grad is not None:  # softmax - one_hot, times grad_scale; ignored rows 0
+            if grad is not None or grad_bias is not None:  # softmax - one_hot, times grad_scale; ignored rows 0
                 x.div_(total.unsqueeze(1)).scatter_add_(1, picked[block], x.new_full(picked[block].shape, -1.0))
-                grad[block] = x.mul_(keep[block].unsqueeze(1) * grad_scale)
-        ctx.grad, ctx.grad_scale = grad, grad_scale
+                x.mul_(keep[block].unsqueeze(1) * grad_scale)
+                if grad is not None:
+                    grad[block] = x
+                if grad_bias is not None:
+                    grad_bias += x.sum(0)
+        ctx.grads, ctx.grad_scale = (grad, grad_bias), grad_scale
         correct = (hits & keep).sum()
         ctx.mark_non_differentiable(correct)
         return losses.where(keep, 0.0).sum(), correct
 
     @staticmethod
-    def backward(ctx, grad_loss: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        grad, ctx.grad = ctx.grad, None
+    def backward(ctx, grad_loss: torch.Tensor,
+                 _: torch.Tensor) -> tuple[torch.Tensor | None, None, None, torch.Tensor | None]:
+        (grad, grad_bias), ctx.grads = ctx.grads, None
         ratio = grad_loss.item() / ctx.grad_scale  # 1 but for float32 round-off when the loss was used as planned
-        return (grad if math.isclose(ratio, 1.0, rel_tol=1e-6) else grad.mul_(ratio)), None, None
+        if not math.isclose(ratio, 1.0, rel_tol=1e-6):
+            grad, grad_bias = (None if g is None else g.mul_(ratio) for g in (grad, grad_bias))
+        return grad, None, None, grad_bias
 
 
-def cross_entropy_sums_(logits: torch.Tensor, targets: torch.Tensor,
-                        grad_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The summed cross-entropy of ``logits`` [M, V] against ``targets`` [M] (-100: ignored) in float32, and the
-    number of rows whose target scores highest (0-dim, not differentiable): the sums of
-    ``F.cross_entropy(logits.float(), targets, reduction="sum")`` and ``(logits.argmax(-1) == targets).sum()`` (but
-    that a tie for the top score counts as a hit, where ``argmax`` picks the first).
+def cross_entropy_sums_(logits: torch.Tensor, targets: torch.Tensor, grad_scale: float = 1.0,
+                        bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The summed cross-entropy of ``logits + bias`` ([M, V], bias [V] or None) against ``targets`` [M] (-100:
+    ignored) in float32, and the number of rows whose target scores highest (0-dim, not differentiable): the sums
+    of ``F.cross_entropy((logits + bias).float(), targets, reduction="sum")`` and
+    ``((logits + bias).argmax(-1) == targets).sum()`` (but that a tie for the top score counts as a hit, where
+    ``argmax`` picks the first).
 
     In place, as the trailing ``_`` says: when the logits need a gradient, on a CPU, their memory is overwritten with
-    it, so do not read them afterwards (their producer, the decoder's matmul and bias add, does not need them for its
-    backward; one that did would fail loudly on autograd's version check). ``grad_scale``: the factor the loss will
-    be multiplied by before backward (1 / the normaliser); given, the gradient is scaled while it is made. Elsewhere
-    (CUDA, compiled code, which fuse these operators themselves) it is the plain ``F.cross_entropy`` + ``argmax``.
-    Tested against both."""
+    it, so do not read them afterwards (their producer, the decoder's matmul, does not need them for its backward;
+    one that did would fail loudly on autograd's version check). The bias is added in float32, block by block, and
+    its gradient summed there too: a bias added beforehand is one more pass over the [M, V] logits, and its gradient
+    another. ``grad_scale``: the factor the loss will be multiplied by before backward (1 / the normaliser); given,
+    the gradient is scaled while it is made. Elsewhere (CUDA, compiled code, which fuse these operators themselves)
+    it is the plain ``F.cross_entropy`` + ``argmax``. Tested against both."""
     if torch.compiler.is_compiling() or logits.device.type != "cpu":
-        logits = logits.float()
+        logits = logits.float() if bias is None else logits.float() + bias.float()
         return (F.cross_entropy(logits, targets, reduction="sum", ignore_index=IGNORE_INDEX),
                 (logits.argmax(-1) == targets).sum())
-    return _BlockedCrossEntropy.apply(logits, targets, grad_scale)
+    return _BlockedCrossEntropy.apply(logits, targets, grad_scale, bias)
 
 
 @dataclass
@@ -225,8 +254,9 @@ class PretrainingObjective(nn.Module):
                                      False, False)
         cap = self.predictions_per_example
         rows = None if cap is None else cap * labels.shape[0]
-        logits, targets = masked_lm_logits(self.model, out.last_hidden_state, labels, rows)
-        mlm_sum, mlm_correct = cross_entropy_sums_(logits, targets, 1.0 / mlm_normalizer)
+        hidden, targets = masked_rows(out.last_hidden_state, labels, rows)  # [rows, H], [rows]
+        mlm_sum, mlm_correct = cross_entropy_sums_(self.heads.word_scores(hidden), targets, 1.0 / mlm_normalizer,
+                                                   self.heads.mlm_bias)
         mlm_count = (targets != IGNORE_INDEX).sum()
         nsp_targets = next_sentence_label.reshape(-1)
         if self.sentence is not None:
@@ -235,7 +265,7 @@ class PretrainingObjective(nn.Module):
             with torch.no_grad():
                 nsp_correct = (nsp_logits.argmax(-1) == nsp_targets).sum()
         else:
-            nsp_sum = nsp_correct = torch.zeros((), device=logits.device)
+            nsp_sum = nsp_correct = torch.zeros((), device=targets.device)
             nsp_targets = nsp_targets[:0]
         return LossSums(
             loss=mlm_sum / mlm_normalizer + nsp_sum / nsp_normalizer,

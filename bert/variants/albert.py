@@ -175,9 +175,13 @@ class AlbertMLMHead(BertPredictionHeadTransform):
         self.decoder = nn.Linear(config.embedding_size, config.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
+    def word_scores(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[..., H] → [..., V] before the bias, as BERT's (bert.heads)."""
+        return self.decoder(super().forward(hidden_states))
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """[..., H] → [..., V]."""
-        logits = self.decoder(super().forward(hidden_states))
+        logits = self.word_scores(hidden_states)
         return logits + self.bias.to(logits.dtype)  # as BERT's (bert.heads)
 
 
