@@ -150,10 +150,12 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     else:
         # scores[b, n, i, j] = how much token i (query) matches token j (key), scaled by 1/sqrt(D) so that the
         # dot products of D-dimensional vectors do not grow with D and push the softmax into saturation.
-        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(head_dim)  # [B, N, T, T]
+        scores = torch.matmul(q, k.transpose(-1, -2)).div_(math.sqrt(head_dim))  # [B, N, T, T]
         if key_mask is not None:
-            # Padding keys get the most negative float, so they receive exactly zero probability.
-            scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
+            # Padding keys get the most negative float added, so they receive exactly zero probability. Added in place
+            # rather than masked_fill-ed: a constant added needs no pass over the scores' gradient in backward.
+            lowest = torch.finfo(scores.dtype).min
+            scores.add_(scores.new_zeros(key_mask.shape).masked_fill_(~key_mask, lowest))
         probs = scores.softmax(dim=-1)  # each query's weights over the keys sum to 1
         context = torch.matmul(dropout(probs), v)  # [B, N, T, D]
 
