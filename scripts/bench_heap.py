@@ -38,7 +38,8 @@ def one_arm(args: argparse.Namespace) -> dict[str, float]:
         bert.engine.distributed.keep_freed_memory = lambda: False  # the engine's process setup leaves the heap alone
     with tempfile.TemporaryDirectory() as out:
         config = PretrainConfig(data=args.data, out=out, config=args.config, batch_size=args.batch_size,
-                                max_steps=1000, threads=args.threads, progress=False, eval_every=0, save_every=0)
+                                max_steps=1000, threads=args.threads, progress=False, eval_every=0, save_every=0,
+                                half_length_fraction=0.0 if args.full_length else None)
         engine = Engine(PretrainingTask(config, World()))
         for _ in range(5):
             engine.train_step()
@@ -59,6 +60,9 @@ def main() -> None:
     parser.add_argument("--config", default="mini")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--full-length", action="store_true",
+                        help="sequences at full length, as in the last 80%% of a from-scratch run (default: its "
+                             "start, sequences cut in two)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--arm", choices=("default", "kept"), help=argparse.SUPPRESS)  # a child process's arm

@@ -47,7 +47,8 @@ def our_step(data: str, out: Path, args: argparse.Namespace, mask_prob: float, b
     """The engine's training step for these settings, and its task (whose batches transformers' step reuses)."""
     config = PretrainConfig(data=data, out=str(out), config=args.config, batch_size=args.batch_size,
                             max_steps=1000, threads=args.threads, bf16=bf16, compile=compiled, progress=False,
-                            eval_every=0, save_every=0, mask_prob=mask_prob, final_mask_prob=mask_prob)
+                            eval_every=0, save_every=0, mask_prob=mask_prob, final_mask_prob=mask_prob,
+                            half_length_fraction=0.0 if args.full_length else None)
     engine = Engine(PretrainingTask(config, World()))
     return engine.train_step, engine.task
 
@@ -113,6 +114,9 @@ def main() -> None:
     parser.add_argument("--config", default="mini")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--full-length", action="store_true",
+                        help="sequences at full length, as in the last 80%% of a from-scratch run (default: its "
+                             "start, sequences cut in two)")
     parser.add_argument("--mask-probs", default="0.5,0.15")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8)

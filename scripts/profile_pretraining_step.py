@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--config", default="mini")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--full-length", action="store_true",
+                        help="sequences at full length, as in the last 80%% of a from-scratch run (default: its "
+                             "start, sequences cut in two)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="default: the recipe's (on where native)")
@@ -57,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         config = PretrainConfig(data=args.data, out=out, config=args.config, batch_size=args.batch_size,
                                 max_steps=1000, threads=args.threads, bf16=args.bf16, progress=False,
-                                eval_every=0, save_every=0)
+                                eval_every=0, save_every=0, half_length_fraction=0.0 if args.full_length else None)
         engine = Engine(PretrainingTask(config, World()))
         for _ in range(5):
             engine.train_step()

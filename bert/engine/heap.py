@@ -6,12 +6,13 @@ logits of the MLM head (2,048 × 8,192 in bfloat16, 34 MB, for bert-mini at 50% 
 the top of its heap back to the kernel when more than a small threshold of it is free, and serves blocks over its
 mmap threshold (at most 32 MB) with fresh ``mmap`` calls. Either way the next step touches new pages, and the
 kernel zero-fills every 4 KB of them on first touch. Measured on bert-mini (batch 32 × 128, bfloat16, 2 cores of an
-AMX Xeon): about 17,000 page faults and 30 ms of kernel time a step, ~10% of the step
-(docs/experiments/2026-12-08-step.md). With ``M_TOP_PAD`` set, every time the heap grows it grows by a further
-1 GB of address space, and when memory is freed that much stays mapped: the next step reuses pages it already
-touched, and a block too big for the free lists (even one over the mmap threshold, like those logits) comes from
-that room at the top before malloc considers ``mmap``.
-Only pages the process has touched are resident, so the peak RSS stays what the step needs (tested).
+AMX Xeon; ``scripts/bench_heap.py``): about 16,000 page faults and 27 ms of kernel time a step with glibc's defaults,
+700 and 2 ms with this setting, 1.07× the tokens/s (docs/experiments/2026-12-08-step.md).
+
+With ``M_TOP_PAD`` set, every time the heap grows it grows by a further 1 GB of address space, and when memory is
+freed that much stays mapped: the next step reuses pages it already touched, and a block too big for the free lists
+(even one over the mmap threshold, like those logits) comes from that room at the top before malloc considers
+``mmap``. Only pages the process has touched are resident, so the peak RSS stays what the step needs (tested).
 """
 
 from __future__ import annotations
