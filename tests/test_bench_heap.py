@@ -17,8 +17,8 @@ ARM = re.compile(r"^\s*(default|kept): ms_per_step ([\d,.]+) \(([\d,.]+)–([\d,
 
 
 def test_each_arm_prints_its_step_time_faults_and_peak_rss_and_the_ratio(data: Path) -> None:  # noqa: F811
-    out = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_heap.py"), "--data", str(data), "--config",
-                          "tiny", "--threads", "1", "--rounds", "1", "--steps", "2"],
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_heap.py"), "--data", str(data), "--threads",
+                          "1", "--rounds", "1", "--steps", "2"],
                          capture_output=True, text=True, check=True).stdout
     assert "CPU flags: " in out and "1 rounds of 2 steps" in out
     arms = {m[0]: [float(x.replace(",", "")) for x in m[1:]] for m in ARM.findall(out)}
