@@ -123,7 +123,7 @@ def set_threads(world: World, threads: int | None = None) -> int:
     Also flushes denormal floats to zero: Adam's moment estimates of embedding rows that receive no gradient decay
     geometrically into the denormal range after a few hundred steps, and CPU arithmetic on denormals is several
     times slower; values below 1e-38 make no difference to the update. And keeps freed memory for the next step
-    (:func:`~bert.engine.heap.keep_freed_memory`: a tenth of a small BERT's step went on faulting pages in again).
+    (:func:`~bert.engine.heap.keep_freed_memory`: faulting pages in again cost a small BERT 4–7% of its tokens/s).
     """
     torch.set_flush_denormal(True)
     keep_freed_memory()
