@@ -51,12 +51,17 @@ class PretrainingHeads(NamedTuple):
 def pretraining_heads(model: PreTrainedModel) -> PretrainingHeads:
     """The heads of a BertForPreTraining, an AlbertForPreTraining or a ``*ForMaskedLM`` model (MLM only)."""
     if isinstance(model, AlbertForPreTraining):  # first: it is a BertForPreTraining with other heads
-        mlm, sentence = model.predictions, model.sop_classifier
+        sentence = model.sop_classifier
     elif isinstance(model, BertForPreTraining):
-        mlm, sentence = model.cls.predictions, model.cls.seq_relationship
+        sentence = model.cls.seq_relationship
     else:
-        return PretrainingHeads(model.mlm_logits, model.mlm_logits, None, None)
-    return PretrainingHeads(mlm, mlm.word_scores, mlm.bias, sentence)
+        sentence = None
+    # The MLM head is the module holding the tied decoder; one with ``word_scores`` keeps its per-word bias apart
+    # (BERT's, ALBERT's, RoBERTa's), DistilBERT's decoder sits on the model itself with the bias inside it.
+    head = model.get_submodule(model.tied_decoder.removesuffix(".weight").rpartition(".")[0])
+    if hasattr(head, "word_scores"):
+        return PretrainingHeads(model.mlm_logits, head.word_scores, head.bias, sentence)
+    return PretrainingHeads(model.mlm_logits, model.mlm_logits, None, sentence)
 
 
 def sentence_objectives(model_class: type[PreTrainedModel]) -> tuple[str, ...]:

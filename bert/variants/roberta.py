@@ -94,8 +94,12 @@ class RobertaLMHead(nn.Module):
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)  # tied to the word embeddings
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
+    def word_scores(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """[..., H] → [..., V] before the bias, as BERT's (bert.heads)."""
+        return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        logits = self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
+        logits = self.word_scores(hidden_states)
         return logits + self.bias.to(logits.dtype)  # as BERT's (bert.heads)
 
 
